@@ -1,0 +1,7 @@
+"""``python -m unroot``."""
+
+import sys
+
+from unroot.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per top-level command: argument parsers and renderers, no kernel logic."""

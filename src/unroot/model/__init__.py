@@ -1,0 +1,1 @@
+"""The pure model of the kernel's privilege rules. Nothing here touches files, sockets or processes."""

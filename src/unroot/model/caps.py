@@ -1,0 +1,254 @@
+"""Capability names and sets, as capabilities(7) and include/uapi/linux/capability.h define them.
+
+A :class:`CapSet` is an immutable bit mask (bit n = capability n).  Parsing accepts every
+spelling people use — ``cap_net_bind_service``, ``CAP_NET_BIND_SERVICE``, ``NET_BIND_SERVICE``,
+``net_bind_service``, ``all``, ``none`` or empty, a ``0x…`` mask, a bare number — and libcap's
+text form (cap_from_text(3): ``cap_net_bind_service,cap_net_raw=+ep``).  Output is always the
+lowercase libcap name, sorted by bit number.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from unroot.errors import ParseError
+
+#: include/uapi/linux/capability.h, CAP_CHOWN (0) … CAP_CHECKPOINT_RESTORE (40).
+CAP_NAMES: tuple[str, ...] = (
+    "cap_chown",
+    "cap_dac_override",
+    "cap_dac_read_search",
+    "cap_fowner",
+    "cap_fsetid",
+    "cap_kill",
+    "cap_setgid",
+    "cap_setuid",
+    "cap_setpcap",
+    "cap_linux_immutable",
+    "cap_net_bind_service",
+    "cap_net_broadcast",
+    "cap_net_admin",
+    "cap_net_raw",
+    "cap_ipc_lock",
+    "cap_ipc_owner",
+    "cap_sys_module",
+    "cap_sys_rawio",
+    "cap_sys_chroot",
+    "cap_sys_ptrace",
+    "cap_sys_pacct",
+    "cap_sys_admin",
+    "cap_sys_boot",
+    "cap_sys_nice",
+    "cap_sys_resource",
+    "cap_sys_time",
+    "cap_sys_tty_config",
+    "cap_mknod",
+    "cap_lease",
+    "cap_audit_write",
+    "cap_audit_control",
+    "cap_setfcap",
+    "cap_mac_override",
+    "cap_mac_admin",
+    "cap_syslog",
+    "cap_wake_alarm",
+    "cap_block_suspend",
+    "cap_audit_read",
+    "cap_perfmon",
+    "cap_bpf",
+    "cap_checkpoint_restore",
+)
+CAP_LAST_CAP = len(CAP_NAMES) - 1  # 40, what /proc/sys/kernel/cap_last_cap says on Linux >= 5.9
+#: Capability masks are two u32 words in the kernel ABI (_LINUX_CAPABILITY_U32S_3).
+MASK_BITS = 64
+_BY_NAME = {name: bit for bit, name in enumerate(CAP_NAMES)}
+_NUMBERED = re.compile(r"(?:cap_)?(\d{1,2})")
+_HEX = re.compile(r"0x[0-9a-f]{1,16}")
+
+
+def cap_number(name: str) -> int:
+    """The bit number of one capability name, in any common spelling; ParseError if unknown."""
+    key = name.strip().lower()
+    if not key.startswith("cap_"):
+        key = "cap_" + key
+    bit = _BY_NAME.get(key)
+    if bit is not None:
+        return bit
+    numbered = _NUMBERED.fullmatch(name.strip().lower())
+    if numbered and int(numbered.group(1)) < MASK_BITS:
+        return int(numbered.group(1))
+    raise ParseError(f"unknown capability {name.strip()!r} (known: cap_chown … cap_checkpoint_restore)")
+
+
+def cap_name(bit: int) -> str:
+    """The lowercase libcap name of bit ``bit`` (``cap_41`` for bits this table does not know)."""
+    return CAP_NAMES[bit] if 0 <= bit <= CAP_LAST_CAP else f"cap_{bit}"
+
+
+@dataclass(frozen=True, slots=True)
+class CapSet:
+    """An immutable set of capabilities, stored as the kernel stores it: a bit mask."""
+
+    mask: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.mask < (1 << MASK_BITS):
+            raise ParseError(f"capability mask {self.mask:#x} does not fit in {MASK_BITS} bits")
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def of(cls, *caps: int | str) -> CapSet:
+        mask = 0
+        for cap in caps:
+            mask |= 1 << (cap if isinstance(cap, int) else cap_number(cap))
+        return cls(mask)
+
+    @classmethod
+    def all(cls, last_cap: int = CAP_LAST_CAP) -> CapSet:
+        return cls((1 << (last_cap + 1)) - 1)
+
+    @classmethod
+    def parse(cls, text: str | Iterable[str] | None, last_cap: int = CAP_LAST_CAP) -> CapSet:
+        """Parse any common spelling of a capability set (see module doc)."""
+        if text is None:
+            return cls()
+        if not isinstance(text, str):
+            result = cls()
+            for item in text:
+                if not isinstance(item, str):
+                    raise ParseError(f"capability names must be strings, not {item!r}")
+                result |= cls.parse(item, last_cap)
+            return result
+        value = text.strip()
+        low = value.lower()
+        if low in ("", "none", "-", "[]"):
+            return cls()
+        if _HEX.fullmatch(low):
+            return cls(int(low, 16))
+        if any(op in value for op in "=+") or re.search(r"[a-z]-[eip]", low):
+            # libcap text ("cap_net_bind_service=+ep"): the set is every capability it raises.
+            text_caps = FileCapText.parse(value, last_cap)
+            return text_caps.permitted | text_caps.inheritable | text_caps.effective
+        result = 0
+        for token in re.split(r"[,\s]+", value):
+            if not token:
+                continue
+            if token.lower() == "all":
+                result |= cls.all(last_cap).mask
+            else:
+                result |= 1 << cap_number(token)
+        return cls(result)
+
+    # -- set algebra ----------------------------------------------------------------------
+    def __or__(self, other: CapSet) -> CapSet:
+        return CapSet(self.mask | other.mask)
+
+    def __and__(self, other: CapSet) -> CapSet:
+        return CapSet(self.mask & other.mask)
+
+    def __sub__(self, other: CapSet) -> CapSet:
+        return CapSet(self.mask & ~other.mask)
+
+    def __contains__(self, cap: object) -> bool:
+        if isinstance(cap, str):
+            cap = cap_number(cap)
+        return isinstance(cap, int) and bool(self.mask >> cap & 1)
+
+    def __iter__(self) -> Iterator[int]:
+        mask, bit = self.mask, 0
+        while mask:
+            if mask & 1:
+                yield bit
+            mask >>= 1
+            bit += 1
+
+    def __len__(self) -> int:
+        return self.mask.bit_count()
+
+    def __bool__(self) -> bool:
+        return self.mask != 0
+
+    def issubset(self, other: CapSet) -> bool:
+        return self.mask & ~other.mask == 0
+
+    # -- output ---------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        """Lowercase libcap names sorted by bit number: the canonical output."""
+        return [cap_name(bit) for bit in self]
+
+    def hex(self) -> str:
+        """The 16-digit form /proc/PID/status uses (``CapBnd: 000001ffffffffff``)."""
+        return f"{self.mask:016x}"
+
+    def __str__(self) -> str:
+        return ",".join(self.names()) or "none"
+
+    def __repr__(self) -> str:
+        return f"CapSet({self})"
+
+
+EMPTY = CapSet()
+NET_BIND_SERVICE = CapSet.of("cap_net_bind_service")
+
+
+@dataclass(frozen=True, slots=True)
+class FileCapText:
+    """The three sets libcap's text form describes: cap_from_text(3)."""
+
+    permitted: CapSet = EMPTY
+    inheritable: CapSet = EMPTY
+    effective: CapSet = EMPTY
+
+    @classmethod
+    def parse(cls, text: str, last_cap: int = CAP_LAST_CAP) -> FileCapText:
+        """cap_from_text(3): whitespace-separated clauses ``caps[op flags]...``.
+
+        ``caps`` is a comma list or ``all`` (empty before ``=`` also means all); ``op`` is ``=``
+        (clear the listed caps in all three sets, then raise the flags), ``+`` or ``-``; flags
+        are any of ``e``, ``i``, ``p``.
+        """
+        sets = {"p": 0, "i": 0, "e": 0}
+        clause_re = re.compile(r"([^=+\-]*)((?:[=+\-][eip]*)+)")
+        op_re = re.compile(r"([=+\-])([eip]*)")
+        clauses = text.split()
+        if not clauses:
+            return cls()
+        for clause in clauses:
+            match = clause_re.fullmatch(clause.lower())
+            if not match:
+                raise ParseError(
+                    f"not libcap capability text: {clause!r} (expected e.g. cap_net_bind_service=+ep)"
+                )
+            names, ops = match.group(1), match.group(2)
+            if names in ("", "all"):
+                caps = CapSet.all(last_cap).mask
+            else:
+                caps = CapSet.parse(names.replace(",", " "), last_cap).mask if names else 0
+                if any(not n for n in names.split(",")):
+                    raise ParseError(f"empty capability name in {clause!r}")
+            first = True
+            for op, flags in op_re.findall(ops):
+                if op == "=":
+                    if not first:
+                        raise ParseError(f"'=' must come first in a clause: {clause!r}")
+                    for key in sets:
+                        sets[key] &= ~caps
+                elif not flags:
+                    raise ParseError(f"{op!r} needs flags (e, i, p) in {clause!r}")
+                for flag in flags:
+                    sets[flag] = sets[flag] | caps if op in "=+" else sets[flag] & ~caps
+                first = False
+        return cls(CapSet(sets["p"]), CapSet(sets["i"]), CapSet(sets["e"]))
+
+    def to_text(self) -> str:
+        """Canonical libcap text, grouping capabilities that carry the same flags (like getcap)."""
+        groups: dict[str, list[str]] = {}
+        for bit in self.permitted | self.inheritable | self.effective:
+            flags = "".join(
+                flag
+                for flag, capset in (("e", self.effective), ("i", self.inheritable), ("p", self.permitted))
+                if bit in capset
+            )
+            groups.setdefault(flags, []).append(cap_name(bit))
+        return " ".join(f"{','.join(names)}={flags}" for flags, names in groups.items())
