@@ -13,7 +13,7 @@ run() {
 
 echo "### Seed 002: uid 10001, /usr/bin/gateway has cap_net_bind_service=+ep"
 echo "### 1. docker run --cap-drop ALL  (bounding set empty)"
-run unroot explain exec --uid 10001 --gid 10001 --bounding none \
+run unroot explain exec --path /usr/bin/gateway --uid 10001 --gid 10001 --bounding none \
     --file-caps cap_net_bind_service=+ep
 echo "### 2. docker run --cap-drop ALL --cap-add NET_BIND_SERVICE"
 run unroot explain exec --uid 10001 --gid 10001 --bounding net_bind_service \

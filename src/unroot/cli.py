@@ -21,7 +21,16 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2 (no usage dump)."""
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        where = self.prog.removeprefix("unroot").strip()
+        raise UsageError(f"{where}: {message}" if where else message)
+
+
+def one_line(text: str) -> str:
+    """Escape control characters and line breaks so an error is exactly one line."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def build_parser() -> ArgumentParser:
@@ -49,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
         return handler(args)
     except UnrootError as exc:
-        print(f"unroot: {exc}", file=sys.stderr)
+        print(f"unroot: {one_line(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

@@ -36,6 +36,7 @@ _EXEC_KEYS = frozenset(
         "secbits",
         "userns_root_uid",
         "kernel",
+        "path",
         "id",
     }
 )
@@ -157,7 +158,11 @@ def answer_exec(question: Question) -> Answer:
     kernel_text = question.get("kernel")
     kernel = Kernel.parse(kernel_text) if kernel_text is not None else None
     userns_root = _int(question, "userns_root_uid", 0) or 0
+    path = question.get("path", "the program")
+    if not isinstance(path, str) or not path:
+        raise ParseError("path must be the program's path", "path")
     file = ExecFile(
+        path=path,
         file_caps=file_caps,
         setuid_owner=_int(question, "setuid_owner"),
         setgid_owner=_int(question, "setgid_owner"),
@@ -201,7 +206,7 @@ def answer_bind(question: Question) -> Answer:
 
 
 def answer_access(question: Question) -> Answer:
-    from unroot.model.access import access_verdict, load_fs_tree
+    from unroot.model.access import access_verdict
     from unroot.model.caps import CapSet
     from unroot.model.creds import Creds, Ids
 
@@ -228,12 +233,17 @@ def answer_access(question: Question) -> Answer:
     if tree_data is None and fs_json is not None:
         tree_data = _read_json_file(str(fs_json))
     if tree_data is not None:
-        tree = load_fs_tree(tree_data)
-    else:
-        from unroot.facts.fs import gather_tree
+        from unroot.model.fsjson import load_fs_json
 
-        tree = gather_tree(path)
-    return access_verdict(tree, path, creds, want).to_json()
+        tree = load_fs_json(tree_data)
+        return access_verdict(tree, path, creds, want).to_json()
+    from unroot.facts.fs import absolute_path, gather_tree, protected_symlinks
+
+    path = absolute_path(path)
+    tree = gather_tree(path)
+    return access_verdict(
+        tree, path, creds, want, protected_symlinks=protected_symlinks()
+    ).to_json()
 
 
 def _read_json_file(name: str) -> Any:
@@ -297,7 +307,8 @@ def _render_text(kind: str, result: Answer, out: TextIO) -> None:
         for fix in fixes:
             out.write(f"  - {fix['why']}\n")
             if fix.get("command"):
-                out.write(f"      $ {fix['command']}\n")
+                command = fix["command"].replace("\n", "\n        ")
+                out.write(f"      $ {command}\n")
 
 
 def _allowed(kind: str, result: Answer) -> bool:
@@ -377,6 +388,7 @@ def register(sub: Any) -> None:
         ex.add_argument(
             f"--{key}", metavar="SET", help=f"{caps_help} (default: {default or 'none'})"
         )
+    ex.add_argument("--path", metavar="FILE", help="the program's path, to name it in reasons")
     ex.add_argument("--file-caps", metavar="TEXT", help="setcap text: cap_net_bind_service=+ep")
     ex.add_argument("--file-caps-hex", metavar="HEX", help="raw security.capability bytes")
     ex.add_argument("--setuid-owner", metavar="UID", help="the file is setuid to this uid")

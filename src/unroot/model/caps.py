@@ -78,7 +78,14 @@ def cap_number(name: str) -> int:
     numbered = _NUMBERED.fullmatch(name.strip().lower())
     if numbered and int(numbered.group(1)) < MASK_BITS:
         return int(numbered.group(1))
-    raise ParseError(f"unknown capability {name.strip()!r} (known: cap_chown … cap_checkpoint_restore)")
+    raise ParseError(
+        f"unknown capability {name.strip()!r} (known: cap_chown … cap_checkpoint_restore)"
+    )
+
+
+def libcap_name(bit: int) -> str:
+    """cap_to_name(3): the lowercase name, or the bare number for bits libcap has no name for."""
+    return CAP_NAMES[bit] if 0 <= bit <= CAP_LAST_CAP else str(bit)
 
 
 def cap_name(bit: int) -> str:
@@ -114,12 +121,12 @@ class CapSet:
         if text is None:
             return cls()
         if not isinstance(text, str):
-            result = cls()
+            union = cls()
             for item in text:
                 if not isinstance(item, str):
                     raise ParseError(f"capability names must be strings, not {item!r}")
-                result |= cls.parse(item, last_cap)
-            return result
+                union |= cls.parse(item, last_cap)
+            return union
         value = text.strip()
         low = value.lower()
         if low in ("", "none", "-", "[]"):
@@ -156,7 +163,7 @@ class CapSet:
         return isinstance(cap, int) and bool(self.mask >> cap & 1)
 
     def __iter__(self) -> Iterator[int]:
-        mask, bit = self.mask, 0
+        mask, bit = self.mask & ((1 << MASK_BITS) - 1), 0  # bounded even if __post_init__ failed
         while mask:
             if mask & 1:
                 yield bit
@@ -241,14 +248,47 @@ class FileCapText:
                 first = False
         return cls(CapSet(sets["p"]), CapSet(sets["i"]), CapSet(sets["e"]))
 
-    def to_text(self) -> str:
-        """Canonical libcap text, grouping capabilities that carry the same flags (like getcap)."""
-        groups: dict[str, list[str]] = {}
-        for bit in self.permitted | self.inheritable | self.effective:
-            flags = "".join(
-                flag
-                for flag, capset in (("e", self.effective), ("i", self.inheritable), ("p", self.permitted))
-                if bit in capset
-            )
-            groups.setdefault(flags, []).append(cap_name(bit))
-        return " ".join(f"{','.join(names)}={flags}" for flags, names in groups.items())
+    def to_text(self, last_cap: int = CAP_LAST_CAP) -> str:
+        """libcap's cap_to_text(3), byte for byte: the text getcap(8) and getpcaps(1) print.
+
+        libcap/cap_text.c: the flag combination most capabilities share becomes the base
+        (``=ep`` when most are ``ep``; ``=`` when most are clear, shortened as
+        ``cap_x=ep`` when only one other group exists); every other combination follows, most
+        flags first, as ``names+flags-flags``.  Bits above ``last_cap`` (the kernel's
+        cap_max_bits() - 1) come last, by number, always with ``+``.
+        """
+        eff, per, inh = self.effective.mask, self.permitted.mask, self.inheritable.mask
+
+        def state(bit: int) -> int:  # LIBCAP_EFF = 1, LIBCAP_PER = 2, LIBCAP_INH = 4
+            return (eff >> bit & 1) | (per >> bit & 1) << 1 | (inh >> bit & 1) << 2
+
+        def flags(combo: int) -> str:
+            return "e" * (combo & 1) + "i" * (combo >> 2 & 1) + "p" * (combo >> 1 & 1)
+
+        named = range(last_cap + 1)
+        histo = [0] * 8
+        for bit in named:
+            histo[state(bit)] += 1
+        base = 7
+        for combo in range(6, -1, -1):  # a tie goes to the lower combination (libcap: to none)
+            if histo[combo] >= histo[base]:
+                base = combo
+        clauses = ["=" + flags(base)]
+        for combo in range(7, -1, -1):
+            if combo == base or not histo[combo]:
+                continue
+            clause = ",".join(libcap_name(bit) for bit in named if state(bit) == combo)
+            if raised := combo & ~base:
+                if clauses == ["="]:
+                    clauses, clause = [], clause + "=" + flags(raised)
+                else:
+                    clause += "+" + flags(raised)
+            if lowered := ~combo & base:
+                clause += "-" + flags(lowered)
+            clauses.append(clause)
+        unnamed = range(last_cap + 1, MASK_BITS)
+        for combo in range(7, 0, -1):
+            bits = [libcap_name(bit) for bit in unnamed if state(bit) == combo]
+            if bits:
+                clauses.append(",".join(bits) + "+" + flags(combo))
+        return " ".join(clauses)

@@ -107,12 +107,16 @@ class FileCaps:
     def from_text(cls, text: str) -> FileCaps:
         """setcap(8) text such as ``cap_net_bind_service=+ep``.
 
-        Like cap_set_file(3), the file has one effective bit: it is set when the text raises
-        ``e`` for any capability, and then every permitted or inheritable capability is effective.
+        The file has one effective bit, so like setcap(8) the text must raise ``e`` for all of
+        its permitted and inheritable capabilities or for none.
         """
         parsed = FileCapText.parse(text)
-        if parsed.effective and not parsed.effective.issubset(parsed.permitted | parsed.inheritable):
-            raise ParseError(f"file capability text {text!r} raises e without p or i")
+        if parsed.effective and parsed.effective != parsed.permitted | parsed.inheritable:
+            # setcap(8) refuses the same text: a file has one effective bit, not a set.
+            raise ParseError(
+                f"file capability text {text!r}: effective must be empty or exactly the "
+                "permitted and inheritable capabilities (a file has a single effective bit)"
+            )
         return cls(parsed.permitted, parsed.inheritable, bool(parsed.effective))
 
     def to_text(self) -> str:
