@@ -19,8 +19,18 @@ import tempfile
 import time
 from pathlib import Path
 
-CAPS = ["net_bind_service", "net_raw", "setuid", "setgid", "dac_override", "dac_read_search",
-        "chown", "kill", "sys_admin", "setpcap"]
+CAPS = [
+    "net_bind_service",
+    "net_raw",
+    "setuid",
+    "setgid",
+    "dac_override",
+    "dac_read_search",
+    "chown",
+    "kill",
+    "sys_admin",
+    "setpcap",
+]
 
 BASELINE = (
     "import json,sys\n"
@@ -43,8 +53,12 @@ def question(rng: random.Random) -> dict[str, object]:
     some = lambda: rng.sample(CAPS, rng.randint(0, 3))  # noqa: E731
     if kind == "exec":
         uid = rng.choice([0, 1000, 10001])
-        q: dict[str, object] = {"kind": "exec", "uid": [uid, uid, uid], "bounding": some() or "all",
-                                "nnp": rng.random() < 0.3}
+        q: dict[str, object] = {
+            "kind": "exec",
+            "uid": [uid, uid, uid],
+            "bounding": some() or "all",
+            "nnp": rng.random() < 0.3,
+        }
         if uid:
             perm = some()
             q |= {"permitted": perm, "effective": perm}
@@ -52,12 +66,21 @@ def question(rng: random.Random) -> dict[str, object]:
             q["file_caps"] = f"{','.join(some() or ['net_bind_service'])}=+e{rng.choice('pi')}"
         return q
     if kind == "bind":
-        return {"kind": "bind", "port": rng.choice([0, 53, 80, 443, 1023, 1024, 8080]),
-                "proto": rng.choice(["tcp", "udp"]), "effective": some(),
-                "unprivileged_port_start": rng.choice([0, 80, 1024])}
-    return {"kind": "access", "path": "/etc/letsencrypt/live/key.pem",
-            "uid": rng.choice([0, 33, 1000]), "gid": rng.choice([0, 2200]),
-            "effective": some(), "fs": FS}
+        return {
+            "kind": "bind",
+            "port": rng.choice([0, 53, 80, 443, 1023, 1024, 8080]),
+            "proto": rng.choice(["tcp", "udp"]),
+            "effective": some(),
+            "unprivileged_port_start": rng.choice([0, 80, 1024]),
+        }
+    return {
+        "kind": "access",
+        "path": "/etc/letsencrypt/live/key.pem",
+        "uid": rng.choice([0, 33, 1000]),
+        "gid": rng.choice([0, 2200]),
+        "effective": some(),
+        "fs": FS,
+    }
 
 
 def timed(cmd: list[str], data: Path) -> float:

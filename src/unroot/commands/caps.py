@@ -204,7 +204,7 @@ def caps_suffix(caps: FileCaps) -> str:
 
 
 def run_file(args: argparse.Namespace) -> int:
-    from unroot.facts.filecaps import read_file_caps  # noqa: PLC0415 - keep `unroot` start-up light
+    from unroot.facts.filecaps import read_file_caps
 
     status = 0
     entries = []
@@ -237,7 +237,7 @@ def _own_securebits(pid: str, procfs: str) -> int | None:
     """prctl(PR_GET_SECUREBITS) answers for the calling process only."""
     if procfs != "/proc" or pid not in ("self", str(os.getpid())):
         return None
-    from unroot import syscalls  # noqa: PLC0415 - ctypes only when needed
+    from unroot import syscalls
 
     try:
         return syscalls.get_securebits()
@@ -246,7 +246,7 @@ def _own_securebits(pid: str, procfs: str) -> int | None:
 
 
 def run_proc(args: argparse.Namespace) -> int:
-    from unroot.facts.proc import SECCOMP_MODES, read_status  # noqa: PLC0415 - start-up
+    from unroot.facts.proc import SECCOMP_MODES, read_status
 
     pid = args.pid.strip()
     if pid != "self" and not (pid.isascii() and pid.isdigit() and int(pid) > 0):
@@ -343,7 +343,7 @@ class _Progress:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from unroot.facts.filecaps import ScanError, scan  # noqa: PLC0415 - start-up
+    from unroot.facts.filecaps import ScanError, scan
 
     stderr = sys.stderr
     progress = _Progress(stderr, args.format == "text" and _isatty(stderr))
@@ -416,7 +416,7 @@ def _setid_text(mode: int, uid: int, gid: int) -> str:
 
 @lru_cache(maxsize=256)
 def _user(uid: int) -> str:
-    import pwd  # noqa: PLC0415 - only for text output
+    import pwd
 
     try:
         return pwd.getpwuid(uid).pw_name
@@ -426,7 +426,7 @@ def _user(uid: int) -> str:
 
 @lru_cache(maxsize=256)
 def _group(gid: int) -> str:
-    import grp  # noqa: PLC0415 - only for text output
+    import grp
 
     try:
         return grp.getgrgid(gid).gr_name

@@ -290,12 +290,11 @@ def _render_text(kind: str, result: Answer, out: TextIO) -> None:
             for key in _SET_KEYS:
                 out.write(f"  {key:<12} {','.join(result[key]) or '(empty)'}\n")
             out.write(f"  secure_exec  {str(result['secure_exec']).lower()}\n")
+    elif result["allowed"]:
+        out.write(f"{kind}: allowed\n")
     else:
-        if result["allowed"]:
-            out.write(f"{kind}: allowed\n")
-        else:
-            where = f" at {result['denied_at']}" if result.get("denied_at") else ""
-            out.write(f"{kind}: denied with {result['errno']}{where}\n")
+        where = f" at {result['denied_at']}" if result.get("denied_at") else ""
+        out.write(f"{kind}: denied with {result['errno']}{where}\n")
     reasons = result.get("reasons", [])
     if reasons:
         out.write("why:\n")

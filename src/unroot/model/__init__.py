@@ -1,1 +1,4 @@
-"""The pure model of the kernel's privilege rules. Nothing here touches files, sockets or processes."""
+"""The pure model of the kernel's privilege rules.
+
+Nothing here touches files, sockets or processes.
+"""

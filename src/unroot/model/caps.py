@@ -225,7 +225,8 @@ class FileCapText:
             match = clause_re.fullmatch(clause.lower())
             if not match:
                 raise ParseError(
-                    f"not libcap capability text: {clause!r} (expected e.g. cap_net_bind_service=+ep)"
+                    f"not libcap capability text: {clause!r} "
+                    "(expected e.g. cap_net_bind_service=+ep)"
                 )
             names, ops = match.group(1), match.group(2)
             if names in ("", "all"):
