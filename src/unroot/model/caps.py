@@ -9,6 +9,7 @@ lowercase libcap name, sorted by bit number.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -120,32 +121,14 @@ class CapSet:
         """Parse any common spelling of a capability set (see module doc)."""
         if text is None:
             return cls()
-        if not isinstance(text, str):
-            union = cls()
-            for item in text:
-                if not isinstance(item, str):
-                    raise ParseError(f"capability names must be strings, not {item!r}")
-                union |= cls.parse(item, last_cap)
-            return union
-        value = text.strip()
-        low = value.lower()
-        if low in ("", "none", "-", "[]"):
-            return cls()
-        if _HEX.fullmatch(low):
-            return cls(int(low, 16))
-        if any(op in value for op in "=+") or re.search(r"[a-z]-[eip]", low):
-            # libcap text ("cap_net_bind_service=+ep"): the set is every capability it raises.
-            text_caps = FileCapText.parse(value, last_cap)
-            return text_caps.permitted | text_caps.inheritable | text_caps.effective
-        result = 0
-        for token in re.split(r"[,\s]+", value):
-            if not token:
-                continue
-            if token.lower() == "all":
-                result |= cls.all(last_cap).mask
-            else:
-                result |= 1 << cap_number(token)
-        return cls(result)
+        if isinstance(text, str):
+            return _parse_text(text, last_cap)
+        mask = 0
+        for item in text:
+            if not isinstance(item, str):
+                raise ParseError(f"capability names must be strings, not {item!r}")
+            mask |= _parse_text(item, last_cap).mask
+        return cls(mask)
 
     # -- set algebra ----------------------------------------------------------------------
     def __or__(self, other: CapSet) -> CapSet:
@@ -196,6 +179,33 @@ class CapSet:
 
 
 EMPTY = CapSet()
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(text: str, last_cap: int) -> CapSet:
+    """CapSet.parse for one string; cached, since a CapSet is immutable and spellings repeat."""
+    value = text.strip()
+    low = value.lower()
+    if low in ("", "none", "-", "[]"):
+        return EMPTY
+    bit = _BY_NAME.get(low if low.startswith("cap_") else "cap_" + low)
+    if bit is not None:
+        return CapSet(1 << bit)
+    if _HEX.fullmatch(low):
+        return CapSet(int(low, 16))
+    if any(op in value for op in "=+") or re.search(r"[a-z]-[eip]", low):
+        # libcap text ("cap_net_bind_service=+ep"): the set is every capability it raises.
+        text_caps = FileCapText.parse(value, last_cap)
+        return text_caps.permitted | text_caps.inheritable | text_caps.effective
+    result = 0
+    for token in re.split(r"[,\s]+", value):
+        if not token:
+            continue
+        if token.lower() == "all":
+            result |= CapSet.all(last_cap).mask
+        else:
+            result |= 1 << cap_number(token)
+    return CapSet(result)
 NET_BIND_SERVICE = CapSet.of("cap_net_bind_service")
 
 
