@@ -1,4 +1,4 @@
-"""facts/fs.py: mountinfo → mount flags, and the live tree gathered for one path."""
+"""facts/fs.py: the live tree gathered for one path (the mount table: test_mounts.py)."""
 
 from __future__ import annotations
 
@@ -9,89 +9,18 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from unroot.errors import EnvironmentProblem, ParseError
-from unroot.facts.fs import (
-    absolute_path,
-    gather_tree,
-    mount_for,
-    parse_mountinfo,
-    protected_symlinks,
-    read_mounts,
-)
-
-# proc(5) mountinfo. Mount 64 bind-mounts /srv/a read-only and noexec; 63 is a tmpfs whose
-# superblock was remounted read-only; 70 was mounted on /srv/a/t *before* 64 covered /srv/a
-# (a non-recursive bind mount does not carry it), so /srv/a/t is reached through 64, not 70;
-# 71 and 72 stack on /srv/s; the mount point of 73 has a space.
-MOUNTINFO = """\
-27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
-63 27 0:39 / /srv/ro-fs ro,relatime - tmpfs tmpfs ro
-70 27 0:40 / /srv/a/t rw,relatime - tmpfs tmpfs rw
-64 27 254:0 /srv/a /srv/a ro,noexec,relatime - ext4 /dev/vda rw,discard
-71 27 0:41 / /srv/s rw - tmpfs tmpfs rw
-72 71 0:42 / /srv/s ro - tmpfs tmpfs rw
-73 27 0:43 / /srv/with\\040space rw,noexec - tmpfs  rw
-"""
-
-
-@pytest.mark.parametrize(
-    ("path", "mount_id"),
-    [
-        ("/", 27),
-        ("/srv", 27),
-        ("/srv/ro-fs/x/y", 63),
-        ("/srv/a", 64),
-        ("/srv/a/t/f", 64),  # 70 is hidden under 64
-        ("/srv/ab", 27),  # a prefix of the name is not a parent directory
-        ("/srv/s/f", 72),  # stacked: the last one on top
-        ("/srv/with space/f", 73),
-    ],
-)
-def test_mount_for(path: str, mount_id: int) -> None:
-    mount = mount_for(parse_mountinfo(MOUNTINFO), path)
-    assert mount is not None
-    assert mount.mount_id == mount_id
-
-
-def test_mount_flags() -> None:
-    mounts = {m.mount_id: m for m in parse_mountinfo(MOUNTINFO)}
-    assert (mounts[63].readonly, mounts[63].readonly_fs) == (True, True)
-    assert (mounts[64].readonly, mounts[64].readonly_fs, mounts[64].noexec) == (True, False, True)
-    assert (mounts[72].readonly, mounts[72].readonly_fs) == (True, False)
-    assert mounts[73].mount_point == "/srv/with space"
-    assert mounts[73].noexec
-
-
-@pytest.mark.parametrize(
-    "line", ["27 1 254:0 / / rw", "x 1 254:0 / / rw - ext4 /dev/vda rw", "27 1 254:0 / / rw -"]
-)
-def test_bad_mountinfo(line: str) -> None:
-    with pytest.raises(ParseError, match="mountinfo:1"):
-        parse_mountinfo(line)
-
-
-@given(st.text(max_size=200))
-def test_fuzz_mountinfo(text: str) -> None:
-    try:
-        mounts = parse_mountinfo(text)
-    except ParseError:
-        return
-    mount_for(mounts, "/a/b")
+from unroot.errors import EnvironmentProblem
+from unroot.facts.fs import absolute_path, gather_tree, protected_symlinks
 
 
 def test_injectable_procfs(tmp_path: Path) -> None:
-    (tmp_path / "self").mkdir()
-    (tmp_path / "self" / "mountinfo").write_text(MOUNTINFO)
     (tmp_path / "sys" / "fs").mkdir(parents=True)
     (tmp_path / "sys" / "fs" / "protected_symlinks").write_text("1\n")
-    assert len(read_mounts(str(tmp_path))) == 7
     assert protected_symlinks(str(tmp_path))
     assert not protected_symlinks(str(tmp_path / "nothing"))
     with pytest.raises(EnvironmentProblem, match="mount table"):
-        read_mounts(str(tmp_path / "nothing"))
+        gather_tree("/", procfs=str(tmp_path / "nothing"))
 
 
 def test_absolute_path_keeps_dots_for_the_walk() -> None:

@@ -1,4 +1,4 @@
-"""facts/proc.py: /proc/PID/status and mountinfo, from captured files and from the live kernel.
+"""facts/proc.py: /proc/PID/status, from captured files and from the live kernel.
 
 The captured files are in data/ (see data/README.md for how each was made).
 """
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from unroot import syscalls
 from unroot.errors import EnvironmentProblem, ParseError, UsageError
 from unroot.facts import proc
-from unroot.facts.proc import Mount, ProcStatus, parse_mountinfo, parse_status, read_status
+from unroot.facts.proc import ProcStatus, parse_status, read_status
 from unroot.model.caps import CapSet
 from unroot.model.creds import Creds, Ids
 
@@ -254,44 +254,3 @@ def test_read_self_agrees_with_the_syscalls() -> None:
 def test_read_another_process() -> None:
     status = read_status(os.getppid())
     assert status.pid == os.getppid()
-
-
-# -- mountinfo -------------------------------------------------------------------------------------
-MOUNTINFO = """\
-22 27 0:21 / /proc rw,relatime - proc proc rw
-27 1 254:0 / / rw,relatime - ext4 /dev/vda rw,discard
-28 27 0:25 / /srv/with\\040space ro,nosuid,nodev,relatime shared:5 - tmpfs my\\134src ro,size=4k
-"""
-
-
-def test_parse_mountinfo() -> None:
-    mounts = parse_mountinfo(MOUNTINFO)
-    assert mounts[0] == Mount("/proc", "proc", "proc", os.makedev(0, 21), ("rw", "relatime"))
-    assert mounts[1].dev == os.makedev(254, 0)
-    assert mounts[2].mount_point == "/srv/with space"
-    assert mounts[2].source == "my\\src"
-    assert mounts[2].options == ("ro", "nosuid", "nodev", "relatime")
-
-
-@pytest.mark.parametrize(
-    "line",
-    [
-        "22 27 0:21 / /proc rw",
-        "22 27 x:1 / /proc rw - proc proc rw",
-        "1 2 99999999999:0 / / rw - a b",
-    ],
-)
-def test_bad_mountinfo_lines(line: str) -> None:
-    with pytest.raises(ParseError, match="mountinfo:1"):
-        parse_mountinfo(line + "\n")
-
-
-def test_live_mountinfo_has_proc() -> None:
-    assert any(m.fstype == "proc" for m in proc.read_mountinfo())
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.text())
-def test_fuzz_parse_mountinfo_raises_only_parse_error(text: str) -> None:
-    with contextlib.suppress(ParseError):
-        parse_mountinfo(text)

@@ -13,7 +13,7 @@ import pytest
 from unroot.errors import EnvironmentProblem, ParseError, UsageError
 from unroot.facts import filecaps
 from unroot.facts.filecaps import read_file_caps, read_xattr, scan
-from unroot.facts.proc import Mount
+from unroot.facts.mounts import Mount
 from unroot.model.caps import CapSet
 from unroot.model.filecaps import XATTR_NAME_CAPS, FileCaps
 
@@ -149,8 +149,18 @@ def test_progress_is_called_per_directory(tree: Path) -> None:
     assert calls[-1] == (5, 5)
 
 
+ROOT_MOUNT = Mount(1, 0, 0, "/", "/", ("rw",), "ext4", "/dev/vda", ("rw",))
+
+
+def mounted(
+    mount_id: int, on: int, point: Path, fstype: str, source: str, *, dev: int = 0
+) -> Mount:
+    """A mountinfo line: mount ``mount_id`` of ``fstype`` on ``point`` of mount ``on``."""
+    return Mount(mount_id, on, dev, "/", str(point), ("rw",), fstype, source, ("rw",))
+
+
 def test_pseudo_filesystems_below_a_root_are_skipped(tree: Path) -> None:
-    mounts = [Mount(str(tree / "lib" / "deep"), "proc", "proc", 0, ("rw",))]
+    mounts = [ROOT_MOUNT, mounted(2, 1, tree / "lib" / "deep", "proc", "proc")]
     result = scan([str(tree)], mounts=mounts)
     assert result.skipped == (str(tree / "lib" / "deep"),)
     assert "lib/deep/er/suid2" not in found(result, tree)
@@ -159,16 +169,40 @@ def test_pseudo_filesystems_below_a_root_are_skipped(tree: Path) -> None:
 
 
 def test_mount_points_are_matched_through_a_symlinked_root(tree: Path) -> None:
-    mounts = [Mount(str(tree / "lib" / "deep"), "sysfs", "sysfs", 0, ("rw",))]
+    mounts = [ROOT_MOUNT, mounted(2, 1, tree / "lib" / "deep", "sysfs", "sysfs")]
     result = scan([str(tree / "linked-dir")], mounts=mounts)
     assert result.skipped == (str(tree / "linked-dir" / "deep"),)
 
 
 def test_one_file_system_enters_a_bind_mount_of_the_same_filesystem(tree: Path) -> None:
-    mounts = [Mount(str(tree / "lib"), "ext4", "/dev/x", os.stat(tree).st_dev, ("rw",))]
+    mounts = [ROOT_MOUNT, mounted(2, 1, tree / "lib", "ext4", "/dev/x", dev=os.stat(tree).st_dev)]
     result = scan([str(tree)], one_file_system=True, mounts=mounts)
     assert result.skipped == ()
     assert len(result.files) == 3
+
+
+def test_a_mount_hidden_under_a_later_mount_is_not_met(tree: Path) -> None:
+    """proc was mounted on lib/deep, then lib was bind-mounted over (not recursively): the walk
+    sees the bind mount's lib/deep, a plain directory, and enters it."""
+    hidden = mounted(2, 1, tree / "lib" / "deep", "proc", "proc")
+    bind = mounted(3, 1, tree / "lib", "ext4", "/dev/vda")
+    result = scan([str(tree)], mounts=[ROOT_MOUNT, hidden, bind])
+    assert result.skipped == ()
+    assert "lib/deep/er/suid2" in found(result, tree)
+
+
+def test_the_mount_on_top_of_a_stack_decides(tree: Path) -> None:
+    under = mounted(2, 1, tree / "lib", "ext4", "/dev/vda")
+    on_top = mounted(3, 2, tree / "lib", "sysfs", "sysfs")
+    assert scan([str(tree)], mounts=[ROOT_MOUNT, under, on_top]).skipped == (str(tree / "lib"),)
+    uncovered = [ROOT_MOUNT, mounted(2, 1, tree / "lib", "sysfs", "sysfs"), under]
+    assert scan([str(tree)], mounts=uncovered).skipped == ()
+
+
+def test_mounts_inside_a_chroot_are_met(tree: Path) -> None:
+    """In a chroot mountinfo has no root mount: the mounts inside it have unknown parents."""
+    mounts = [mounted(40, 25, tree / "lib" / "deep", "proc", "proc")]
+    assert scan([str(tree)], mounts=mounts).skipped == (str(tree / "lib" / "deep"),)
 
 
 @pytest.fixture
@@ -198,7 +232,7 @@ def test_one_file_system_with_a_real_mount(tree: Path, tmpfs: Path) -> None:
 def test_one_file_system_without_mountinfo_compares_every_directory(
     tree: Path, tmpfs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_proc(procfs: str = "/proc") -> list[Mount]:
+    def no_proc(procfs: str = "/proc", pid: int | str = "self") -> list[Mount]:
         raise EnvironmentProblem("no procfs")
 
     monkeypatch.setattr(filecaps, "read_mountinfo", no_proc)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from unroot.errors import EnvironmentProblem, ParseError, UnrootError, UsageError
-from unroot.facts.proc import Mount, read_mountinfo
+from unroot.facts.mounts import Mount, MountTree, read_mountinfo
 from unroot.model.filecaps import XATTR_NAME_CAPS, FileCaps
 
 #: Filesystems whose files the kernel makes up: nothing to find there, and walking them is slow
@@ -201,17 +201,14 @@ class _Walk:
         self.tree(path, st.st_dev, self.mount_points(path, mounts))
 
     def mount_points(self, path: str, mounts: Sequence[Mount] | None) -> dict[str, Mount] | None:
-        """Mount points below ``path``, spelled as the walk will meet them (None: unknown)."""
+        """The mounts the walk of ``path`` meets below it (the one on top where mounts stack;
+        none hidden under a later mount), keyed as the walk spells them (None: unknown)."""
         if mounts is None:
             return None
         real = os.path.realpath(path)
-        prefix = real.rstrip("/") + "/"
-        below: dict[str, Mount] = {}
-        for mount in mounts:  # later lines are mounted on top of earlier ones
-            if mount.mount_point.startswith(prefix):
-                spelled = path.rstrip("/") + "/" + mount.mount_point[len(prefix) :]
-                below[spelled] = mount
-        return below
+        below = MountTree(mounts).mounts_below(real)
+        cut, spelled = len(real.rstrip("/")), path.rstrip("/")
+        return {spelled + point[cut:]: mount for point, mount in below.items()}
 
     def tree(self, top: str, top_dev: int, mount_points: dict[str, Mount] | None) -> None:
         check_every_dir = self.one_file_system and mount_points is None

@@ -8,8 +8,8 @@ group), the ``system.posix_acl_access`` xattr (none when the filesystem has no A
 immutable attribute (statx), and the flags of the mount it sits on, from
 ``/proc/self/mountinfo``: per-mount ``ro`` and ``noexec`` from the mount options,
 a read-only superblock from the super options.  The mount is found by walking the mount tree
-(mount and parent ids), so mounts hidden under a later bind mount are not mistaken for the one
-a path crosses.
+(:class:`unroot.facts.mounts.MountTree`), so mounts hidden under a later bind mount are not
+mistaken for the one a path crosses.
 
 The /proc root is injectable (``procfs=``, like psutil's ``PROCFS_PATH``).  OSError is
 translated into :class:`~unroot.errors.EnvironmentProblem` here and nowhere else.
@@ -20,19 +20,16 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import re
 import stat
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 
 from unroot.errors import EnvironmentProblem, ParseError
+from unroot.facts.mounts import PROCFS_PATH, Mount, MountTree, read_mountinfo
 from unroot.model.access import Inode, resolve
 from unroot.model.acl import XATTR_NAME_ACL_ACCESS, Acl
 
-PROCFS_PATH = "/proc"
 _ABSENT = (errno.ENOENT, errno.ENOTDIR)
 _NO_ACL = (errno.ENODATA, errno.ENOTSUP, errno.EOPNOTSUPP)
-_OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 _KINDS = {
     stat.S_IFDIR: "dir",
     stat.S_IFREG: "file",
@@ -42,77 +39,6 @@ _KINDS = {
     stat.S_IFBLK: "blk",
     stat.S_IFSOCK: "sock",
 }
-
-
-# -- /proc/PID/mountinfo (pure) ------------------------------------------------------------
-@dataclass(frozen=True, slots=True)
-class MountEntry:
-    """One line of mountinfo, as far as access checks need it."""
-
-    mount_id: int
-    parent_id: int
-    mount_point: str
-    readonly: bool
-    readonly_fs: bool
-    noexec: bool
-
-
-def parse_mountinfo(text: str, where: str = "mountinfo") -> tuple[MountEntry, ...]:
-    """proc(5) mountinfo: ``id parent maj:min root mountpoint options [optional…] - fstype
-    source superoptions``; octal escapes (``\\040``) in the mount point are decoded."""
-    entries = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        fields = line.split()
-        try:
-            dash = fields.index("-", 6)
-        except ValueError:
-            raise ParseError("no ' - ' separator", f"{where}:{number}") from None
-        tail = fields[dash + 1 :]  # fstype, source (may be empty), super options
-        if len(tail) < 2 or not fields[0].isdigit() or not fields[1].isdigit():
-            raise ParseError("not a mountinfo line", f"{where}:{number}")
-        mount_point = _OCTAL_ESCAPE.sub(lambda m: chr(int(m.group(1), 8)), fields[4])
-        options = fields[5].split(",")
-        super_options = tail[-1].split(",")
-        entries.append(
-            MountEntry(
-                int(fields[0]),
-                int(fields[1]),
-                mount_point,
-                "ro" in options,
-                "ro" in super_options,
-                "noexec" in options,
-            )
-        )
-    return tuple(entries)
-
-
-def mount_for(mounts: tuple[MountEntry, ...], path: str) -> MountEntry | None:
-    """The mount a canonical ``path`` is reached through.
-
-    Walks the mount tree the way the lookup crosses mount points: from the root mount, at each
-    prefix of ``path`` step onto a mount whose mount point is that prefix *and whose parent is
-    the mount we are on* (repeatedly: mounts stack). A mount hidden under a later mount of one of
-    its ancestors (a non-recursive bind mount over its parent) is never reached.
-    """
-    ids = {m.mount_id for m in mounts}
-    roots = [m for m in mounts if m.mount_point == "/" and m.parent_id not in ids]
-    current = roots[0] if roots else next((m for m in mounts if m.mount_point == "/"), None)
-    if current is None:
-        return None
-    prefixes = ["/"]
-    for part in (p for p in path.split("/") if p):
-        prefixes.append(prefixes[-1].rstrip("/") + "/" + part)
-    for prefix in prefixes:
-        while True:
-            above = [
-                m for m in mounts if m.mount_point == prefix and m.parent_id == current.mount_id
-            ]
-            if not above:
-                break
-            current = above[-1]
-    return current
 
 
 # -- live reads ----------------------------------------------------------------------------
@@ -164,8 +90,8 @@ def _read_acl(path: str) -> Acl | None:
 class _LiveTree(Mapping[str, Inode]):
     """A read-through view of the filesystem that remembers every inode it was asked for."""
 
-    def __init__(self, mounts: tuple[MountEntry, ...]) -> None:
-        self.mounts = mounts
+    def __init__(self, mounts: Sequence[Mount]) -> None:
+        self.mounts = MountTree(mounts)
         self.cache: dict[str, Inode | None] = {}
 
     def _load(self, path: str) -> Inode | None:
@@ -178,7 +104,7 @@ class _LiveTree(Mapping[str, Inode]):
         kind = _KINDS.get(stat.S_IFMT(st.st_mode))
         if kind is None:  # pragma: no cover - whiteouts and other oddities
             return None
-        mount = mount_for(self.mounts, path)
+        mount = self.mounts.mount_for(path)
         return Inode(
             kind=kind,
             mode=stat.S_IMODE(st.st_mode),
@@ -225,15 +151,6 @@ def absolute_path(path: str, cwd: str | None = None) -> str:
     return base.rstrip("/") + "/" + path
 
 
-def read_mounts(procfs: str = PROCFS_PATH, pid: int | str = "self") -> tuple[MountEntry, ...]:
-    where = f"{procfs}/{pid}/mountinfo"
-    try:
-        with open(where, encoding="utf-8", errors="surrogateescape") as fh:
-            return parse_mountinfo(fh.read(), where)
-    except OSError as err:
-        raise _problem(err, "read the mount table") from None
-
-
 def gather_tree(
     path: str, *, procfs: str = PROCFS_PATH, pid: int | str = "self"
 ) -> dict[str, Inode]:
@@ -242,8 +159,7 @@ def gather_tree(
     ``pid`` picks whose mount table describes the mounts; the paths themselves are looked up
     in this process's view of the filesystem.
     """
-    mounts = read_mounts(procfs, pid)
-    live = _LiveTree(mounts)
+    live = _LiveTree(read_mountinfo(procfs, pid))
     try:
         resolve(live, absolute_path(path))
     except OSError as err:

@@ -1,8 +1,8 @@
-"""Facts from ``/proc``: a process's credentials (proc(5), ``/proc/PID/status``) and the mounts.
+"""Facts from ``/proc``: a process's credentials (proc(5), ``/proc/PID/status``).
 
 The procfs root is injectable (``procfs=``, like psutil's ``PROCFS_PATH``) so tests feed captured
-files.  Parsing is pure (:func:`parse_status`, :func:`parse_mountinfo`); the readers translate
-``OSError`` into unroot's errors, here and nowhere else.
+files.  Parsing is pure (:func:`parse_status`); the reader translates ``OSError`` into unroot's
+errors, here and nowhere else.  The mount table is in :mod:`unroot.facts.mounts`.
 """
 
 from __future__ import annotations
@@ -111,56 +111,6 @@ def read_status(pid: int | str, procfs: str = "/proc") -> ProcStatus:
     return parse_status(text)
 
 
-@dataclass(frozen=True, slots=True)
-class Mount:
-    """One line of ``/proc/PID/mountinfo`` (proc(5)), the fields unroot uses."""
-
-    mount_point: str
-    fstype: str
-    source: str
-    dev: int  # os.makedev(major, minor): what st_dev of a file on it is
-    options: tuple[str, ...]  # per-mount options (ro, nosuid, nodev, ...)
-
-
-def parse_mountinfo(text: str) -> list[Mount]:
-    """Parse mountinfo; later lines are mounted on top of earlier ones at the same point."""
-    mounts = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        before, sep, after = line.partition(" - ")
-        left, right = before.split(), after.split()
-        if not sep or len(left) < 6 or len(right) < 2:
-            raise ParseError("not a mountinfo line", where=f"mountinfo:{number}")
-        major, _, minor = left[2].partition(":")
-        if not (_NUMBER.fullmatch(major) and _NUMBER.fullmatch(minor)):
-            raise ParseError(f"bad major:minor {left[2]!r}", where=f"mountinfo:{number}")
-        try:
-            dev = os.makedev(int(major), int(minor))
-        except (OverflowError, ValueError):
-            raise ParseError(f"bad major:minor {left[2]!r}", where=f"mountinfo:{number}") from None
-        mounts.append(
-            Mount(
-                mount_point=_unescape_octal(left[4]),
-                fstype=right[0],
-                source=_unescape_octal(right[1]),
-                dev=dev,
-                options=tuple(left[5].split(",")),
-            )
-        )
-    return mounts
-
-
-def read_mountinfo(procfs: str = "/proc") -> list[Mount]:
-    """This process's mount table; EnvironmentProblem when procfs cannot be read."""
-    path = os.path.join(procfs, "self", "mountinfo")
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as file:
-            return parse_mountinfo(file.read())
-    except OSError as exc:
-        raise EnvironmentProblem(f"cannot read {path}: {exc.strerror}") from None
-
-
 # -- field parsers ----------------------------------------------------------------------------
 def _number(text: str, key: str) -> int:
     if not _NUMBER.fullmatch(text):
@@ -189,8 +139,3 @@ def _flag(text: str) -> bool:
     if text not in ("0", "1"):
         raise ParseError(f"NoNewPrivs: expected 0 or 1, not {text!r}")
     return text == "1"
-
-
-def _unescape_octal(text: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as \\ooo."""
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), text)

@@ -206,6 +206,8 @@ def _parse_text(text: str, last_cap: int) -> CapSet:
         else:
             result |= 1 << cap_number(token)
     return CapSet(result)
+
+
 NET_BIND_SERVICE = CapSet.of("cap_net_bind_service")
 
 
