@@ -1,0 +1,1 @@
+"""unroot lint: deployment files → facts → model verdicts → findings."""
