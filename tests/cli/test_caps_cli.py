@@ -22,16 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
+from _cliutil import run, validate_schema
 
 from unroot import syscalls
-from unroot.cli import main
 from unroot.model.caps import CapSet
 from unroot.model.filecaps import XATTR_NAME_CAPS, FileCaps
 
 ROOT = Path(__file__).parents[2]
-SCHEMAS = ROOT / "src" / "unroot" / "schemas"
 MAKE_TREE = ROOT / "examples" / "make-caps-tree.sh"
 PROC_DATA = ROOT / "tests" / "facts" / "data"
 _SCRIPT = Path(sys.executable).parent / "unroot"
@@ -44,23 +41,8 @@ def requires(tool: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(needs[tool] is None, reason=f"{tool} (libcap2-bin) not installed")
 
 
-def _registry() -> Registry:
-    resources = []
-    for path in SCHEMAS.glob("*.schema.json"):
-        schema = json.loads(path.read_text())
-        resources.append((schema["$id"], Resource.from_contents(schema)))
-    return Registry().with_resources(resources)
-
-
 def validate(kind: str, document: Any) -> None:
-    schema = json.loads((SCHEMAS / f"caps-{kind}.schema.json").read_text())
-    Draft202012Validator(schema, registry=_registry()).validate(document)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+    validate_schema(f"caps-{kind}", document)
 
 
 def run_sub(*argv: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:

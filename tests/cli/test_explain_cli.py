@@ -9,36 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _cliutil import run, validate_schema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
 
 from unroot.cli import main
 
-SCHEMAS = Path(__file__).parents[2] / "src" / "unroot" / "schemas"
-
-
-def _registry() -> Registry:
-    resources = []
-    for path in SCHEMAS.glob("*.schema.json"):
-        schema = json.loads(path.read_text())
-        resources.append((schema["$id"], Resource.from_contents(schema)))
-    return Registry().with_resources(resources)
-
-
-REGISTRY = _registry()
-
 
 def validate(kind: str, document: Any) -> None:
-    schema = json.loads((SCHEMAS / f"explain-{kind}.schema.json").read_text())
-    Draft202012Validator(schema, registry=REGISTRY).validate(document)
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+    validate_schema(f"explain-{kind}", document)
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import subprocess
@@ -192,11 +193,18 @@ def test_a_mount_hidden_under_a_later_mount_is_not_met(tree: Path) -> None:
 
 
 def test_the_mount_on_top_of_a_stack_decides(tree: Path) -> None:
-    under = mounted(2, 1, tree / "lib", "ext4", "/dev/vda")
-    on_top = mounted(3, 2, tree / "lib", "sysfs", "sysfs")
-    assert scan([str(tree)], mounts=[ROOT_MOUNT, under, on_top]).skipped == (str(tree / "lib"),)
-    uncovered = [ROOT_MOUNT, mounted(2, 1, tree / "lib", "sysfs", "sysfs"), under]
-    assert scan([str(tree)], mounts=uncovered).skipped == ()
+    ext4_then_sysfs = [
+        ROOT_MOUNT,
+        mounted(2, 1, tree / "lib", "ext4", "/dev/vda"),
+        mounted(3, 2, tree / "lib", "sysfs", "sysfs"),
+    ]
+    assert scan([str(tree)], mounts=ext4_then_sysfs).skipped == (str(tree / "lib"),)
+    sysfs_then_ext4 = [
+        ROOT_MOUNT,
+        mounted(2, 1, tree / "lib", "sysfs", "sysfs"),
+        mounted(3, 2, tree / "lib", "ext4", "/dev/vda"),
+    ]
+    assert scan([str(tree)], mounts=sysfs_then_ext4).skipped == ()
 
 
 def test_mounts_inside_a_chroot_are_met(tree: Path) -> None:
@@ -205,18 +213,24 @@ def test_mounts_inside_a_chroot_are_met(tree: Path) -> None:
     assert scan([str(tree)], mounts=mounts).skipped == (str(tree / "lib" / "deep"),)
 
 
-@pytest.fixture
-def tmpfs(tree: Path) -> Iterator[Path]:
-    """A real second filesystem inside the tree (needs root and mount(2))."""
-    point = tree / "mnt"
+@contextlib.contextmanager
+def real_mount(fstype: str, source: str, point: Path) -> Iterator[Path]:
+    """``mount -t FSTYPE SOURCE POINT`` for the duration (needs root and mount(2))."""
     point.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "none", str(point)], check=False).returncode:
-        pytest.skip("cannot mount a tmpfs here")
+    if subprocess.run(["mount", "-t", fstype, source, str(point)], check=False).returncode:
+        pytest.skip(f"cannot mount {fstype} here")
     try:
-        make_file(point / "suid-on-tmpfs", 0o4755)
         yield point
     finally:
         subprocess.run(["umount", str(point)], check=True)
+
+
+@pytest.fixture
+def tmpfs(tree: Path) -> Iterator[Path]:
+    """A real second filesystem inside the tree."""
+    with real_mount("tmpfs", "none", tree / "mnt") as point:
+        make_file(point / "suid-on-tmpfs", 0o4755)
+        yield point
 
 
 @pytest.mark.root
@@ -242,14 +256,8 @@ def test_one_file_system_without_mountinfo_compares_every_directory(
 
 @pytest.mark.root
 def test_a_real_proc_mount_below_the_root_is_skipped(tree: Path) -> None:
-    point = tree / "proc"
-    point.mkdir()
-    if subprocess.run(["mount", "-t", "proc", "proc", str(point)], check=False).returncode:
-        pytest.skip("cannot mount proc here")
-    try:
+    with real_mount("proc", "proc", tree / "proc") as point:
         result = scan([str(tree)])
-    finally:
-        subprocess.run(["umount", str(point)], check=True)
     assert result.skipped == (str(point),)
     assert result.directories == 5
 

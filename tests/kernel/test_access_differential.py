@@ -24,7 +24,6 @@ import ctypes
 import errno
 import fcntl
 import os
-import pickle
 import random
 import shutil
 import stat
@@ -32,15 +31,16 @@ import struct
 import subprocess
 import tempfile
 import time
-import traceback
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 import pytest
+from _forking import run_in_child
 
 from unroot import syscalls
 from unroot.facts.fs import gather_tree, protected_symlinks
+from unroot.facts.proc import read_status
 from unroot.model.access import Inode, access_verdict, resolve
 from unroot.model.acl import (
     ACL_GROUP,
@@ -56,6 +56,7 @@ from unroot.model.acl import (
 from unroot.model.caps import CapSet
 from unroot.model.creds import Creds, Ids
 from unroot.model.userns import IdMap, UserNs
+from unroot.model.verdict import Verdict
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -355,11 +356,6 @@ def _random_identity(rng: random.Random) -> Identity:
     return Identity(uid, fsuid, gid, fsgid, groups, effective)
 
 
-def _status() -> dict[str, str]:
-    with open("/proc/self/status") as fh:
-        return dict(line.split(":", 1) for line in fh)
-
-
 def _become(ident: Identity) -> None:
     os.setgroups(list(ident.groups))
     os.setresgid(ident.gid, ident.gid, ident.gid)
@@ -371,11 +367,11 @@ def _become(ident: Identity) -> None:
     _libc.setfsuid(ident.fsuid)
     mask = ident.effective << 1
     syscalls.capset(mask, mask, 0)
-    status = _status()
-    uids = [int(v) for v in status["Uid"].split()]
-    gids = [int(v) for v in status["Gid"].split()]
-    groups = sorted(int(v) for v in status["Groups"].split())
-    got = (uids, gids, groups, int(status["CapEff"], 16))
+    status = read_status("self")
+    uids = list(astuple(status.uid))
+    gids = list(astuple(status.gid))
+    groups = sorted(status.groups)
+    got = (uids, gids, groups, status.effective.mask)
     expected = (
         [ident.uid] * 3 + [ident.fsuid],
         [ident.gid] * 3 + [ident.fsgid],
@@ -395,9 +391,9 @@ def _become_in_userns(ident: Identity, ready: int, mapped: int) -> None:
     os.setresuid(0, 0, 0)
     mask = ident.effective << 1
     syscalls.capset(mask, mask, 0)
-    status = _status()
-    assert [int(v) for v in status["Uid"].split()] == [0, 0, 0, 0], status["Uid"]
-    assert int(status["CapEff"], 16) == mask
+    status = read_status("self")
+    assert list(astuple(status.uid)) == [0, 0, 0, 0], status.uid
+    assert status.effective.mask == mask
 
 
 def _write_maps(pid: int, ident: Identity) -> None:
@@ -425,45 +421,38 @@ def _open(path: str, want: str) -> str:
 
 def _ask(ident: Identity, questions: list[tuple[str, str]]) -> list[tuple[str, str | None]]:
     """In a forked child with ``ident``'s credentials: faccessat, and open() for files."""
-    read_fd, write_fd = os.pipe()
     ready_r, ready_w = os.pipe()
     mapped_r, mapped_w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.close(read_fd)
+
+    def child() -> list[tuple[str, str | None]]:
+        if ident.uid_map:
+            _become_in_userns(ident, ready_w, mapped_r)
+        else:
+            _become(ident)
+        answers = []
+        for path, want in questions:
+            opened = None
+            try:
+                is_file = stat.S_ISREG(os.stat(path).st_mode)
+            except OSError:
+                is_file = False
+            if is_file and want in ("r", "w", "rw"):
+                opened = _open(path, want)
+            answers.append((_faccess(path, want), opened))
+        return answers
+
+    def write_maps(pid: int) -> None:
+        os.close(ready_w)  # the child's ends: a child that dies before "u" is seen as EOF
+        os.close(mapped_r)
         try:
-            if ident.uid_map:
-                _become_in_userns(ident, ready_w, mapped_r)
-            else:
-                _become(ident)
-            answers = []
-            for path, want in questions:
-                opened = None
-                try:
-                    is_file = stat.S_ISREG(os.stat(path).st_mode)
-                except OSError:
-                    is_file = False
-                if is_file and want in ("r", "w", "rw"):
-                    opened = _open(path, want)
-                answers.append((_faccess(path, want), opened))
-            payload = pickle.dumps(("ok", answers))
-        except BaseException:
-            payload = pickle.dumps(("error", traceback.format_exc()))
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
-        os._exit(0)
-    os.close(write_fd)
-    if ident.uid_map and os.read(ready_r, 1) == b"u":
-        _write_maps(pid, ident)
-        os.write(mapped_w, b"m")
-    for fd in (ready_r, ready_w, mapped_r, mapped_w):
-        os.close(fd)
-    with os.fdopen(read_fd, "rb") as inp:
-        status, answers = pickle.loads(inp.read())
-    os.waitpid(pid, 0)
-    if status != "ok":
-        raise AssertionError(answers)
-    return answers  # type: ignore[no-any-return]
+            if ident.uid_map and os.read(ready_r, 1) == b"u":
+                _write_maps(pid, ident)
+                os.write(mapped_w, b"m")
+        finally:
+            os.close(ready_r)
+            os.close(mapped_w)
+
+    return run_in_child(child, parent=write_maps)
 
 
 # -- the lab ----------------------------------------------------------------------------------
@@ -497,12 +486,19 @@ class FixCheck:
     model_after: str
 
 
+def _verdict(
+    tree: dict[str, Inode], path: str, ident: Identity, want: str, protected: bool
+) -> Verdict:
+    """The model's answer for ``ident`` (its credentials and user namespace)."""
+    return access_verdict(
+        tree, path, ident.creds(), want, userns=ident.userns(), protected_symlinks=protected
+    )
+
+
 def _model_answer(
     tree: dict[str, Inode], path: str, ident: Identity, want: str, protected: bool
 ) -> tuple[str, tuple[str | None, ...], tuple[str, ...]]:
-    verdict = access_verdict(
-        tree, path, ident.creds(), want, userns=ident.userns(), protected_symlinks=protected
-    )
+    verdict = _verdict(tree, path, ident, want, protected)
     commands = tuple(fix.command for fix in verdict.fixes)
     whys = tuple(fix.why for fix in verdict.fixes)
     return ("ok" if verdict.allowed else str(verdict.errno)), commands, whys
@@ -585,24 +581,7 @@ def _mounts_under(base: str) -> list[str]:
 
 
 def _run_lab(seed: int, target: int, base: str) -> tuple[list[Case], list[FixCheck]]:
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - the lab
-        os.close(read_fd)
-        try:
-            payload = pickle.dumps(("ok", _lab(seed, target, base)))
-        except BaseException:
-            payload = pickle.dumps(("error", traceback.format_exc()))
-        with os.fdopen(write_fd, "wb") as out:
-            out.write(payload)
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd, "rb") as inp:
-        status, data = pickle.loads(inp.read())
-    os.waitpid(pid, 0)
-    if status != "ok":
-        raise AssertionError(f"lab failed (seed {seed}):\n{data}")
-    return data  # type: ignore[no-any-return]
+    return run_in_child(lambda: _lab(seed, target, base), f"lab failed (seed {seed}):\n")
 
 
 @pytest.fixture
@@ -644,14 +623,7 @@ def test_access_model_matches_the_kernel(lab_base: str, symlink_protection: None
     opens = 0
     codes: Counter[str] = Counter()
     for case in cases:
-        verdict = access_verdict(
-            case.tree,
-            case.path,
-            case.identity.creds(),
-            case.want,
-            protected_symlinks=case.protected,
-            userns=case.identity.userns(),
-        )
+        verdict = _verdict(case.tree, case.path, case.identity, case.want, case.protected)
         model = "ok" if verdict.allowed else str(verdict.errno)
         codes[verdict.reasons[-1].code] += 1
         text = verdict.reasons[-1].text
@@ -681,14 +653,7 @@ def test_access_model_matches_the_kernel(lab_base: str, symlink_protection: None
 
 
 def _explain(case: Case, model: str, kernel: str, how: str) -> str:
-    verdict = access_verdict(
-        case.tree,
-        case.path,
-        case.identity.creds(),
-        case.want,
-        protected_symlinks=case.protected,
-        userns=case.identity.userns(),
-    )
+    verdict = _verdict(case.tree, case.path, case.identity, case.want, case.protected)
     lines = [
         f"{how} {case.path!r} want={case.want!r} {case.identity}: kernel {kernel}, model "
         f"{model} (denied_at {verdict.extra.get('denied_at')})"

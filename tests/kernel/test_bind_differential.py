@@ -26,18 +26,16 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
-import json
 import os
 import random
 import socket
 import struct
 import time
-import traceback
 from collections import Counter
-from collections.abc import Callable
 from typing import Any
 
 import pytest
+from _forking import run_in_child
 
 from unroot import syscalls
 from unroot.model.bind import bind_verdict, sysctl_write_error
@@ -58,29 +56,6 @@ def _unshare(flags: int) -> None:
     if _libc.unshare(flags) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
-
-
-def _in_child(fn: Callable[[], Any]) -> Any:
-    """Run ``fn`` in a forked child; return its JSON result (or raise its traceback)."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover - child
-        os.close(read_fd)
-        try:
-            payload = json.dumps({"ok": fn()})
-        except BaseException:
-            payload = json.dumps({"error": traceback.format_exc()})
-        with os.fdopen(write_fd, "w") as out:
-            out.write(payload)
-        os._exit(0)
-    os.close(write_fd)
-    with os.fdopen(read_fd) as inp:
-        data = inp.read()
-    os.waitpid(pid, 0)
-    result = json.loads(data)
-    if "error" in result:
-        raise AssertionError("session failed:\n" + result["error"])
-    return result["ok"]
 
 
 def _lo_up() -> None:
@@ -208,7 +183,7 @@ def _session_own(rng: random.Random, count: int, protos: list[str]) -> dict[str,
         _become(uid, permitted)
         return {"results": _probe_all(probes, permitted), "writes": writes}
 
-    out = _in_child(run)
+    out = run_in_child(run, "session failed:\n")
     expect = {"owned": True, "owner": False, "start": start}
     return {"kind": "own", "uid": uid, "probes": probes, **expect, **out}
 
@@ -225,7 +200,7 @@ def _session_userns_only(rng: random.Random, count: int, protos: list[str]) -> d
         _unshare(CLONE_NEWUSER)  # now root of a child namespace; the netns stays the parent's
         return {"results": _probe_all(probes, full), "writes": []}
 
-    out = _in_child(run)
+    out = run_in_child(run, "session failed:\n")
     return {
         "kind": "userns-only",
         "probes": probes,
@@ -249,7 +224,7 @@ def _session_user_net(rng: random.Random, count: int, protos: list[str]) -> dict
         _set_threshold(start)
         return {"results": _probe_all(probes, full), "writes": writes}
 
-    out = _in_child(run)
+    out = run_in_child(run, "session failed:\n")
     return {
         "kind": "user+net",
         "probes": probes,
@@ -295,7 +270,7 @@ def _session_fd_passing(rng: random.Random, count: int, protos: list[str]) -> di
             results.append(_bind(socket.socket(fileno=fd), probe))
         return {"results": results, "writes": []}
 
-    out = _in_child(run)
+    out = run_in_child(run, "session failed:\n")
     return {
         "kind": "fd-passing",
         "probes": probes,

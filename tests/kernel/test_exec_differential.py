@@ -255,19 +255,24 @@ def walk_to_random_state(rng: random.Random, last_cap: int) -> None:
         _attempt(syscalls.set_no_new_privs)
 
 
+def _report_and_exec(exec_path: str, write_fd: int, extra: bytes = b"") -> None:
+    """In a child: send its /proc/self/status (plus ``extra`` lines) and SEPARATOR up the pipe,
+    then execute the probe with its stdout on the pipe; a failed execve sends an EXECERR line."""
+    with open("/proc/self/status", "rb") as status:
+        before = status.read()
+    os.write(write_fd, before + extra + SEPARATOR)
+    os.dup2(write_fd, 1)
+    try:
+        os.execve(exec_path, [exec_path], {})
+    except OSError as err:
+        os.write(write_fd, b"EXECERR:\t%d\n" % err.errno)
+
+
 def _child(case_seed: int, exec_path: str, write_fd: int, last_cap: int) -> None:
     code = 0
     try:
         walk_to_random_state(random.Random(f"child:{case_seed}"), last_cap)
-        with open("/proc/self/status", "rb") as status:
-            before = status.read()
-        before += b"SecBits:\t%d\n" % syscalls.get_securebits()
-        os.write(write_fd, before + SEPARATOR)
-        os.dup2(write_fd, 1)
-        try:
-            os.execve(exec_path, [exec_path], {})
-        except OSError as err:
-            os.write(write_fd, b"EXECERR:\t%d\n" % err.errno)
+        _report_and_exec(exec_path, write_fd, b"SecBits:\t%d\n" % syscalls.get_securebits())
     except BaseException:  # a forked child must never return into pytest
         code = 70
     finally:
@@ -447,11 +452,7 @@ def _userns_child(exec_path: str, ready_w: int, go_r: int, write_fd: int) -> Non
         os.read(go_r, 1)
         os.setresgid(1, 1, 1)
         os.setresuid(1, 1, 1)  # root of the namespace -> its uid 1: no capabilities left
-        with open("/proc/self/status", "rb") as status:
-            before = status.read()
-        os.write(write_fd, before + SEPARATOR)
-        os.dup2(write_fd, 1)
-        os.execve(exec_path, [exec_path], {})
+        _report_and_exec(exec_path, write_fd)
     except BaseException:  # a forked child must never return into pytest
         code = 70
     finally:

@@ -399,7 +399,7 @@ def _scan_json(found: PrivilegedFile) -> dict[str, Any]:
         "caps_error": found.caps_error,
         "setuid_owner": found.setuid_owner,
         "setgid_owner": found.setgid_owner,
-        "mode": f"{stat.S_IMODE(found.mode):04o}",
+        "mode": _octal_mode(found.mode),
         "uid": found.uid,
         "gid": found.gid,
     }
@@ -411,7 +411,13 @@ def _setid_text(mode: int, uid: int, gid: int) -> str:
         kinds.append(f"setuid {_user(uid)}")
     if mode & stat.S_ISGID:
         kinds.append(f"setgid {_group(gid)}")
-    return f"{', '.join(kinds)} ({stat.S_IMODE(mode):04o} {_user(uid)}:{_group(gid)})"
+    return f"{', '.join(kinds)} ({_octal_mode(mode)} {_user(uid)}:{_group(gid)})"
+
+
+def _octal_mode(mode: int) -> str:
+    """The permission bits of an st_mode as ``find -printf %m`` and ``stat -c %a`` print them,
+    padded to four digits (``4755``)."""
+    return f"{stat.S_IMODE(mode):04o}"
 
 
 @lru_cache(maxsize=256)
