@@ -32,7 +32,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import astuple, dataclass
 
 import pytest
@@ -611,7 +611,9 @@ def symlink_protection() -> Iterator[None]:
             fh.write(before)
 
 
-def test_access_model_matches_the_kernel(lab_base: str, symlink_protection: None) -> None:
+def test_access_model_matches_the_kernel(
+    lab_base: str, symlink_protection: None, differential: Callable[..., None]
+) -> None:
     seed = int(os.environ.get("UNROOT_DIFF_SEED", random.randrange(2**32)))
     target = int(os.environ.get("UNROOT_DIFF_CASES", "1500"))
     print(f"access differential: UNROOT_DIFF_SEED={seed} UNROOT_DIFF_CASES={target}")
@@ -646,6 +648,13 @@ def test_access_model_matches_the_kernel(lab_base: str, symlink_protection: None
         if (check.exit_status, check.kernel_after, check.model_after) != (0, "ok", "ok"):
             disagreements.append(f"fix did not work: {check}")
     print(f"{len(fix_checks)} fixes applied with the real tools and re-checked")
+    differential(
+        "access",
+        seed,
+        len(cases) + opens,
+        len(disagreements),
+        f"({len(cases)} faccessat + {opens} open; {len(fix_checks)} fixes applied for real)",
+    )
     assert not disagreements, f"seed {seed}: {len(disagreements)} disagreements:\n" + "\n\n".join(
         disagreements[:10]
     )

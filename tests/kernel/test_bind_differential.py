@@ -32,6 +32,7 @@ import socket
 import struct
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -310,7 +311,7 @@ def _model(session: dict[str, Any], probe: dict[str, Any]) -> str:
     return "ok" if verdict.allowed else str(verdict.errno)
 
 
-def test_bind_rule_matches_the_kernel() -> None:
+def test_bind_rule_matches_the_kernel(differential: Callable[..., None]) -> None:
     seed = int(os.environ.get("UNROOT_DIFF_SEED", random.randrange(2**32)))
     target = int(os.environ.get("UNROOT_DIFF_CASES", "1200"))
     print(f"bind differential: UNROOT_DIFF_SEED={seed} UNROOT_DIFF_CASES={target}")
@@ -338,6 +339,7 @@ def test_bind_rule_matches_the_kernel() -> None:
                 disagreements.append(f"sysctl write {write}: model {expected}")
     elapsed = time.monotonic() - began
     print(f"{cases} bind cases, {write_cases} sysctl writes in {elapsed:.1f}s: {dict(tally)}")
+    differential("bind", seed, cases, len(disagreements), f"(+{write_cases} sysctl writes)")
     assert not disagreements, f"seed {seed}: {len(disagreements)} disagreements:\n" + "\n".join(
         disagreements[:40]
     )

@@ -390,7 +390,9 @@ def _describe(before: Creds, file: ExecFile) -> str:
     )
 
 
-def test_exec_model_agrees_with_the_live_kernel(lab: Lab) -> None:
+def test_exec_model_agrees_with_the_live_kernel(
+    lab: Lab, differential: Callable[..., None]
+) -> None:
     seed = int(os.environ.get("UNROOT_DIFF_SEED") or random.SystemRandom().randrange(1 << 32))
     wanted = int(os.environ.get("UNROOT_DIFF_CASES", "1500"))
     kernel = Kernel.parse(os.uname().release)
@@ -432,6 +434,9 @@ def test_exec_model_agrees_with_the_live_kernel(lab: Lab) -> None:
     if kernel.id_changed_uses_euid and compared >= 300:
         assert old_rules_wrong, "the cases never tell the 6.17 rules from the older ones"
     print("coverage:", ", ".join(f"{code}={n}" for code, n in sorted(outcomes.items())))
+    differential(
+        "exec", seed, compared, len(failures), f"(pre-6.17 rules: {old_rules_wrong} would differ)"
+    )
     assert not failures, (
         f"{len(failures)} disagreements of {compared} (UNROOT_DIFF_SEED={seed}):\n"
         + "\n".join(failures[:5])
