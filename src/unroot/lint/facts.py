@@ -45,6 +45,8 @@ class UserFact:
     def is_root(self) -> bool | None:
         """True for uid 0 / "root", False for another uid or name, None when unknown."""
         name = self.text.split(":", 1)[0].strip()
+        if "$" in name:
+            return None  # an unresolved variable: the linter cannot know
         if name in ("0", "root"):
             return True
         if self.uid is not None:
@@ -67,10 +69,11 @@ class PortFact:
 class CapsEvent:
     """One thing a build step did to a file's security.capability xattr."""
 
-    action: str  # "set" (setcap), "removed" (setcap -r), "lost" (copy/chown/write dropped it)
+    action: str  # "set" (setcap), "removed" (setcap -r), "lost" (copy/chown/write dropped it),
+    #              "kept" (a copy carried it: COPY --from under BuildKit, cp -a, rsync -X …)
     location: Location
-    caps: FileCaps | None = None  # for "set"
-    why: str = ""  # for "lost": "COPY does not carry xattrs under the classic builder", ...
+    caps: FileCaps | None = None  # for "set" and "kept"
+    why: str = ""  # for "lost"/"kept": "COPY does not carry xattrs under the classic builder", ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +89,9 @@ class ImageFile:
     setuid: bool = False
     setgid: bool = False
     owner: str | None = None
+    #: False when file_caps=None means "unknown", not "none": a base-image file, or one
+    #: COPY --from=<image> brought under BuildKit (it keeps whatever the image had)
+    caps_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +174,19 @@ class Workload:
     dynamic_user: bool = False
     exec_prefixes: str = ""  # the "+!-@:" prefixes of ExecStart=
     socket_unit: str | None = None  # the paired .socket unit (it binds; the service needs nothing)
+    # additive (parsers for compose / k8s / systemd)
+    network_mode: str | None = None  # compose as written: "host", "bridge", "service:db", "container:x"
+    run_as_non_root: bool = False  # k8s runAsNonRoot: the kubelet refuses a root (or named) image USER
+    no_new_privs_reason: str = ""  # what set it: "security_opt no-new-privileges:true", "implied by …"
+    #: where the fields without a ``*_location`` of their own were set: (field name, Location)
+    field_locations: tuple[tuple[str, Location], ...] = ()
+
+    def location_of(self, field_name: str) -> Location | None:
+        """Where ``field_name`` (``"host_network"``, ``"privileged"``, ``"cap_add"``, …) was set."""
+        for name, location in self.field_locations:
+            if name == field_name:
+                return location
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,183 @@
+"""``unroot lint`` configuration: ``.unroot.toml``, ``[tool.unroot]`` in pyproject.toml, or
+``--config FILE``.
+
+Found by walking up from the scanned directory: in each directory ``.unroot.toml`` wins over
+``pyproject.toml`` (which counts only with a ``[tool.unroot]`` table); the walk stops after the
+repository root (a directory holding ``.git``) or at the filesystem root.  Keys::
+
+    select = ["UR1", "bind-fails"]        # rule IDs, ID prefixes or topic slugs
+    ignore = ["UR105"]
+    failure-threshold = "warning"         # error | warning | info
+    runtime = "docker"                    # docker | docker-rootless | podman-rootless | ...
+    exclude = ["charts/", "*.generated.yaml"]
+
+    [images]                              # image reference → Dockerfile, relative to this file
+    "registry.example.org/web:1.4" = "images/web/Dockerfile"
+
+A bad file is a :class:`UsageError` naming the file and the key, on one line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from unroot.errors import UsageError
+
+CONFIG_NAME = ".unroot.toml"
+PYPROJECT = "pyproject.toml"
+THRESHOLDS = ("error", "warning", "info")
+RUNTIMES = ("docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o")
+_SELECTOR = re.compile(r"UR\d*|[a-z][a-z0-9]*(?:-[a-z0-9]+)*", re.I)
+_KEYS = ("select", "ignore", "failure-threshold", "runtime", "exclude", "images")
+
+
+@dataclass(frozen=True, slots=True)
+class LintConfig:
+    """The settings; ``path`` is the file they came from (None: built-in defaults)."""
+
+    path: str | None = None
+    select: tuple[str, ...] | None = None  # None: every rule
+    ignore: tuple[str, ...] = ()
+    failure_threshold: str | None = None
+    runtime: str | None = None
+    exclude: tuple[str, ...] = ()
+    images: tuple[tuple[str, str], ...] = ()  # (image reference, Dockerfile path)
+
+    def dockerfile_for(self, image: str) -> str | None:
+        """The Dockerfile ``[images]`` joins to ``image`` (as written, else without a tag)."""
+        table = dict(self.images)
+        if image in table:
+            return table[image]
+        untagged = _strip_tag(image)
+        for reference, dockerfile in self.images:
+            if _strip_tag(reference) == untagged and ":" not in reference.rsplit("/", 1)[-1]:
+                return dockerfile
+        return None
+
+
+def _strip_tag(image: str) -> str:
+    name = image.split("@", 1)[0]
+    head, _, last = name.rpartition("/")
+    repo = last.split(":", 1)[0]
+    return f"{head}/{repo}" if head else repo
+
+
+def _fail(path: str, key: str | None, message: str) -> UsageError:
+    where = f"{path}: {key}: " if key else f"{path}: "
+    return UsageError(where + message)
+
+
+def _selectors(path: str, key: str, value: object) -> tuple[str, ...]:
+    items: list[object]
+    if isinstance(value, str):
+        items = [part for part in re.split(r"[\s,]+", value) if part]
+    elif isinstance(value, list):
+        items = list(value)
+    else:
+        raise _fail(path, key, "expected a list of rule IDs or topics")
+    found: list[str] = []
+    for item in items:
+        if not isinstance(item, str) or not _SELECTOR.fullmatch(item.strip()):
+            raise _fail(path, key, f"{item!r} is not a rule ID (UR104), prefix (UR1) or topic")
+        text = item.strip()
+        found.append(text.upper() if text.upper().startswith("UR") else text)
+    return tuple(found)
+
+
+def config_from_mapping(data: Mapping[str, object], path: str) -> LintConfig:
+    """Validate one settings table (``[tool.unroot]`` or a whole ``.unroot.toml``)."""
+    for key in data:
+        if key not in _KEYS:
+            hint = f" (did you mean {key.replace('_', '-')!r}?)" if "_" in key else ""
+            raise _fail(path, key, f"unknown key{hint}; known: {', '.join(_KEYS)}")
+    select = _selectors(path, "select", data["select"]) if "select" in data else None
+    ignore = _selectors(path, "ignore", data["ignore"]) if "ignore" in data else ()
+    threshold = data.get("failure-threshold")
+    if threshold is not None and threshold not in THRESHOLDS:
+        raise _fail(path, "failure-threshold", f"{threshold!r}: expected {'|'.join(THRESHOLDS)}")
+    runtime = data.get("runtime")
+    if runtime is not None and runtime not in RUNTIMES:
+        raise _fail(path, "runtime", f"{runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    exclude_value = data.get("exclude", [])
+    if isinstance(exclude_value, str):
+        exclude_value = [exclude_value]
+    if not isinstance(exclude_value, list) or not all(isinstance(x, str) for x in exclude_value):
+        raise _fail(path, "exclude", "expected a list of glob patterns")
+    images_value = data.get("images", {})
+    if not isinstance(images_value, dict):
+        raise _fail(path, "images", "expected a table of image = Dockerfile path")
+    base = os.path.dirname(path)
+    images: list[tuple[str, str]] = []
+    for reference, dockerfile in images_value.items():
+        if not isinstance(dockerfile, str) or not dockerfile.strip():
+            raise _fail(path, f"images.{reference}", "expected a Dockerfile path (a string)")
+        joined = dockerfile if os.path.isabs(dockerfile) else os.path.join(base, dockerfile)
+        images.append((reference, os.path.normpath(joined)))
+    return LintConfig(
+        path=path,
+        select=select,
+        ignore=ignore,
+        failure_threshold=threshold if isinstance(threshold, str) else None,
+        runtime=runtime if isinstance(runtime, str) else None,
+        exclude=tuple(exclude_value),
+        images=tuple(images),
+    )
+
+
+def _read_toml(path: str) -> dict[str, object]:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except OSError as exc:
+        raise _fail(path, None, f"cannot read: {exc.strerror or exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise _fail(path, None, f"invalid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise _fail(path, None, "invalid TOML: not UTF-8") from exc
+
+
+def load_config_file(path: str) -> LintConfig:
+    """``--config FILE``: a ``.unroot.toml``-style file, or a pyproject.toml's [tool.unroot]."""
+    data = _read_toml(path)
+    if os.path.basename(path) == PYPROJECT:
+        tool = data.get("tool")
+        table = tool.get("unroot") if isinstance(tool, dict) else None
+        if not isinstance(table, dict):
+            raise _fail(path, "tool.unroot", "no [tool.unroot] table")
+        return config_from_mapping(table, path)
+    return config_from_mapping(data, path)
+
+
+def find_config(start: str) -> str | None:
+    """The config file that governs ``start`` (a directory or a file), or None."""
+    directory = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
+    while True:
+        candidate = os.path.join(directory, CONFIG_NAME)
+        if os.path.isfile(candidate):
+            return candidate
+        pyproject = os.path.join(directory, PYPROJECT)
+        if os.path.isfile(pyproject) and _has_tool_unroot(pyproject):
+            return pyproject
+        parent = os.path.dirname(directory)
+        if os.path.exists(os.path.join(directory, ".git")) or parent == directory:
+            return None
+        directory = parent
+
+
+def _has_tool_unroot(path: str) -> bool:
+    tool = _read_toml(path).get("tool")
+    return isinstance(tool, dict) and "unroot" in tool
+
+
+def load_config(start: str = ".", explicit: str | None = None) -> LintConfig:
+    """``--config FILE`` when given, else the file found from ``start``, else the defaults."""
+    if explicit is not None:
+        if not os.path.isfile(explicit):
+            raise UsageError(f"{explicit}: no such config file")
+        return load_config_file(explicit)
+    found = find_config(start)
+    return load_config_file(found) if found else LintConfig()

@@ -1,0 +1,353 @@
+"""The model of a build that :mod:`.dockerfile` simulates: files of interest, per builder.
+
+A stage is a :class:`StageState`; each builder ("classic", "buildkit") has its own
+:class:`FileSystem` of :class:`FileState` values — the files whose security.capability history
+matters — because the builders differ on ``COPY --from``.  A :class:`Cover` records a path the
+build wrote without naming each file (a directory COPY, a package install, a command unroot does
+not model), so a file met later can be attributed to the instruction that made it.  The ``WHY_*``
+texts are the reasons events carry (see :mod:`.dockerfile` for the sources).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+from unroot.lint.facts import CapsEvent, ImageFile, Location, PortFact, UserFact
+from unroot.model.filecaps import FileCaps
+
+BUILDERS = ("classic", "buildkit")
+DEFAULT_SHELL = ("/bin/sh", "-c")
+SH_LIKE = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh", "busybox"})
+#: directories every base image has: a single-source COPY/cp into them lands *inside*
+KNOWN_DIRS = frozenset(
+    {
+        "/",
+        "/bin",
+        "/sbin",
+        "/usr",
+        "/usr/bin",
+        "/usr/sbin",
+        "/usr/local",
+        "/usr/local/bin",
+        "/usr/local/sbin",
+        "/usr/lib",
+        "/lib",
+        "/etc",
+        "/opt",
+        "/tmp",  # noqa: S108 - a path inside an image, not a temporary file of ours
+        "/var",
+        "/srv",
+        "/home",
+        "/root",
+        "/usr/share",
+    }
+)
+NUMERIC = re.compile(r"\d+")
+
+WHY_CHOWN = (
+    "chown/chgrp removes security.capability: the kernel clears it on any ownership change, "
+    "even to the same owner"
+)
+WHY_CP = (
+    "cp without -a/--preserve=xattr does not copy security.capability "
+    "(cp -p preserves mode, ownership and timestamps only)"
+)
+WHY_INSTALL = "install never copies extended attributes: security.capability is not carried"
+WHY_RSYNC = "rsync without -X/--xattrs does not copy security.capability"
+WHY_TAR_CREATE = "the archive was created without --xattrs: it holds no security.capability"
+WHY_TAR_EXTRACT = (
+    "tar extracts security.capability only with --xattrs-include='*' (or 'security.*'); "
+    "GNU tar restores user.* attributes alone by default"
+)
+WHY_NONROOT = (
+    "the RUN runs as a non-root USER, which cannot write security.capability (CAP_SETFCAP)"
+)
+WHY_CONTEXT = (
+    "files from the build context do not carry security.capability: BuildKit chowns them after "
+    "setting their xattrs (moby/buildkit#2250), the classic builder does not copy xattrs"
+)
+WHY_CLASSIC_FROM = (
+    "the classic builder does not copy security.capability on COPY --from "
+    "(observed on Docker 20.10; moby/moby#38132)"
+)
+WHY_BUILDKIT_FROM = (
+    "BuildKit copies xattrs on COPY --from after chown/chmod, so security.capability is kept"
+)
+WHY_KEPT_CP = "a copy that preserves xattrs (cp -a, --preserve=xattr, rsync -X, tar --xattrs)"
+WHY_MV = "mv renames the file: the xattr stays"
+
+
+@dataclass
+class FileState:
+    """A file of interest while the build is simulated (frozen into an ImageFile)."""
+
+    path: str
+    created_by: Location
+    created_how: str
+    caps: FileCaps | None = None
+    caps_known: bool = True
+    events: list[CapsEvent] = field(default_factory=list)
+    layers: list[Location] = field(default_factory=list)
+    setuid: bool = False
+    setgid: bool = False
+    owner: str | None = None
+
+    def clone(self, path: str | None = None) -> FileState:
+        return FileState(
+            path or self.path,
+            self.created_by,
+            self.created_how,
+            self.caps,
+            self.caps_known,
+            list(self.events),
+            list(self.layers),
+            self.setuid,
+            self.setgid,
+            self.owner,
+        )
+
+    def touched(self, where: Location) -> None:
+        """A change in instruction ``where``: a later layer than the last stores it again."""
+        if not self.layers or self.layers[-1] != where:
+            self.layers.append(where)
+
+    @property
+    def interesting(self) -> bool:
+        return bool(self.caps or self.events or self.setuid or self.setgid)
+
+    def freeze(self) -> ImageFile:
+        return ImageFile(
+            path=self.path,
+            created_by=self.created_by,
+            created_how=self.created_how,
+            file_caps=self.caps,
+            events=tuple(self.events),
+            layers_with_content=tuple(dict.fromkeys(self.layers)),
+            setuid=self.setuid,
+            setgid=self.setgid,
+            owner=self.owner,
+            caps_known=self.caps_known,
+        )
+
+
+@dataclass
+class Archive:
+    members: dict[str, FileState]
+    xattrs: bool
+
+
+@dataclass
+class FileSystem:
+    """One builder's view of a stage's files."""
+
+    files: dict[str, FileState] = field(default_factory=dict)
+    archives: dict[str, Archive] = field(default_factory=dict)
+
+    def clone(self) -> FileSystem:
+        return FileSystem(
+            {p: f.clone() for p, f in self.files.items()},
+            {
+                p: Archive({n: f.clone() for n, f in a.members.items()}, a.xattrs)
+                for p, a in self.archives.items()
+            },
+        )
+
+    def under(self, path: str, *, recursive: bool) -> list[tuple[str, FileState]]:
+        """(relative name, file) for ``path`` itself, files below it, or glob matches."""
+        if any(c in path for c in "*?["):
+            return [
+                (posixpath.basename(p), f)
+                for p, f in self.files.items()
+                if fnmatch.fnmatchcase(p, path)
+            ]
+        found: list[tuple[str, FileState]] = []
+        if path in self.files:
+            found.append(("", self.files[path]))
+        if recursive:
+            prefix = path.rstrip("/") + "/"
+            found.extend(
+                (p[len(prefix) :], f) for p, f in self.files.items() if p.startswith(prefix)
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class Cover:
+    """A path the build wrote without naming each file (a directory COPY, an unknown command)."""
+
+    prefix: str  # "/" covers everything
+    location: Location
+    how: str  # copy | copy-from | add | run
+    packages: tuple[str, ...] = ()  # a package install: covers files named like its packages
+    source_stage: int | None = None
+    source_prefix: str | None = None
+    external: bool = False  # COPY --from=<image>
+
+    def covers(self, path: str) -> bool:
+        if self.packages:
+            base = posixpath.basename(path)
+            return any(
+                base == p or base.startswith(p + "-") or (len(base) > 2 and p.startswith(base))
+                for p in self.packages
+            )
+        prefix = self.prefix.rstrip("/")
+        return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+@dataclass
+class Mount:
+    target: str
+    kind: str
+    source: str
+    from_stage: int | None
+    from_image: bool
+
+
+@dataclass
+class StageState:
+    index: int
+    name: str | None
+    base: str
+    base_stage: int | None
+    location: Location
+    root_location: Location  # the FROM of the first stage in the chain (its base image)
+    scratch: bool
+    args: dict[str, str | None] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)
+    workdir: str = "/"
+    shell: tuple[str, ...] = DEFAULT_SHELL
+    user: UserFact | None = None
+    users: dict[str, tuple[int | None, int | str | None]] = field(default_factory=dict)
+    groups: dict[str, int | None] = field(default_factory=dict)
+    exposed: list[PortFact] = field(default_factory=list)
+    entrypoint: tuple[str, ...] | None = None
+    entrypoint_location: Location | None = None
+    cmd: tuple[str, ...] | None = None
+    cmd_location: Location | None = None
+    cmd_set: bool = False
+    packages: list[str] = field(default_factory=list)
+    virtual: dict[str, list[str]] = field(default_factory=dict)
+    covers: list[Cover] = field(default_factory=list)
+    symlinks: dict[str, str] = field(default_factory=dict)
+    dirs: set[str] = field(default_factory=set)
+    fs: dict[str, FileSystem] = field(default_factory=lambda: {b: FileSystem() for b in BUILDERS})
+
+    def vars(self) -> dict[str, str | None]:
+        """What a build step sees: ARGs, overridden by ENV."""
+        return {**self.args, **self.env}
+
+    def inherit(self, base: StageState) -> None:
+        self.env = dict(base.env)
+        self.workdir = base.workdir
+        self.shell = base.shell
+        self.user = base.user
+        self.users = dict(base.users)
+        self.groups = dict(base.groups)
+        self.exposed = list(base.exposed)
+        self.entrypoint, self.entrypoint_location = base.entrypoint, base.entrypoint_location
+        self.cmd, self.cmd_location = base.cmd, base.cmd_location
+        self.packages = list(base.packages)
+        self.virtual = {k: list(v) for k, v in base.virtual.items()}
+        self.covers = list(base.covers)
+        self.symlinks = dict(base.symlinks)
+        self.dirs = set(base.dirs)
+        self.fs = {b: fs.clone() for b, fs in base.fs.items()}
+
+
+def mode_bits(mode: str, setuid: bool, setgid: bool) -> tuple[bool, bool]:
+    """setuid/setgid after ``chmod MODE`` (numeric or symbolic) on a regular file."""
+    mode = mode.strip()
+    if NUMERIC.fullmatch(mode) and len(mode) <= 5:
+        value = int(mode, 8) if all(c in "01234567" for c in mode) else 0
+        return bool(value & 0o4000), bool(value & 0o2000)
+    for clause in mode.split(","):
+        m = re.fullmatch(r"([ugoa]*)([-+=])([rwxXstugo]*)", clause)
+        if m is None:
+            continue
+        who, op, perms = m.groups()
+        users = not who or "u" in who or "a" in who
+        group = not who or "g" in who or "a" in who
+        if op == "=":
+            if users:
+                setuid = "s" in perms
+            if group:
+                setgid = "s" in perms
+        elif "s" in perms:
+            if users:
+                setuid = op == "+"
+            if group:
+                setgid = op == "+"
+    return setuid, setgid
+
+
+class BuildContext:
+    """What the simulation of every stage shares: the file, its lines, the stages so far."""
+
+    def __init__(self, path: str, text: str) -> None:
+        self.path = path
+        self.lines = text.split("\n")
+        self.stages: list[StageState] = []
+
+    def loc(self, line: int, column: int = 1) -> Location:
+        return Location(self.path, max(1, line), max(1, column))
+
+    @staticmethod
+    def built_by_run(stage: StageState, path: str) -> bool:
+        return any(c.how == "run" and c.covers(path) for c in stage.covers)
+
+    def replace(self, fs: FileSystem, new: FileState, location: Location, what: str) -> None:
+        """Put ``new`` at its path; the history of a capped file it replaces is kept."""
+        old = fs.files.get(new.path)
+        if old is not None and (old.caps or old.events):
+            history = list(old.events)
+            if old.caps and not any(
+                e.action == "lost" and e.location == location for e in new.events
+            ):
+                history.append(CapsEvent("lost", location, None, f"replaced by {what}"))
+            new.events[:0] = history
+            new.events = list(dict.fromkeys(new.events))
+        fs.files[new.path] = new
+
+    def is_dir(self, path: str, stage: StageState) -> bool:
+        if path in KNOWN_DIRS or path in stage.dirs or path == stage.workdir:
+            return True
+        prefix = path.rstrip("/") + "/"
+        return any(p.startswith(prefix) for fs in stage.fs.values() for p in fs.files)
+
+    def from_cover(
+        self, stage: StageState, builder: str, path: str, *, named: bool
+    ) -> FileState | None:
+        """A file under a path the build wrote without naming it (a directory COPY …)."""
+        for cover in reversed(stage.covers):
+            if named and (cover.prefix == "/" or cover.packages):
+                continue
+            if not cover.covers(path):
+                continue
+            file = FileState(path, cover.location, cover.how, layers=[cover.location])
+            if cover.how == "copy-from":
+                file.caps_known = not cover.external or builder == "classic"
+                if cover.source_stage is not None and cover.source_prefix is not None:
+                    rel = path[len(cover.prefix.rstrip("/")) :].lstrip("/")
+                    source_path = (
+                        posixpath.join(cover.source_prefix, rel) if rel else cover.source_prefix
+                    )
+                    source = self.stages[cover.source_stage].fs[builder].files.get(source_path)
+                    if source is not None:
+                        file.events.extend(source.events)
+                        if builder == "buildkit":
+                            file.caps, file.caps_known = source.caps, source.caps_known
+                            if source.caps:
+                                file.events.append(
+                                    CapsEvent(
+                                        "kept", cover.location, source.caps, WHY_BUILDKIT_FROM
+                                    )
+                                )
+                        elif source.caps:
+                            file.events.append(
+                                CapsEvent("lost", cover.location, None, WHY_CLASSIC_FROM)
+                            )
+            return file
+        return None

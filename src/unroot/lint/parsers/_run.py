@@ -1,0 +1,1187 @@
+"""RUN: what the commands of a RUN instruction do to the files of interest, for every builder.
+
+Each simple command (:mod:`unroot.lint.shell`) is matched by name — setcap, chown/chgrp, chmod,
+touch, cp, install, mv, ln, rm, rsync, tar, sed -i, strip/upx/objcopy/patchelf, curl/wget/go -o,
+tee and ``>`` redirections, cd, mkdir, useradd/adduser/groupadd/addgroup/usermod, the package
+managers — and applied to the stage (:mod:`._build`).  A command unroot does not know may have
+written anything: it leaves a "/" :class:`~._build.Cover`.  ``sh -c '…'`` and a shell fed a
+here-document are followed one level deeper.  What each tool keeps or loses is tabulated, with
+its verification, in :mod:`.dockerfile`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import posixpath
+import re
+from collections.abc import Iterable, Sequence
+
+from unroot.errors import UnrootError
+from unroot.lint.facts import CapsEvent, Location, UserFact
+from unroot.lint.parsers._build import (
+    NUMERIC,
+    SH_LIKE,
+    WHY_CHOWN,
+    WHY_CP,
+    WHY_INSTALL,
+    WHY_KEPT_CP,
+    WHY_MV,
+    WHY_NONROOT,
+    WHY_RSYNC,
+    WHY_TAR_CREATE,
+    WHY_TAR_EXTRACT,
+    Archive,
+    BuildContext,
+    Cover,
+    FileState,
+    FileSystem,
+    Mount,
+    StageState,
+    mode_bits,
+)
+from unroot.lint.parsers._buildkit import RawInstruction
+from unroot.lint.shell import Env, SimpleCommand, expand_word, parse_shell, shell_c_script
+from unroot.model.filecaps import FileCaps
+
+MAX_NESTING = 2  # sh -c inside RUN, and one more level
+_SYSTEM_WORDS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin"})
+
+
+def _last(options: dict[str, list[str]], *names: str) -> str | None:
+    """The last value given to any of ``names``."""
+    for name in names:
+        if options.get(name):
+            return options[name][-1]
+    return None
+
+
+def _split_opts(
+    args: Sequence[str], with_value: frozenset[str], long_with_value: frozenset[str] = frozenset()
+) -> tuple[dict[str, list[str]], list[str]]:
+    """GNU-style option parsing: (options → values, operands).  Short clusters (``-av``) are
+    split; ``--name=value`` and ``--name value`` (when listed) both work; ``--`` ends options."""
+    options: dict[str, list[str]] = {}
+    operands: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            operands.extend(args[i + 1 :])
+            break
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, value = arg[2:].partition("=")
+            if not eq and name in long_with_value and i + 1 < len(args):
+                value = args[i + 1]
+                i += 1
+            options.setdefault("--" + name, []).append(value)
+        elif arg.startswith("-") and len(arg) > 1 and not arg[1].isdigit():
+            letters = arg[1:]
+            for j, letter in enumerate(letters):
+                if letter in with_value:
+                    value = letters[j + 1 :]
+                    if not value and i + 1 < len(args):
+                        value = args[i + 1]
+                        i += 1
+                    options.setdefault("-" + letter, []).append(value)
+                    break
+                options.setdefault("-" + letter, []).append("")
+        else:
+            operands.append(arg)
+        i += 1
+    return options, operands
+
+
+class RunStep:
+    """One RUN instruction: its commands applied to the stage, for every builder."""
+
+    def __init__(
+        self,
+        builder: BuildContext,
+        stage: StageState,
+        ins: RawInstruction,
+        location: Location,
+        mounts: list[Mount],
+    ) -> None:
+        self.b = builder
+        self.stage = stage
+        self.ins = ins
+        self.location = location
+        self.mounts = mounts
+        self.shell_vars: dict[str, str | None] = {}
+        self.cwd: dict[tuple[int, ...], str] = {(): stage.workdir}
+        self.cursor = ins.start_line
+        self.pipe_archive: dict[tuple[str, int], Archive] = {}
+        self.nonroot = _known_nonroot(stage.user)
+        self.depth = 0
+
+    # -- plumbing --------------------------------------------------------------------------
+    def script(self, text: str, *, first_line: int, heredoc: bool) -> None:
+        parsed = parse_shell(text)
+        for command in parsed.commands:
+            where = self.where(command, text, first_line, heredoc)
+            self.command(command, where)
+
+    def where(self, command: SimpleCommand, text: str, first_line: int, heredoc: bool) -> Location:
+        if self.depth:
+            return self.location
+        if heredoc:
+            return self.b.loc(first_line + text.count("\n", 0, command.offset))
+        if not command.words:
+            return self.location
+        word = re.compile(rf"(?<![\w./-]){re.escape(command.words[0])}(?![\w.-])")
+        for number in range(self.cursor, self.ins.end_line + 1):
+            line = self.b.lines[number - 1] if number - 1 < len(self.b.lines) else ""
+            if number == self.ins.start_line:
+                line = re.sub(r"\S", " ", line[:4]) + line[4:]  # not the keyword itself
+            found = word.search(line)
+            if found:
+                self.cursor = number
+                return self.b.loc(number, found.start() + 1)
+        return self.location
+
+    def env(self, command: SimpleCommand) -> dict[str, str | None]:
+        env = {**self.stage.vars(), **self.shell_vars}
+        for name, raw in reversed(command.bindings):
+            env[name] = expand_word(raw, env).text
+        return env
+
+    def words(self, raws: Sequence[str], env: Env) -> list[str]:
+        out = []
+        for raw in raws:
+            result = expand_word(raw, env)
+            out.append(result.text if result.complete else "$?" + result.text)
+        return out
+
+    def abs(self, path: str, scope: tuple[int, ...]) -> str | None:
+        if not path or "$" in path or path.startswith("-"):
+            return None
+        return posixpath.normpath(posixpath.join(self.cwd_of(scope), path))
+
+    def cwd_of(self, scope: tuple[int, ...]) -> str:
+        while scope not in self.cwd:
+            scope = scope[:-1]
+        return self.cwd[scope]
+
+    # -- dispatch --------------------------------------------------------------------------
+    def command(self, command: SimpleCommand, where: Location) -> None:
+        env = self.env(command)
+        if not command.words:
+            for assignment in command.assignments:
+                name, _, raw = assignment.partition("=")
+                value = expand_word(raw, env)
+                self.shell_vars[name] = value.text if value.complete else None
+            return
+        argv = self.words(command.words, env)
+        argv = _strip_prefixes(argv)
+        scope = command.scope
+        for redirect in command.redirects:
+            if redirect.op in (">", ">>", ">|", "&>", "&>>") and redirect.target:
+                target = expand_word(redirect.target, env)
+                path = self.abs(target.text, scope) if target.complete else None
+                if path and path not in _SYSTEM_WORDS:
+                    self.write(path, where, f"the redirection '{redirect.op} {target.text}'")
+        if not argv:
+            return
+        name = argv[0].rsplit("/", 1)[-1]
+        args = argv[1:]
+        handler = _HANDLERS.get(name)
+        if handler is not None:
+            handler(self, args, command, where)
+        elif name in SH_LIKE:
+            self.nested_shell(argv, command, where)
+        elif name in _HARMLESS:
+            return
+        else:
+            self.stage.covers.append(Cover("/", self.location, "run"))
+
+    def argv(self, argv: list[str], where: Location) -> None:
+        """An exec-form RUN that is not a shell: one command with literal words."""
+        self.command(SimpleCommand(tuple(_quote(a) for a in argv)), where)
+
+    def nested_shell(self, argv: list[str], command: SimpleCommand, where: Location) -> None:
+        script = shell_c_script(argv)
+        body = script[0] if script else None
+        if body is None:
+            heredoc = next((r.target for r in command.redirects if r.op in ("<<", "<<-")), None)
+            operands = [a for a in argv[1:] if not a.startswith("-")]
+            if heredoc is not None and not operands:
+                body = heredoc.rsplit("\n", 1)[0] if "\n" in heredoc else ""
+        if body is None or self.depth >= MAX_NESTING:
+            self.stage.covers.append(Cover("/", self.location, "run"))
+            return
+        self.depth += 1
+        try:
+            for inner in parse_shell(body).commands:
+                self.command(
+                    SimpleCommand(
+                        inner.words,
+                        inner.assignments,
+                        inner.redirects,
+                        inner.pipeline + 10_000 * self.depth,
+                        inner.pipe_index,
+                        (*command.scope, *inner.scope),
+                        inner.conditional,
+                        inner.bindings,
+                        inner.offset,
+                    ),
+                    where,
+                )
+        finally:
+            self.depth -= 1
+
+    # -- file helpers ----------------------------------------------------------------------
+    def ensure(self, fs: FileSystem, builder: str, path: str) -> FileState:
+        """The tracked file at ``path``; an untracked one comes from a cover or the base image."""
+        file = fs.files.get(path)
+        if file is None:
+            file = self.b.from_cover(self.stage, builder, path, named=False)
+            if file is None:
+                root = self.stage.root_location
+                file = FileState(path, root, "base-image", caps_known=False, layers=[root])
+            fs.files[path] = file
+        return file
+
+    def source_files(
+        self, fs_builder: str, fs: FileSystem, path: str, recursive: bool
+    ) -> tuple[list[tuple[str, FileState]], bool]:
+        """Files a copy reads at ``path`` (a bind mount's stage, or this stage), and whether an
+        untracked source has known caps (False: it may be a base-image file with caps)."""
+        for mount in self.mounts:
+            if path == mount.target or path.startswith(mount.target.rstrip("/") + "/"):
+                rel = path[len(mount.target) :].lstrip("/")
+                source_path = posixpath.join(mount.source, rel) if rel else mount.source
+                if mount.kind != "bind":
+                    return [], True
+                if mount.from_stage is None:
+                    return [], not mount.from_image  # the build context: no caps
+                source = self.b.stages[mount.from_stage]
+                found = source.fs[fs_builder].under(source_path, recursive=recursive)
+                return found, source.scratch or BuildContext.built_by_run(source, source_path)
+        found = fs.under(path, recursive=recursive)
+        known = self.stage.scratch or any(c.covers(path) for c in self.stage.covers)
+        return found, known
+
+    def write(self, path: str, where: Location, what: str) -> None:
+        """The file's data is (re)written: the kernel removes security.capability."""
+        for fs in self.stage.fs.values():
+            file = fs.files.get(path)
+            if file is None:
+                fs.files[path] = FileState(path, self.location, "run", layers=[self.location])
+                continue
+            if file.caps or not file.caps_known:
+                file.events.append(
+                    CapsEvent(
+                        "lost",
+                        where,
+                        None,
+                        f"{what} writes the file's data: the kernel removes security.capability",
+                    )
+                )
+            file.caps, file.caps_known = None, True
+            file.touched(self.location)
+
+    def create(
+        self,
+        builder: str,
+        fs: FileSystem,
+        target: str,
+        source: FileState | None,
+        *,
+        keep: bool,
+        known_if_untracked: bool,
+        where: Location,
+        why_lost: str,
+        why_kept: str,
+    ) -> FileState:
+        """A new file at ``target`` made from ``source`` (a copy); keep: xattrs carried."""
+        new = FileState(target, self.location, "run", layers=[self.location])
+        if self.nonroot and keep:
+            keep, why_lost = False, WHY_NONROOT
+        if source is not None:
+            new.events.extend(source.events)
+            if keep:
+                new.caps, new.caps_known = source.caps, source.caps_known
+                new.setuid, new.setgid = source.setuid, source.setgid
+                if source.caps:
+                    new.events.append(CapsEvent("kept", where, source.caps, why_kept))
+            elif source.caps or not source.caps_known:
+                new.events.append(CapsEvent("lost", where, None, why_lost))
+        elif keep:
+            new.caps_known = known_if_untracked
+        self.b.replace(fs, new, where, f"the RUN at line {self.ins.start_line}")
+        del builder
+        return new
+
+    def copy(
+        self,
+        sources: list[str],
+        dest: str | None,
+        scope: tuple[int, ...],
+        where: Location,
+        *,
+        keep: bool,
+        recursive: bool,
+        into_dir: bool | None,
+        why_lost: str,
+        why_kept: str = WHY_KEPT_CP,
+        remove_source: bool = False,
+        rsync: bool = False,
+    ) -> list[str]:
+        """cp/install/rsync/mv semantics; returns the destination paths made."""
+        if dest is None:
+            return []
+        dest_dir = (
+            into_dir
+            if into_dir is not None
+            else (len(sources) > 1 or self.b.is_dir(dest, self.stage))
+        )
+        made: list[str] = []
+        for raw in sources:
+            src = self.abs(raw, scope)
+            if src is None:
+                continue
+            contents = raw.endswith("/.") or (rsync and raw.endswith("/"))
+            target_base = (
+                dest
+                if (contents or not dest_dir)
+                else posixpath.join(dest, posixpath.basename(src))
+            )
+            for builder, fs in self.stage.fs.items():
+                tracked, known = self.source_files(builder, fs, src, recursive)
+                found: list[tuple[str, FileState | None]] = list(tracked)
+                if not found and not any(c in src for c in "*?["):
+                    found = [("", None)]  # not a file we follow: a plain new file
+                for rel, file in found:
+                    target = posixpath.join(target_base, rel) if rel else target_base
+                    if rel == "" and any(c in src for c in "*?[") and file is not None:
+                        target = posixpath.join(dest, posixpath.basename(file.path))
+                    if remove_source and file is not None and not self.in_mount(src):
+                        fs.files.pop(file.path, None)
+                        moved = file.clone(target)
+                        moved.touched(self.location)
+                        self.b.replace(fs, moved, where, f"mv at line {where.line}")
+                    else:
+                        self.create(
+                            builder,
+                            fs,
+                            target,
+                            file,
+                            keep=keep,
+                            known_if_untracked=known,
+                            where=where,
+                            why_lost=why_lost,
+                            why_kept=why_kept,
+                        )
+                    made.append(target)
+        if dest_dir:
+            self.stage.dirs.add(dest)
+        return list(dict.fromkeys(made))
+
+    def in_mount(self, path: str) -> bool:
+        return any(
+            path == m.target or path.startswith(m.target.rstrip("/") + "/") for m in self.mounts
+        )
+
+    def targets(self, fs: FileSystem, paths: Iterable[str], recursive: bool) -> list[FileState]:
+        found: list[FileState] = []
+        for path in paths:
+            found.extend(file for _, file in fs.under(path, recursive=recursive))
+        return list({id(f): f for f in found}.values())
+
+    # -- the commands ----------------------------------------------------------------------
+    def setcap(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        verify, rootid = False, None
+        i = 0
+        while i < len(args) and args[i].startswith("-") and args[i] not in ("-", "-r"):
+            if args[i] == "-v":
+                verify = True
+            elif args[i] == "-n" and i + 1 < len(args):
+                rootid = int(args[i + 1]) if NUMERIC.fullmatch(args[i + 1]) else None
+                i += 1
+            i += 1
+        rest = args[i:]
+        if verify or self.nonroot:
+            return
+        for spec, target in zip(rest[0::2], rest[1::2], strict=False):
+            path = self.abs(target, command.scope)
+            if spec.startswith("$?") or path is None:
+                return
+            caps: FileCaps | None
+            if spec == "-r":
+                caps = None
+            elif spec == "-":
+                return  # from stdin: unknown
+            else:
+                try:
+                    caps = FileCaps.from_text(spec)
+                except UnrootError:
+                    return  # setcap exits non-zero: the RUN fails here
+                if rootid:
+                    caps = FileCaps(caps.permitted, caps.inheritable, caps.effective, 3, rootid)
+            for builder, fs in self.stage.fs.items():
+                matches = (
+                    self.targets(fs, [path], False)
+                    if any(c in path for c in "*?[")
+                    else [self.ensure(fs, builder, path)]
+                )
+                for file in matches:
+                    file.touched(self.location)
+                    if caps is None:
+                        file.events.append(CapsEvent("removed", where))
+                    else:
+                        file.events.append(CapsEvent("set", where, caps))
+                    file.caps, file.caps_known = caps, True
+
+    def chown(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        self._chown(args, command, where, group_only=False)
+
+    def chgrp(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        self._chown(args, command, where, group_only=True)
+
+    def _chown(
+        self, args: list[str], command: SimpleCommand, where: Location, *, group_only: bool
+    ) -> None:
+        options, operands = _split_opts(args, frozenset(), frozenset({"from", "reference"}))
+        if "--reference" not in options:
+            if not operands:
+                return
+            spec, operands = operands[0], operands[1:]
+            owner = (":" + spec) if group_only else spec
+        else:
+            owner = None
+        recursive = "-R" in options or "--recursive" in options
+        paths = [p for p in (self.abs(o, command.scope) for o in operands) if p]
+        for fs in self.stage.fs.values():
+            for file in self.targets(fs, paths, recursive):
+                if file.caps or not file.caps_known:
+                    file.events.append(CapsEvent("lost", where, None, WHY_CHOWN))
+                file.caps, file.caps_known = None, True
+                if owner and not owner.startswith("$?"):
+                    file.owner = owner
+                file.touched(self.location)
+
+    def chmod(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        mode_first = [a for a in args if re.fullmatch(r"-[rwxXst]+", a)]
+        cleaned = [a for a in args if a not in mode_first]
+        options, operands = _split_opts(cleaned, frozenset(), frozenset({"reference"}))
+        if mode_first:
+            mode = mode_first[0]
+        elif operands and "--reference" not in options:
+            mode, operands = operands[0], operands[1:]
+        else:
+            mode = ""
+        recursive = "-R" in options or "--recursive" in options
+        paths = [p for p in (self.abs(o, command.scope) for o in operands) if p]
+        del where
+        for fs in self.stage.fs.values():
+            for file in self.targets(fs, paths, recursive):
+                if mode:
+                    file.setuid, file.setgid = mode_bits(mode, file.setuid, file.setgid)
+                file.touched(self.location)
+
+    def touch(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        _, operands = _split_opts(args, frozenset("drt"), frozenset({"reference", "date"}))
+        paths = [p for p in (self.abs(o, command.scope) for o in operands) if p]
+        del where
+        for fs in self.stage.fs.values():
+            for file in self.targets(fs, paths, False):
+                file.touched(self.location)
+
+    def cp(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        options, operands = _split_opts(
+            args, frozenset("tS"), frozenset({"target-directory", "suffix", "sparse"})
+        )
+        keep = False
+        for arg in args:  # in order: the last word on xattrs wins
+            if (
+                arg in ("-a", "--archive")
+                or re.fullmatch(r"-[A-Za-z]*a[A-Za-z]*", arg)
+                or (arg.startswith("--preserve=") and _names_xattr(arg))
+            ):
+                keep = True
+            elif arg.startswith("--no-preserve=") and _names_xattr(arg):
+                keep = False
+        link = "-l" in options or "--link" in options
+        if "-s" in options or "--symbolic-link" in options:
+            self.ln(["-s", *args], command, where)
+            return
+        recursive = any(o in options for o in ("-r", "-R", "-a", "--recursive", "--archive"))
+        target_dir = _last(options, "-t", "--target-directory")
+        no_target = "-T" in options or "--no-target-directory" in options
+        self._copyish(
+            operands,
+            target_dir,
+            no_target,
+            command,
+            where,
+            keep=keep or link,
+            recursive=recursive,
+            why_lost=WHY_CP,
+        )
+
+    def _copyish(
+        self,
+        operands: list[str],
+        target_dir: str | None,
+        no_target: bool,
+        command: SimpleCommand,
+        where: Location,
+        *,
+        keep: bool,
+        recursive: bool,
+        why_lost: str,
+        remove_source: bool = False,
+        rsync: bool = False,
+    ) -> list[str]:
+        into: bool | None
+        if target_dir:
+            sources, dest, into = operands, self.abs(target_dir, command.scope), True
+        elif len(operands) >= 2:
+            sources, dest = operands[:-1], self.abs(operands[-1], command.scope)
+            into = False if no_target else (True if operands[-1].endswith("/") else None)
+        else:
+            return []
+        return self.copy(
+            sources,
+            dest,
+            command.scope,
+            where,
+            keep=keep,
+            recursive=recursive,
+            into_dir=into,
+            why_lost=why_lost,
+            remove_source=remove_source,
+            why_kept=WHY_MV if remove_source else WHY_KEPT_CP,
+            rsync=rsync,
+        )
+
+    def install(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        options, operands = _split_opts(
+            args,
+            frozenset("mogtSZ"),
+            frozenset({"mode", "owner", "group", "target-directory", "suffix", "strip-program"}),
+        )
+        if "-d" in options or "--directory" in options:
+            for operand in operands:
+                if path := self.abs(operand, command.scope):
+                    self.stage.dirs.add(path)
+            return
+        target_dir = _last(options, "-t", "--target-directory")
+        made = self._copyish(
+            operands,
+            target_dir,
+            "-T" in options,
+            command,
+            where,
+            keep=False,
+            recursive=False,
+            why_lost=WHY_INSTALL,
+        )
+        mode = _last(options, "-m", "--mode")
+        owner = _last(options, "-o", "--owner")
+        group = _last(options, "-g", "--group")
+        for fs in self.stage.fs.values():
+            for path in made:
+                file = fs.files.get(path)
+                if file is None:
+                    continue
+                file.setuid, file.setgid = mode_bits(mode or "755", False, False)
+                if owner or group:
+                    file.owner = f"{owner or ''}{':' + group if group else ''}"
+
+    def mv(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        options, operands = _split_opts(args, frozenset("tS"), frozenset({"target-directory"}))
+        target_dir = _last(options, "-t", "--target-directory")
+        self._copyish(
+            operands,
+            target_dir,
+            "-T" in options,
+            command,
+            where,
+            keep=True,
+            recursive=True,
+            why_lost=WHY_CP,
+            remove_source=True,
+        )
+
+    def ln(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        options, operands = _split_opts(args, frozenset("tS"), frozenset({"target-directory"}))
+        symbolic = "-s" in options or "--symbolic" in options
+        if len(operands) == 1:
+            operands = [operands[0], posixpath.basename(operands[0])]
+        if len(operands) < 2:
+            return
+        if symbolic:
+            link = self.abs(operands[-1], command.scope)
+            if link is None:
+                return
+            if self.b.is_dir(link, self.stage) or operands[-1].endswith("/"):
+                link = posixpath.join(link, posixpath.basename(operands[0]))
+            self.stage.symlinks[link] = operands[0]
+            return
+        self._copyish(
+            operands,
+            None,
+            "-T" in options,
+            command,
+            where,
+            keep=True,
+            recursive=False,
+            why_lost=WHY_CP,
+        )
+
+    def rm(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        options, operands = _split_opts(args, frozenset(), frozenset())
+        recursive = any(o in options for o in ("-r", "-R", "--recursive"))
+        paths = [p for p in (self.abs(o, command.scope) for o in operands) if p]
+        del where
+        for fs in self.stage.fs.values():
+            for file in self.targets(fs, paths, recursive):
+                fs.files.pop(file.path, None)
+            for path in paths:
+                fs.archives.pop(path, None)
+        for path in paths:
+            self.stage.symlinks.pop(path, None)
+
+    def rsync(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        keep = False
+        for arg in args:
+            if arg == "--xattrs" or re.fullmatch(r"-[A-Za-z]*X[A-Za-z]*", arg):
+                keep = True
+            elif arg == "--no-xattrs":
+                keep = False
+        _, operands = _split_opts(
+            args,
+            frozenset("efBTM"),
+            frozenset(
+                {
+                    "rsh",
+                    "filter",
+                    "exclude",
+                    "include",
+                    "files-from",
+                    "chown",
+                    "chmod",
+                    "rsync-path",
+                    "temp-dir",
+                    "partial-dir",
+                    "log-file",
+                    "password-file",
+                    "exclude-from",
+                    "include-from",
+                    "backup-dir",
+                    "suffix",
+                    "usermap",
+                    "groupmap",
+                    "block-size",
+                    "compare-dest",
+                    "copy-dest",
+                    "link-dest",
+                }
+            ),
+        )
+        if any(":" in o.split("/", 1)[0] or o.startswith("rsync://") for o in operands):
+            return
+        self._copyish(
+            operands,
+            None,
+            False,
+            command,
+            where,
+            keep=keep,
+            recursive=True,
+            why_lost=WHY_RSYNC,
+            rsync=True,
+        )
+
+    def tar(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        if args and not args[0].startswith("-"):
+            args = ["-" + args[0], *args[1:]]  # old-style bundled letters: `tar czf …`
+        mode = ""
+        archive: str | None = None
+        create_xattrs = False
+        includes: list[str] = []
+        no_xattrs = False
+        directory = self.cwd_of(command.scope)
+        members: list[tuple[str, str]] = []
+        extract_dir = directory
+        i = 0
+        with_value = set("fCTXbHKLNVgIF")
+        while i < len(args):
+            arg = args[i]
+            if arg.startswith("--"):
+                name, eq, value = arg[2:].partition("=")
+                needs = name in (
+                    "file",
+                    "directory",
+                    "files-from",
+                    "exclude-from",
+                    "use-compress-program",
+                    "xattrs-include",
+                    "xattrs-exclude",
+                    "owner",
+                    "group",
+                    "mode",
+                    "transform",
+                    "exclude",
+                    "format",
+                    "blocking-factor",
+                )
+                if needs and not eq and i + 1 < len(args):
+                    value = args[i + 1]
+                    i += 1
+                if name in ("create",):
+                    mode = "c"
+                elif name in ("extract", "get"):
+                    mode = "x"
+                elif name == "file":
+                    archive = value
+                elif name == "directory":
+                    directory = posixpath.normpath(posixpath.join(directory, value))
+                    extract_dir = directory
+                elif name == "xattrs":
+                    create_xattrs = True
+                elif name == "xattrs-include":
+                    create_xattrs = True
+                    includes.append(value)
+                elif name == "no-xattrs":
+                    no_xattrs = True
+            elif arg.startswith("-") and len(arg) > 1:
+                letters = arg[1:]
+                for j, letter in enumerate(letters):
+                    if letter in "cxt":
+                        mode = mode or letter
+                    if letter in with_value:
+                        value = letters[j + 1 :]
+                        if not value and i + 1 < len(args):
+                            value = args[i + 1]
+                            i += 1
+                        if letter == "f":
+                            archive = value
+                        elif letter == "C":
+                            directory = posixpath.normpath(posixpath.join(directory, value))
+                            extract_dir = directory
+                        break
+            else:
+                members.append((directory, arg))
+            i += 1
+        if no_xattrs:
+            create_xattrs, includes = False, []
+        pipe = command.pipeline
+        for builder, fs in self.stage.fs.items():
+            if mode == "c":
+                stored: dict[str, FileState] = {}
+                for base, member in members:
+                    member_path = posixpath.normpath(posixpath.join(base, member))
+                    for rel, file in fs.under(member_path, recursive=True):
+                        name = posixpath.normpath(posixpath.join(member, rel)) if rel else member
+                        stored[name.lstrip("./") or name] = file.clone()
+                made = Archive(stored, create_xattrs)
+                if archive in (None, "-"):
+                    self.pipe_archive[(builder, pipe)] = made
+                elif (stored_at := self.abs(archive, command.scope)) is not None:
+                    fs.archives[stored_at] = made
+            elif mode == "x":
+                source: Archive | None
+                if archive in (None, "-"):
+                    source = self.pipe_archive.get((builder, pipe))
+                else:
+                    read_from = self.abs(archive, command.scope)
+                    source = fs.archives.get(read_from) if read_from else None
+                if source is None:
+                    self.stage.covers.append(Cover(extract_dir, self.location, "run"))
+                    continue
+                restore = any(fnmatch.fnmatchcase("security.capability", p) for p in includes)
+                wanted = [m for _, m in members]
+                for name, file in source.members.items():
+                    if wanted and not any(
+                        name == w or name.startswith(w.rstrip("/") + "/") for w in wanted
+                    ):
+                        continue
+                    target = posixpath.normpath(posixpath.join(extract_dir, name))
+                    why = WHY_TAR_CREATE if not source.xattrs else WHY_TAR_EXTRACT
+                    self.create(
+                        builder,
+                        fs,
+                        target,
+                        file,
+                        keep=source.xattrs and restore,
+                        known_if_untracked=True,
+                        where=where,
+                        why_lost=why,
+                        why_kept="tar --xattrs with --xattrs-include covering security.capability",
+                    )
+
+    def sed(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        options, operands = _split_opts(
+            args, frozenset("efl"), frozenset({"expression", "file", "line-length"})
+        )
+        in_place = any(k == "-i" or k.startswith("--in-place") for k in options) or any(
+            a.startswith("-i") for a in args if not a.startswith("--")
+        )
+        if not in_place:
+            return
+        if not ({"-e", "-f", "--expression", "--file"} & options.keys()) and operands:
+            operands = operands[1:]  # the script
+        for operand in operands:
+            if path := self.abs(operand, command.scope):
+                self.write(path, where, "sed -i")
+
+    def rewrite_tool(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        tool = command.words[0].rsplit("/", 1)[-1] if command.words else "a tool"
+        options, operands = _split_opts(args, frozenset("oIOFKNRsw"), frozenset({"output"}))
+        out = _last(options, "-o", "--output")
+        if tool in ("patchelf",):
+            operands = operands[-1:]
+        if tool == "objcopy" and len(operands) >= 2:
+            out, operands = operands[-1], []
+        if out and (path := self.abs(out, command.scope)):
+            self.write(path, where, tool)
+            if operands and not tool.startswith("strip"):
+                return
+        for operand in operands:
+            if path := self.abs(operand, command.scope):
+                self.write(path, where, tool)
+
+    def outputs(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        """Commands whose output file is given by an option: curl -o, wget -O, go build -o …"""
+        tool = command.words[0].rsplit("/", 1)[-1] if command.words else ""
+        flag = {"wget": "-O", "dd": "of"}.get(tool, "-o")
+        targets: list[str] = []
+        for i, arg in enumerate(args):
+            if tool == "dd" and arg.startswith("of="):
+                targets.append(arg[3:])
+            elif arg == flag and i + 1 < len(args):
+                targets.append(args[i + 1])
+            elif arg.startswith(("--output=", "--output-document=")):
+                targets.append(arg.split("=", 1)[1])
+            elif arg in ("--output", "--output-document") and i + 1 < len(args):
+                targets.append(args[i + 1])
+            elif tool != "dd" and arg.startswith(flag) and len(arg) > len(flag):
+                targets.append(arg[len(flag) :])
+        if tool in ("go", "cargo", "make", "cmake", "gcc", "cc", "g++", "clang", "rustc"):
+            self.stage.covers.append(Cover("/", self.location, "run"))
+        for target in targets:
+            if path := self.abs(target, command.scope):
+                self.write(path, where, tool)
+
+    def tee(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        _, operands = _split_opts(args, frozenset(), frozenset())
+        for operand in operands:
+            if (path := self.abs(operand, command.scope)) and path not in _SYSTEM_WORDS:
+                self.write(path, where, "tee")
+
+    def cd(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del where
+        operands = [a for a in args if not a.startswith("-")]
+        target = operands[0] if operands else "/root"
+        path = self.abs(target, command.scope)
+        if path:
+            self.cwd[command.scope] = path
+
+    def mkdir(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del where
+        _, operands = _split_opts(args, frozenset("m"), frozenset({"mode"}))
+        for operand in operands:
+            if path := self.abs(operand, command.scope):
+                self.stage.dirs.add(path)
+
+    def export(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del where
+        for arg in command.words[1:]:
+            name, eq, raw = arg.partition("=")
+            if eq and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                value = expand_word(raw, self.env(command))
+                self.shell_vars[name] = value.text if value.complete else None
+        del args
+
+    # -- accounts and packages -------------------------------------------------------------
+    def useradd(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del command, where
+        self._account(args, adduser=False)
+
+    def adduser(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del command, where
+        self._account(args, adduser=True)
+
+    def _account(self, args: list[str], *, adduser: bool) -> None:
+        short = frozenset("uGhsgkcdeKpfb") if adduser else frozenset("ugGcdeKpsfbkZ")
+        options, operands = _split_opts(
+            args,
+            short,
+            frozenset(
+                {
+                    "uid",
+                    "gid",
+                    "ingroup",
+                    "home",
+                    "shell",
+                    "gecos",
+                    "comment",
+                    "groups",
+                    "add_extra_groups",
+                    "firstuid",
+                    "lastuid",
+                    "conf",
+                    "key",
+                    "password",
+                    "expiredate",
+                    "inactive",
+                    "base-dir",
+                    "skel",
+                    "selinux-user",
+                    "extrausers",
+                }
+            ),
+        )
+        if not operands:
+            return
+        name = operands[0]
+        uid_text = _last(options, "-u", "--uid")
+        if adduser:
+            group = _last(options, "-G", "--ingroup", "--gid")
+            membership = len(operands) >= 2 and not (options.get("-G") or options.get("--ingroup"))
+            if membership and name in self.stage.users:  # `adduser USER GROUP`: add to a group
+                return
+        else:
+            group = _last(options, "-g", "--gid")
+        uid = int(uid_text) if uid_text and NUMERIC.fullmatch(uid_text) else None
+        primary: int | str | None = None
+        if group is not None:
+            primary = int(group) if NUMERIC.fullmatch(group) else group
+            if isinstance(primary, str):
+                primary = self.stage.groups.get(primary, primary)
+        elif name in self.stage.groups:
+            primary = self.stage.groups[name]
+        self.stage.users[name] = (uid, primary)
+
+    def groupadd(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del command, where
+        options, operands = _split_opts(
+            args, frozenset("gKp"), frozenset({"gid", "key", "password"})
+        )
+        if not operands:
+            return
+        gid_text = _last(options, "-g", "--gid")
+        if len(operands) >= 2 and operands[0] in self.stage.users:
+            return  # `addgroup USER GROUP`: membership, not a new group
+        gid = int(gid_text) if gid_text and NUMERIC.fullmatch(gid_text) else None
+        self.stage.groups[operands[0]] = gid
+        for user, (uid, primary) in list(self.stage.users.items()):
+            if primary == operands[0]:
+                self.stage.users[user] = (uid, gid)
+
+    def usermod(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del command, where
+        options, operands = _split_opts(args, frozenset("ugGdlsceLUfp"), frozenset({"uid", "gid"}))
+        if not operands or operands[-1] not in self.stage.users:
+            return
+        uid, primary = self.stage.users[operands[-1]]
+        new_uid = _last(options, "-u", "--uid")
+        new_gid = _last(options, "-g", "--gid")
+        if new_uid and NUMERIC.fullmatch(new_uid):
+            uid = int(new_uid)
+        if new_gid:
+            primary = (
+                int(new_gid)
+                if NUMERIC.fullmatch(new_gid)
+                else self.stage.groups.get(new_gid, new_gid)
+            )
+        self.stage.users[operands[-1]] = (uid, primary)
+
+    def packages(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        del where
+        tool = command.words[0].rsplit("/", 1)[-1] if command.words else ""
+        options, operands = _split_opts(
+            args,
+            frozenset("otXp") if tool == "apk" else frozenset("otc"),
+            frozenset(
+                {
+                    "virtual",
+                    "repository",
+                    "option",
+                    "target-release",
+                    "root",
+                    "setopt",
+                    "repo",
+                    "enablerepo",
+                    "disablerepo",
+                    "installroot",
+                }
+            ),
+        )
+        if not operands:
+            return
+        verb, names = operands[0], [n for n in operands[1:] if not n.startswith("$?")]
+        names = [re.split(r"[=<>~]", n, maxsplit=1)[0] for n in names]
+        names = [n.split(":", 1)[0] if tool in ("apt-get", "apt") else n for n in names]
+        names = [n for n in names if n and not n.endswith((".deb", ".rpm", ".apk"))]
+        if verb in ("install", "add", "in", "reinstall"):
+            virtual = (options.get("-t") if tool == "apk" else None) or options.get("--virtual")
+            if virtual:
+                self.stage.virtual[virtual[-1]] = names
+            self.stage.packages.extend(n for n in names if n not in self.stage.packages)
+            if names:
+                self.stage.covers.append(Cover("", self.location, "run", tuple(names)))
+        elif verb in ("purge", "remove", "del", "erase", "rm", "autoremove"):
+            removed = set(names)
+            for name in names:
+                removed.update(self.stage.virtual.pop(name, []))
+            self.stage.packages[:] = [p for p in self.stage.packages if p not in removed]
+
+
+_HARMLESS = frozenset(
+    {
+        "echo",
+        "printf",
+        "set",
+        "true",
+        "false",
+        "test",
+        "[",
+        ":",
+        "id",
+        "ls",
+        "cat",
+        "sleep",
+        "getcap",
+        "which",
+        "whoami",
+        "exit",
+        "ldconfig",
+        "update-ca-certificates",
+        "pwd",
+        "command",
+        "type",
+        "hash",
+        "umask",
+        "ulimit",
+        "trap",
+        "unset",
+        "readlink",
+        "stat",
+        "find",
+        "grep",
+        "head",
+        "tail",
+        "wc",
+        "sort",
+        "uniq",
+        "file",
+        "du",
+        "df",
+        "env",
+        "locale-gen",
+        "update-alternatives",
+        "sync",
+        "source",
+        ".",
+        "shift",
+        "wait",
+        "date",
+        "uname",
+        "getent",
+        "rmdir",
+        "passwd",
+        "chpasswd",
+    }
+)
+
+
+def _strip_prefixes(argv: list[str]) -> list[str]:
+    """Drop wrappers that run the real command: sudo, exec, env, nice, busybox applets …"""
+    for _ in range(8):
+        if not argv:
+            return argv
+        name = argv[0].rsplit("/", 1)[-1]
+        if (
+            name in ("exec", "nohup", "time", "xargs")
+            or (name == "command" and len(argv) > 1 and not argv[1].startswith("-"))
+            or (name == "busybox" and len(argv) > 1 and argv[1] not in SH_LIKE)
+        ):
+            argv = argv[1:]
+        elif name == "sudo":
+            rest = argv[1:]
+            while rest and rest[0].startswith("-"):
+                rest = rest[2:] if rest[0] in ("-u", "-g", "-C", "-D") else rest[1:]
+            argv = rest
+        elif name == "env":
+            rest = argv[1:]
+            while rest and (rest[0].startswith("-") or "=" in rest[0]):
+                rest = rest[2:] if rest[0] in ("-u", "-C") else rest[1:]
+            argv = rest
+        elif name in ("nice", "ionice", "stdbuf"):
+            rest = argv[1:]
+            while rest and rest[0].startswith("-"):
+                rest = rest[2:] if rest[0] in ("-n", "-c") else rest[1:]
+            argv = rest
+        else:
+            return argv
+    return argv
+
+
+def _names_xattr(option: str) -> bool:
+    """``--preserve=LIST``/``--no-preserve=LIST`` names xattrs (``xattr`` or ``all``)."""
+    return bool({"all", "xattr"} & set(option.split("=", 1)[1].split(",")))
+
+
+def _known_nonroot(user: UserFact | None) -> bool:
+    """The RUN certainly runs as a non-root user (an unresolved ``$VAR`` is not certain)."""
+    if user is None:
+        return False
+    if user.uid is not None:
+        return user.uid != 0
+    name = user.text.split(":", 1)[0].strip()
+    return bool(name) and "$" not in name and name != "root"
+
+
+def _quote(word: str) -> str:
+    """A literal word as a shell word (so expansion leaves it as it is)."""
+    return "'" + word.replace("'", "'\\''") + "'"
+
+
+_HANDLERS = {
+    "setcap": RunStep.setcap,
+    "chown": RunStep.chown,
+    "chgrp": RunStep.chgrp,
+    "chmod": RunStep.chmod,
+    "touch": RunStep.touch,
+    "cp": RunStep.cp,
+    "install": RunStep.install,
+    "mv": RunStep.mv,
+    "ln": RunStep.ln,
+    "rm": RunStep.rm,
+    "rsync": RunStep.rsync,
+    "tar": RunStep.tar,
+    "sed": RunStep.sed,
+    "strip": RunStep.rewrite_tool,
+    "upx": RunStep.rewrite_tool,
+    "objcopy": RunStep.rewrite_tool,
+    "patchelf": RunStep.rewrite_tool,
+    "truncate": RunStep.rewrite_tool,
+    "curl": RunStep.outputs,
+    "wget": RunStep.outputs,
+    "go": RunStep.outputs,
+    "gcc": RunStep.outputs,
+    "cc": RunStep.outputs,
+    "clang": RunStep.outputs,
+    "rustc": RunStep.outputs,
+    "dd": RunStep.outputs,
+    "tee": RunStep.tee,
+    "cd": RunStep.cd,
+    "pushd": RunStep.cd,
+    "mkdir": RunStep.mkdir,
+    "export": RunStep.export,
+    "useradd": RunStep.useradd,
+    "adduser": RunStep.adduser,
+    "groupadd": RunStep.groupadd,
+    "addgroup": RunStep.groupadd,
+    "usermod": RunStep.usermod,
+    "apt-get": RunStep.packages,
+    "apt": RunStep.packages,
+    "apk": RunStep.packages,
+    "dnf": RunStep.packages,
+    "yum": RunStep.packages,
+    "microdnf": RunStep.packages,
+    "zypper": RunStep.packages,
+}

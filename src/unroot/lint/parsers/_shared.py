@@ -1,0 +1,90 @@
+"""Small pieces the compose, Kubernetes and systemd parsers share (pure, no I/O)."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import ParamSpec
+
+from unroot.lint.facts import Location, ParsedFile, PortFact, UserFact
+from unroot.lint.ports import ports_from_argv
+from unroot.lint.pragmas import parse_pragmas
+
+#: RLIM_INFINITY (unlimited: compose ``-1``, systemd ``infinity``); the kernel caps NOFILE at
+#: fs.nr_open, so for open files it means "as many as the kernel allows".
+RLIM_INFINITY = (1 << 64) - 1
+_NUMBER = re.compile(r"[0-9]+")
+_RULE_SPLIT = re.compile(r"[\s,;]+")
+_P = ParamSpec("_P")
+INTERNAL_ERROR = "internal error while reading this file (please report it)"
+
+
+def never_raises(kind: str) -> Callable[[Callable[_P, ParsedFile]], Callable[_P, ParsedFile]]:
+    """The parsers' contract: whatever the input, a ParsedFile (a bug becomes a problem)."""
+
+    def decorate(parse: Callable[_P, ParsedFile]) -> Callable[_P, ParsedFile]:
+        @functools.wraps(parse)
+        def guarded(*args: _P.args, **kwargs: _P.kwargs) -> ParsedFile:
+            try:
+                return parse(*args, **kwargs)
+            except Exception as exc:
+                path = str(args[1] if len(args) > 1 else kwargs.get("path", "-"))
+                message = f"{INTERNAL_ERROR}: {type(exc).__name__}: {exc}"
+                return ParsedFile(path, kind, problems=((Location(path), message),))
+
+        return guarded
+
+    return decorate
+
+
+def parse_id(text: str) -> int | None:
+    """A numeric uid/gid as written (ASCII digits only), else None (a name)."""
+    text = text.strip()
+    return int(text) if _NUMBER.fullmatch(text) else None
+
+
+def user_fact(text: str, location: Location | None) -> UserFact:
+    """``"1000"``, ``"1000:1000"``, ``"www"``, ``"0:0"``, ``"root"`` → UserFact; names: None."""
+    text = text.strip()
+    name, _, group = text.partition(":")
+    return UserFact(text, parse_id(name), parse_id(group) if group else None, location)
+
+
+def rule_ids(values: str | Iterable[str]) -> tuple[str, ...]:
+    """``"UR104, ur105"`` or ``["UR104"]`` → ``("UR104", "UR105")`` (order kept, no duplicates)."""
+    items = [values] if isinstance(values, str) else list(values)
+    found: list[str] = []
+    for item in items:
+        for token in _RULE_SPLIT.split(item.strip()):
+            rule = token.strip().upper()
+            if rule and rule not in found:
+                found.append(rule)
+    return tuple(found)
+
+
+def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact, ...]:
+    """Ports named on a command line (``--port 80``, ``-addr :443``): lint/ports.py's scan.
+
+    An argv that starts with a flag (compose ``command: ["--port", "80"]``, k8s ``args``) is
+    the arguments of the image's ENTRYPOINT: an empty program name stands in for it.
+    """
+    if not argv:
+        return ()
+    words = tuple(argv)
+    if words[0].startswith("-"):
+        words = ("", *words)
+    return ports_from_argv(words, location)
+
+
+def comment_ignores(
+    text: str, path: str, *, trailing: bool
+) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...], tuple[tuple[Location, str], ...]]:
+    """``(file_ignores, line_ignores, problems)`` of the ``# unroot: ignore=…`` comments.
+
+    ``trailing``: a pragma after content counts for its own line (YAML; not systemd, where
+    ``#`` after content is part of the value).
+    """
+    pragmas = parse_pragmas(text, trailing=trailing)
+    problems = tuple((Location(path, line), message) for line, message in pragmas.problems)
+    return pragmas.file_ignores, pragmas.line_ignores, problems
