@@ -175,9 +175,12 @@ class Workload:
     exec_prefixes: str = ""  # the "+!-@:" prefixes of ExecStart=
     socket_unit: str | None = None  # the paired .socket unit (it binds; the service needs nothing)
     # additive (parsers for compose / k8s / systemd)
-    network_mode: str | None = None  # compose as written: "host", "bridge", "service:db", "container:x"
-    run_as_non_root: bool = False  # k8s runAsNonRoot: the kubelet refuses a root (or named) image USER
-    no_new_privs_reason: str = ""  # what set it: "security_opt no-new-privileges:true", "implied by …"
+    #: compose as written: "host", "bridge", "service:db", "container:x"
+    network_mode: str | None = None
+    #: k8s runAsNonRoot: the kubelet refuses a root (or named) image USER
+    run_as_non_root: bool = False
+    #: what set no_new_privs: "security_opt no-new-privileges:true", "implied by …"
+    no_new_privs_reason: str = ""
     #: where the fields without a ``*_location`` of their own were set: (field name, Location)
     field_locations: tuple[tuple[str, Location], ...] = ()
 
