@@ -3,7 +3,7 @@
 # cap_net_bind_service=+ep, under three Docker capability settings — then a scan
 # of a small tree with file capabilities and setuid bits.
 set -uo pipefail
-cd "$(dirname "$0")"
+cd "$(dirname "$0")" || exit 2
 
 run() {
     printf '\n$ %s\n' "$*"
