@@ -1,0 +1,891 @@
+"""The launch plan: ``unroot run``'s command line, parsed and checked, as one frozen value.
+
+Pure: nothing here touches files, sockets, processes or syscalls. The user and group databases
+come in through an :class:`Accounts` (``launch/accounts.py`` reads the system's), the caller's
+own identity as an :class:`Invoker`. Everything that can be refused before a socket is bound is
+refused here, as a :class:`~unroot.errors.UsageError` with one line of text.
+
+Listen specs (``-l``/``--listen``)::
+
+    [NAME=]ADDRESS[,OPTION=VALUE]...
+
+    80  :80  tcp://:80          every address: dual-stack [::] with IPV6_V6ONLY=0, or 0.0.0.0
+                                when the kernel has no IPv6 (as Go's net.Listen(":80") does)
+    0.0.0.0:80  127.0.0.1:80    IPv4 only
+    [::]:443  [::1]:8443        IPv6 only: IPV6_V6ONLY=1 (for [::] unless ,v6only=0; a
+                                specific address is always IPv6-only, an IPv4-mapped one never)
+    udp://127.0.0.1:53          a datagram socket (no listen backlog)
+    unix:/run/app.sock          a stream socket file (default mode 0666, like systemd's
+                                SocketMode=), options mode=0660, owner=USER[:GROUP]
+    unix:@app                   the abstract namespace (no file, no mode or owner)
+
+Options: ``backlog=N`` (tcp, unix; default SOMAXCONN), ``v6only=0|1`` (IPv6 and every-address
+tcp/udp), ``mode=OCTAL`` and ``owner=USER[:GROUP]`` (unix files). ``NAME`` goes to
+``LISTEN_FDNAMES`` and must be what sd_listen_fds_with_names(3) accepts: 1 to 255 printable ASCII
+characters without ``:`` (and, for this syntax, without ``=`` or ``,``). Host names are refused:
+an address is an IP literal, so what is bound never depends on DNS.
+
+Values are plain frozen classes, not dataclasses: ``dataclasses`` imports ``inspect``, which
+alone costs more launch latency than everything else ``unroot run`` does.
+"""
+
+from __future__ import annotations
+
+from unroot.errors import ParseError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Self
+
+    from unroot.model.caps import CapSet
+
+#: sd-daemon.h SD_LISTEN_FDS_START: the first passed fd.
+SD_LISTEN_FDS_START = 3
+#: src/basic/fd-util.h FDNAME_MAX.
+FDNAME_MAX = 255
+#: sizeof(sockaddr_un.sun_path) is 108: a path needs a terminating NUL, an abstract name a
+#: leading one.
+UNIX_PATH_MAX = 107
+DEFAULT_UNIX_MODE = 0o666
+LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+RESTART_POLICIES = ("on-failure", "always", "never")
+READY_PROBES = ("tcp", "notify", "none")
+DEFAULT_RESTART = "on-failure"
+DEFAULT_READY_TIMEOUT = 30.0
+ID_MAX = (1 << 32) - 2  # (uid_t)-1 means "unchanged" to set*id(2)
+INT_MAX = (1 << 31) - 1
+_OPTIONS = {
+    "tcp": ("backlog", "v6only"),
+    "udp": ("v6only",),
+    "unix": ("backlog", "mode", "owner"),
+}
+_DIGITS = frozenset("0123456789")
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+class _Frozen:
+    """Equality, hashing, repr and immutability from ``__slots__``, like a frozen dataclass."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def _init(self, **fields: object) -> None:
+        for key, value in fields.items():
+            object.__setattr__(self, key, value)
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, key) for key in self.__slots__)
+
+    def __setattr__(self, key: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __delattr__(self, key: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is frozen")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self) or not isinstance(other, _Frozen):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._fields()))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{key}={getattr(self, key)!r}" for key in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+    def replace(self, **changes: object) -> Self:
+        """A copy with some fields changed (dataclasses.replace)."""
+        fields = {key: getattr(self, key) for key in self.__slots__}
+        unknown = set(changes) - set(fields)
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no field {sorted(unknown)[0]!r}")
+        fields.update(changes)
+        return type(self)(**fields)
+
+
+# -- listen specs --------------------------------------------------------------------------------
+class ListenSpec(_Frozen):
+    """One ``--listen`` SPEC. ``host`` is an IP literal (IPv6 without brackets, perhaps with a
+    ``%scope``) or None for every address; ``path`` is an absolute path or ``@name``;
+    ``v6only`` is IPV6_V6ONLY for an IPv6 address, and for every address True (IPv6 only) or
+    None (dual-stack, the default); ``backlog`` None means SOMAXCONN; ``owner_uid`` and
+    ``owner_gid`` are filled in from ``owner``/``group`` by :func:`make_plan`."""
+
+    __slots__ = (
+        "backlog",
+        "group",
+        "host",
+        "mode",
+        "name",
+        "owner",
+        "owner_gid",
+        "owner_uid",
+        "path",
+        "port",
+        "text",
+        "transport",
+        "v6only",
+    )
+    text: str
+    name: str | None
+    transport: str
+    host: str | None
+    port: int
+    path: str | None
+    backlog: int | None
+    v6only: bool | None
+    mode: int | None
+    owner: str | None
+    group: str | None
+    owner_uid: int | None
+    owner_gid: int | None
+
+    def __init__(
+        self,
+        *,
+        text: str,
+        transport: str,
+        name: str | None = None,
+        host: str | None = None,
+        port: int = 0,
+        path: str | None = None,
+        backlog: int | None = None,
+        v6only: bool | None = None,
+        mode: int | None = None,
+        owner: str | None = None,
+        group: str | None = None,
+        owner_uid: int | None = None,
+        owner_gid: int | None = None,
+    ) -> None:
+        self._init(
+            text=text,
+            name=name,
+            transport=transport,
+            host=host,
+            port=port,
+            path=path,
+            backlog=backlog,
+            v6only=v6only,
+            mode=mode,
+            owner=owner,
+            group=group,
+            owner_uid=owner_uid,
+            owner_gid=owner_gid,
+        )
+
+    @property
+    def family(self) -> str:
+        """``inet``, ``inet6``, ``unix``, or ``any`` (every address: decided at bind time)."""
+        if self.transport == "unix":
+            return "unix"
+        if self.host is None:
+            return "inet6" if self.v6only else "any"
+        return "inet6" if ":" in self.host else "inet"
+
+    @property
+    def stream(self) -> bool:
+        return self.transport != "udp"
+
+    @property
+    def abstract(self) -> bool:
+        return self.path is not None and self.path.startswith("@")
+
+    @property
+    def address(self) -> str:
+        """How messages name the socket: ``127.0.0.1:80``, ``[::1]:8443``, ``:80``,
+        ``udp://127.0.0.1:53``, ``unix:/run/app.sock``."""
+        if self.transport == "unix":
+            return f"unix:{self.path}"
+        if self.host is None:
+            where = f"[::]:{self.port}" if self.v6only else f":{self.port}"
+        elif ":" in self.host:
+            where = f"[{self.host}]:{self.port}"
+        else:
+            where = f"{self.host}:{self.port}"
+        return f"udp://{where}" if self.transport == "udp" else where
+
+
+def parse_listen_spec(text: str) -> ListenSpec:
+    """Parse one SPEC (see the module doc); ParseError says what is wrong with it."""
+    if not isinstance(text, str):
+        raise ParseError(f"a listen spec is text, not {text!r}")
+    if not text:
+        raise ParseError("empty listen spec (examples: :80, 127.0.0.1:80, unix:/run/app.sock)")
+    if "\0" in text:
+        raise ParseError(f"listen spec {text!r} contains a NUL byte")
+    head, *option_items = text.split(",")
+    name: str | None = None
+    before, eq, after = head.partition("=")
+    if eq and ":" not in before:
+        name, head = before, after
+        _check_fd_name(name, text)
+    if head.startswith("unix:"):
+        transport, address = "unix", head[len("unix:") :]
+    elif head.startswith("tcp://"):
+        transport, address = "tcp", head[len("tcp://") :]
+    elif head.startswith("udp://"):
+        transport, address = "udp", head[len("udp://") :]
+    elif "://" in head:
+        scheme = head.partition("://")[0]
+        raise ParseError(f"listen spec {text!r}: unknown scheme {scheme!r} (tcp://, udp://, unix:)")
+    else:
+        transport, address = "tcp", head
+    options = _parse_options(option_items, transport, text)
+
+    fields: dict[str, object] = {"text": text, "name": name, "transport": transport}
+    if transport == "unix":
+        fields["path"] = _check_unix_path(address, text)
+        abstract = address.startswith("@")
+        if abstract and ("mode" in options or "owner" in options):
+            raise ParseError(f"listen spec {text!r}: an abstract socket has no file mode or owner")
+        if not abstract:
+            mode = options.get("mode")
+            fields["mode"] = DEFAULT_UNIX_MODE if mode is None else _parse_mode(mode, text)
+        if "owner" in options:
+            owner, _, group = options["owner"].partition(":")
+            if not owner or ":" in group or (":" in options["owner"] and not group):
+                raise ParseError(f"listen spec {text!r}: owner must be USER or USER:GROUP")
+            fields["owner"] = owner
+            fields["group"] = group or None
+    else:
+        host, port = _parse_host_port(address, text)
+        fields["host"], fields["port"] = host, port
+        flag = options.get("v6only")
+        if flag is not None:
+            if host is not None and ":" not in host:
+                raise ParseError(f"listen spec {text!r}: v6only applies to IPv6 addresses only")
+            if flag not in ("0", "1"):
+                raise ParseError(f"listen spec {text!r}: v6only must be 0 or 1, not {flag!r}")
+        if host is not None and ":" in host:
+            fields["v6only"] = _v6only(host, flag, text)
+        elif flag is not None:
+            fields["v6only"] = flag == "1"
+    if "backlog" in options:
+        fields["backlog"] = _parse_int(options["backlog"], "backlog", 0, INT_MAX, text)
+    return ListenSpec(**fields)  # type: ignore[arg-type]
+
+
+def _check_fd_name(name: str, text: str) -> None:
+    """fdname_is_valid() of systemd: 1..255 printable ASCII characters, no ':'."""
+    if not name:
+        raise ParseError(f"listen spec {text!r}: empty name before '='")
+    if len(name) > FDNAME_MAX:
+        raise ParseError(f"listen spec {text!r}: the name is longer than {FDNAME_MAX} characters")
+    for ch in name:
+        if not " " <= ch <= "~":
+            raise ParseError(
+                f"listen spec {text!r}: the name may hold printable ASCII only, not {ch!r}"
+            )
+
+
+def _parse_options(items: list[str], transport: str, text: str) -> dict[str, str]:
+    allowed = _OPTIONS[transport]
+    options: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise ParseError(f"listen spec {text!r}: expected OPTION=VALUE, not {item!r}")
+        if key not in allowed:
+            raise ParseError(
+                f"listen spec {text!r}: unknown option {key!r} for {transport} "
+                f"(known: {', '.join(allowed)})"
+            )
+        if key in options:
+            raise ParseError(f"listen spec {text!r}: option {key!r} given twice")
+        options[key] = value
+    return options
+
+
+def _parse_int(value: str, what: str, low: int, high: int, text: str) -> int:
+    if not value or not set(value) <= _DIGITS or len(value) > 10 or not low <= int(value) <= high:
+        raise ParseError(f"listen spec {text!r}: {what} must be a number {low}..{high}")
+    return int(value)
+
+
+def _parse_mode(value: str, text: str) -> int:
+    digits = value.removeprefix("0o")
+    if not digits or len(digits) > 4 or not set(digits) <= set("01234567"):
+        raise ParseError(f"listen spec {text!r}: mode must be octal like 0660, not {value!r}")
+    mode = int(digits, 8)
+    if mode > 0o777:
+        raise ParseError(f"listen spec {text!r}: a socket's mode is at most 0777, not {value!r}")
+    return mode
+
+
+def _check_unix_path(path: str, text: str) -> str:
+    if path.startswith("@"):
+        size = len(path[1:].encode("utf-8", "surrogateescape")) if path[1:] else 0
+        if not size:
+            raise ParseError(f"listen spec {text!r}: empty abstract socket name")
+    else:
+        if not path.startswith("/"):
+            raise ParseError(f"listen spec {text!r}: a unix socket needs an absolute path or @name")
+        try:
+            size = len(path.encode("utf-8", "surrogateescape"))
+        except UnicodeEncodeError:
+            raise ParseError(f"listen spec {text!r}: the path is not valid text") from None
+    if size > UNIX_PATH_MAX:
+        raise ParseError(
+            f"listen spec {text!r}: a unix socket address is at most {UNIX_PATH_MAX} bytes"
+        )
+    return path
+
+
+def _parse_host_port(address: str, text: str) -> tuple[str | None, int]:
+    host: str | None
+    if address.startswith("["):
+        inner, bracket, rest = address[1:].partition("]")
+        if not bracket or not rest.startswith(":"):
+            raise ParseError(f"listen spec {text!r}: expected [IPV6]:PORT")
+        _ipv6(inner, text)
+        host, port_text = inner, rest[1:]
+    elif address.count(":") > 1:
+        raise ParseError(f"listen spec {text!r}: write IPv6 addresses in brackets: [::1]:PORT")
+    elif ":" in address:
+        host_text, _, port_text = address.partition(":")
+        host = _ipv4(host_text, text) if host_text else None
+    else:
+        host, port_text = None, address
+    if not port_text or not set(port_text) <= _DIGITS or len(port_text) > 5:
+        raise ParseError(f"listen spec {text!r}: expected a port number 0..65535")
+    port = int(port_text)
+    if port > 65535:
+        raise ParseError(f"listen spec {text!r}: port {port} is above 65535")
+    return host, port
+
+
+def _ipv4(host: str, text: str) -> str:
+    parts = host.split(".")
+    if len(parts) != 4 or not all(
+        part
+        and set(part) <= _DIGITS
+        and len(part) <= 3
+        and int(part) <= 255
+        and (part == "0" or not part.startswith("0"))
+        for part in parts
+    ):
+        raise ParseError(
+            f"listen spec {text!r}: {host!r} is not an IP address (host names are not resolved: "
+            "write 127.0.0.1:PORT or [::1]:PORT)"
+        )
+    return host
+
+
+def _ipv6(host: str, text: str) -> list[int]:
+    """The eight groups of an IPv6 literal in RFC 4291 section 2.2 text form, with an optional
+    ``%scope`` (an interface); ParseError if it is not one."""
+    address, percent, scope = host.partition("%")
+    if percent and (not scope or not all(ch.isascii() and ch.isprintable() for ch in scope)):
+        raise ParseError(f"listen spec {text!r}: bad IPv6 scope in {host!r}")
+    bad = ParseError(f"listen spec {text!r}: {host!r} is not an IPv6 address")
+    tail: list[int] = []
+    if "." in address:  # a trailing dotted quad stands for the last two groups (::ffff:1.2.3.4)
+        head, colon, quad = address.rpartition(":")
+        try:
+            octets = [int(part) for part in _ipv4(quad, text).split(".")]
+        except ParseError:
+            raise bad from None
+        if not colon:
+            raise bad
+        tail = [octets[0] << 8 | octets[1], octets[2] << 8 | octets[3]]
+        address = head + ":" if head.endswith(":") else head  # "::1.2.3.4" → "::"
+    if address.count("::") > 1:
+        raise bad
+    if "::" in address:
+        left, _, right = address.partition("::")
+        pieces = (left.split(":") if left else []), (right.split(":") if right else [])
+        missing = 8 - len(tail) - len(pieces[0]) - len(pieces[1])
+        if missing < 1:
+            raise bad
+        texts = [*pieces[0], *["0"] * missing, *pieces[1]]
+    else:
+        texts = address.split(":") if address else []
+        if len(texts) + len(tail) != 8:
+            raise bad
+    if not all(piece and len(piece) <= 4 and set(piece) <= _HEX for piece in texts):
+        raise bad
+    return [int(piece, 16) for piece in texts] + tail
+
+
+def _v6only(host: str, flag: str | None, text: str) -> bool:
+    """IPV6_V6ONLY for a socket bound to ``host``: inet6_bind() forces 1 on a specific address
+    and refuses (EINVAL) an IPv4-mapped one with 1; only ``[::]`` has a choice (default 1)."""
+    groups = _ipv6(host, text)
+    if groups[:6] == [0, 0, 0, 0, 0, 0xFFFF]:
+        if flag == "1":
+            raise ParseError(f"listen spec {text!r}: an IPv4-mapped address needs v6only=0")
+        return False
+    if any(groups):
+        if flag == "0":
+            raise ParseError(
+                f"listen spec {text!r}: a socket bound to a specific IPv6 address is IPv6-only "
+                "(the kernel sets IPV6_V6ONLY); v6only=0 applies to [::] and :PORT"
+            )
+        return True
+    return flag != "0"
+
+
+# -- identities ----------------------------------------------------------------------------------
+class UserEntry(_Frozen):
+    """A passwd(5) entry as far as the launch needs it; ``name`` None for a bare number."""
+
+    __slots__ = ("gid", "home", "name", "uid")
+    name: str | None
+    uid: int
+    gid: int | None
+    home: str | None
+
+    def __init__(self, name: str | None, uid: int, gid: int | None, home: str | None) -> None:
+        self._init(name=name, uid=uid, gid=gid, home=home)
+
+
+class Invoker(_Frozen):
+    """Who runs ``unroot run``: the real uid, gid and supplementary groups."""
+
+    __slots__ = ("gid", "groups", "uid")
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+
+    def __init__(self, uid: int, gid: int, groups: Iterable[int]) -> None:
+        self._init(uid=uid, gid=gid, groups=tuple(sorted(set(groups))))
+
+
+class Accounts:
+    """The user and group databases (passwd(5), group(5) through NSS). ``launch/accounts.py``
+    answers from the system; tests subclass this with a table."""
+
+    def user_by_name(self, name: str) -> UserEntry | None:
+        raise NotImplementedError
+
+    def user_by_uid(self, uid: int) -> UserEntry | None:
+        raise NotImplementedError
+
+    def group_by_name(self, name: str) -> int | None:
+        raise NotImplementedError
+
+    def grouplist(self, user: str, gid: int) -> tuple[int, ...]:
+        """getgrouplist(3): ``gid`` and every group that lists ``user`` as a member."""
+        raise NotImplementedError
+
+
+def _number(text: str) -> int | None:
+    if text and set(text) <= _DIGITS and len(text) <= 10:
+        value = int(text)
+        if value <= ID_MAX:
+            return value
+    return None
+
+
+def resolve_user(key: str, accounts: Accounts) -> UserEntry:
+    """``--user``: a name from the passwd database, or a number (with or without an entry)."""
+    number = _number(key)
+    if number is not None:
+        return accounts.user_by_uid(number) or UserEntry(None, number, None, None)
+    entry = accounts.user_by_name(key) if key else None
+    if entry is None:
+        raise UsageError(f"unknown user {key!r} (not in the passwd database)")
+    return entry
+
+
+def resolve_group(key: str, accounts: Accounts, what: str = "group") -> int:
+    number = _number(key)
+    if number is not None:
+        return number
+    gid = accounts.group_by_name(key) if key else None
+    if gid is None:
+        raise UsageError(f"unknown {what} {key!r} (not in the group database)")
+    return gid
+
+
+# -- {fd} substitution ---------------------------------------------------------------------------
+def substitute_fds(
+    template: Sequence[str], names: Sequence[str | None], first_fd: int = SD_LISTEN_FDS_START
+) -> tuple[str, ...]:
+    """The command with ``{fd}`` / ``{fd:NAME}`` replaced by fd numbers.
+
+    A word that contains ``{fd}`` or ``{fd:`` is a template: there ``{fd}`` is the only socket's
+    fd, ``{fd:NAME}`` the fd of the socket named NAME, and ``{{`` / ``}}`` stand for literal
+    braces. Every other word passes through byte for byte (``'{{.Names}}'`` stays as it is).
+    """
+    out = []
+    for word in template:
+        if "{fd}" not in word and "{fd:" not in word:
+            out.append(word)
+            continue
+        pieces, i = [], 0
+        while i < len(word):
+            if word.startswith(("{{", "}}"), i):
+                pieces.append(word[i])
+                i += 2
+            elif word.startswith("{fd}", i):
+                pieces.append(str(_only_fd(names, first_fd)))
+                i += 4
+            elif word.startswith("{fd:", i):
+                end = word.find("}", i)
+                if end < 0:
+                    raise UsageError(f"unclosed {{fd:NAME}} in the command word {word!r}")
+                pieces.append(str(_named_fd(word[i + 4 : end], names, first_fd)))
+                i = end + 1
+            else:
+                pieces.append(word[i])
+                i += 1
+        out.append("".join(pieces))
+    return tuple(out)
+
+
+def _only_fd(names: Sequence[str | None], first_fd: int) -> int:
+    if len(names) == 1:
+        return first_fd
+    if not names:
+        raise UsageError("the command uses {fd}, but there is no --listen")
+    raise UsageError(
+        f"the command uses {{fd}}, but there are {len(names)} sockets: name them "
+        "(-l web=:80) and write {fd:web}"
+    )
+
+
+def _named_fd(name: str, names: Sequence[str | None], first_fd: int) -> int:
+    hits = [index for index, have in enumerate(names) if have == name]
+    if len(hits) == 1:
+        return first_fd + hits[0]
+    if hits:
+        raise UsageError(f"{{fd:{name}}} is ambiguous: {len(hits)} sockets are named {name!r}")
+    known = ", ".join(sorted({n for n in names if n})) or "none"
+    raise UsageError(f"{{fd:{name}}}: no --listen is named {name!r} (names: {known})")
+
+
+# -- the plan ------------------------------------------------------------------------------------
+class LaunchPlan(_Frozen):
+    """Everything ``unroot run`` will do, decided before anything is done.
+
+    ``uid``/``gid`` go into all of real, effective, saved and fs ids; ``groups`` is exactly the
+    supplementary group list (sorted); ``keep_cap_mask`` the capabilities kept as ambient (the
+    bounding set is cut down to them); ``nofile`` the RLIMIT_NOFILE (soft, hard), or None to raise
+    the soft limit to the hard one; ``command`` the template, ``argv`` with ``{fd}`` replaced;
+    ``user_name``/``home`` fill USER, LOGNAME and HOME when ``set_identity_env``.
+    ``supervise``, ``restart``, ``ready`` and ``ready_timeout`` belong to launch/supervise.py.
+    """
+
+    __slots__ = (
+        "allow_root",
+        "argv",
+        "command",
+        "env_clear",
+        "env_set",
+        "gid",
+        "groups",
+        "home",
+        "keep_cap_mask",
+        "listens",
+        "no_new_privs",
+        "nofile",
+        "ready",
+        "ready_timeout",
+        "restart",
+        "set_identity_env",
+        "supervise",
+        "uid",
+        "user_name",
+    )
+    listens: tuple[ListenSpec, ...]
+    uid: int
+    gid: int
+    groups: tuple[int, ...]
+    user_name: str | None
+    home: str | None
+    set_identity_env: bool
+    keep_cap_mask: int
+    nofile: tuple[int, int] | None
+    no_new_privs: bool
+    allow_root: bool
+    env_clear: bool
+    env_set: tuple[tuple[str, str], ...]
+    command: tuple[str, ...]
+    argv: tuple[str, ...]
+    supervise: bool
+    restart: str
+    ready: str
+    ready_timeout: float
+
+    def __init__(
+        self,
+        *,
+        listens: Iterable[ListenSpec],
+        uid: int,
+        gid: int,
+        groups: Iterable[int],
+        command: Sequence[str],
+        user_name: str | None = None,
+        home: str | None = None,
+        set_identity_env: bool = False,
+        keep_cap_mask: int = 0,
+        nofile: tuple[int, int] | None = None,
+        no_new_privs: bool = True,
+        allow_root: bool = False,
+        env_clear: bool = False,
+        env_set: Iterable[tuple[str, str]] = (),
+        argv: Sequence[str] | None = None,
+        supervise: bool = False,
+        restart: str = DEFAULT_RESTART,
+        ready: str = "none",
+        ready_timeout: float = DEFAULT_READY_TIMEOUT,
+    ) -> None:
+        listens = tuple(listens)
+        command = tuple(command)
+        if argv is None:
+            argv = substitute_fds(command, [spec.name for spec in listens])
+        self._init(
+            listens=listens,
+            uid=uid,
+            gid=gid,
+            groups=tuple(sorted(set(groups))),
+            user_name=user_name,
+            home=home,
+            set_identity_env=set_identity_env,
+            keep_cap_mask=keep_cap_mask,
+            nofile=nofile,
+            no_new_privs=no_new_privs,
+            allow_root=allow_root,
+            env_clear=env_clear,
+            env_set=tuple(env_set),
+            command=command,
+            argv=tuple(argv),
+            supervise=supervise,
+            restart=restart,
+            ready=ready,
+            ready_timeout=ready_timeout,
+        )
+
+    @property
+    def keep_caps(self) -> CapSet:
+        from unroot.model.caps import CapSet  # lazily: dataclasses stay off the exec path
+
+        return CapSet(self.keep_cap_mask)
+
+    def fd_names(self) -> tuple[str, ...]:
+        """One name per socket, ``unknown`` where none was given (sd_listen_fds_with_names)."""
+        return tuple(spec.name or "unknown" for spec in self.listens)
+
+    def listen_environment(self, pid: int) -> dict[str, str]:
+        """LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES for the process ``pid``."""
+        return listen_environment(self.listens, pid)
+
+    def environment(self, base: Mapping[str, str]) -> dict[str, str]:
+        """The service's environment without LISTEN_*: ``base`` (or nothing with
+        ``--env-clear``), USER/LOGNAME/HOME of the target user, then every ``-E``."""
+        env = {} if self.env_clear else dict(base)
+        for key in LISTEN_VARS:
+            env.pop(key, None)
+        if self.set_identity_env and self.user_name is not None:
+            env["USER"] = env["LOGNAME"] = self.user_name
+            if self.home is not None:
+                env["HOME"] = self.home
+        env.update(self.env_set)
+        return env
+
+
+def listen_environment(specs: Sequence[ListenSpec], pid: int) -> dict[str, str]:
+    """LISTEN_FDS, LISTEN_PID and LISTEN_FDNAMES for the process ``pid``, whose fds 3.. are
+    ``specs`` in order; nothing when there is no socket.
+
+    LISTEN_FDNAMES is always set, ``unknown`` standing for an unnamed socket — what systemd's
+    socket units do, and what sd_listen_fds_with_names(3) reports for a missing name anyway.
+    (systemd-socket-activate leaves it out without --fdname; Twisted's ``systemd:`` endpoint
+    then finds no socket at all.)
+    """
+    if not specs:
+        return {}
+    return {
+        "LISTEN_FDS": str(len(specs)),
+        "LISTEN_PID": str(pid),
+        "LISTEN_FDNAMES": ":".join(spec.name or "unknown" for spec in specs),
+    }
+
+
+def parse_nofile(text: str) -> tuple[int, int]:
+    """``--nofile N`` (soft and hard, like ``ulimit -n`` and LimitNOFILE=) or ``SOFT:HARD``."""
+    soft_text, colon, hard_text = text.partition(":")
+    values = []
+    for part in (soft_text, hard_text if colon else soft_text):
+        if not part or not set(part) <= _DIGITS or len(part) > 10 or int(part) > INT_MAX:
+            raise UsageError(f"--nofile {text!r}: expected SOFT or SOFT:HARD, numbers")
+        values.append(int(part))
+    soft, hard = values
+    if soft > hard:
+        raise UsageError(f"--nofile {text!r}: the soft limit is above the hard limit")
+    return soft, hard
+
+
+def parse_env_assignment(text: str) -> tuple[str, str]:
+    name, eq, value = text.partition("=")
+    if not eq or not name or "\0" in text:
+        raise UsageError(f"-E {text!r}: expected NAME=VALUE")
+    if name in LISTEN_VARS:
+        raise UsageError(f"-E {name}: unroot sets {name} itself")
+    return name, value
+
+
+def make_plan(
+    *,
+    accounts: Accounts,
+    invoker: Invoker,
+    command: Sequence[str],
+    listen: Sequence[str] = (),
+    user: str | None = None,
+    group: str | None = None,
+    groups: str | None = None,
+    no_groups: bool = False,
+    keep_caps: Sequence[str] = (),
+    nofile: str | None = None,
+    allow_new_privs: bool = False,
+    allow_root: bool = False,
+    supervise: bool = False,
+    restart: str | None = None,
+    ready: str | None = None,
+    ready_timeout: str | float | None = None,
+    env_clear: bool = False,
+    env: Sequence[str] = (),
+) -> LaunchPlan:
+    """Check ``unroot run``'s options and decide the launch; UsageError for anything wrong."""
+    if not command or not command[0]:
+        raise UsageError("no command: unroot run [OPTIONS] -- COMMAND [ARG...]")
+    specs = [parse_listen_spec(text) for text in listen]
+    _check_duplicates(specs)
+    argv = substitute_fds(command, [spec.name for spec in specs])
+
+    # who: --user, --group, --groups / --no-groups
+    if groups is not None and no_groups:
+        raise UsageError("--groups and --no-groups exclude each other")
+    entry: UserEntry | None
+    if user is not None:
+        entry = resolve_user(user, accounts)
+    elif invoker.uid == 0:
+        if not allow_root:
+            raise UsageError(
+                "unroot run is running as root: pass --user USER to say whom the service runs "
+                "as (or --allow-root to keep uid 0)"
+            )
+        entry = resolve_user("0", accounts)
+    else:
+        entry = None
+    if entry is None:
+        uid, name, home = invoker.uid, None, None
+        gid = invoker.gid
+    else:
+        uid, name, home = entry.uid, entry.name, entry.home
+        if entry.gid is None and group is None:
+            raise UsageError(f"uid {uid} has no passwd entry: pass --group to give its gid")
+        gid = entry.gid if entry.gid is not None else invoker.gid
+    if group is not None:
+        gid = resolve_group(group, accounts)
+    if uid == 0 and not allow_root:
+        raise UsageError(
+            "refusing to run the service as root (uid 0): pass --user with an unprivileged "
+            "user, or --allow-root"
+        )
+    if no_groups:
+        supplementary: tuple[int, ...] = ()
+    elif groups is not None:
+        items = groups.split(",")
+        if not all(items):
+            raise UsageError(f"--groups {groups!r}: expected G1,G2 (names or numbers)")
+        supplementary = tuple(resolve_group(item, accounts) for item in items)
+    elif entry is None:
+        supplementary = invoker.groups
+    elif name is not None:
+        supplementary = accounts.grouplist(name, gid)
+    else:
+        supplementary = (gid,)
+
+    keep_mask = 0
+    if keep_caps:
+        from unroot.model.caps import CapSet  # lazily: only when --keep-cap is given
+
+        keep_mask = CapSet.parse(list(keep_caps)).mask
+
+    nofile_limits = parse_nofile(nofile) if nofile is not None else None
+    if nofile_limits is not None and nofile_limits[0] < SD_LISTEN_FDS_START + len(specs):
+        raise UsageError(
+            f"--nofile {nofile}: the service needs fds 0..{SD_LISTEN_FDS_START + len(specs) - 1}"
+        )
+
+    resolved = [_resolve_owner(spec, accounts) for spec in specs]
+    restart_policy, ready_probe, timeout = _supervise_options(
+        supervise, restart, ready, ready_timeout, resolved
+    )
+    return LaunchPlan(
+        listens=resolved,
+        uid=uid,
+        gid=gid,
+        groups=supplementary,
+        user_name=name,
+        home=home,
+        set_identity_env=name is not None and uid != invoker.uid,
+        keep_cap_mask=keep_mask,
+        nofile=nofile_limits,
+        no_new_privs=not allow_new_privs,
+        allow_root=allow_root,
+        env_clear=env_clear,
+        env_set=[parse_env_assignment(item) for item in env],
+        command=command,
+        argv=argv,
+        supervise=supervise,
+        restart=restart_policy,
+        ready=ready_probe,
+        ready_timeout=timeout,
+    )
+
+
+def _check_duplicates(specs: Sequence[ListenSpec]) -> None:
+    seen: dict[tuple[object, ...], str] = {}
+    for spec in specs:
+        key = (spec.transport, spec.family, spec.host, spec.port, spec.path)
+        if spec.port == 0 and spec.transport != "unix":
+            continue  # each asks the kernel for its own free port
+        if key in seen:
+            raise UsageError(f"--listen {spec.text!r} repeats --listen {seen[key]!r}")
+        seen[key] = spec.text
+
+
+def _resolve_owner(spec: ListenSpec, accounts: Accounts) -> ListenSpec:
+    if spec.owner is None:
+        return spec
+    entry = resolve_user(spec.owner, accounts)
+    gid = resolve_group(spec.group, accounts) if spec.group is not None else entry.gid
+    return spec.replace(owner_uid=entry.uid, owner_gid=gid)
+
+
+def _supervise_options(
+    supervise: bool,
+    restart: str | None,
+    ready: str | None,
+    ready_timeout: str | float | None,
+    specs: Sequence[ListenSpec],
+) -> tuple[str, str, float]:
+    if not supervise:
+        for flag, value in (
+            ("--restart", restart),
+            ("--ready", ready),
+            ("--ready-timeout", ready_timeout),
+        ):
+            if value is not None:
+                raise UsageError(f"{flag} needs --supervise")
+    if restart is not None and restart not in RESTART_POLICIES:
+        raise UsageError(f"--restart {restart!r}: one of {', '.join(RESTART_POLICIES)}")
+    if ready is not None and ready not in READY_PROBES:
+        raise UsageError(f"--ready {ready!r}: one of {', '.join(READY_PROBES)}")
+    has_stream = any(spec.stream for spec in specs)
+    if ready == "tcp" and not has_stream:
+        raise UsageError("--ready tcp needs a stream socket to connect to (tcp or unix --listen)")
+    timeout = DEFAULT_READY_TIMEOUT
+    if ready_timeout is not None:
+        try:
+            timeout = float(ready_timeout)
+        except ValueError:
+            raise UsageError(f"--ready-timeout {ready_timeout!r}: expected seconds") from None
+        if not 0 < timeout < 86400:
+            raise UsageError(f"--ready-timeout {ready_timeout!r}: expected 0 < SECONDS < 86400")
+    default_ready = "tcp" if has_stream else "none"
+    return restart or DEFAULT_RESTART, ready or default_ready, timeout

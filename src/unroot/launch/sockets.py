@@ -1,0 +1,291 @@
+"""Bind every ``--listen`` socket while still privileged; explain a refusal with the model.
+
+* TCP: SO_REUSEADDR (a restarted service rebinds at once despite TIME_WAIT), then listen()
+  with the spec's backlog or SOMAXCONN (the kernel caps it at net.core.somaxconn).
+* IPv6 sockets always set IPV6_V6ONLY explicitly, whatever net.ipv6.bindv6only says: 1 for an
+  IPv6 address unless ``v6only=0``; 0 for "every address" (``:80``), which is one dual-stack
+  ``[::]`` socket — or ``0.0.0.0`` when the kernel has no IPv6 (EAFNOSUPPORT), as Go does.
+* Unix socket files: a stale socket file (nothing accepts on it) is removed first, anything
+  else at the path is an error; the file is created with its final mode (the umask is set
+  around bind(), so there is no window with wider permissions), then lchown()ed to the owner.
+* EACCES on a port: the bind rule of :mod:`unroot.model.bind`, asked with this netns's
+  ``ip_unprivileged_port_start`` and our own effective set, says why and what the smallest fix
+  is. EADDRINUSE and other refusals become one line too. On any failure every socket bound so
+  far is closed and every socket file created so far removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import stat
+
+from unroot.errors import EnvironmentProblem, UnrootError, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from unroot.launch.plan import LaunchPlan, ListenSpec
+
+PROCFS = "/proc"
+_NS_GET_USERNS = 0xB701  # include/uapi/linux/nsfs.h: _IO(0xb7, 0x1)
+
+
+class BoundSocket:
+    """A bound (and, for streams, listening) socket and the spec it came from. ``created`` is the
+    socket file this launch created, as (path, st_dev, st_ino), so cleanup removes exactly it."""
+
+    __slots__ = ("created", "sock", "spec")
+
+    def __init__(
+        self, sock: socket.socket, spec: ListenSpec, created: tuple[str, int, int] | None = None
+    ) -> None:
+        self.sock = sock
+        self.spec = spec
+        self.created = created
+
+    def __repr__(self) -> str:
+        return f"BoundSocket({self.spec.address!r}, fd={self.sock.fileno()})"
+
+
+def bind_all(plan: LaunchPlan) -> list[BoundSocket]:
+    """Bind every socket of ``plan`` in order (fd 3 + i will be ``plan.listens[i]``)."""
+    ensure_std_fds()
+    bound: list[BoundSocket] = []
+    try:
+        for spec in plan.listens:
+            bound.append(bind_one(spec))
+    except BaseException:
+        close_all(bound)
+        raise
+    return bound
+
+
+def close_all(socks: Iterable[BoundSocket], *, unlink: bool = True) -> None:
+    """Close the sockets and remove the socket files this launch created (if still ours)."""
+    for bound in socks:
+        bound.sock.close()
+        if unlink and bound.created is not None:
+            path, dev, ino = bound.created
+            try:
+                info = os.lstat(path)
+                if (info.st_dev, info.st_ino) == (dev, ino):
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def ensure_std_fds() -> None:
+    """Open /dev/null on any of fds 0, 1, 2 that is closed, so no socket lands there."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free fd: this one
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            os.set_inheritable(fd, True)  # os.open() makes it close-on-exec (PEP 446)
+
+
+def bind_one(spec: ListenSpec) -> BoundSocket:
+    if spec.transport == "unix":
+        return _bind_unix(spec)
+    return _bind_inet(spec)
+
+
+# -- tcp and udp ---------------------------------------------------------------------------------
+def _bind_inet(spec: ListenSpec) -> BoundSocket:
+    kind = socket.SOCK_STREAM if spec.stream else socket.SOCK_DGRAM
+    family = spec.family
+    if family == "any":
+        try:
+            sock = socket.socket(socket.AF_INET6, kind)
+            v6only: bool | None = False
+        except OSError as exc:
+            if exc.errno != errno.EAFNOSUPPORT or spec.v6only is False:
+                raise _bind_error(spec, exc, "inet6") from None
+            sock, v6only = socket.socket(socket.AF_INET, kind), None
+    else:
+        try:
+            sock = socket.socket(socket.AF_INET6 if family == "inet6" else socket.AF_INET, kind)
+        except OSError as exc:
+            raise _bind_error(spec, exc, family) from None
+        v6only = (spec.v6only is not False) if family == "inet6" else None
+    try:
+        if v6only is not None:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+        if spec.stream:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(_sockaddr(spec, sock.family, kind))
+        if spec.stream:
+            sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
+    except OSError as exc:
+        sock.close()
+        fam = "inet6" if sock.family == socket.AF_INET6 else "inet"
+        raise _bind_error(spec, exc, fam) from None
+    return BoundSocket(sock, spec)
+
+
+def _sockaddr(
+    spec: ListenSpec, family: int, kind: int
+) -> tuple[str, int] | tuple[str, int, int, int]:
+    if spec.host is None:
+        return ("::" if family == socket.AF_INET6 else "0.0.0.0", spec.port)  # noqa: S104
+    if family == socket.AF_INET6 and "%" in spec.host:  # the scope id comes from getaddrinfo
+        flags = socket.AI_NUMERICHOST | socket.AI_PASSIVE
+        info = socket.getaddrinfo(spec.host, spec.port, family, kind, 0, flags)
+        return info[0][4]  # type: ignore[return-value]
+    return (spec.host, spec.port)
+
+
+def _bind_error(spec: ListenSpec, exc: OSError, family: str) -> UnrootError:
+    code = exc.errno
+    if code == errno.EACCES:
+        return EnvironmentProblem(explain_bind_denied(spec, family))
+    if code == errno.EADDRINUSE:
+        return UsageError(f"{spec.address} is already in use")
+    if code == errno.EADDRNOTAVAIL:
+        return UsageError(f"{spec.address}: no such local address on this host")
+    if code == errno.EAFNOSUPPORT:
+        return EnvironmentProblem(f"{spec.address}: this kernel has no IPv6")
+    if code in (errno.ENODEV, errno.EINVAL) and spec.host and "%" in spec.host:
+        return UsageError(f"{spec.address}: no such interface for the IPv6 scope")
+    if isinstance(exc, socket.gaierror):
+        return UsageError(f"{spec.address}: {exc.strerror}")
+    return EnvironmentProblem(f"cannot bind {spec.address}: {exc.strerror or exc}")
+
+
+def explain_bind_denied(spec: ListenSpec, family: str) -> str:
+    """One line: why bind() said EACCES, by the model, and the smallest fix."""
+    from unroot import syscalls  # lazily: only on this error path
+    from unroot.model.bind import SYSCTL, bind_verdict
+    from unroot.model.caps import CapSet
+
+    start = _unprivileged_port_start()
+    effective = CapSet(syscalls.capget()[0])
+    verdict = bind_verdict(
+        spec.port,
+        proto=spec.transport,
+        family="inet6" if family == "inet6" else "inet",
+        effective=effective,
+        unprivileged_port_start=start if start is not None else 1024,
+        netns_owned_by_caller_userns=_netns_is_ours(),
+    )
+    who = f"uid {os.geteuid()}"
+    if verdict.allowed:
+        return (
+            f"cannot bind {spec.address} as {who}: EACCES, although the kernel's bind rule allows "
+            "it here (port below "
+            f"{SYSCTL}={start}, capabilities {effective}) — an LSM (SELinux, AppArmor) or a "
+            "cgroup BPF program refused it"
+        )
+    reasons = "; ".join(reason.text for reason in verdict.reasons)
+    sysctl = next(
+        (fix.command for fix in verdict.fixes if (fix.command or "").startswith("sysctl ")), None
+    )
+    fix = "start unroot run as root (it binds first, then drops to --user)"
+    if sysctl:
+        opened = f"{spec.port}-{start - 1}" if start is not None else f"from {spec.port} up"
+        fix += f", or `{sysctl}` (opens ports {opened} to every process in this netns)"
+    return f"cannot bind {spec.address} as {who}: {reasons}; fix: {fix}"
+
+
+def _unprivileged_port_start() -> int | None:
+    try:
+        with open(f"{PROCFS}/sys/net/ipv4/ip_unprivileged_port_start", "rb") as file:
+            return int(file.read())
+    except (OSError, ValueError):
+        return None
+
+
+def _netns_is_ours() -> bool:
+    """Does our own user namespace own our network namespace (ioctl NS_GET_USERNS)?"""
+    import fcntl  # lazily: only on the EACCES path
+
+    try:
+        net = os.open(f"{PROCFS}/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            owner = fcntl.ioctl(net, _NS_GET_USERNS)
+        finally:
+            os.close(net)
+        try:
+            owner_ino = os.fstat(owner).st_ino
+        finally:
+            os.close(owner)
+        return owner_ino == os.stat(f"{PROCFS}/self/ns/user").st_ino
+    except OSError:
+        return True  # cannot tell (old kernel, no procfs): assume the usual case
+
+
+# -- unix ----------------------------------------------------------------------------------------
+def _bind_unix(spec: ListenSpec) -> BoundSocket:
+    path = spec.path
+    assert path is not None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    created: tuple[str, int, int] | None = None
+    try:
+        if spec.abstract:
+            sock.bind(b"\0" + path[1:].encode("utf-8", "surrogateescape"))
+        else:
+            _remove_stale_socket(spec, path)
+            mode = spec.mode if spec.mode is not None else 0o666
+            old_umask = os.umask(0o777 & ~mode)
+            try:
+                sock.bind(path)
+            finally:
+                os.umask(old_umask)
+            info = os.lstat(path)
+            created = (path, info.st_dev, info.st_ino)
+            if stat.S_IMODE(info.st_mode) != mode:  # a default ACL on the directory wins
+                os.chmod(path, mode)
+            if spec.owner_uid is not None or spec.owner_gid is not None:
+                uid = -1 if spec.owner_uid is None else spec.owner_uid
+                gid = -1 if spec.owner_gid is None else spec.owner_gid
+                os.chown(path, uid, gid, follow_symlinks=False)
+        sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
+    except BaseException as exc:
+        close_all([BoundSocket(sock, spec, created)])
+        if isinstance(exc, OSError):
+            raise _unix_error(spec, exc) from None
+        raise
+    return BoundSocket(sock, spec, created)
+
+
+def _remove_stale_socket(spec: ListenSpec, path: str) -> None:
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(info.st_mode):
+        raise UsageError(f"{spec.address}: {path} exists and is not a socket; not removing it")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.setblocking(False)
+    try:
+        result = probe.connect_ex(path)
+    finally:
+        probe.close()
+    if result in (errno.ECONNREFUSED, errno.ENOENT):
+        try:  # noqa: SIM105 - contextlib is not imported on the exec path
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        return
+    if result in (0, errno.EAGAIN, errno.EPROTOTYPE, errno.EINPROGRESS):
+        raise UsageError(f"{spec.address} is already in use")
+    raise EnvironmentProblem(
+        f"{spec.address}: {path} exists and cannot be probed ({os.strerror(result)})"
+    )
+
+
+def _unix_error(spec: ListenSpec, exc: OSError) -> UnrootError:
+    if exc.errno == errno.EADDRINUSE:
+        return UsageError(f"{spec.address} is already in use")
+    if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+        where = os.path.dirname(spec.path or "") or "/"
+        return UsageError(f"{spec.address}: no such directory {where}")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return EnvironmentProblem(f"{spec.address}: {exc.strerror}")
+    return EnvironmentProblem(f"cannot bind {spec.address}: {exc.strerror or exc}")
