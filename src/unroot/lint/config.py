@@ -10,6 +10,7 @@ repository root (a directory holding ``.git``) or at the filesystem root.  Keys:
     failure-threshold = "warning"         # error | warning | info
     runtime = "docker"                    # docker | docker-rootless | podman-rootless | ...
     exclude = ["charts/", "*.generated.yaml"]
+    builder = "buildkit"                  # buildkit (Docker >= 23 default) | classic
 
     [images]                              # image reference → Dockerfile, relative to this file
     "registry.example.org/web:1.4" = "images/web/Dockerfile"
@@ -31,8 +32,9 @@ CONFIG_NAME = ".unroot.toml"
 PYPROJECT = "pyproject.toml"
 THRESHOLDS = ("error", "warning", "info")
 RUNTIMES = ("docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o")
+BUILDERS = ("buildkit", "classic")
 _SELECTOR = re.compile(r"UR\d*|[a-z][a-z0-9]*(?:-[a-z0-9]+)*", re.I)
-_KEYS = ("select", "ignore", "failure-threshold", "runtime", "exclude", "images")
+_KEYS = ("select", "ignore", "failure-threshold", "runtime", "exclude", "images", "builder")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,7 @@ class LintConfig:
     runtime: str | None = None
     exclude: tuple[str, ...] = ()
     images: tuple[tuple[str, str], ...] = ()  # (image reference, Dockerfile path)
+    builder: str | None = None  # None: BuildKit (the default builder since Docker 23)
 
     def dockerfile_for(self, image: str) -> str | None:
         """The Dockerfile ``[images]`` joins to ``image`` (as written, else without a tag)."""
@@ -102,6 +105,9 @@ def config_from_mapping(data: Mapping[str, object], path: str) -> LintConfig:
     runtime = data.get("runtime")
     if runtime is not None and runtime not in RUNTIMES:
         raise _fail(path, "runtime", f"{runtime!r}: expected one of {', '.join(RUNTIMES)}")
+    builder = data.get("builder")
+    if builder is not None and builder not in BUILDERS:
+        raise _fail(path, "builder", f"{builder!r}: expected {'|'.join(BUILDERS)}")
     exclude_value = data.get("exclude", [])
     if isinstance(exclude_value, str):
         exclude_value = [exclude_value]
@@ -125,6 +131,7 @@ def config_from_mapping(data: Mapping[str, object], path: str) -> LintConfig:
         runtime=runtime if isinstance(runtime, str) else None,
         exclude=tuple(exclude_value),
         images=tuple(images),
+        builder=builder if isinstance(builder, str) else None,
     )
 
 

@@ -1,0 +1,105 @@
+"""``unroot lint``: static analysis of Dockerfiles, compose files, Kubernetes manifests and
+systemd units (PRODUCT.md).  Exit 0 when nothing is at or above the failure threshold, 1 when
+something is, 2 for a usage or input error (one line on stderr).
+
+``register(sub)`` adds the command to ``unroot``'s parser; :func:`run_lint` runs it from an
+argv list (tests, other entry points) with the CLI's error handling.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from unroot.errors import UnrootError, UsageError
+
+FORMATS = ("text", "json", "sarif")
+KINDS = ("dockerfile", "compose", "k8s", "systemd")
+RUNTIMES = ("docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o")
+THRESHOLDS = ("error", "warning", "info")
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "lint",
+        help="lint Dockerfiles, compose files, Kubernetes manifests and systemd units",
+        description="Predict what the kernel will do when these files run: exec EPERM, bind "
+        "EACCES, file capabilities lost in the build or ignored, unreadable mounts. Exit 0 when "
+        "nothing is at or above the failure threshold, 1 when something is, 2 on bad input.",
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="files or directories (default .); - for stdin"
+    )
+    parser.add_argument("--kind", choices=KINDS, help="read every file as this kind")
+    parser.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    parser.add_argument("--runtime", choices=RUNTIMES, help="the runtime that runs containers")
+    parser.add_argument("--select", metavar="IDS", help="only these rules (ids, UR1, topics)")
+    parser.add_argument("--ignore", metavar="IDS", help="not these rules (ids, UR1, topics)")
+    parser.add_argument(
+        "--failure-threshold",
+        choices=THRESHOLDS,
+        help="exit 1 for findings at or above this severity (default: warning)",
+    )
+    parser.add_argument("--config", metavar="FILE", help=".unroot.toml or pyproject.toml")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    from unroot.lint.config import load_config
+    from unroot.lint.engine import LintOptions, lint_paths, parse_selectors
+    from unroot.lint.formatters import FORMATTERS
+    from unroot.lint.formatters import text as text_format
+
+    out = stdout or sys.stdout
+    paths: list[str] = list(args.paths) or ["."]
+    start = next((p for p in paths if p != "-"), ".")
+    config = load_config(start, args.config)
+    options = LintOptions(
+        kind=args.kind,
+        runtime=args.runtime,
+        select=parse_selectors(args.select, "--select") if args.select is not None else None,
+        ignore=parse_selectors(args.ignore, "--ignore") if args.ignore else (),
+        failure_threshold=args.failure_threshold,
+        config=config,
+    )
+    stdin_text = None
+    if "-" in paths:
+        stdin_text = (stdin or sys.stdin).read()
+    result = lint_paths(paths, options, stdin_text=stdin_text)
+    formatter = FORMATTERS.get(args.format)
+    if formatter is None:
+        raise UsageError(f"--format {args.format}: not available in this build")
+    if args.format == "text":
+        rendered = text_format.render(
+            result.findings, result.files, result.rules, color=_color(out)
+        )
+    else:
+        rendered = formatter(result.findings, result.files, result.rules)
+    out.write(rendered)
+    out.flush()
+    return result.exit_code
+
+
+def _color(stream: TextIO) -> bool:
+    if "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+def run_lint(argv: Sequence[str], stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    """``unroot lint ARGV…`` with the CLI's contract: errors are one line on stderr, exit 2."""
+    from unroot.cli import argument_parser_class, one_line
+
+    parser_class = argument_parser_class()
+    parser = parser_class(prog="unroot")
+    sub = parser.add_subparsers(dest="command", parser_class=parser_class)
+    register(sub)
+    try:
+        args = parser.parse_args(["lint", *argv])
+        return handle(args, stdout=stdout, stdin=stdin)
+    except UnrootError as exc:
+        print(f"unroot: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code

@@ -1,0 +1,65 @@
+"""``unroot rules [ID]``: list the lint rules, or print one rule's documentation.
+
+``ID`` is a rule id (any case) or a topic (every rule of the topic is printed).  An unknown one
+is a usage error: one line, exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from unroot.errors import UnrootError, UsageError
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "rules",
+        help="list the lint rules, or show one rule's documentation",
+        description="Without an argument: every rule's id, topic, default severity and summary. "
+        "With a rule id (UR105) or a topic (bind-fails): the documentation.",
+    )
+    parser.add_argument("rule", nargs="?", metavar="ID", help="a rule id or topic")
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: Any, stdout: TextIO | None = None) -> int:
+    from unroot.lint.registry import load_rules
+
+    out = stdout or sys.stdout
+    rules = load_rules()
+    if args.rule is None:
+        width = max(len(info.topic) for info in rules.values())
+        for info in rules.values():
+            removed = " (removed)" if info.removed else ""
+            out.write(f"{info.id}  {info.topic:<{width}}  {info.severity:<7}  {info.summary}")
+            out.write(f"{removed}\n")
+        return 0
+    wanted = args.rule.strip()
+    chosen = [
+        info for info in rules.values() if info.id == wanted.upper() or info.topic == wanted.lower()
+    ]
+    if not chosen:
+        raise UsageError(f"rules: unknown rule {wanted!r} (see `unroot rules` for the list)")
+    for index, info in enumerate(chosen):
+        if index:
+            out.write("\n")
+        kinds = ", ".join(info.kinds)
+        out.write(f"{info.id} {info.topic} ({info.severity}; {kinds})\n\n{info.doc.rstrip()}\n")
+    return 0
+
+
+def run_rules(argv: Sequence[str], stdout: TextIO | None = None) -> int:
+    """``unroot rules ARGV…`` with the CLI's contract."""
+    from unroot.cli import argument_parser_class, one_line
+
+    parser_class = argument_parser_class()
+    parser = parser_class(prog="unroot")
+    sub = parser.add_subparsers(dest="command", parser_class=parser_class)
+    register(sub)
+    try:
+        return handle(parser.parse_args(["rules", *argv]), stdout=stdout)
+    except UnrootError as exc:
+        print(f"unroot: {one_line(str(exc))}", file=sys.stderr)
+        return exc.exit_code

@@ -1,0 +1,287 @@
+"""``unroot lint`` end to end: discover → parse → join → situations → rules → suppress →
+select/ignore → threshold.
+
+Only :func:`lint_paths` touches the filesystem (it reads the files discovery names, the
+Dockerfiles workloads join and the ``.socket`` units services pair with); :func:`lint_texts`
+does the rest on texts it is given, so tests and ``-`` (standard input) share one path.
+
+Suppression, in order: a rule that does not apply to the situation's kind is not run; the
+situation's own ignores (Kubernetes annotation ``unroot.dev/ignore``, compose
+``x-unroot-ignore``); ``# unroot: ignore-file=`` of the file a finding is in; ``# unroot:
+ignore=`` for its line.  Then ``--select`` (else the config's ``select``) keeps the rules it
+names, and ``--ignore`` plus the config's ``ignore`` drop theirs.  Each selector is a rule id,
+an id prefix (``UR1``) or a topic.  A rule that raises becomes a UR100 finding naming the rule:
+never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from unroot.errors import UsageError
+from unroot.lint.config import THRESHOLDS, LintConfig
+from unroot.lint.discover import discover
+from unroot.lint.facts import Location, ParsedFile
+from unroot.lint.findings import SEVERITIES, Finding
+from unroot.lint.parsers.compose import parse_compose
+from unroot.lint.parsers.dockerfile import parse_dockerfile
+from unroot.lint.parsers.k8s import parse_k8s
+from unroot.lint.parsers.systemd import parse_systemd_units, socket_candidates
+from unroot.lint.registry import RuleInfo, load_rules, matches
+from unroot.lint.situation import Situation, build_situations
+
+#: The failure threshold when neither --failure-threshold nor the config sets one: errors and
+#: warnings fail a CI job, ``info`` findings (runs-as-root, duplicate-layer) do not.
+DEFAULT_THRESHOLD = "warning"
+_SELECTOR = re.compile(r"UR\d{0,3}|[a-z][a-z0-9]*(?:-[a-z0-9]+)+", re.I)
+Reader = Callable[[str], str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """An input that could not be read, and why (``Permission denied``)."""
+
+    reason: str
+
+
+Text = str | Unreadable
+
+
+@dataclass(frozen=True, slots=True)
+class LintOptions:
+    """The command line's choices (None: the config's, else the default)."""
+
+    kind: str | None = None
+    runtime: str | None = None
+    select: tuple[str, ...] | None = None
+    ignore: tuple[str, ...] = ()
+    failure_threshold: str | None = None
+    config: LintConfig = field(default_factory=LintConfig)
+
+
+@dataclass(frozen=True, slots=True)
+class LintResult:
+    findings: tuple[Finding, ...]
+    files: tuple[str, ...]
+    threshold: str
+    rules: Mapping[str, RuleInfo]
+
+    @property
+    def failed(self) -> bool:
+        limit = SEVERITIES.index(self.threshold)
+        return any(SEVERITIES.index(f.severity) <= limit for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def parse_selectors(text: str, what: str) -> tuple[str, ...]:
+    """``UR105,bind-fails UR1`` → selectors; UsageError for anything else."""
+    found = []
+    for item in re.split(r"[\s,]+", text.strip()):
+        if not item:
+            continue
+        if not _SELECTOR.fullmatch(item):
+            raise UsageError(f"{what}: {item!r} is not a rule id (UR105), prefix (UR1) or topic")
+        found.append(item.upper() if item.upper().startswith("UR") else item.lower())
+    return tuple(found)
+
+
+# -- parsing ----------------------------------------------------------------------------------
+def _parse_one(path: str, kind: str, text: str) -> ParsedFile:
+    if kind == "dockerfile":
+        return parse_dockerfile(text, path)
+    if kind == "compose":
+        return parse_compose(text, path)
+    if kind == "k8s":
+        return parse_k8s(text, path)
+    raise UsageError(f"{path}: no parser for kind {kind!r}")  # pragma: no cover - discover checks
+
+
+def _parse_all(inputs: Sequence[tuple[str, str, Text]], read: Reader | None) -> list[ParsedFile]:
+    parsed: dict[str, ParsedFile] = {}
+    units: dict[str, str] = {}
+    for path, kind, text in inputs:
+        if isinstance(text, Unreadable):
+            message = f"cannot read this file: {text.reason}"
+            parsed[path] = ParsedFile(path, kind, problems=((Location(path), message),))
+        elif kind == "systemd":
+            units[path] = text
+        else:
+            parsed[path] = _parse_one(path, kind, text)
+    if units:
+        linted = set(units)
+        for path, text in list(units.items()):
+            if path.endswith(".service") and read is not None and path != "-":
+                for candidate in socket_candidates(path, text):
+                    if candidate not in units:
+                        found = read(candidate)
+                        if found is not None:
+                            units[candidate] = found
+        for result in parse_systemd_units(units):
+            if result.path in linted:
+                parsed[result.path] = result
+    order = {path: i for i, (path, _, _) in enumerate(inputs)}
+    return sorted(parsed.values(), key=lambda p: order.get(p.path, len(order)))
+
+
+def _joined_dockerfiles(
+    parsed: Sequence[ParsedFile], config: LintConfig, read: Reader | None
+) -> dict[str, ParsedFile]:
+    found: dict[str, ParsedFile] = {
+        posixpath.normpath(p.path): p for p in parsed if p.kind == "dockerfile"
+    }
+    for parsed_file in parsed:
+        for workload in parsed_file.workloads:
+            path = workload.dockerfile
+            if path is None and workload.image and workload.source_kind != "systemd":
+                path = config.dockerfile_for(workload.image)
+            if path is None:
+                continue
+            key = posixpath.normpath(path)
+            if key in found or read is None:
+                continue
+            text = read(key)
+            if text is not None:
+                found[key] = parse_dockerfile(text, key)
+    return found
+
+
+# -- rules ------------------------------------------------------------------------------------
+def _internal(info: RuleInfo, where: Location, exc: Exception) -> Finding:
+    return Finding(
+        file=where.file,
+        line=where.line,
+        column=where.column,
+        rule="UR100",
+        topic="parse-error",
+        severity="error",
+        message=f"internal error in rule {info.id} ({info.topic}): {type(exc).__name__}: {exc} "
+        "(please report it)",
+    )
+
+
+def _run_rules(
+    rules: Mapping[str, RuleInfo],
+    files: Sequence[ParsedFile],
+    situations: Sequence[Situation],
+) -> list[tuple[Finding, tuple[str, ...]]]:
+    """Every finding with the situation ignores that apply to it."""
+    out: list[tuple[Finding, tuple[str, ...]]] = []
+    for info in rules.values():
+        if info.removed:
+            continue
+        if info.scope == "file":
+            for parsed in files:
+                try:
+                    out.extend((info.finding(r), ()) for r in info.check(parsed))
+                except Exception as exc:  # a rule's bug must not take the run down
+                    out.append((_internal(info, Location(parsed.path), exc), ()))
+            continue
+        for situation in situations:
+            if situation.kind not in info.kinds:
+                continue
+            try:
+                reports = list(info.check(situation))
+            except Exception as exc:  # a rule's bug must not take the run down
+                out.append((_internal(info, situation.location, exc), ()))
+                continue
+            out.extend((info.finding(r, situation.assumptions), situation.ignores) for r in reports)
+    return out
+
+
+def _named(finding: Finding, selectors: Iterable[str]) -> bool:
+    wanted = {s.upper() for s in selectors}
+    return finding.rule.upper() in wanted or finding.topic.upper() in wanted
+
+
+def _suppressed(
+    finding: Finding, situation_ignores: tuple[str, ...], by_path: Mapping[str, ParsedFile]
+) -> bool:
+    if _named(finding, situation_ignores):
+        return True
+    parsed = by_path.get(posixpath.normpath(finding.file))
+    if parsed is None:
+        return False
+    if _named(finding, parsed.file_ignores):
+        return True
+    return _named(finding, (rule for line, rule in parsed.line_ignores if line == finding.line))
+
+
+def _selected(finding: Finding, options: LintOptions, rules: Mapping[str, RuleInfo]) -> bool:
+    info = rules.get(finding.rule)
+    if info is None:  # pragma: no cover - every finding comes from a registered rule
+        return True
+    select = options.select if options.select is not None else options.config.select
+    if select is not None and not any(matches(s, info) for s in select):
+        return False
+    ignore = (*options.config.ignore, *options.ignore)
+    return not any(matches(s, info) for s in ignore)
+
+
+def lint_texts(
+    inputs: Sequence[tuple[str, str, Text]],
+    options: LintOptions | None = None,
+    read: Reader | None = None,
+) -> LintResult:
+    """Lint ``(path, kind, text)`` inputs (or :class:`Unreadable`); ``read``
+    fetches files the inputs refer to (joined Dockerfiles, paired sockets), None for none."""
+    options = options or LintOptions()
+    config = options.config
+    threshold = options.failure_threshold or config.failure_threshold or DEFAULT_THRESHOLD
+    if threshold not in THRESHOLDS:
+        raise UsageError(f"--failure-threshold {threshold!r}: expected {'|'.join(THRESHOLDS)}")
+    rules = load_rules()
+    parsed = _parse_all(inputs, read)
+    dockerfiles = _joined_dockerfiles(parsed, config, read)
+    situations = build_situations(parsed, dockerfiles, config, options.runtime)
+    linted = {posixpath.normpath(p.path) for p in parsed}
+    every_file = [*parsed, *(p for k, p in dockerfiles.items() if k not in linted)]
+    by_path = {posixpath.normpath(p.path): p for p in every_file}
+    kept: dict[tuple[str, int, int, str, str], Finding] = {}
+    for finding, ignores in _run_rules(rules, every_file, situations):
+        if _suppressed(finding, ignores, by_path) or not _selected(finding, options, rules):
+            continue
+        key = (finding.file, finding.line, finding.column, finding.rule, finding.message)
+        kept.setdefault(key, finding)
+    findings = tuple(sorted(kept.values()))
+    files = tuple(dict.fromkeys(p.path for p in every_file))
+    return LintResult(findings, files, threshold, rules)
+
+
+# -- the filesystem edge -------------------------------------------------------------------
+def read_text(path: str) -> Text:
+    """A file's text (undecodable bytes kept as surrogates for the parsers to report)."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+    except OSError as exc:
+        return Unreadable(exc.strerror or type(exc).__name__)
+    return data.decode("utf-8", errors="surrogateescape")
+
+
+def lint_paths(
+    paths: Sequence[str],
+    options: LintOptions | None = None,
+    stdin_text: str | None = None,
+) -> LintResult:
+    """Discover and lint ``paths`` (``-`` is ``stdin_text``, which needs ``options.kind``)."""
+    options = options or LintOptions()
+    found = discover(paths, options.kind, options.config.exclude)
+    inputs: list[tuple[str, str, Text]] = []
+    for path, kind in found:
+        text = (stdin_text or "") if path == "-" else read_text(path)
+        inputs.append((path, kind, text))
+    return lint_texts(inputs, options, read=_reader)
+
+
+def _reader(path: str) -> str | None:
+    if not os.path.isfile(path):
+        return None
+    text = read_text(path)
+    return text if isinstance(text, str) else None

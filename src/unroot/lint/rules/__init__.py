@@ -1,0 +1,110 @@
+"""The rules: one module per rule (``urNNN_<topic>.py``), each registered by
+:func:`unroot.lint.registry.rule`; :func:`unroot.lint.registry.load_rules` imports them all.
+
+This module holds the phrasing the rules share: how each kind of file spells a capability
+edit, why a bounding set lacks a capability, what set no_new_privs.  Messages say what *will*
+happen at run time; every fact in them comes from the situation's model verdicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from unroot.lint.facts import ImageFile, Location
+from unroot.lint.situation import NO_CAPS_PROGRAMS, Situation
+from unroot.model.caps import CapSet, cap_name
+
+
+def flag(caps: CapSet | Iterable[int]) -> str:
+    """``NET_BIND_SERVICE,NET_RAW``: the spelling of --cap-add and compose/Kubernetes."""
+    return ",".join(cap_name(bit).removeprefix("cap_").upper() for bit in caps)
+
+
+def add_caps(situation: Situation, caps: CapSet) -> str:
+    """The smallest edit that puts ``caps`` into the bounding set, in the file's own syntax."""
+    names = flag(caps)
+    items = ", ".join(names.split(","))
+    if situation.kind == "compose":
+        return f"add `cap_add: [{items}]` to the service"
+    if situation.kind == "k8s":
+        return f"add `{items}` to `securityContext.capabilities.add`"
+    if situation.kind == "systemd":
+        systemd = " ".join(f"CAP_{n}" for n in names.split(","))
+        return f"include {systemd} in CapabilityBoundingSet="
+    return f"run it with `docker run --cap-add {names}` (or compose `cap_add`)"
+
+
+def bounding_cause(situation: Situation, missing: CapSet) -> str:
+    """Why the bounding set lacks ``missing``: the workload's drop, or the runtime default."""
+    workload = situation.workload
+    if workload is not None and situation.kind == "systemd":
+        return "CapabilityBoundingSet= leaves it out"
+    if workload is not None and workload.cap_drop:
+        dropped = ", ".join(workload.cap_drop)
+        if situation.kind == "k8s":
+            return f"of `capabilities.drop: [{dropped}]`"
+        return f"of `cap_drop: [{dropped}]`"
+    return f"{situation.runtime.title} does not grant it by default"
+
+
+def nnp_cause(situation: Situation) -> str:
+    workload = situation.workload
+    reason = workload.no_new_privs_reason if workload is not None else ""
+    return reason or "no_new_privs"
+
+
+def drop_nnp(situation: Situation) -> str:
+    if situation.kind == "compose":
+        return "remove `no-new-privileges` from `security_opt`"
+    if situation.kind == "k8s":
+        return "set `allowPrivilegeEscalation: true` (or leave it unset)"
+    if situation.kind == "systemd":
+        return "drop NoNewPrivileges= and the options that imply it"
+    return "run without `--security-opt no-new-privileges`"
+
+
+def set_sysctl(situation: Situation, port: int) -> str:
+    if situation.kind == "k8s":
+        return (
+            "set the pod sysctl `securityContext.sysctls: [{name: "
+            f'net.ipv4.ip_unprivileged_port_start, value: "{port}"}}]` (a safe sysctl since '
+            "Kubernetes 1.22; not possible with hostNetwork)"
+        )
+    if situation.kind == "compose":
+        return f"add `sysctls: [net.ipv4.ip_unprivileged_port_start={port}]` to the service"
+    return f"run it with `--sysctl net.ipv4.ip_unprivileged_port_start={port}`"
+
+
+def setcap_in_build(path: str, caps: str = "cap_net_bind_service") -> str:
+    return (
+        f"give {path} the file capability in the Dockerfile, in the RUN that writes it "
+        f"(`setcap '{caps}=+ep' {path}`; COPY and chown lose it)"
+    )
+
+
+def file_cap_fix(situation: Situation, port: int) -> str:
+    """How the service itself gets cap_net_bind_service: a file capability on its binary —
+    but never on an interpreter (every script it runs would hold it): a launcher instead."""
+    service = situation.service
+    path = service.path if service is not None else "the binary"
+    base = path.rsplit("/", 1)[-1]
+    if service is None or NO_CAPS_PROGRAMS.fullmatch(base) or service.role != "service":
+        who = situation.service_user.text if situation.service_user else "USER"
+        return (
+            f"bind :{port} before dropping root and pass the socket in "
+            f"(`unroot run -l :{port} --user {who} -- …`, systemd socket activation) — a file "
+            f"capability on the interpreter {base} would reach every script it runs"
+        )
+    if situation.stage is not None:
+        return setcap_in_build(path)
+    return f"give {path} the file capability (`setcap cap_net_bind_service=+ep {path}`)"
+
+
+def last_set(file: ImageFile) -> Location | None:
+    """Where the build last gave the file its capabilities."""
+    found = [event.location for event in file.events if event.action == "set"]
+    return found[-1] if found else None
+
+
+def related_lines(*items: tuple[Location | None, str]) -> tuple[tuple[str, int, str], ...]:
+    return tuple((loc.file, loc.line, what) for loc, what in items if loc is not None)

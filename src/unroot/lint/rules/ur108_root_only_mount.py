@@ -1,0 +1,189 @@
+"""A bind-mounted host path the container's identity cannot read on a default host.
+
+What it does
+    For each bind mount (compose ``volumes``) and ``hostPath`` volume whose source is a host
+    path with well-known default ownership — ``/etc/letsencrypt/{live,archive,keys}`` (certbot
+    creates them ``0700 root``), ``/etc/ssl/private`` (``0710 root:ssl-cert``), SSH host keys,
+    ``/etc/shadow``, ``/root``, kubeadm's keys, the Docker socket — walks the path with the
+    model's access rules (search on every directory, owner/group/other, ACLs, CAP_DAC_*) as the
+    host sees the service: the container's uid and gid (Docker and the CRIs add no user
+    namespace), or the invoking user and its subordinate ids under rootless engines.  It
+    reports only a denial the model derives; paths it does not know say nothing.
+
+Why is this bad?
+    Making the service non-root moves the failure from the port to the keys: the server starts
+    and then cannot open ``/etc/letsencrypt/live/example.org/privkey.pem`` (EACCES), or in a
+    rootless container even "root" cannot, because container uid 0 is the invoking user on the
+    host (seed 001).  The finding assumes the host's default ownership: ``unroot doctor --read
+    PATH --user UID`` checks the real host.
+
+Example
+    ``user: "2200:2200"`` with ``/etc/letsencrypt:/etc/letsencrypt:ro`` (seed 000).
+
+Use instead
+    Grant exactly the service's identity what it needs on the host, with an ACL
+    (``setfacl -m g:2200:rx /etc/letsencrypt/live /etc/letsencrypt/archive``) or a host group
+    with the container's gid (seed 000) — never a recursive ``chmod`` of a key store; or copy
+    the certificates to a directory the service owns with a deploy hook.
+
+References
+    - seed 000: a host group with the container's gid to read /etc/letsencrypt
+    - seed 001: rootless Docker, uid 0 in the container is the invoking user on the host
+    - certbot: live/ and archive/ are created 0700
+
+UR108: uid 2200 and the certificates of /etc/letsencrypt (seed 000)
+    # kind: compose
+    services:
+      blog:
+        image: jakeblog:latest
+        network_mode: host
+        user: "2200:2200"
+        volumes:
+          - /etc/letsencrypt:/etc/letsencrypt:ro
+
+Okay: root in a rootful container reads them
+    # kind: compose
+    services:
+      blog:
+        image: jakeblog:latest
+        user: "0:0"
+        volumes:
+          - /etc/letsencrypt:/etc/letsencrypt:ro
+
+UR108: rootless Docker: container root is the invoking user on the host
+    --- .unroot.toml
+    runtime = "docker-rootless"
+    --- compose.yaml
+    services:
+      coredns:
+        image: coredns/coredns:1.11.1
+        user: "0"
+        volumes:
+          - /etc/letsencrypt/live/vpn.example.org:/certs:ro
+
+UR108: a non-root Traefik and the Docker socket (0660 root:docker)
+    # kind: compose
+    services:
+      traefik:
+        image: traefik:v3.1
+        user: "1000:1000"
+        volumes:
+          - /var/run/docker.sock:/var/run/docker.sock:ro
+
+Okay: the host's docker group is added (its gid is host-specific: not judged)
+    # kind: compose
+    services:
+      traefik:
+        image: traefik:v3.1
+        user: "1000:1000"
+        group_add: ["998"]
+        volumes:
+          - /var/run/docker.sock:/var/run/docker.sock:ro
+
+Okay: a directory of the project (ownership unknown: nothing to say)
+    # kind: compose
+    services:
+      web:
+        image: nginx:1.27
+        user: "101:101"
+        volumes:
+          - ./site:/usr/share/nginx/html:ro
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from unroot.lint.facts import Location
+from unroot.lint.known_paths import (
+    KnownPath,
+    known_tree,
+    needed_below,
+    placeholder_gid,
+    placeholder_names,
+)
+from unroot.lint.registry import Report, rule
+from unroot.lint.situation import Situation
+from unroot.model.access import Inode, access_verdict
+from unroot.model.verdict import Verdict
+
+_VERB = {"r": "read", "rx": "read", "x": "reach the files in", "rw": "connect to"}
+_ASSUMPTION = (
+    "host paths have the ownership their packages create (certbot: live/ and archive/ 0700 "
+    "root); `unroot doctor --read PATH --user UID` checks the real host"
+)
+
+
+@rule("UR108", topic="root-only-mount", severity="warning", kinds=("compose", "k8s"))
+def root_only_mount(situation: Situation) -> Iterator[Report]:
+    """A bind-mounted host path the container's identity cannot read on a default host."""
+    workload, creds, who = situation.workload, situation.access_creds, situation.service_user
+    if workload is None or creds is None or who is None:
+        return
+    known = known_tree()
+    for mount in workload.mounts:
+        if mount.kind not in ("bind", "hostPath") or not mount.source.startswith("/"):
+            continue
+        denials: list[tuple[KnownPath, Verdict]] = []
+        for entry in needed_below(mount.source):
+            if entry.gid is None and entry.group in who.named_groups:
+                continue  # the workload names the group: it may well be in it
+            if entry.gid is None and (who.groups or who.gid not in (0, who.uid)):
+                continue  # a numeric group that may be this host's gid for entry.group
+            gid = creds.gid.fs
+            tree = known if entry.path in known else {**known, entry.path: Inode("dir")}
+            verdict = access_verdict(
+                tree,
+                entry.path,
+                creds,
+                entry.want or "r",
+                userns=situation.userns,
+                fix_group=gid if gid not in (0, placeholder_gid(entry.group)) else None,
+            )
+            if not verdict.allowed and verdict.errno == "EACCES":
+                denials.append((entry, verdict))
+        if denials:
+            yield _report(situation, mount.location or situation.location, denials)
+
+
+def _report(
+    situation: Situation, where: Location, denials: list[tuple[KnownPath, Verdict]]
+) -> Report:
+    who, creds = situation.service_user, situation.access_creds
+    assert who is not None
+    assert creds is not None
+    entry, verdict = denials[0]
+    reason = next((r.text for r in verdict.reasons if r.code not in ("searched", "symlink")), "")
+    for gid, name in placeholder_names().items():
+        reason = reason.replace(f":{gid}", f":{name}").replace(f"group {gid}", f"group {name}")
+    identity = f"{who.label} (gid {who.gid})" if not who.is_root else "root"
+    if situation.runtime.user_namespace:
+        identity += f", which is host uid {creds.uid.fs} under {situation.runtime.title},"
+    paths = ", ".join(e.path for e, _ in denials)
+    what = f" ({entry.what})" if entry.what else ""
+    commands = _merge([v.fixes[0].command for _, v in denials if v.fixes and v.fixes[0].command])
+    why = next((v.fixes[0].why for _, v in denials if v.fixes), "")
+    fix = f"on the host: `{' && '.join(commands)}` — {why}" if commands else None
+    qualifier = f"g:{creds.gid.fs}" if creds.gid.fs != 0 else f"u:{creds.uid.fs}"
+    for known_entry, _ in denials:
+        if fix and known_entry.advice:
+            fix += "; " + known_entry.advice.format(who=qualifier)
+    return Report(
+        where,
+        f"{identity} cannot {_VERB.get(entry.want or 'r', 'open')} {paths}{what} on a default "
+        f"host — {reason}: the service fails when it opens {'it' if len(denials) == 1 else 'them'}",
+        fix=fix,
+        assumptions=(_ASSUMPTION,),
+    )
+
+
+def _merge(commands: list[str]) -> list[str]:
+    """``setfacl -m g:2200:rx A`` and ``… B`` → ``setfacl -m g:2200:rx A B``."""
+    merged: dict[str, list[str]] = {}
+    for command in commands:
+        if "&&" in command or " " not in command:
+            merged.setdefault(command, [])
+            continue
+        head, path = command.rsplit(" ", 1)
+        merged.setdefault(head, []).append(path)
+    return [" ".join([head, *dict.fromkeys(paths)]) for head, paths in merged.items()]

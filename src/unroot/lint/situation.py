@@ -1,0 +1,730 @@
+"""Facts → situations: what runs, as whom, under which runtime, and what the kernel will say.
+
+A :class:`Situation` is one thing that runs, joined with everything that decides its
+privileges:
+
+* a compose service with the Dockerfile of its ``build:`` (the final stage, or ``target:``),
+  or of its ``image:`` through ``[images]`` in the config;
+* a Kubernetes container with its image's Dockerfile through ``[images]``;
+* a Dockerfile that no workload of the run uses, as ``docker run IMAGE`` starts it (bridge
+  network, default capabilities, no ``--user``) — and it says so;
+* a systemd service with its paired ``.socket``.
+
+For each one the model answers (no rule re-derives any of it):
+
+* the runtime profile (``--runtime``/config, else Docker for compose and Dockerfiles,
+  containerd 2 for Kubernetes, systemd for units) and its start credentials
+  (:func:`unroot.model.runtimes.start_creds`: user, ``cap_add``/``cap_drop``, no_new_privs);
+* the exec chain of ENTRYPOINT/CMD (:func:`unroot.lint.chain.exec_chain_argv`) through
+  :func:`unroot.model.chain.exec_chain`, each link with the file capabilities the build leaves
+  it under the builder in use (BuildKit unless ``builder = "classic"``); a user-switching wrapper
+  (gosu, su-exec…) starts a new segment with the capabilities setuid(2) clears;
+* the effective set of the service, and each port's :func:`unroot.model.bind.bind_verdict` with
+  the network namespace's ``ip_unprivileged_port_start``
+  (:func:`unroot.model.runtimes.unprivileged_port_start`), plus the verdict where the runtime
+  does not lower the sysctl (for ``works-only-by-sysctl``);
+* the host identity that opens bind-mounted paths (rootless engines map it).
+
+Whatever the verdicts rest on and the files cannot say is recorded in ``assumptions`` (which
+builder, the host's sysctl, that a base-image interpreter has no file capabilities …).  When a
+link's file capabilities cannot be known (a program from a base image unroot cannot see), the
+chain is *undecidable* and no rule that depends on it reports anything: a false positive is a
+bug, a missed finding is only a gap.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from unroot.errors import UnrootError
+from unroot.lint.chain import ChainLink, exec_chain_argv
+from unroot.lint.config import LintConfig
+from unroot.lint.facts import (
+    DockerfileFacts,
+    ImageFile,
+    Location,
+    ParsedFile,
+    PortFact,
+    Stage,
+    UserFact,
+    Workload,
+)
+from unroot.model.bind import bind_verdict
+from unroot.model.caps import EMPTY, CapSet
+from unroot.model.chain import ChainResult, ChainStep
+from unroot.model.creds import Creds, Ids
+from unroot.model.execve import ExecFile, execve
+from unroot.model.runtimes import (
+    PORT_SYSCTL,
+    PROFILES,
+    RuntimeProfile,
+    start_creds,
+    unprivileged_port_start,
+)
+from unroot.model.userns import INIT_USERNS, SubIdRange, UserNs, rootless_map
+from unroot.model.verdict import Verdict
+
+DEFAULT_RUNTIME = {"compose": "docker", "dockerfile": "docker", "k8s": "containerd2"}
+DEFAULT_BUILDER = "buildkit"
+HOST_PORT_START = 1024  # the kernel's default; the linter cannot see the host's sysctl
+#: A non-root user known only by name: any non-zero uid behaves the same for capabilities.
+NAMED_UID = 2_000_000_000
+#: Rootless engines: the invoking user and its subordinate ids (the usual first allocation).
+ROOTLESS_USER = 1000
+ROOTLESS_SUBIDS = (SubIdRange("user", 100000, 65536),)
+DEFAULT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+_NONROOT_BASE = re.compile(r"nonroot|non-root|rootless|unprivileged", re.I)
+#: Programs base images ship without file capabilities (interpreters: a script's own file
+#: capabilities never count either — the kernel executes the interpreter).
+NO_CAPS_PROGRAMS = re.compile(
+    r"(python[0-9.]*|pypy[0-9.]*|node|nodejs|bun|deno|ruby[0-9.]*|perl[0-9.]*|php[0-9.]*|"
+    r"java|dotnet|lua[0-9.]*|Rscript|uvicorn|gunicorn|hypercorn|npm|npx|yarn|pnpm)"
+)
+_SCRIPT = re.compile(r".*\.(sh|bash|py|rb|pl|js|mjs|php)$")
+
+
+@dataclass(frozen=True, slots=True)
+class UserView:
+    """Who the process runs as, and where that was decided."""
+
+    state: str  # "root" | "nonroot" | "unknown"
+    uid: int  # 0 for root; NAMED_UID for a non-root name; the number otherwise
+    gid: int
+    text: str  # as written: "10001", "www", "0:0", "root (no USER)"
+    location: Location | None  # where it was set (None: a default)
+    origin: str  # "workload" | "image" | "default" | "wrapper"
+    groups: tuple[int, ...] = ()
+    named_groups: tuple[str, ...] = ()
+
+    @property
+    def is_root(self) -> bool:
+        return self.state == "root"
+
+    @property
+    def label(self) -> str:
+        """``uid 10001`` / ``user www`` / ``root``."""
+        if self.state == "root":
+            return "root"
+        name = self.text.split(":", 1)[0]
+        return f"uid {self.uid}" if self.uid != NAMED_UID else f"user {name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One exec of the start sequence and the file the model executes."""
+
+    link: ChainLink
+    path: str  # resolved in the image when possible, else as written
+    image_file: ImageFile | None
+    caps_known: bool
+    file: ExecFile
+    note: str | None = None  # the assumption this link rests on
+
+    @property
+    def role(self) -> str:
+        return self.link.role
+
+
+@dataclass(frozen=True, slots=True)
+class PortBind:
+    """One port the service binds, and the kernel's answer."""
+
+    port: PortFact
+    start: int  # ip_unprivileged_port_start of the netns
+    start_source: str  # "host" | "sysctl" | "runtime" | "new-netns"
+    verdict: Verdict
+    #: the same bind where the runtime does not lower the sysctl (new netns: 1024)
+    portable: Verdict
+    who: str = "service"  # "service" | "rootlesskit" (rootless engines publish host ports)
+
+
+@dataclass(frozen=True)
+class Situation:
+    """One thing that runs, with the model's answers (see the module doc)."""
+
+    kind: str  # "dockerfile" | "compose" | "k8s" | "systemd"
+    name: str
+    location: Location
+    runtime: RuntimeProfile
+    builder: str
+    workload: Workload | None = None
+    dockerfile: DockerfileFacts | None = None
+    stage: Stage | None = None
+    user: UserView | None = None  # at the start (what the runtime execs as)
+    service_user: UserView | None = None  # after user-switching wrappers
+    host_network: bool = False
+    start: Creds | None = None
+    start_error: str | None = None
+    links: tuple[Link, ...] = ()
+    chain: ChainResult | None = None
+    decidable: bool = False  # every link's file capabilities are known (or safely assumed)
+    final: Creds | None = None  # the service's credentials (None: exec fails or unknown)
+    ports: tuple[PortBind, ...] = ()
+    access_creds: Creds | None = None  # as the host's permission checks see the service
+    userns: UserNs = field(default_factory=UserNs)
+    assumptions: tuple[str, ...] = ()
+    ignores: tuple[str, ...] = ()  # annotation / x-unroot-ignore
+
+    @property
+    def service(self) -> Link | None:
+        return self.links[-1] if self.links else None
+
+    @property
+    def files(self) -> dict[str, ImageFile]:
+        """The stage's files of interest under the builder in use."""
+        if self.stage is None:
+            return {}
+        return self.stage.files.get(self.builder, {})
+
+    def entry_location(self) -> Location:
+        """Where the program is chosen: the workload's command, else ENTRYPOINT/CMD."""
+        if self.workload is not None:
+            found = self.workload.location_of("entrypoint") or self.workload.location_of("command")
+            if found is not None:
+                return found
+        if self.stage is not None:
+            return self.stage.entrypoint_location or self.stage.cmd_location or self.stage.location
+        return self.location
+
+    def where(self, *fields: str) -> Location:
+        """The location of the first workload field that was set, else the situation's."""
+        if self.workload is not None:
+            for name in fields:
+                found = self.workload.location_of(name)
+                if found is None and name == "caps":
+                    found = self.workload.caps_location
+                if found is None and name == "no_new_privs":
+                    found = self.workload.no_new_privs_location
+                if found is None and name == "nofile":
+                    found = self.workload.nofile_location
+                if found is not None:
+                    return found
+        return self.location
+
+
+# -- users ----------------------------------------------------------------------------------
+def _user_view(fact: UserFact | None, origin: str, groups: Sequence[str] = ()) -> UserView:
+    numeric = tuple(int(g) for g in groups if g.strip().isdigit())
+    named = tuple(g for g in groups if not g.strip().isdigit())
+    if fact is None:
+        return UserView("root", 0, 0, "root", None, "default", numeric, named)
+    root = fact.is_root
+    if root is None:
+        return UserView("unknown", NAMED_UID, 0, fact.text, fact.location, origin, numeric, named)
+    uid = 0 if root else (fact.uid if fact.uid is not None else NAMED_UID)
+    gid = fact.gid if fact.gid is not None else 0
+    state = "root" if root else "nonroot"
+    return UserView(state, uid, gid, fact.text, fact.location, origin, numeric, named)
+
+
+def _nonroot_base(stage: Stage | None, dockerfile: DockerfileFacts | None) -> bool:
+    """The stage chain starts from an image whose name says it runs non-root."""
+    if stage is None or dockerfile is None:
+        return False
+    current: Stage | None = stage
+    seen: set[int] = set()
+    while current is not None and current.index not in seen:
+        seen.add(current.index)
+        if current.base_stage is None:
+            return bool(_NONROOT_BASE.search(current.base))
+        current = dockerfile.stages[current.base_stage]
+    return False
+
+
+# -- the exec chain -------------------------------------------------------------------------
+def _resolve(program: str, files: Mapping[str, ImageFile]) -> tuple[str, ImageFile | None]:
+    if program.startswith("/"):
+        path = posixpath.normpath(program)
+        return path, files.get(path)
+    if "/" not in program:
+        for directory in DEFAULT_PATH:
+            candidate = f"{directory}/{program}"
+            if candidate in files:
+                return candidate, files[candidate]
+    return program, None
+
+
+def _links(
+    argv_links: Sequence[ChainLink], files: Mapping[str, ImageFile], *, host: bool
+) -> tuple[tuple[Link, ...], bool, list[str]]:
+    """(links, decidable, assumptions).  ``host``: the programs are the host's (systemd)."""
+    links: list[Link] = []
+    notes: list[str] = []
+    decidable = True
+    for chain_link in argv_links:
+        path, image_file = _resolve(chain_link.program, files)
+        base = posixpath.basename(path)
+        note: str | None = None
+        script = bool(_SCRIPT.fullmatch(base)) or (
+            chain_link.role == "shell" and base not in ("sh", "bash", "ash", "dash", "zsh")
+        )
+        if script:
+            caps = None  # the kernel executes the interpreter: a script's file caps never count
+            known = True
+            if image_file is not None and image_file.file_caps is not None:
+                note = f"{path} is a script: its own file capabilities never count"
+        elif image_file is not None:
+            caps = image_file.file_caps
+            known = image_file.caps_known
+        elif host:
+            caps, known = None, True
+            note = (
+                f"{path} is assumed to carry no file capabilities (a unit file cannot show "
+                f"them: `getcap {path}` tells)"
+            )
+        elif chain_link.role != "service" or NO_CAPS_PROGRAMS.fullmatch(base):
+            caps, known = None, True
+            if chain_link.role == "service":
+                note = f"{base} comes from the base image, assumed without file capabilities"
+        else:
+            caps, known = None, False
+        if not known:
+            decidable = False
+        if note:
+            notes.append(note)
+        links.append(Link(chain_link, path, image_file, known, ExecFile(path, caps), note))
+    return tuple(links), decidable, notes
+
+
+def _setuid(creds: Creds, target: UserView) -> Creds:
+    """What a user-switching wrapper (gosu, su-exec, runuser…) leaves after setgroups,
+    setgid and setuid: capabilities(7) clears permitted, effective and ambient when all uids
+    leave 0 (no SECBIT_KEEP_CAPS)."""
+    if creds.uid.effective != 0:
+        return creds  # not root: the switch fails or changes nothing the model can see
+    switched = creds.with_(
+        uid=Ids.same(target.uid),
+        gid=Ids.same(target.gid),
+        groups=frozenset(target.groups),
+    )
+    if target.uid != 0:
+        switched = switched.with_(permitted=EMPTY, effective=EMPTY, ambient=EMPTY)
+    return switched
+
+
+def _run_chain(
+    start: Creds, links: Sequence[Link], users: Mapping[int, UserView]
+) -> tuple[ChainResult, Creds | None]:
+    """exec_chain over the links, switching users after each setuid-wrapper link."""
+    steps: list[ChainStep] = []
+    creds = start
+    for index, link in enumerate(links):
+        result = execve(creds, link.file)
+        steps.append(ChainStep(link.file, creds, result))
+        if not result.ok:
+            return ChainResult(start, tuple(steps)), None
+        creds = result.creds
+        if index in users:
+            creds = _setuid(creds, users[index])
+    return ChainResult(start, tuple(steps)), creds
+
+
+# -- ports ----------------------------------------------------------------------------------
+def _port_start(
+    runtime: RuntimeProfile, host_network: bool, sysctls: Mapping[str, str]
+) -> tuple[int, str]:
+    value = unprivileged_port_start(runtime, host_network, HOST_PORT_START, sysctls)
+    if host_network or not runtime.own_netns:
+        return value, "host"
+    if PORT_SYSCTL in sysctls:
+        return value, "sysctl"
+    return value, "runtime" if runtime.sets_port_sysctl else "new-netns"
+
+
+def _listen_ports(
+    workload: Workload | None, stage: Stage | None, command_overridden: bool
+) -> tuple[PortFact, ...]:
+    """The ports the service binds itself: the workload's when it names any (EXPOSE is only
+    documentation and goes stale under an override), else the image's."""
+    if workload is not None and workload.ports:
+        chosen: Iterable[PortFact] = workload.ports
+    elif stage is not None:
+        chosen = (
+            p for p in stage.exposed if not (command_overridden and p.source == "command-line")
+        )
+    else:
+        chosen = ()
+    seen: dict[tuple[int, str], PortFact] = {}
+    for fact in chosen:
+        if 0 < fact.port <= 65535:
+            seen.setdefault((fact.port, fact.proto), fact)
+    return tuple(seen.values())
+
+
+def _binds(
+    ports: Sequence[PortFact],
+    effective: CapSet,
+    start: int,
+    source: str,
+) -> list[PortBind]:
+    found = []
+    for fact in ports:
+        if fact.source == "socket-unit":
+            continue  # systemd binds it and passes the socket: the service needs nothing
+        verdict = bind_verdict(
+            fact.port, proto=fact.proto, effective=effective, unprivileged_port_start=start
+        )
+        portable = bind_verdict(
+            fact.port,
+            proto=fact.proto,
+            effective=effective,
+            unprivileged_port_start=HOST_PORT_START if source == "runtime" else start,
+        )
+        found.append(PortBind(fact, start, source, verdict, portable))
+    return found
+
+
+# -- building one situation -----------------------------------------------------------------
+@dataclass
+class _Build:
+    kind: str
+    name: str
+    location: Location
+    runtime: RuntimeProfile
+    builder: str
+    workload: Workload | None
+    dockerfile: DockerfileFacts | None
+    stage: Stage | None
+    notes: list[str] = field(default_factory=list)
+
+    def stage_files(self) -> dict[str, ImageFile]:
+        if self.stage is None:
+            return {}
+        return self.stage.files.get(self.builder, {})
+
+
+def _argv(build: _Build) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None, bool, bool]:
+    """(entrypoint, cmd, the image's command was overridden, the program is known)."""
+    workload, stage = build.workload, build.stage
+    image_ep = stage.entrypoint if stage else None
+    image_cmd = stage.cmd if stage else None
+    if workload is None:
+        return image_ep, image_cmd, False, image_ep is not None or image_cmd is not None
+    if workload.source_kind == "systemd":
+        return workload.entrypoint, None, False, workload.entrypoint is not None
+    if workload.entrypoint is not None:  # docker --entrypoint / k8s command: the CMD is dropped
+        return workload.entrypoint, workload.command, True, True
+    if workload.command is not None:
+        if stage is None:
+            return None, workload.command, True, False  # the image's ENTRYPOINT is unknown
+        return image_ep, workload.command, True, True
+    return image_ep, image_cmd, False, stage is not None
+
+
+def _situation(build: _Build) -> Situation:
+    workload, stage, runtime = build.workload, build.stage, build.runtime
+    notes = build.notes
+    # -- who ---------------------------------------------------------------------------------
+    groups = workload.groups if workload else ()
+    if workload is not None and workload.user is not None:
+        user = _user_view(workload.user, "workload", groups)
+    elif stage is not None:
+        image_user = stage.user
+        if image_user is None and _nonroot_base(stage, build.dockerfile):
+            user = UserView("unknown", NAMED_UID, 0, "(the base image's USER)", None, "image")
+        else:
+            user = _user_view(image_user, "image" if image_user else "default", groups)
+            if image_user is None:
+                notes.append("no USER in the Dockerfile: the base image's user, assumed root")
+    elif workload is not None and workload.source_kind == "systemd":
+        user = _user_view(None, "default", groups)
+    elif workload is not None and workload.run_as_non_root:
+        user = UserView("nonroot", NAMED_UID, 0, "(image USER, runAsNonRoot)", None, "image")
+    else:
+        user = UserView("unknown", NAMED_UID, 0, "(the image's USER)", None, "image")
+    if workload is not None and workload.source_kind == "systemd" and workload.dynamic_user:
+        user = replace(user, state="nonroot", uid=NAMED_UID)
+    numeric_only = user.state != "root" and user.uid != NAMED_UID and ":" not in user.text
+    if numeric_only and (runtime.name in ("docker", "docker-rootless") or build.kind == "compose"):
+        notes.append(f"user {user.text} without a group: gid 0 (Docker's default)")
+    # -- start credentials -------------------------------------------------------------------
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    nnp = False
+    host_network = False
+    sysctls: dict[str, str] = {}
+    if workload is not None:
+        nnp = workload.no_new_privs
+        host_network = workload.host_network
+        sysctls = dict(workload.sysctls)
+        if workload.source_kind == "systemd":
+            cap_add = workload.ambient_caps
+            if workload.bounding_caps is not None:
+                kept = CapSet.parse(list(workload.bounding_caps))
+                cap_drop = tuple((CapSet.all() - kept).names())
+        elif workload.privileged:
+            cap_add = ("ALL",)
+        else:
+            cap_add, cap_drop = workload.cap_add, workload.cap_drop
+    start: Creds | None = None
+    start_error: str | None = None
+    try:
+        start = start_creds(
+            runtime, user.uid, user.gid, user.groups, cap_add, cap_drop, nnp, host_network
+        )
+    except UnrootError as exc:
+        start_error = str(exc)
+    # -- the chain ---------------------------------------------------------------------------
+    entrypoint, cmd, overridden, program_known = _argv(build)
+    if workload is not None and workload.init and (entrypoint or cmd):
+        entrypoint = ("/sbin/docker-init", "--", *(entrypoint or ()))
+        if not entrypoint[2:]:
+            entrypoint, cmd = ("/sbin/docker-init", "--", *(cmd or ())), None
+    argv_links = exec_chain_argv(entrypoint, cmd) if program_known else []
+    host = workload is not None and workload.source_kind == "systemd"
+    links, decidable, link_notes = _links(argv_links, build.stage_files(), host=host)
+    notes.extend(link_notes)
+    if not links:
+        decidable = False
+    switch: dict[int, UserView] = {}
+    service_user = user
+    for index, link in enumerate(links):
+        if link.role == "setuid-wrapper" and link.link.user:
+            service_user = _user_view(
+                UserFact(link.link.user, *_ids(link.link.user), None), "wrapper"
+            )
+            switch[index] = service_user
+            notes.append(
+                f"{posixpath.basename(link.path)} switches to {link.link.user}: setuid(2) clears "
+                "the capabilities"
+            )
+    chain: ChainResult | None = None
+    final: Creds | None = None
+    if start is not None and links:
+        chain, final = _run_chain(start, links, switch)
+    elif start is not None and (workload is not None or user.is_root):
+        # an entrypoint the linter cannot see: modelled without file capabilities (root
+        # emulation makes that exact for root; for anyone else the chain stays undecidable)
+        chain, final = _run_chain(start, [_unknown_link()], {})
+    # -- ports -------------------------------------------------------------------------------
+    ports: list[PortBind] = []
+    port_start, source = _port_start(runtime, host_network, sysctls)
+    if source == "host" and runtime.name != "systemd":
+        notes.append(
+            f"the host's {PORT_SYSCTL} is the kernel default {HOST_PORT_START} "
+            "(host network: the runtime's sysctl does not apply)"
+        )
+    elif source == "host":
+        notes.append(f"the host's {PORT_SYSCTL} is the kernel default {HOST_PORT_START}")
+    knows_effect = final is not None and (decidable or service_user.is_root)
+    if knows_effect and final is not None and service_user.state != "unknown":
+        listen = _listen_ports(workload, stage, overridden)
+        ports = _binds(listen, final.effective, port_start, source)
+    if workload is not None and runtime.user_namespace and not host_network:
+        ports.extend(_rootless_publish(workload))
+    # -- host identity for bind mounts --------------------------------------------------------
+    access_creds, userns = _host_identity(service_user, runtime, final or start)
+    if build.kind == "dockerfile":
+        notes.insert(
+            0,
+            "run as `docker run IMAGE` with defaults: bridge network, Docker's default "
+            "capabilities, the image's USER",
+        )
+    return Situation(
+        kind=build.kind,
+        name=build.name,
+        location=build.location,
+        runtime=runtime,
+        builder=build.builder,
+        workload=workload,
+        dockerfile=build.dockerfile,
+        stage=stage,
+        user=user,
+        service_user=service_user,
+        host_network=host_network,
+        start=start,
+        start_error=start_error,
+        links=links,
+        chain=chain,
+        decidable=decidable,
+        final=final,
+        ports=tuple(ports),
+        access_creds=access_creds,
+        userns=userns,
+        assumptions=tuple(dict.fromkeys(notes)),
+        ignores=workload.ignores if workload else (),
+    )
+
+
+def _ids(text: str) -> tuple[int | None, int | None]:
+    name, _, group = text.partition(":")
+    uid = 0 if name == "root" else int(name) if name.isdigit() else None
+    gid = int(group) if group.isdigit() else (0 if group == "root" else None)
+    return uid, gid
+
+
+def _unknown_link() -> Link:
+    link = ChainLink("the image's entrypoint", "service")
+    return Link(link, link.program, None, False, ExecFile(link.program))
+
+
+def _rootless_publish(workload: Workload) -> list[PortBind]:
+    """Rootless engines publish host ports from rootlesskit (or pasta) on the host, as the
+    invoking user: without cap_net_bind_service on rootlesskit, the host's sysctl decides."""
+    found = []
+    for fact in workload.ports:
+        if fact.source != "ports" or fact.host_port is None:
+            continue
+        verdict = bind_verdict(
+            fact.host_port,
+            proto=fact.proto,
+            effective=EMPTY,
+            unprivileged_port_start=HOST_PORT_START,
+            binary="$(command -v rootlesskit)",
+        )
+        host_fact = replace(fact, port=fact.host_port)
+        found.append(PortBind(host_fact, HOST_PORT_START, "host", verdict, verdict, "rootlesskit"))
+    return found
+
+
+def _host_identity(
+    user: UserView, runtime: RuntimeProfile, creds: Creds | None
+) -> tuple[Creds | None, UserNs]:
+    if user.state == "unknown" or creds is None:
+        return None, INIT_USERNS
+    if not runtime.user_namespace:
+        return creds.with_(uid=Ids.same(user.uid), gid=Ids.same(user.gid)), INIT_USERNS
+    uid_map = rootless_map(ROOTLESS_USER, ROOTLESS_SUBIDS)
+    host_uid = uid_map.to_outside(user.uid)
+    host_gid = uid_map.to_outside(user.gid)
+    if host_uid is None or host_gid is None:
+        return None, INIT_USERNS
+    groups = frozenset(g for g in (uid_map.to_outside(x) for x in user.groups) if g is not None)
+    userns = UserNs(uid_map, uid_map)
+    return creds.with_(uid=Ids.same(host_uid), gid=Ids.same(host_gid), groups=groups), userns
+
+
+# -- joining ----------------------------------------------------------------------------------
+def _stage_for(dockerfile: DockerfileFacts, target: str | None) -> Stage:
+    if target:
+        for stage in dockerfile.stages:
+            if stage.name is not None and stage.name.lower() == target.lower():
+                return stage
+    return dockerfile.final
+
+
+def _runtime(kind: str, chosen: str | None) -> RuntimeProfile:
+    if kind == "systemd":
+        return PROFILES["systemd"]
+    return PROFILES[chosen or DEFAULT_RUNTIME[kind]]
+
+
+def _runtime_note(kind: str, runtime: RuntimeProfile, chosen: str | None) -> str:
+    how = "chosen" if chosen else f"the default for {kind}"
+    if kind == "systemd":
+        return "runtime: systemd (system service, host network namespace)"
+    return f"runtime: {runtime.title} ({how}; --runtime or runtime = … in .unroot.toml changes it)"
+
+
+def _builder_note(builder: str, stage: Stage | None) -> str | None:
+    if stage is None:
+        return None
+    classic, buildkit = stage.files.get("classic", {}), stage.files.get("buildkit", {})
+    differs = any(
+        (classic.get(p) or buildkit.get(p)) and classic.get(p) != buildkit.get(p)
+        for p in set(classic) | set(buildkit)
+    )
+    if not differs:
+        return None
+    if builder == "buildkit":
+        return (
+            "builder: BuildKit (the default since Docker 23); the classic builder loses file "
+            'capabilities on COPY --from — set builder = "classic" in .unroot.toml if you use it'
+        )
+    return 'builder: the classic builder (builder = "classic")'
+
+
+def build_situations(
+    parsed: Sequence[ParsedFile],
+    dockerfiles: Mapping[str, ParsedFile],
+    config: LintConfig | None = None,
+    runtime: str | None = None,
+) -> list[Situation]:
+    """One situation per workload, plus one per Dockerfile of ``parsed`` no workload uses.
+
+    ``dockerfiles`` holds every parsed Dockerfile a workload may join (by normalised path),
+    ``runtime`` overrides the config's.
+    """
+    config = config or LintConfig()
+    chosen = runtime or config.runtime
+    builder = config.builder or DEFAULT_BUILDER
+    situations: list[Situation] = []
+    used: set[str] = set()
+    for parsed_file in parsed:
+        for workload in parsed_file.workloads:
+            situations.append(
+                _workload_situation(workload, parsed_file, dockerfiles, config, chosen, builder)
+            )
+            joined = _dockerfile_path(workload, config)
+            if joined is not None:
+                used.add(joined)
+    for parsed_file in parsed:
+        facts = parsed_file.dockerfile
+        if facts is None or posixpath.normpath(parsed_file.path) in used:
+            continue
+        stage = facts.final
+        rt = _runtime("dockerfile", chosen)
+        build = _Build(
+            "dockerfile",
+            f"{parsed_file.path} (docker run)",
+            stage.location,
+            rt,
+            builder,
+            None,
+            facts,
+            stage,
+            [_runtime_note("dockerfile", rt, chosen)],
+        )
+        note = _builder_note(builder, stage)
+        if note:
+            build.notes.append(note)
+        situations.append(_situation(build))
+    return situations
+
+
+def _dockerfile_path(workload: Workload, config: LintConfig) -> str | None:
+    if workload.dockerfile is not None:
+        return posixpath.normpath(workload.dockerfile)
+    if workload.image:
+        found = config.dockerfile_for(workload.image)
+        return posixpath.normpath(found) if found else None
+    return None
+
+
+def _workload_situation(  # noqa: PLR0917 - the join's inputs, each used once
+    workload: Workload,
+    parsed_file: ParsedFile,
+    dockerfiles: Mapping[str, ParsedFile],
+    config: LintConfig,
+    chosen: str | None,
+    builder: str,
+) -> Situation:
+    kind = workload.source_kind
+    rt = _runtime(kind, chosen)
+    notes = [_runtime_note(kind, rt, chosen)]
+    facts: DockerfileFacts | None = None
+    stage: Stage | None = None
+    path = _dockerfile_path(workload, config) if kind != "systemd" else None
+    if path is not None:
+        joined = dockerfiles.get(path)
+        if joined is not None and joined.dockerfile is not None:
+            facts = joined.dockerfile
+            stage = _stage_for(facts, workload.build_target)
+            which = f"stage {stage.name!r}" if stage.name else "the final stage"
+            notes.append(f"the image is built from {path} ({which})")
+            note = _builder_note(builder, stage)
+            if note:
+                notes.append(note)
+        else:
+            notes.append(f"the Dockerfile {path} could not be read: the image is unknown")
+    elif kind in ("compose", "k8s") and workload.image:
+        notes.append(
+            f"the image {workload.image} is not joined to a Dockerfile ([images] in "
+            ".unroot.toml): its USER and file capabilities are unknown"
+        )
+    label = f"{parsed_file.path} service {workload.name}" if kind == "compose" else workload.name
+    build = _Build(kind, label, workload.location, rt, builder, workload, facts, stage, notes)
+    return _situation(build)
