@@ -31,3 +31,15 @@ bash ./make-caps-tree.sh "$tree" >/dev/null
 echo
 echo "### A small tree with file capabilities and setuid/setgid bits"
 run unroot caps scan "$tree"
+
+echo
+echo "### unroot lint: the same situations, found in the deployment files before deploy"
+run unroot lint lint/
+
+echo
+echo "### unroot run: bind :80 as root, drop everything, exec the service as nobody with the socket"
+# shellcheck disable=SC2016 # the service's shell expands these, not this one
+service='echo "LISTEN_FDS=$LISTEN_FDS LISTEN_FDNAMES=$LISTEN_FDNAMES"
+ls -l /proc/$$/fd | sed "s/.* \([0-9]* -> \)/\1/" | tail -n +2
+grep -E "^(Uid|Gid|Groups|Cap|NoNewPrivs)" /proc/self/status'
+run unroot run -l web=127.0.0.1:80 --user nobody -- /bin/sh -c "$service"
