@@ -1,0 +1,855 @@
+"""``unroot run --supervise``: a tiny parent that keeps the sockets and runs the service on them.
+
+Who holds what: ``supervise`` is called as root right after ``bind_all``.  It performs the full
+drop (``drop_privileges``) on itself at once — it needs nothing but the already-bound sockets — so
+no root process remains; each *generation* of the service is then forked from the dropped
+supervisor and inherits its credentials, bounding set, ambient set, no_new_privs and
+RLIMIT_NOFILE.  The child moves the sockets to fds 3.., sets ``LISTEN_PID`` to its own pid (after
+the fork), ``NOTIFY_SOCKET`` when ``--ready notify``, and execs.
+
+The supervisor is a correct PID 1: it reaps every child (it is also a child subreaper, so orphans
+of the service come to it when it is not PID 1), forwards signals to the current generation, exits
+with the service's status (128+N for a death by signal N, like a shell), restarts with exponential
+backoff while the sockets stay bound (the listen backlog holds new connections meanwhile), and on
+SIGHUP starts generation N+1 on the same sockets, waits until it is ready, then stops generation N.
+
+Readiness of a new generation (``--ready``):
+
+* ``notify`` — ``READY=1`` on a per-generation abstract unix datagram socket; the sender's pid
+  (SCM_CREDENTIALS) must belong to that generation.  ``MAINPID=`` moves the main process.
+* ``tcp`` — a connect would prove nothing, since the old generation accepts on the same socket.
+  Instead /proc is inspected: the generation is ready when one of its processes waits for
+  connections on the first stream listener — the listener is in one of its epoll sets (fdinfo
+  ``ino:``), or a thread is blocked in accept/poll/select on it (``/proc/PID/task/TID/syscall``,
+  and ``/proc/PID/mem`` for the poll/select sets).
+* ``none`` — alive after a grace period.
+
+One-line log messages on stderr, prefixed ``unroot:``.  Signals arrive through
+``signal.set_wakeup_fd`` into a pipe watched by one ``select`` loop; every other wait is a
+deadline in that loop's timeout (no sleeping, no polling except the /proc inspection while a
+``tcp`` reload is pending).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import platform
+import secrets
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from types import FrameType
+
+    from unroot.launch.plan import LaunchPlan
+    from unroot.launch.sockets import BoundSocket
+
+Restart = Literal["on-failure", "always", "never"]
+Ready = Literal["tcp", "notify", "none"]
+
+# Forwarded to the current generation, except the reload signal (SIGHUP by default).
+FORWARDED = (
+    signal.SIGTERM,
+    signal.SIGINT,
+    signal.SIGQUIT,
+    signal.SIGHUP,
+    signal.SIGUSR1,
+    signal.SIGUSR2,
+    signal.SIGWINCH,
+)
+# These also end the supervisor: no restart after the service stops.
+STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
+HANDLED = (signal.SIGCHLD, *FORWARDED)
+# systemd's "clean" deaths: Restart=on-failure does not restart after them.
+CLEAN_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
+
+PR_SET_CHILD_SUBREAPER = 36
+_MAX_FD = 0x7FFFFFFF
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Delays and timeouts, in seconds."""
+
+    backoff_first: float = 0.1
+    backoff_max: float = 10.0
+    backoff_reset: float = 10.0  # a generation that stayed up this long resets the backoff
+    ready_timeout: float = 60.0  # notify/tcp: a new generation must be ready within this
+    ready_grace: float = 1.0  # none: a new generation still alive after this counts as ready
+    stop_timeout: float = 10.0  # stop signal → SIGKILL of the old generation's process group
+    poll_interval: float = 0.02  # tcp: how often /proc is inspected while a reload is pending
+
+
+@dataclass(frozen=True)
+class Service:
+    """What every generation runs: the exec arguments and the sockets (no privileges here)."""
+
+    executable: str  # the resolved path execve(2) gets (re-read at every start)
+    argv: tuple[str, ...]
+    env: Mapping[str, str]  # LISTEN_FDS/LISTEN_FDNAMES included; LISTEN_PID is set per child
+    fds: tuple[int, ...]  # the supervisor's listening sockets, in LISTEN_FDS order
+    ready_fd: int | None = None  # the listener --ready tcp watches (None: no stream listener)
+    restart: Restart = "on-failure"
+    ready: Ready = "tcp"
+    reload_signal: int = signal.SIGHUP  # any other forwarded signal frees SIGHUP for the service
+    stop_signal: int = signal.SIGTERM  # what the old generation gets after a reload
+
+    def __post_init__(self) -> None:
+        if self.reload_signal not in FORWARDED or self.reload_signal in STOPPING:
+            raise ValueError(f"cannot reload on {signal.Signals(self.reload_signal).name}")
+
+
+def exit_code(status: int) -> int:
+    """A wait status as a shell reports it: the exit code, or 128+N for a death by signal N."""
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
+
+
+def restart_wanted(policy: Restart, status: int) -> bool:
+    """Whether ``policy`` restarts a service that ended with wait status ``status``."""
+    if policy == "always":
+        return True
+    if policy == "never":
+        return False
+    if os.WIFSIGNALED(status):
+        return os.WTERMSIG(status) not in CLEAN_SIGNALS
+    return os.WEXITSTATUS(status) != 0
+
+
+def _log(message: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, f"unroot: {message}\n".encode(errors="replace"))
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return f"killed by {name} (status {128 + sig})"
+    return f"status {os.WEXITSTATUS(status)}"
+
+
+# --- /proc inspection: is a process waiting for connections on a socket? -----------------------
+
+# Syscalls whose first argument is the socket a thread blocks on, and the poll/select families
+# whose fd sets are read from the thread's memory.  Numbers from the kernel's syscall tables.
+_SYSCALLS: dict[str, dict[str, frozenset[int]]] = {
+    "x86_64": {
+        "fd": frozenset({43, 288, 45, 47, 299}),  # accept accept4 recvfrom recvmsg recvmmsg
+        "poll": frozenset({7, 271}),  # poll ppoll
+        "select": frozenset({23, 270}),  # select pselect6
+    },
+    "aarch64": {
+        "fd": frozenset({202, 242, 207, 212, 243}),
+        "poll": frozenset({73}),
+        "select": frozenset({72}),
+    },
+}
+_POLLFD = struct.Struct("ihh")
+
+
+class ProcInspector:
+    """Reads /proc (``proc`` is injectable) to tell whether a process group waits on a socket."""
+
+    def __init__(self, proc: str = "/proc", machine: str | None = None) -> None:
+        self.proc = proc
+        self.syscalls = _SYSCALLS.get(machine or platform.machine(), {})
+
+    def stat(self, pid: int) -> tuple[str, int, int] | None:
+        """(state, ppid, pgrp) of ``pid``, or None when it is gone."""
+        try:
+            with open(f"{self.proc}/{pid}/stat", "rb") as f:
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        fields = text[text.rindex(")") + 2 :].split()
+        return fields[0], int(fields[1]), int(fields[2])
+
+    def pids(self) -> list[int]:
+        try:
+            return [int(name) for name in os.listdir(self.proc) if name.isdigit()]
+        except OSError:
+            return []
+
+    def group(self, pgid: int) -> list[int]:
+        """The live (non-zombie) members of process group ``pgid``."""
+        members = []
+        for pid in self.pids():
+            st = self.stat(pid)
+            if st is not None and st[2] == pgid and st[0] not in "ZX":
+                members.append(pid)
+        return members
+
+    def zombies(self) -> list[int]:
+        return [pid for pid in self.pids() if (st := self.stat(pid)) is not None and st[0] == "Z"]
+
+    def descends(self, pid: int, ancestors: set[int]) -> bool:
+        """Whether ``pid`` is in ``ancestors`` or below one of them (following PPid)."""
+        for _ in range(64):
+            if pid in ancestors:
+                return True
+            st = self.stat(pid)
+            if st is None or st[1] <= 1:
+                return False
+            pid = st[1]
+        return False
+
+    def waits_on(self, pid: int, inode: int) -> bool:
+        """Whether a thread of ``pid`` waits for connections on the socket with ``inode``."""
+        target = f"socket:[{inode}]"
+        fd_dir = f"{self.proc}/{pid}/fd"
+        listening: set[int] = set()
+        epolls: list[str] = []
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            return False
+        for name in names:
+            try:
+                link = os.readlink(f"{fd_dir}/{name}")
+            except OSError:
+                continue
+            if link == target:
+                listening.add(int(name))
+            elif link == "anon_inode:[eventpoll]":
+                epolls.append(name)
+        for name in epolls:
+            if self._epoll_watches(pid, name, inode):
+                return True
+        if not listening or not self.syscalls:
+            return False
+        try:
+            tids = os.listdir(f"{self.proc}/{pid}/task")
+        except OSError:
+            return False
+        return any(self._blocked_on(pid, tid, listening) for tid in tids)
+
+    def _epoll_watches(self, pid: int, fd: str, inode: int) -> bool:
+        try:
+            with open(f"{self.proc}/{pid}/fdinfo/{fd}") as f:
+                lines = f.read().splitlines()
+        except OSError:
+            return False
+        for line in lines:
+            if line.startswith("tfd:"):
+                for item in line.split():
+                    if item.startswith("ino:") and int(item[4:], 16) == inode:
+                        return True
+        return False
+
+    def _blocked_on(self, pid: int, tid: str, fds: set[int]) -> bool:
+        try:
+            with open(f"{self.proc}/{pid}/task/{tid}/syscall") as f:
+                words = f.read().split()
+        except OSError:
+            return False
+        if len(words) < 7 or not words[0].isdigit():
+            return False  # "running", or "-1 sp pc" (not in a syscall)
+        nr = int(words[0])
+        args = [int(w, 16) for w in words[1:7]]
+        if nr in self.syscalls["fd"]:
+            return args[0] in fds
+        if nr in self.syscalls["poll"]:
+            nfds = min(args[1], 4096)
+            raw = self._peek(pid, args[0], nfds * _POLLFD.size)
+            return any(
+                _POLLFD.unpack_from(raw, i * _POLLFD.size)[0] in fds
+                for i in range(len(raw) // _POLLFD.size)
+            )
+        if nr in self.syscalls["select"]:
+            nfds = min(args[0], 65536)
+            if not args[1]:
+                return False
+            raw = self._peek(pid, args[1], (nfds + 63) // 64 * 8)
+            bits = int.from_bytes(raw, sys.byteorder)
+            return any(fd < nfds and bits >> fd & 1 for fd in fds)
+        return False
+
+    def _peek(self, pid: int, address: int, size: int) -> bytes:
+        if not address or size <= 0:
+            return b""
+        try:
+            fd = os.open(f"{self.proc}/{pid}/mem", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return b""
+        try:
+            return os.pread(fd, size, address)
+        except OSError:
+            return b""
+        finally:
+            os.close(fd)
+
+
+# --- generations ------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class Generation:
+    number: int
+    pid: int  # the forked child, leader of the generation's process group
+    started: float
+    notify: socket.socket | None
+    main: int = 0  # the process whose exit ends the generation (MAINPID= may move it)
+    ready: bool = False
+    deadline: float | None = None  # pending: ready by then; draining: SIGKILL at then
+
+    def __post_init__(self) -> None:
+        self.main = self.main or self.pid
+
+
+@dataclass
+class _State:
+    current: Generation | None = None
+    pending: Generation | None = None  # started by a reload, not ready yet
+    draining: list[Generation] = field(default_factory=list)
+    leftovers: dict[int, float] = field(default_factory=dict)  # pgid → SIGKILL deadline
+    restart_at: float | None = None
+    delay: float = 0.0
+    stopping: int | None = None  # the signal that asked us to stop
+    finishing: bool = False  # no restart: exit once every generation is gone
+    status: int | None = None  # exit code of the last current generation
+    reload_queued: bool = False
+    next_number: int = 1
+    next_poll: float = 0.0
+
+
+class Supervisor:
+    """The event loop.  ``run()`` returns the exit code for ``unroot``."""
+
+    def __init__(
+        self,
+        service: Service,
+        timing: Timing | None = None,
+        *,
+        log: Callable[[str], None] = _log,
+        inspector: ProcInspector | None = None,
+    ) -> None:
+        self.service = service
+        self.timing = timing or Timing()
+        self.log = log
+        self.inspector = inspector or ProcInspector()
+        self.state = _State(delay=self.timing.backoff_first)
+        self._wake_r = -1
+        self._ready_inode = os.fstat(service.ready_fd).st_ino if service.ready_fd is not None else 0
+
+    # -- the loop
+
+    def run(self) -> int:
+        with contextlib.suppress(OSError):
+            _prctl(PR_SET_CHILD_SUBREAPER, 1)
+        wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self._wake_r = wake_r
+        previous = {sig: signal.signal(sig, _noop) for sig in HANDLED}
+        previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        try:
+            first = self._start()
+            if isinstance(first, int):
+                return first
+            self.state.current = first
+            while True:
+                code = self._done()
+                if code is not None:
+                    return code
+                self._wait()
+        finally:
+            signal.set_wakeup_fd(previous_wakeup)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            self._cleanup()
+            os.close(wake_r)
+            os.close(wake_w)
+
+    def _wait(self) -> None:
+        now = time.monotonic()
+        deadlines = [d for d in self._deadlines() if d is not None]
+        timeout = max(0.0, min(deadlines) - now) if deadlines else None
+        socks = {g.notify.fileno(): g for g in self._live() if g.notify is not None}
+        poller = select.poll()  # not select(): no FD_SETSIZE limit on our fd numbers
+        for fd in (self._wake_r, *socks):
+            poller.register(fd, select.POLLIN)
+        readable = {fd for fd, _ in poller.poll(None if timeout is None else timeout * 1e3)}
+        signals = self._drain_wakeup() if self._wake_r in readable else []
+        for fd in readable:
+            if fd in socks:
+                self._on_notify(socks[fd])
+        for sig in signals:
+            if sig != signal.SIGCHLD:
+                self._on_signal(sig)
+        self._reap()
+        self._on_time(time.monotonic())
+
+    def _deadlines(self) -> Iterable[float | None]:
+        st = self.state
+        yield st.restart_at
+        yield from (g.deadline for g in st.draining)
+        yield from st.leftovers.values()
+        if st.pending is not None:
+            yield st.pending.deadline
+            if self.service.ready == "tcp":
+                yield st.next_poll
+
+    def _drain_wakeup(self) -> list[int]:
+        data = b""
+        while True:
+            try:
+                chunk = os.read(self._wake_r, 512)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        return list(dict.fromkeys(data))  # in order, each signal once
+
+    def _live(self) -> list[Generation]:
+        st = self.state
+        gens = [g for g in (st.current, st.pending) if g is not None]
+        return gens + st.draining
+
+    def _done(self) -> int | None:
+        st = self.state
+        if not (st.stopping or st.finishing) or self._live() or st.restart_at is not None:
+            return None
+        if st.status is not None:
+            return st.status
+        return 128 + (st.stopping or 0)
+
+    # -- events
+
+    def _on_signal(self, sig: int) -> None:
+        st = self.state
+        name = signal.Signals(sig).name
+        if sig == self.service.reload_signal:
+            self._reload(name)
+            return
+        if sig in STOPPING:
+            if st.stopping is None:
+                self.log(f"{name}: stopping the service")
+            st.stopping = sig
+            st.restart_at = None
+            st.reload_queued = False
+            for gen in self._live():
+                _kill(gen.main, sig)
+            return
+        if st.current is None:
+            self.log(f"{name} not forwarded: the service is not running")
+            return
+        _kill(st.current.main, sig)
+
+    def _reload(self, name: str) -> None:
+        st = self.state
+        if st.stopping is not None:
+            return
+        if st.pending is not None:
+            st.reload_queued = True
+            self.log(f"{name}: generation {st.pending.number} is starting; one more reload follows")
+            return
+        if st.current is None:
+            self.log(f"{name}: the service is not running; starting it now")
+            st.restart_at = time.monotonic()
+            return
+        gen = self._start()
+        if isinstance(gen, int):
+            self.log(f"reload failed; generation {st.current.number} keeps serving")
+            return
+        now = time.monotonic()
+        if self.service.ready == "none":
+            gen.deadline = now + self.timing.ready_grace
+        else:
+            gen.deadline = now + self.timing.ready_timeout
+        st.pending = gen
+        st.next_poll = now
+
+    def _on_time(self, now: float) -> None:
+        st = self.state
+        if st.restart_at is not None and now >= st.restart_at and st.stopping is None:
+            st.restart_at = None
+            gen = self._start()
+            if isinstance(gen, int):
+                self._schedule_restart(now, now, f"status {gen}")
+            else:
+                st.current = gen
+        pending = st.pending
+        if pending is not None:
+            self._check_ready(pending, now)
+        for gen in st.draining:
+            if gen.deadline is not None and now >= gen.deadline:
+                self.log(
+                    f"generation {gen.number} (pid {gen.main}) still running after "
+                    f"{self.timing.stop_timeout:g}s; SIGKILL"
+                )
+                _killpg(gen.pid, signal.SIGKILL)
+                _kill(gen.main, signal.SIGKILL)
+                gen.deadline = None
+        for pgid, deadline in list(st.leftovers.items()):
+            if now >= deadline:
+                _killpg(pgid, signal.SIGKILL)
+                del st.leftovers[pgid]
+
+    def _check_ready(self, gen: Generation, now: float) -> None:
+        st = self.state
+        mode = self.service.ready
+        if mode == "tcp" and not gen.ready and now >= st.next_poll:
+            st.next_poll = now + self.timing.poll_interval
+            gen.ready = self._waiting_on_listener(gen)
+        if mode == "none" and gen.deadline is not None and now >= gen.deadline:
+            gen.ready = True
+        if gen.ready:
+            self._promote(gen, now)
+            return
+        if gen.deadline is not None and now >= gen.deadline:
+            why = {
+                "notify": "no READY=1 on NOTIFY_SOCKET",
+                "tcp": "no process of it waits on the listener",
+                "none": "",
+            }[mode]
+            self.log(
+                f"reload failed: generation {gen.number} (pid {gen.main}) not ready after "
+                f"{self.timing.ready_timeout:g}s ({why}); stopping it, "
+                f"generation {st.current.number if st.current else '-'} keeps serving"
+            )
+            st.pending = None
+            self._stop(gen, now)
+
+    def _waiting_on_listener(self, gen: Generation) -> bool:
+        if not self._ready_inode:
+            return True
+        pids = set(self.inspector.group(gen.pid)) | {gen.main}
+        return any(self.inspector.waits_on(pid, self._ready_inode) for pid in pids)
+
+    def _promote(self, gen: Generation, now: float) -> None:
+        st = self.state
+        st.pending = None
+        gen.deadline = None
+        old = st.current
+        st.current = gen
+        if old is None:
+            self.log(f"generation {gen.number} (pid {gen.main}) ready")
+        else:
+            self.log(
+                f"generation {gen.number} (pid {gen.main}) ready; stopping generation "
+                f"{old.number} (pid {old.main})"
+            )
+            self._stop(old, now)
+        if st.reload_queued:
+            st.reload_queued = False
+            self._reload(signal.Signals(self.service.reload_signal).name)
+
+    def _stop(self, gen: Generation, now: float) -> None:
+        gen.deadline = now + self.timing.stop_timeout
+        self.state.draining.append(gen)
+        _kill(gen.main, self.service.stop_signal)
+
+    def _on_notify(self, gen: Generation) -> None:
+        assert gen.notify is not None
+        while True:
+            try:
+                data, ancillary, _, _ = gen.notify.recvmsg(4096, socket.CMSG_SPACE(12))
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            pid, uid = 0, -1
+            for level, kind, payload in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid, uid, _gid = struct.unpack("iII", payload[:12])
+            if not self._sender_in(gen, pid, uid):
+                self.log(
+                    f"ignored a notify message from pid {pid} uid {uid}: "
+                    f"not a process of generation {gen.number}"
+                )
+                continue
+            for line in data.decode(errors="replace").splitlines():
+                key, _, value = line.partition("=")
+                if key == "READY" and value == "1" and not gen.ready:
+                    gen.ready = True
+                    if gen is self.state.pending:
+                        self._promote(gen, time.monotonic())
+                elif key == "MAINPID" and value.isdigit():
+                    self._set_main(gen, int(value))
+
+    def _sender_in(self, gen: Generation, pid: int, uid: int) -> bool:
+        if pid <= 0:
+            return False
+        if pid in (gen.pid, gen.main):
+            return True
+        st = self.inspector.stat(pid)
+        if st is not None and (
+            st[2] == gen.pid or self.inspector.descends(pid, {gen.pid, gen.main})
+        ):
+            return True
+        if st is None or st[0] == "Z":
+            # Gone already (a short-lived helper such as systemd-notify): trust our own uid.
+            return uid in (os.getuid(), 0)
+        return False
+
+    def _set_main(self, gen: Generation, pid: int) -> None:
+        if pid == gen.main:
+            return
+        st = self.inspector.stat(pid)
+        if st is None or not (st[2] == gen.pid or self.inspector.descends(pid, {gen.pid})):
+            self.log(f"ignored MAINPID={pid}: not a process of generation {gen.number}")
+            return
+        self.log(f"generation {gen.number}: main process is now pid {pid}")
+        gen.main = pid
+
+    # -- children
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            self._on_exit(pid, status)
+
+    def _on_exit(self, pid: int, status: int) -> None:
+        st = self.state
+        now = time.monotonic()
+        gen = next((g for g in self._live() if g.main == pid), None)
+        if gen is not None and gen.notify is not None:
+            self._on_notify(gen)  # a MAINPID= sent before this exit moves the generation on
+            if gen.main != pid:
+                gen = None
+        if gen is None:
+            return  # an orphan, or a generation's first process after MAINPID moved on
+        self._sweep(gen, now)
+        code = exit_code(status)
+        if gen in st.draining:
+            st.draining.remove(gen)
+            self.log(f"generation {gen.number} (pid {pid}) stopped: {_describe(status)}")
+            return
+        if gen is st.pending:
+            st.pending = None
+            st.reload_queued = False
+            if st.stopping is not None:
+                self.log(f"generation {gen.number} (pid {pid}) stopped: {_describe(status)}")
+                return
+            self.log(
+                f"reload failed: generation {gen.number} (pid {pid}) exited before it was ready: "
+                f"{_describe(status)}; generation "
+                f"{st.current.number if st.current else '-'} keeps serving"
+            )
+            return
+        # the current generation
+        st.current = None
+        st.status = code
+        if st.stopping is not None:
+            self.log(f"service exited: {_describe(status)}")
+            return
+        if st.pending is not None:
+            self.log(
+                f"generation {gen.number} (pid {pid}) exited during the reload: "
+                f"{_describe(status)}; generation {st.pending.number} takes over"
+            )
+            st.current, st.pending = st.pending, None
+            st.current.deadline = None
+            return
+        if restart_wanted(self.service.restart, status):
+            self._schedule_restart(now, gen.started, _describe(status))
+            return
+        self.log(f"service exited: {_describe(status)}")
+        st.finishing = True
+
+    def _schedule_restart(self, now: float, started: float, what: str) -> None:
+        st = self.state
+        if now - started >= self.timing.backoff_reset:
+            st.delay = self.timing.backoff_first
+        delay = st.delay
+        st.delay = min(st.delay * 2, self.timing.backoff_max)
+        st.restart_at = now + delay
+        self.log(f"service exited: {what}; restarting in {delay:g}s")
+
+    def _sweep(self, gen: Generation, now: float) -> None:
+        """After a generation's main process exits, stop what is left of its process group."""
+        if gen.notify is not None:
+            gen.notify.close()
+            gen.notify = None
+        if _killpg(gen.pid, self.service.stop_signal):
+            self.state.leftovers[gen.pid] = now + self.timing.stop_timeout
+
+    def _cleanup(self) -> None:
+        st = self.state
+        for gen in self._live():
+            if gen.notify is not None:
+                gen.notify.close()
+        for pgid in st.leftovers:
+            _killpg(pgid, signal.SIGKILL)
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
+
+    def _start(self) -> Generation | int:
+        """Fork and exec a new generation; an int is the exit code of a failed exec."""
+        st = self.state
+        number = st.next_number
+        st.next_number += 1
+        notify = _notify_socket() if self.service.ready == "notify" else None
+        env = dict(self.service.env)
+        if notify is not None:
+            env["NOTIFY_SOCKET"] = "@" + notify.getsockname()[1:].decode()
+        err_r, err_w = os.pipe2(os.O_CLOEXEC)
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+        try:
+            pid = os.fork()
+            if pid == 0:  # pragma: no cover - the child execs or exits
+                _exec_child(self.service, env, err_w)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(err_w)
+        with os.fdopen(err_r, "rb") as pipe:
+            report = pipe.read()
+        if report:
+            os.waitpid(pid, 0)
+            if notify is not None:
+                notify.close()
+            err, _, what = report.decode(errors="replace").partition(":")
+            code = 127 if int(err) == errno.ENOENT else 126
+            self.log(f"cannot run {what}: {os.strerror(int(err))}")
+            return code
+        self.log(f"generation {number} started (pid {pid})")
+        return Generation(number=number, pid=pid, started=time.monotonic(), notify=notify)
+
+
+def _exec_child(service: Service, env: dict[str, str], err_w: int) -> None:
+    """In the forked child: own process group, default signals, fds 3.., LISTEN_PID, exec."""
+    what = service.executable
+    try:
+        os.setpgid(0, 0)
+        signal.set_wakeup_fd(-1)
+        for sig in (*HANDLED, signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        n = len(service.fds)
+        high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3 + n) for fd in service.fds]
+        err_w = fcntl.fcntl(err_w, fcntl.F_DUPFD_CLOEXEC, 3 + n)
+        for i, fd in enumerate(high):
+            os.dup2(fd, 3 + i, inheritable=True)
+        os.closerange(3 + n, err_w)
+        os.closerange(err_w + 1, _MAX_FD)
+        if n:
+            env["LISTEN_PID"] = str(os.getpid())
+        os.execve(what, service.argv, env)  # noqa: S606 - exec without a shell is the point
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.write(err_w, f"{exc.errno or errno.EIO}:{what}".encode(errors="replace"))
+    finally:
+        os._exit(127)
+
+
+def _notify_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+    sock.bind(f"\0unroot/notify/{os.getpid()}/{secrets.token_hex(8)}")
+    sock.setblocking(False)
+    return sock
+
+
+def _kill(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(pid, sig)
+
+
+def _killpg(pgid: int, sig: int) -> bool:
+    """Signal a process group; False when it has no members left."""
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def _noop(signum: int, frame: FrameType | None) -> None:
+    """The Python-level handler; the C-level one writes the signal to the wakeup fd."""
+
+
+def _prctl(option: int, arg: int) -> None:
+    from unroot.syscalls import prctl
+
+    prctl(option, arg)
+
+
+# --- the entry point for ``unroot run --supervise`` -------------------------------------------
+
+
+def supervise(
+    plan: LaunchPlan,
+    socks: Sequence[BoundSocket],
+    *,
+    executable: str | None = None,
+    env: Mapping[str, str] | None = None,
+    timing: Timing | None = None,
+    reload_signal: int = signal.SIGHUP,
+    stop_signal: int = signal.SIGTERM,
+) -> int:
+    """Drop every privilege of this process, then run generations of ``plan``'s service on
+    ``socks`` until it ends; the exit code for ``unroot``.
+
+    ``env`` is the service's environment without LISTEN_* (default:
+    ``plan.environment(os.environ)``), ``executable`` the resolved command (default: looked up
+    in that PATH after the drop, as the service's user) — as for ``drop.exec_service``.
+    """
+    from unroot.errors import UsageError
+    from unroot.launch import drop
+    from unroot.launch.plan import listen_environment
+
+    service_env = plan.environment(os.environ) if env is None else dict(env)
+    drop.drop_privileges(plan)
+    path = executable or drop.which(plan.argv[0], service_env.get("PATH") or drop.default_path())
+    if path is None:
+        raise UsageError(f"{plan.argv[0]}: command not found")
+    listen_env = listen_environment([bound.spec for bound in socks], 0)
+    listen_env.pop("LISTEN_PID", None)
+    service_env.update(listen_env)
+    service = Service(
+        executable=path,
+        argv=tuple(plan.argv),
+        env=service_env,
+        fds=tuple(bound.sock.fileno() for bound in socks),
+        ready_fd=_first_stream(socks),
+        restart=_restart(plan.restart),
+        ready=_ready(plan.ready),
+        reload_signal=reload_signal,
+        stop_signal=stop_signal,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return Supervisor(service, timing or Timing(ready_timeout=plan.ready_timeout)).run()
+
+
+def _first_stream(socks: Sequence[BoundSocket]) -> int | None:
+    """The listener --ready tcp watches: the first TCP socket, else the first unix stream."""
+    streams = [b.sock for b in socks if b.sock.type == socket.SOCK_STREAM]
+    inet = [s for s in streams if s.family in (socket.AF_INET, socket.AF_INET6)]
+    chosen = inet or streams
+    return chosen[0].fileno() if chosen else None
+
+
+def _restart(value: str) -> Restart:
+    if value == "always":
+        return "always"
+    if value == "never":
+        return "never"
+    return "on-failure"
+
+
+def _ready(value: str) -> Ready:
+    if value == "notify":
+        return "notify"
+    if value == "tcp":
+        return "tcp"
+    return "none"
