@@ -34,6 +34,8 @@ from unroot.model.creds import (
 from unroot.model.filecaps import FileCaps
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from unroot.facts.filecaps import PrivilegedFile
 
 _SECBITS = (
@@ -107,47 +109,36 @@ def register(sub: Any) -> None:
     )
     parser.set_defaults(handler=lambda args: _usage(parser))
     caps_sub = parser.add_subparsers(dest="caps_command", metavar="SUBCOMMAND")
-    formatter = argparse.RawDescriptionHelpFormatter
 
-    decode = caps_sub.add_parser(
-        "decode",
-        parents=[common],
-        help="decode hex capability masks (capsh --decode)",
-        description=DECODE_HELP,
-        formatter_class=formatter,
+    def subcommand(
+        name: str, summary: str, description: str, handler: Callable[[argparse.Namespace], int]
+    ) -> argparse.ArgumentParser:
+        command: argparse.ArgumentParser = caps_sub.add_parser(
+            name,
+            parents=[common],
+            help=summary,
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.set_defaults(handler=handler)
+        return command
+
+    decode = subcommand(
+        "decode", "decode hex capability masks (capsh --decode)", DECODE_HELP, run_decode
     )
     decode.add_argument("masks", nargs="+", metavar="MASK")
-    decode.set_defaults(handler=run_decode)
 
-    file = caps_sub.add_parser(
-        "file",
-        parents=[common],
-        help="show file capabilities (getcap)",
-        description=FILE_HELP,
-        formatter_class=formatter,
-    )
+    file = subcommand("file", "show file capabilities (getcap)", FILE_HELP, run_file)
     file.add_argument("paths", nargs="+", metavar="PATH")
-    file.set_defaults(handler=run_file)
 
-    proc = caps_sub.add_parser(
-        "proc",
-        parents=[common],
-        help="show a process's credentials and capabilities",
-        description=PROC_HELP,
-        formatter_class=formatter,
-    )
+    proc = subcommand("proc", "show a process's credentials and capabilities", PROC_HELP, run_proc)
     proc.add_argument("pid", metavar="PID|self")
     proc.add_argument(
         "--procfs", default="/proc", metavar="DIR", help="procfs root (default /proc)"
     )
-    proc.set_defaults(handler=run_proc)
 
-    scan = caps_sub.add_parser(
-        "scan",
-        parents=[common],
-        help="find files with capabilities or setuid/setgid bits",
-        description=SCAN_HELP,
-        formatter_class=formatter,
+    scan = subcommand(
+        "scan", "find files with capabilities or setuid/setgid bits", SCAN_HELP, run_scan
     )
     scan.add_argument("dirs", nargs="+", metavar="DIR")
     scan.add_argument(
@@ -156,7 +147,6 @@ def register(sub: Any) -> None:
         action="store_true",
         help="do not descend into directories on other filesystems",
     )
-    scan.set_defaults(handler=run_scan)
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:

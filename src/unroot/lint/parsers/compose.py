@@ -45,6 +45,7 @@ from unroot.lint.parsers.yamlsupport import (
     describe,
     load_yaml,
     present,
+    present_seq,
 )
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -516,11 +517,8 @@ def _short_port(ctx: _Ctx, spec: str, item: YNode) -> list[PortFact]:
 
 
 def _ports(ctx: _Ctx, node: YNode | None) -> tuple[PortFact, ...]:
-    node = present(node)
+    node = present_seq(node, "ports", ctx.problem)
     if node is None:
-        return ()
-    if not isinstance(node, YSeq):
-        ctx.problem(node, f"ports: expected a list, found {describe(node)}")
         return ()
     found: list[PortFact] = []
     for item in node:
@@ -578,11 +576,8 @@ def _bind_source(ctx: _Ctx, source: str) -> str:
 
 
 def _volumes(ctx: _Ctx, node: YNode | None) -> tuple[MountFact, ...]:
-    node = present(node)
+    node = present_seq(node, "volumes", ctx.problem)
     if node is None:
-        return ()
-    if not isinstance(node, YSeq):
-        ctx.problem(node, f"volumes: expected a list, found {describe(node)}")
         return ()
     found: list[MountFact] = []
     for item in node:

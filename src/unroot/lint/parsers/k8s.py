@@ -35,6 +35,7 @@ from unroot.lint.parsers.yamlsupport import (
     is_absent,
     load_yaml,
     present,
+    present_seq,
 )
 
 IGNORE_ANNOTATION = "unroot.dev/ignore"
@@ -174,11 +175,8 @@ def _effective_bool(name: str, pod_sc: YMap | None, sc: YMap | None) -> tuple[bo
 
 
 def _strings(ctx: _Ctx, node: YNode | None, what: str) -> tuple[str, ...]:
-    node = present(node)
+    node = present_seq(node, what, ctx.problem)
     if node is None:
-        return ()
-    if not isinstance(node, YSeq):
-        ctx.problem(node, f"{what}: expected a list, found {describe(node)}")
         return ()
     found: list[str] = []
     for item in node:
@@ -245,12 +243,8 @@ def _containers(ctx: _Ctx, pod: _Pod) -> list[Workload]:
     shared = _pod_level(pod)
     found: list[Workload] = []
     for field_name, is_init in (("initContainers", True), ("containers", False)):
-        node = spec.get(field_name)
-        node = present(node)
+        node = present_seq(spec.get(field_name), field_name, ctx.problem)
         if node is None:
-            continue
-        if not isinstance(node, YSeq):
-            ctx.problem(node, f"{field_name}: expected a list, found {describe(node)}")
             continue
         for item in node:
             if not isinstance(item, YMap):
@@ -386,12 +380,8 @@ def _command(ctx: _Ctx, container: YMap, name: str) -> tuple[str, ...] | None:
 
 def _ports(ctx: _Ctx, container: YMap, host_network: bool) -> tuple[PortFact, ...]:
     found: list[PortFact] = []
-    node = container.get("ports")
-    node = present(node)
+    node = present_seq(container.get("ports"), "ports", ctx.problem)
     if node is None:
-        return ()
-    if not isinstance(node, YSeq):
-        ctx.problem(node, f"ports: expected a list, found {describe(node)}")
         return ()
     for item in node:
         if not isinstance(item, YMap):

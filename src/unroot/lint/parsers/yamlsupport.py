@@ -15,7 +15,7 @@ refused before scanning, as ruamel's scanner is quadratic in it) become problems
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ruamel.yaml import YAML
@@ -186,6 +186,19 @@ def is_absent(node: YNode | None) -> bool:
 def present(node: YNode | None) -> YNode | None:
     """``node``, or None when it is not written or written as null."""
     return None if is_absent(node) else node
+
+
+def present_seq(
+    node: YNode | None, what: str, problem: Callable[[YNode, str], None]
+) -> YSeq | None:
+    """The list ``node`` is; None when it is absent, or (reported to ``problem``) not a list."""
+    node = present(node)
+    if node is None:
+        return None
+    if not isinstance(node, YSeq):
+        problem(node, f"{what}: expected a list, found {describe(node)}")
+        return None
+    return node
 
 
 def describe(node: YNode | None) -> str:
