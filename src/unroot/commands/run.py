@@ -99,7 +99,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--ready",
         choices=READY_PROBES,
-        help="with --supervise: readiness by connect, sd_notify READY=1, or none",
+        help="with --supervise: a new generation is ready when it waits on the listener (tcp), "
+        "sends sd_notify READY=1 (notify), or after a grace period (none)",
     )
     parser.add_argument("--ready-timeout", metavar="SECONDS", help="with --supervise (default: 30)")
     parser.add_argument(

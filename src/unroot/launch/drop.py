@@ -333,6 +333,16 @@ def prepare_listen_fds(socks: Sequence[BoundSocket]) -> dict[str, str]:
     return listen_environment([bound.spec for bound in socks], os.getpid())
 
 
+def reset_inherited_signals() -> None:
+    """Python ignores SIGPIPE and SIGXFSZ, and exec keeps "ignored": give the service the
+    defaults, as a shell or systemd would. ``_signal`` is the C module: ``signal`` would import
+    enum (milliseconds of launch latency)."""
+    import _signal  # type: ignore[import-not-found]  # the C module has no stub
+
+    for signum in (_signal.SIGPIPE, _signal.SIGXFSZ):
+        _signal.signal(signum, _signal.SIG_DFL)
+
+
 def exec_service(
     plan: LaunchPlan,
     socks: Sequence[BoundSocket],
@@ -355,6 +365,7 @@ def exec_service(
     path = executable or which(plan.argv[0], service_env.get("PATH") or default_path())
     if path is None:
         raise UsageError(f"{plan.argv[0]}: command not found")
+    reset_inherited_signals()
     try:
         os.execve(path, plan.argv, service_env)  # noqa: S606 - exec without a shell is the point
     except OSError as exc:

@@ -878,7 +878,7 @@ def _supervise_options(
         raise UsageError(f"--ready {ready!r}: one of {', '.join(READY_PROBES)}")
     has_stream = any(spec.stream for spec in specs)
     if ready == "tcp" and not has_stream:
-        raise UsageError("--ready tcp needs a stream socket to connect to (tcp or unix --listen)")
+        raise UsageError("--ready tcp needs a stream socket (tcp or unix --listen) to wait on")
     timeout = DEFAULT_READY_TIMEOUT
     if ready_timeout is not None:
         try:
