@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from unroot.errors import UsageError
-from unroot.lint.discover import discover, kind_by_content, kind_by_name
+from unroot.lint.discover import UNKNOWN_KIND, discover, kind_by_content, kind_by_name
 
 K8S = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
 COMPOSE = "services:\n  web:\n    image: nginx\n"
@@ -126,6 +126,22 @@ def test_explicit_files(tmp_path: Path) -> None:
     assert discover([str(web), str(web)]) == [(str(web), "k8s")]
     with pytest.raises(UsageError, match="cannot tell what kind"):
         discover([str(odd)])
+
+
+def test_unrecognised_explicit_files_are_skipped_when_asked(tmp_path: Path) -> None:
+    """The command line passes a list: pre-commit names every matching file (Helm values)."""
+    values = write(tmp_path, "values.yaml", "replicaCount: 1\nimage: {repository: nginx}\n")
+    web = write(tmp_path, "web.yaml", K8S)
+    skipped: list[tuple[str, str]] = []
+    found = discover([str(values), str(web), str(values)], skipped=skipped)
+    assert found == [(str(web), "k8s")]
+    assert skipped == [(str(values), UNKNOWN_KIND)]
+    assert "(use --kind)" in UNKNOWN_KIND
+    skipped.clear()
+    assert discover([str(values)], kind="k8s", skipped=skipped) == [(str(values), "k8s")]
+    assert skipped == []
+    with pytest.raises(UsageError, match="no such file"):
+        discover([str(tmp_path / "nope.yaml")], skipped=skipped)
 
 
 def test_stdin_needs_a_kind() -> None:

@@ -20,6 +20,7 @@ from unroot.errors import UsageError
 from unroot.lint import formatters
 from unroot.lint.config import load_config, load_config_file
 from unroot.lint.engine import LintOptions, LintResult, Unreadable, lint_paths, lint_texts
+from unroot.lint.findings import Finding
 from unroot.lint.formatters import text as text_format
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -137,6 +138,93 @@ def test_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = capsys.readouterr().err
     assert err.count("\n") == 2
     assert "Traceback" not in err
+
+
+HELM_VALUES = "replicaCount: 2\nimage:\n  repository: nginx\n  tag: '1.27'\n"
+SKIP_NOTE = (
+    "unroot: skipped {}: not a Dockerfile, compose file, Kubernetes manifest or systemd unit "
+    "(use --kind)\n"
+)
+
+
+def test_an_unrecognised_named_file_is_skipped_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Pre-commit passes every matching name: a Helm values.yaml must not fail the commit."""
+    values = write(tmp_path, "values.yaml", HELM_VALUES)
+    clean = write(tmp_path / "clean", "Dockerfile", 'FROM scratch\nUSER 1\nCMD ["/x"]\n')
+    warn = write(tmp_path / "warn", "Dockerfile", BRIDGE)
+    code, out = run([str(values)])
+    assert code == 0
+    assert out == "no findings in 0 files\n"
+    assert capsys.readouterr().err == SKIP_NOTE.format(values)
+    assert run([str(values), str(clean)])[0] == 0  # the exit code is the other files'
+    assert run([str(values), str(warn)])[0] == 1
+    assert capsys.readouterr().err == SKIP_NOTE.format(values) * 2
+    code, out = run([str(values), str(clean), "--format", "json"])
+    assert code == 0
+    assert json.loads(out)["files"] == [str(clean)]  # stdout stays machine-readable
+    assert capsys.readouterr().err == SKIP_NOTE.format(values)
+    # a path that does not exist is still an input error
+    assert run([str(values), str(tmp_path / "nope.yaml")])[0] == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "nope.yaml: no such file or directory" in err
+    # with --kind it is read as that kind (not a compose file: a UR100 finding), and no note
+    code, out = run(["--kind", "compose", str(values)])
+    assert code == 1
+    assert "UR100 parse-error" in out
+    assert "no top-level 'services:'" in out
+    assert capsys.readouterr().err == ""
+    result = lint_paths([str(values)], LintOptions(kind="compose"))
+    assert result.files == (str(values),)
+    assert result.skipped == ()
+
+
+ROOTLESS_COMPOSE = 'services:\n  web:\n    build: .\n    ports: ["80:8080"]\n'
+HIGH = 'FROM python:3.12-slim\nUSER 10001\nCMD ["python3", "-m", "http.server", "8080"]\n'
+
+
+def _publish_finding(tmp_path: Path, runtime: str) -> Finding:
+    write(tmp_path, "Dockerfile", HIGH)
+    compose = write(tmp_path, "compose.yaml", ROOTLESS_COMPOSE)
+    result = lint_paths([str(compose)], LintOptions(runtime=runtime))
+    (finding,) = [f for f in result.findings if f.rule == "UR105"]
+    assert finding.severity == "warning"
+    assert finding.line == 4
+    return finding
+
+
+def test_rootless_docker_publish_names_rootlesskit(tmp_path: Path) -> None:
+    finding = _publish_finding(tmp_path, "docker-rootless")
+    assert finding.message == (
+        "publishing host port 80 fails with EACCES under rootless Docker: rootlesskit binds it on "
+        "the host as the invoking user, and 80 is below the host's "
+        "net.ipv4.ip_unprivileged_port_start=1024"
+    )
+    assert finding.fix is not None
+    assert "`sudo setcap cap_net_bind_service=ep $(which rootlesskit)`" in finding.fix
+    assert "builtin port driver" in finding.fix
+    assert "sysctl -w net.ipv4.ip_unprivileged_port_start=80" in finding.fix
+    assert "rootlessport" not in finding.message + finding.fix
+    assert "rootlesskit has no cap_net_bind_service (the default install)" in finding.assumptions
+
+
+def test_rootless_podman_publish_names_rootlessport_and_the_sysctl(tmp_path: Path) -> None:
+    finding = _publish_finding(tmp_path, "podman-rootless")
+    assert finding.message == (
+        "publishing host port 80 fails with EACCES under rootless Podman: rootlessport / pasta "
+        "binds it on the host as the invoking user, and 80 is below the host's "
+        "net.ipv4.ip_unprivileged_port_start=1024"
+    )
+    assert finding.fix is not None
+    assert finding.fix.startswith(
+        "lower the host's net.ipv4.ip_unprivileged_port_start to 80: "
+        "`sudo sysctl -w net.ipv4.ip_unprivileged_port_start=80`"
+    )
+    text = finding.message + finding.fix + " ".join(finding.assumptions)
+    assert "rootlesskit" not in text
+    assert "setcap" not in text
 
 
 def test_select_and_ignore(tmp_path: Path) -> None:
@@ -283,6 +371,62 @@ def test_text_output_groups_by_file_with_the_fix(monkeypatch: pytest.MonkeyPatch
     result = lint_fixture("rules/positive/seed002-drop-all")
     colored = text_format.render(result.findings, result.files, result.rules, color=True)
     assert "\x1b[31m" in colored
+
+
+def test_text_output_prints_the_assumptions_under_the_fix() -> None:
+    result = lint_fixture("rules/positive/seed002-drop-all")
+    (finding,) = result.findings
+    assert len(finding.assumptions) >= 2
+    text = text_format.render(result.findings, result.files, result.rules)
+    lines = text.splitlines()
+    fix_at = next(i for i, line in enumerate(lines) if line.startswith(" " * 11 + "fix: "))
+    assumes_at = next(i for i, line in enumerate(lines) if "assumes: " in line)
+    assert assumes_at > fix_at
+    assert lines[assumes_at].startswith(" " * 11 + "assumes: runtime: Docker (rootful)")
+    assumes = lines[assumes_at : len(lines) - 2]  # then the blank line and the summary
+    assert all(len(line) <= text_format.WIDTH for line in assumes)
+    assert all(line.startswith(" " * 20) for line in assumes[1:])
+    # one line (or a wrapped run of lines) per assumption, each starting on a fresh line
+    joined = "\n".join(line.strip().removeprefix("assumes: ") for line in assumes)
+    for assumption in finding.assumptions:
+        first_word = assumption.split()[0]
+        assert any(
+            line.strip().removeprefix("assumes: ").startswith(first_word) for line in assumes
+        )
+        assert " ".join(assumption.split()) in " ".join(joined.split())
+    colored = text_format.render(result.findings, result.files, result.rules, color=True)
+    assert "\x1b[2m" + " " * 11 + "assumes: runtime: Docker (rootful)" in colored
+
+
+TEXT_GOLDEN = """\
+Dockerfile
+      3:1  error    UR105 bind-fails
+           bind() of tcp port 80 fails with EACCES: uid 10001 runs python3 without
+           cap_net_bind_service, and 80 is below net.ipv4.ip_unprivileged_port_start=1024 of the
+           host's network namespace (network_mode: host)
+           fix: bind :80 before dropping root and pass the socket in (`unroot run -l :80 --user
+                10001 -- …`, systemd socket activation) — a file capability on the interpreter
+                python3 would reach every script it runs; or listen on a port ≥ 1024 (e.g. 8080)
+           assumes: runtime: Docker (rootful) (the default for compose; --runtime or runtime = … in
+                    .unroot.toml changes it)
+                    the image is built from Dockerfile (the final stage)
+                    user 10001 without a group: gid 0 (Docker's default)
+                    python3 comes from the base image, assumed without file capabilities
+                    the host's net.ipv4.ip_unprivileged_port_start is the kernel default 1024 (host
+                    network: the runtime's sysctl does not apply)
+
+1 finding (1 error) in 2 files
+"""
+
+
+def test_text_output_golden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(tmp_path, "Dockerfile", BRIDGE)
+    write(tmp_path, "compose.yaml", "services:\n  web:\n    build: .\n    network_mode: host\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NO_COLOR", "1")
+    code, out = run(["compose.yaml"])
+    assert code == 1
+    assert out == TEXT_GOLDEN
 
 
 class _Tty(io.StringIO):

@@ -575,3 +575,25 @@ def test_hook_agrees_with_discovery_on_names(hook: dict[str, Any], name: str) ->
     if kind_by_name(name) is not None:
         assert re.search(hook["files"], name)
         assert not re.search(hook["exclude"], name)
+
+
+def test_hook_passes_stray_yaml_and_lint_skips_it(
+    hook: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pre-commit passes a Helm ``values.yaml`` under deploy/ (its ``files`` match it): the
+    commit must not fail on it — a note on stderr, exit 0."""
+    from unroot.commands.lint import run_lint
+
+    name = "deploy/chart/values.yaml"
+    assert re.search(hook["files"], name)
+    assert not re.search(hook["exclude"], name)
+    values = tmp_path / name
+    values.parent.mkdir(parents=True)
+    values.write_text("replicaCount: 2\nimage: {repository: nginx, tag: '1.27'}\n")
+    out = io.StringIO()
+    assert run_lint([str(values)], stdout=out) == 0
+    assert out.getvalue() == "no findings in 0 files\n"
+    assert capsys.readouterr().err == (
+        f"unroot: skipped {values}: not a Dockerfile, compose file, Kubernetes manifest or "
+        "systemd unit (use --kind)\n"
+    )

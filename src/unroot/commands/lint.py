@@ -68,6 +68,8 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     if "-" in paths:
         stdin_text = (stdin or sys.stdin).read()
     result = lint_paths(paths, options, stdin_text=stdin_text)
+    for path, reason in result.skipped:
+        print(f"unroot: skipped {path}: {reason}", file=sys.stderr)
     formatter = FORMATTERS.get(args.format)
     if formatter is None:
         raise UsageError(f"--format {args.format}: not available in this build")

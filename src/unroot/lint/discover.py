@@ -6,7 +6,9 @@ forms) → dockerfile; ``compose*.y?ml``, ``docker-compose*.y?ml`` → compose; 
 ``kind:`` → k8s, a top-level ``services:`` → compose; text with template markers (``{{``,
 Helm/Jinja) is not YAML yet and is skipped when found in a directory.  Directories are walked
 recursively in sorted order without VCS, dependency and cache directories; symbolic links are
-followed once (a loop is cut).  ``-`` is standard input and needs ``--kind``.
+followed once (a loop is cut).  ``-`` is standard input and needs ``--kind``.  A file named
+explicitly whose kind cannot be told (a Helm ``values.yaml`` that pre-commit passes) is skipped
+with a note, unless ``--kind`` says what it is.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
 _KIND = re.compile(r"^kind\s*:", re.M)
 _SERVICES = re.compile(r"^services\s*:", re.M)
 _TEMPLATE = re.compile(r"\{\{|\{%")
+#: Why a file named explicitly was skipped (``unroot: skipped PATH: …`` on stderr).
+UNKNOWN_KIND = "not a Dockerfile, compose file, Kubernetes manifest or systemd unit (use --kind)"
 
 
 def kind_by_name(name: str) -> str | None:
@@ -114,12 +118,17 @@ def _excluded(path: str, exclude: Sequence[str]) -> bool:
 
 
 def discover(
-    paths: Sequence[str], kind: str | None = None, exclude: Sequence[str] = ()
+    paths: Sequence[str],
+    kind: str | None = None,
+    exclude: Sequence[str] = (),
+    skipped: list[tuple[str, str]] | None = None,
 ) -> list[tuple[str, str]]:
     """``(path, kind)`` for every file to lint; UsageError for an unusable argument.
 
-    A file named explicitly is read as ``kind`` when given, else by its name or content (an
-    unrecognised explicit file is an error).  In directories only recognised files are taken,
+    A file named explicitly is read as ``kind`` when given, else by its name or content.  An
+    unrecognised explicit file is appended to ``skipped`` as ``(path, reason)`` when a list is
+    given (the command line: pre-commit passes every matching name), else an error.  A path
+    that does not exist is always an error.  In directories only recognised files are taken,
     and with ``kind`` only those of that kind.  ``exclude`` holds glob patterns matched against
     the path and each of its components.
     """
@@ -144,6 +153,10 @@ def discover(
             raise UsageError(f"{path}: no such file or directory")
         detected = kind or _classify(path, explicit=True)
         if detected is None:
+            if skipped is not None:
+                if (path, UNKNOWN_KIND) not in skipped:
+                    skipped.append((path, UNKNOWN_KIND))
+                continue
             raise UsageError(
                 f"{path}: cannot tell what kind of file this is (give --kind {'|'.join(KINDS)})"
             )

@@ -20,7 +20,7 @@ import os
 import posixpath
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from unroot.errors import UsageError
 from unroot.lint.config import THRESHOLDS, LintConfig
@@ -69,6 +69,8 @@ class LintResult:
     files: tuple[str, ...]
     threshold: str
     rules: Mapping[str, RuleInfo]
+    #: files named explicitly that were not linted, and why (the command notes them on stderr)
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -270,14 +272,20 @@ def lint_paths(
     options: LintOptions | None = None,
     stdin_text: str | None = None,
 ) -> LintResult:
-    """Discover and lint ``paths`` (``-`` is ``stdin_text``, which needs ``options.kind``)."""
+    """Discover and lint ``paths`` (``-`` is ``stdin_text``, which needs ``options.kind``).
+
+    A file named explicitly whose kind cannot be told is not an error: it is listed in
+    :attr:`LintResult.skipped` and does not change the exit code.
+    """
     options = options or LintOptions()
-    found = discover(paths, options.kind, options.config.exclude)
+    skipped: list[tuple[str, str]] = []
+    found = discover(paths, options.kind, options.config.exclude, skipped)
     inputs: list[tuple[str, str, Text]] = []
     for path, kind in found:
         text = (stdin_text or "") if path == "-" else read_text(path)
         inputs.append((path, kind, text))
-    return lint_texts(inputs, options, read=_reader)
+    result = lint_texts(inputs, options, read=_reader)
+    return replace(result, skipped=tuple(skipped)) if skipped else result
 
 
 def _reader(path: str) -> str | None:

@@ -514,7 +514,7 @@ def _situation(build: _Build) -> Situation:
         listen = _listen_ports(workload, stage, overridden)
         ports = _binds(listen, final.effective, port_start, source)
     if workload is not None and runtime.user_namespace and not host_network:
-        ports.extend(_rootless_publish(workload))
+        ports.extend(_rootless_publish(workload, runtime))
     # -- host identity for bind mounts --------------------------------------------------------
     access_creds, userns = _host_identity(service_user, runtime, final or start)
     if build.kind == "dockerfile":
@@ -561,9 +561,11 @@ def _unknown_link() -> Link:
     return Link(link, link.program, None, False, ExecFile(link.program))
 
 
-def _rootless_publish(workload: Workload) -> list[PortBind]:
-    """Rootless engines publish host ports from rootlesskit (or pasta) on the host, as the
-    invoking user: without cap_net_bind_service on rootlesskit, the host's sysctl decides."""
+def _rootless_publish(workload: Workload, runtime: RuntimeProfile) -> list[PortBind]:
+    """Rootless engines publish host ports on the host, as the invoking user (rootless Docker:
+    rootlesskit; rootless Podman: rootlessport or pasta): without cap_net_bind_service on the
+    forwarder, the host's sysctl decides.  ``who`` is "rootlesskit" for both (the publisher)."""
+    forwarder = "rootlessport" if runtime.name == "podman-rootless" else "rootlesskit"
     found = []
     for fact in workload.ports:
         if fact.source != "ports" or fact.host_port is None:
@@ -573,7 +575,7 @@ def _rootless_publish(workload: Workload) -> list[PortBind]:
             proto=fact.proto,
             effective=EMPTY,
             unprivileged_port_start=HOST_PORT_START,
-            binary="$(command -v rootlesskit)",
+            binary=f"$(command -v {forwarder})",
         )
         host_fact = replace(fact, port=fact.host_port)
         found.append(PortBind(host_fact, HOST_PORT_START, "host", verdict, verdict, "rootlesskit"))

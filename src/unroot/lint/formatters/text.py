@@ -1,4 +1,5 @@
-"""``--format text``: findings grouped by file, each with its fix; a one-line summary.
+"""``--format text``: findings grouped by file, each with its fix and the assumptions it rests
+on (``assumes:``, one line per assumption, dimmed on a terminal); a one-line summary.
 
 Colour only when asked (the command asks when standard output is a terminal and ``NO_COLOR``
 is unset, https://no-color.org).
@@ -23,6 +24,24 @@ def _paint(text: str, what: str, color: bool) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _assumptions(finding: Finding) -> list[str]:
+    """``assumes: A`` then one line per further assumption, aligned, each wrapped."""
+    lines: list[str] = []
+    label = " " * 11 + "assumes: "
+    for i, assumption in enumerate(finding.assumptions):
+        first = label if i == 0 else " " * len(label)
+        lines.extend(
+            textwrap.wrap(
+                assumption,
+                WIDTH,
+                initial_indent=first,
+                subsequent_indent=" " * len(label),
+                break_on_hyphens=False,  # paths and flags stay whole
+            )
+        )
+    return lines
 
 
 def render(
@@ -54,6 +73,7 @@ def render(
                     subsequent_indent=" " * 16,
                 )
                 out.extend(_paint(line, "fix", color) for line in fix)
+            out.extend(_paint(line, "dim", color) for line in _assumptions(finding))
         out.append("")
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
     scanned = _plural(len(files), "file")

@@ -8,7 +8,8 @@ What it does
     (``network_mode: host``, ``hostNetwork: true``: 1024 by default), the value a ``sysctls``
     entry sets, the runtime's (Docker ≥ 20.10 and containerd 2 set 0 in the container's own
     netns; CRI-O and containerd 1.x leave the kernel's 1024).  Rootless engines also bind the
-    published host port from rootlesskit, as the invoking user: reported as a warning.
+    published host port on the host, as the invoking user — rootless Docker from rootlesskit,
+    rootless Podman from rootlessport (or pasta): reported as a warning.
 
 Why is this bad?
     ``bind()`` fails with EACCES and the server exits ("listen tcp :80: bind: permission
@@ -25,13 +26,23 @@ Use instead
     on the host network give the binary ``cap_net_bind_service=+ep`` in the RUN that installs
     it; in a container network that keeps 1024 (CRI-O, containerd 1.x, Podman), set the
     ``net.ipv4.ip_unprivileged_port_start`` sysctl for the pod/container; or listen on a port
-    ≥ 1024 and publish/forward the low one.
+    ≥ 1024 and publish/forward the low one.  A rootless engine's published low port: under
+    rootless Docker give rootlesskit the capability (builtin port driver:
+    ``setcap cap_net_bind_service=ep $(which rootlesskit)``) or lower the host's sysctl; under
+    rootless Podman lower the host's ``net.ipv4.ip_unprivileged_port_start`` (Podman's
+    documented way; capabilities on rootlessport are not).
 
 References
     - seed 000: host networking, non-root, ports 80/443 via setcap
     - seed 002: "proxy serve error: Permission denied (os error 13)" on the host network
     - moby/moby#41030 (Docker 20.10 sets ip_unprivileged_port_start=0)
     - kubernetes/kubernetes#56374; containerd ``enable_unprivileged_ports``
+    - rootless Docker: https://docs.docker.com/engine/security/rootless/ (exposing privileged
+      ports)
+    - rootless Podman: https://github.com/containers/podman/blob/main/rootless.md ("Podman can
+      not create containers that bind to ports < 1024": modify the
+      ``net.ipv4.ip_unprivileged_port_start`` sysctl); containers/podman discussion #24022
+      (rootlessport: a maintainer recommends the sysctl over granting it the capability)
 
 UR105: a non-root server on the host network without a file capability
     --- Dockerfile
@@ -134,6 +145,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from unroot.lint.facts import Location
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import add_caps, bounding_cause, file_cap_fix, set_sysctl
 from unroot.lint.situation import PortBind, Situation
@@ -200,6 +212,40 @@ def _fix(situation: Situation, bind: PortBind) -> str:
     return fix + f"; or listen on a port ≥ 1024 (e.g. {bind.port.port + 8000})"
 
 
+def _rootless_publish(situation: Situation, bind: PortBind, where: Location) -> Report:
+    """The host port of a rootless engine: its port forwarder binds it as the invoking user."""
+    port = bind.port.port
+    sysctl = f"`sudo sysctl -w {PORT_SYSCTL}={port}` (persist it in /etc/sysctl.d/)"
+    if situation.runtime.name == "podman-rootless":
+        forwarder = "rootlessport / pasta"
+        fix = (
+            f"lower the host's {PORT_SYSCTL} to {port}: {sysctl} — Podman's documented way "
+            f"(rootless.md); or publish a port ≥ {bind.start}"
+        )
+        assumption = (
+            f"the host's {PORT_SYSCTL} is the kernel default {bind.start} "
+            "(Podman's port forwarder runs without capabilities)"
+        )
+    else:
+        forwarder = "rootlesskit"
+        fix = (
+            "give rootlesskit the capability and restart the daemon (builtin port driver: "
+            "`sudo setcap cap_net_bind_service=ep $(which rootlesskit)`; "
+            "`systemctl --user restart docker`), "
+            f"or lower the host's {PORT_SYSCTL}: {sysctl}, or publish a port ≥ {bind.start}"
+        )
+        assumption = "rootlesskit has no cap_net_bind_service (the default install)"
+    return Report(
+        where,
+        f"publishing host port {port} fails with EACCES under {situation.runtime.title}: "
+        f"{forwarder} binds it on the host as the invoking user, and {port} is below the "
+        f"host's {PORT_SYSCTL}={bind.start}",
+        fix=fix,
+        severity="warning",
+        assumptions=(assumption,),
+    )
+
+
 @rule("UR105", topic="bind-fails", severity="error", kinds=("dockerfile", "compose", "k8s"))
 def bind_fails(situation: Situation) -> Iterator[Report]:
     """The service cannot bind its port: no cap_net_bind_service below the netns's threshold."""
@@ -217,19 +263,7 @@ def bind_fails(situation: Situation) -> Iterator[Report]:
         port = bind.port
         where = port.location or situation.entry_location()
         if bind.who == "rootlesskit":
-            yield Report(
-                where,
-                f"publishing host port {port.port} fails with EACCES under "
-                f"{situation.runtime.title}: rootlesskit binds it on the host as the invoking "
-                f"user, and {port.port} is below the host's {PORT_SYSCTL}={bind.start}",
-                fix=(
-                    "give rootlesskit the capability and restart the daemon "
-                    "(`sudo setcap cap_net_bind_service=ep $(command -v rootlesskit)`), or "
-                    f"lower the host's {PORT_SYSCTL}, or publish a port ≥ {bind.start}"
-                ),
-                severity="warning",
-                assumptions=("rootlesskit has no cap_net_bind_service (the default install)",),
-            )
+            yield _rootless_publish(situation, bind, where)
             continue
         if has_file_cap:
             continue  # it had the capability and lost it: UR104 (caps-ignored) explains why
