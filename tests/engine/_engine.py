@@ -225,3 +225,46 @@ def parse_getcap(text: str) -> dict[str, str]:
         if match:
             out[match.group(1)] = match.group(2)
     return out
+
+
+def classify(text: str) -> str:
+    """The outcome a failed container's error or log shows: exec-eperm, bind-eacces, crashed."""
+    lowered = text.lower()
+    if "operation not permitted" in lowered and "exec" in lowered:
+        return "exec-eperm"
+    if "bind" in lowered and "permission denied" in lowered:
+        return "bind-eacces"
+    return "crashed"
+
+
+def run_and_observe(
+    lab: Lab,
+    tag: str,
+    command: tuple[str, ...],
+    options: RunOptions,
+    *,
+    port: int,
+    page: str,
+    wait: float = 15.0,
+) -> tuple[str, str]:
+    """Start the container and watch it: (outcome, evidence) — ``serving`` once
+    127.0.0.1:``port`` answers with ``page``, else what made it stop, or ``timeout``."""
+    started = lab.start(tag, command, options)
+    if not started.ok:  # the engine refused to start it (older runc: exec errors land here)
+        return classify(started.stderr), started.stderr.strip()
+    container = started.stdout
+    deadline = time.monotonic() + wait
+    try:
+        while time.monotonic() < deadline:
+            body = http_get(port)
+            if body is not None and page in body:
+                return "serving", f"HTTP 200 on 127.0.0.1:{port}"
+            state = lab.docker.inspect(container)["State"]
+            if not state["Running"]:
+                out, err = lab.docker.logs(container)
+                evidence = f"exit {state['ExitCode']}: {(err + out + state['Error']).strip()}"
+                return classify(evidence), evidence
+            time.sleep(0.1)
+        return "timeout", f"neither served nor exited within {wait} s"
+    finally:
+        lab.remove(container)

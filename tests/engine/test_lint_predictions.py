@@ -30,14 +30,13 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from _engine import Lab, free_port, host_port_start, host_privileged_port, http_get
+from _engine import Lab, free_port, host_port_start, host_privileged_port, run_and_observe
 
 from unroot.commands.lint import run_lint
 from unroot.facts.docker import RunOptions
@@ -177,15 +176,6 @@ def predict(topics: set[str]) -> str:
     return "serving"
 
 
-def _classify(text: str) -> str:
-    lowered = text.lower()
-    if "operation not permitted" in lowered and "exec" in lowered:
-        return "exec-eperm"
-    if "bind" in lowered and "permission denied" in lowered:
-        return "bind-eacces"
-    return "crashed"
-
-
 def observe(lab: Lab, tag: str, case: Case, port: int) -> tuple[str, str]:
     """Run the image like the compose file says; (outcome, evidence)."""
     options = RunOptions(
@@ -195,25 +185,7 @@ def observe(lab: Lab, tag: str, case: Case, port: int) -> tuple[str, str]:
         network=case.network,
         publish=() if case.network == "host" else (f"127.0.0.1:{port}:80",),
     )
-    started = lab.start(tag, (), options)
-    if not started.ok:  # older runcs fail `docker run` itself on an exec error
-        return _classify(started.stderr), started.stderr.strip()
-    container = started.stdout
-    deadline = time.monotonic() + WAIT
-    try:
-        while time.monotonic() < deadline:
-            body = http_get(port)
-            if body is not None and PAGE in body:
-                return "serving", f"HTTP 200 on 127.0.0.1:{port}"
-            state = lab.docker.inspect(container)["State"]
-            if not state["Running"]:
-                out, err = lab.docker.logs(container)
-                evidence = f"exit {state['ExitCode']}: {(err + out + state['Error']).strip()}"
-                return _classify(evidence), evidence
-            time.sleep(0.1)
-        return "timeout", f"neither served nor exited within {WAIT} s"
-    finally:
-        lab.remove(container)
+    return run_and_observe(lab, tag, (), options, port=port, page=PAGE, wait=WAIT)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,8 +52,8 @@ from _engine import (
     free_port,
     host_port_start,
     host_privileged_port,
-    http_get,
     parse_getcap,
+    run_and_observe,
 )
 
 from unroot.facts.docker import RunOptions
@@ -163,15 +162,6 @@ def predict(
     return ("serving" if verdict.allowed else "bind-eacces"), "; ".join(why)
 
 
-def _classify(text: str) -> str:
-    lowered = text.lower()
-    if "operation not permitted" in lowered and "exec" in lowered:
-        return "exec-eperm"
-    if "bind" in lowered and "permission denied" in lowered:
-        return "bind-eacces"
-    return "crashed"
-
-
 def observe(
     lab: Lab, image: Image, network: str, cell: Cell, host_port: int = 80
 ) -> tuple[str, str]:
@@ -186,25 +176,7 @@ def observe(
         network=network,
         publish=() if network == "host" else (f"127.0.0.1:{port}:80",),
     )
-    started = lab.start(image.tag, command, options)
-    if not started.ok:  # the engine refused to start it (older runc: exec errors land here)
-        return _classify(started.stderr), started.stderr.strip()
-    container = started.stdout
-    deadline = time.monotonic() + WAIT
-    try:
-        while time.monotonic() < deadline:
-            body = http_get(port)
-            if body is not None and PAGE in body:
-                return "serving", f"HTTP 200 on 127.0.0.1:{port}"
-            state = lab.docker.inspect(container)["State"]
-            if not state["Running"]:
-                out, err = lab.docker.logs(container)
-                evidence = f"exit {state['ExitCode']}: {(err + out + state['Error']).strip()}"
-                return _classify(evidence), evidence
-            time.sleep(0.1)
-        return "timeout", f"neither served nor exited within {WAIT} s"
-    finally:
-        lab.remove(container)
+    return run_and_observe(lab, image.tag, command, options, port=port, page=PAGE, wait=WAIT)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{i}-{n}-{c.name}" for i, n, c in CASES])
