@@ -191,51 +191,17 @@ def _drop_assignments(args: Sequence[str]) -> list[str]:
     return rest
 
 
-def _setuid_wrapper(base: str, args: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
-    """(target user, the command it execs) for user-switching wrappers."""
-    if base in ("gosu", "su-exec", "s6-setuidgid", "setuidgid"):
-        if not args:
-            return None
-        return args[0], tuple(args[1:])
-    if base == "chpst":
-        user = None
-        i = 0
-        while i < len(args) and args[i].startswith("-"):
-            if args[i] in ("-u", "-U") and i + 1 < len(args):
-                user = args[i + 1] if args[i] == "-u" else user
-                i += 2
-            elif args[i] in ("-e", "-/", "-n", "-l", "-L", "-m", "-d", "-o", "-p", "-f", "-c"):
-                i += 2
-            else:
-                i += 1
-        return (user, tuple(args[i:])) if user else None
-    if base in ("runuser", "sudo"):
-        user = None
-        i = 0
-        while i < len(args) and args[i].startswith("-"):
-            arg = args[i]
-            if arg == "--":
-                i += 1
-                break
-            if arg in ("-u", "--user", "-g", "--group") and i + 1 < len(args):
-                user = args[i + 1] if arg in ("-u", "--user") else user
-                i += 2
-            elif arg.startswith("--user="):
-                user = arg.split("=", 1)[1]
-                i += 1
-            else:
-                i += 1
-        return (user, tuple(args[i:])) if user else None
-    if base == "setpriv":
-        user = None
-        i = 0
-        while i < len(args) and args[i].startswith("-"):
-            arg = args[i]
-            if arg == "--":
-                i += 1
-                break
-            name, eq, value = arg.partition("=")
-            takes_value = name in (
+#: wrapper → (options that take a value, options whose value is the target user)
+_USER_OPTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "chpst": (
+        frozenset({"-u", "-U", "-e", "-/", "-n", "-l", "-L", "-m", "-d", "-o", "-p", "-f", "-c"}),
+        frozenset({"-u"}),
+    ),
+    "runuser": (frozenset({"-u", "--user", "-g", "--group"}), frozenset({"-u", "--user"})),
+    "sudo": (frozenset({"-u", "--user", "-g", "--group"}), frozenset({"-u", "--user"})),
+    "setpriv": (
+        frozenset(
+            {
                 "--reuid",
                 "--ruid",
                 "--euid",
@@ -250,15 +216,47 @@ def _setuid_wrapper(base: str, args: tuple[str, ...]) -> tuple[str, tuple[str, .
                 "--pdeathsig",
                 "--selinux-label",
                 "--apparmor-profile",
-            )
-            if takes_value and not eq and i + 1 < len(args):
-                value = args[i + 1]
-                i += 1
-            if name in ("--reuid", "--ruid", "--euid"):
-                user = value
+            }
+        ),
+        frozenset({"--reuid", "--ruid", "--euid"}),
+    ),
+}
+
+
+def _scan_user_option(
+    args: Sequence[str], takes_value: frozenset[str], user_flags: frozenset[str]
+) -> tuple[str | None, tuple[str, ...]]:
+    """Walk a wrapper's options (``-u USER``, ``--user=USER``, ``--`` ends them): the last
+    user named, and the command after the options."""
+    user = None
+    i = 0
+    while i < len(args) and args[i].startswith("-"):
+        arg = args[i]
+        if arg == "--":
             i += 1
-        return (user, tuple(args[i:])) if user else None
-    return None
+            break
+        name, eq, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if name in takes_value and not eq and i + 1 < len(args):
+            value = args[i + 1]
+            i += 1
+        if name in user_flags and value:
+            user = value
+        i += 1
+    return user, tuple(args[i:])
+
+
+def _setuid_wrapper(base: str, args: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """(target user, the command it execs) for user-switching wrappers."""
+    if base in ("gosu", "su-exec", "s6-setuidgid", "setuidgid"):
+        if not args:
+            return None
+        return args[0], tuple(args[1:])
+    options = _USER_OPTIONS.get(base)
+    if options is None:
+        return None
+    takes_value, user_flags = options
+    user, rest = _scan_user_option(args, takes_value, user_flags)
+    return (user, rest) if user else None
 
 
 def _service_of_script(
