@@ -366,6 +366,7 @@ def test_proc_other_process_has_no_securebits(capsys: pytest.CaptureFixture[str]
 
 
 @requires("setpriv")
+@pytest.mark.unprivileged_reads_checkout
 def test_proc_as_a_subprocess_under_setpriv() -> None:
     """A non-root process with an ambient capability and no_new_privs, read by itself."""
     if os.geteuid() != 0:
@@ -533,6 +534,7 @@ def test_scan_text_as_a_subprocess(example_tree: Path) -> None:
 
 @pytest.mark.root
 @requires("setpriv")
+@pytest.mark.unprivileged_reads_checkout
 def test_scan_unreadable_directory_is_a_warning(example_tree: Path) -> None:
     secret = example_tree / "secret"
     secret.mkdir(mode=0o700)

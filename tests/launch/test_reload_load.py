@@ -22,7 +22,7 @@ import pytest
 from launchutil import free_port
 from test_supervise import Supervised, httpd, wait_serving
 
-pytestmark = [pytest.mark.root, pytest.mark.slow]
+pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.unprivileged_reads_checkout]
 
 
 class Load:

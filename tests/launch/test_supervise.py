@@ -38,6 +38,7 @@ PYTHON = shutil.which("python3", path="/usr/bin:/bin") or sys.executable
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 
 root = pytest.mark.root
+pytestmark = pytest.mark.unprivileged_reads_checkout
 
 
 # -- helpers (test_reload_load.py uses them too) -----------------------------------------------

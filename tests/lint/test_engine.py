@@ -373,8 +373,12 @@ def test_text_output_groups_by_file_with_the_fix(monkeypatch: pytest.MonkeyPatch
     assert "\x1b[31m" in colored
 
 
-def test_text_output_prints_the_assumptions_under_the_fix() -> None:
-    result = lint_fixture("rules/positive/seed002-drop-all")
+def test_text_output_prints_the_assumptions_under_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Lint a relative path, as a user in the repository would: the assumptions then name the
+    # Dockerfile by a short path, and the wrapping does not depend on where the checkout lives.
+    monkeypatch.chdir(FIXTURES)
+    path = "rules/positive/seed002-drop-all"
+    result = lint_paths([path], LintOptions(config=load_config(path)))
     (finding,) = result.findings
     assert len(finding.assumptions) >= 2
     text = text_format.render(result.findings, result.files, result.rules)
