@@ -146,7 +146,7 @@ def test_running_kernel_agrees_with_old_rules_when_nothing_is_odd(
         old,
         uid=Ids.same(old.uid.real),
         gid=Ids.same(old.gid.real),
-        groups=old.groups - {file.setgid_owner or -1},
+        groups=old.groups - {file.setgid_owner},  # gid 0 too: `or -1` skipped it
     )
     new_rules = run(old, file, roots, Kernel((6, 18)), unsafe)
     old_rules = run(old, file, roots, Kernel((6, 16)), unsafe)
