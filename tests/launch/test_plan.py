@@ -4,6 +4,7 @@ properties. Nothing here binds, forks or reads the system's databases."""
 from __future__ import annotations
 
 import ipaddress
+import signal
 from typing import ClassVar
 
 import pytest
@@ -24,6 +25,7 @@ from unroot.launch.plan import (
     make_plan,
     parse_listen_spec,
     parse_nofile,
+    parse_signal,
     substitute_fds,
 )
 
@@ -367,6 +369,19 @@ def test_numeric_user_without_entry_needs_group() -> None:
         ({"user": "www", "restart": "always"}, "--restart needs --supervise"),
         ({"user": "www", "ready": "tcp"}, "--ready needs --supervise"),
         ({"user": "www", "ready_timeout": "5"}, "--ready-timeout needs --supervise"),
+        ({"user": "www", "reload_signal": "USR1"}, "--reload-signal needs --supervise"),
+        ({"user": "www", "stop_signal": "QUIT"}, "--stop-signal needs --supervise"),
+        ({"user": "www", "stop_timeout": "3"}, "--stop-timeout needs --supervise"),
+        ({"user": "www", "supervise": True, "reload_signal": "TERM"}, "TERM, INT and QUIT stop"),
+        ({"user": "www", "supervise": True, "reload_signal": "KILL"}, "one of HUP, USR1"),
+        ({"user": "www", "supervise": True, "reload_signal": "SIGNOPE"}, "not a signal name"),
+        ({"user": "www", "supervise": True, "stop_signal": "SIG_IGN"}, "not a signal name"),
+        ({"user": "www", "supervise": True, "stop_signal": "0"}, "not a signal name"),
+        ({"user": "www", "supervise": True, "stop_signal": "65"}, "not a signal name"),
+        ({"user": "www", "supervise": True, "stop_signal": "NSIG"}, "not a signal name"),
+        ({"user": "www", "supervise": True, "stop_timeout": "0"}, "0 < SECONDS"),
+        ({"user": "www", "supervise": True, "stop_timeout": "nan"}, "0 < SECONDS"),
+        ({"user": "www", "supervise": True, "stop_timeout": "later"}, "expected seconds"),
         ({"user": "www", "supervise": True, "restart": "sometimes"}, "--restart"),
         ({"user": "www", "supervise": True, "ready": "http"}, "--ready"),
         ({"user": "www", "supervise": True, "ready_timeout": "soon"}, "seconds"),
@@ -433,6 +448,27 @@ def test_keep_caps_nofile_env_supervise() -> None:
         listen=[":80"],
     )
     assert (chosen.restart, chosen.ready, chosen.ready_timeout) == ("always", "notify", 2.5)
+    assert (defaults.reload_signal, defaults.stop_signal, defaults.stop_timeout) == (1, 15, 10)
+    signals = plan(
+        user="www",
+        supervise=True,
+        reload_signal="usr2",
+        stop_signal="SIGQUIT",
+        stop_timeout="0.5",
+        listen=[":80"],
+    )
+    assert (signals.reload_signal, signals.stop_signal, signals.stop_timeout) == (
+        signal.SIGUSR2,
+        signal.SIGQUIT,
+        0.5,
+    )
+
+
+@pytest.mark.parametrize("sig", list(signal.Signals))
+def test_every_signal_name_and_number_parses(sig: signal.Signals) -> None:
+    assert parse_signal(sig.name) == sig
+    assert parse_signal(sig.name.removeprefix("SIG").lower()) == sig
+    assert parse_signal(str(int(sig))) == sig
 
 
 def test_environment_drops_stale_listen_vars() -> None:

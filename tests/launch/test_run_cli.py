@@ -34,6 +34,9 @@ KEYS = (
     "restart",
     "ready",
     "ready_timeout",
+    "reload_signal",
+    "stop_signal",
+    "stop_timeout",
     "env_clear",
     "env",
     "command",
@@ -57,9 +60,10 @@ def by_fast_path(argv: list[str]) -> dict[str, Any] | None:
 
 VALUE_OPTIONS = ["-l", "--listen", "--user", "--group", "--groups", "--keep-cap", "--nofile"]
 VALUE_OPTIONS += ["--restart", "--ready", "--ready-timeout", "-E"]
+VALUE_OPTIONS += ["--reload-signal", "--stop-signal", "--stop-timeout"]
 FLAGS = ["--no-groups", "--allow-new-privs", "--allow-root", "--supervise", "--env-clear"]
 VALUES = [":80", "127.0.0.1:80", "web=[::1]:8443", "nobody", "0", "always", "on-failure", "tcp"]
-VALUES += ["notify", "none", "A=1", "x y", "", "1.5", "net_bind_service"]
+VALUES += ["notify", "none", "A=1", "x y", "", "1.5", "net_bind_service", "USR1", "SIGQUIT"]
 ODD = ["-h", "--help", "-", "--", "--us", "--user=", "-l=:80", "-l:80", "-EA=1", "-x", "-5"]
 ODD += ["--no-groups=1", "--listen=:81", "--bogus", "-lE", "--ready=notify", "--restart=never"]
 ODD += ["srv", "--fd", "{fd}", "-c", "run"]

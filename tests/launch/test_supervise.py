@@ -673,3 +673,66 @@ def test_sighup_during_a_reload_queues_one_more() -> None:
         sup.wait_for(r"generation 3 \(pid \d+\) ready; stopping generation 2")
         time.sleep(1.5)
         assert not any("generation 4" in line for line in sup.lines)  # coalesced
+
+
+@root
+def test_reload_and_stop_signals_are_chosen_by_flags() -> None:
+    """--reload-signal USR2 frees SIGHUP for the service (forwarded); the old generation gets
+    --stop-signal QUIT once the new one is ready (nginx's graceful stop)."""
+    port = free_port()
+    with scratch() as tmp:
+        log = tmp / "log"
+        svc = script(
+            tmp,
+            "svc.sh",
+            f"""\
+            #!/bin/sh
+            trap 'echo "$$ HUP" >> {log}' HUP
+            trap 'echo "$$ QUIT" >> {log}; exit 0' QUIT
+            trap 'echo "$$ TERM" >> {log}; exit 0' TERM
+            while :; do sleep 0.05; done
+            """,
+        )
+        args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "none"]
+        args += ["--reload-signal", "usr2", "--stop-signal", "SIGQUIT"]
+        with Supervised([*args, "--", svc]) as sup:
+            first = sup.gen_pid(1)
+            time.sleep(0.3)
+            sup.signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while f"{first} HUP" not in (log.read_text() if log.exists() else ""):
+                assert time.monotonic() < deadline, sup.lines
+                time.sleep(0.05)
+            assert not any("generation 2" in line for line in sup.lines)
+            sup.signal(signal.SIGUSR2)
+            second = int(sup.wait_for(r"generation 2 \(pid (\d+)\) ready").group(1))
+            sup.wait_for(rf"generation 1 \(pid {first}\) stopped: status 0")
+            assert f"{first} QUIT" in log.read_text()
+            assert f"{first} TERM" not in log.read_text()
+            sup.signal(signal.SIGTERM)  # the final stop forwards what the supervisor got
+            assert sup.wait() == 0
+            assert f"{second} TERM" in log.read_text()
+
+
+@root
+def test_stop_timeout_kills_an_old_generation_that_ignores_its_stop_signal() -> None:
+    port = free_port()
+    with scratch() as tmp:
+        svc = script(
+            tmp,
+            "svc.sh",
+            """\
+            #!/bin/sh
+            trap '' TERM
+            while :; do sleep 0.05; done
+            """,
+        )
+        args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "none"]
+        args += ["--stop-timeout", "0.5"]
+        with Supervised([*args, "--", svc]) as sup:
+            first = sup.gen_pid(1)
+            sup.reload(2)
+            started = time.monotonic()
+            sup.wait_for(rf"generation 1 \(pid {first}\) still running after 0.5s; SIGKILL")
+            sup.wait_for(rf"generation 1 \(pid {first}\) stopped")
+            assert time.monotonic() - started < 3

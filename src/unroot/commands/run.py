@@ -12,7 +12,7 @@ import os
 from types import SimpleNamespace
 
 from unroot.errors import UsageError
-from unroot.launch.plan import READY_PROBES, RESTART_POLICIES
+from unroot.launch.plan import READY_PROBES, RELOAD_SIGNALS, RESTART_POLICIES
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -104,6 +104,24 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--ready-timeout", metavar="SECONDS", help="with --supervise (default: 30)")
     parser.add_argument(
+        "--reload-signal",
+        metavar="SIG",
+        help="with --supervise: the signal that starts a new generation, "
+        f"one of {', '.join(RELOAD_SIGNALS)} (default: HUP; the others are forwarded)",
+    )
+    parser.add_argument(
+        "--stop-signal",
+        metavar="SIG",
+        help="with --supervise: what the old generation gets once the new one is ready "
+        "(default: TERM; e.g. QUIT for nginx's graceful stop)",
+    )
+    parser.add_argument(
+        "--stop-timeout",
+        metavar="SECONDS",
+        help="with --supervise: SIGKILL an old generation still running this long after its "
+        "stop signal (default: 10)",
+    )
+    parser.add_argument(
         "--env-clear", action="store_true", help="start the service with an empty environment"
     )
     parser.add_argument(
@@ -132,6 +150,9 @@ _VALUE_OPTIONS = {
     "--restart": "restart",
     "--ready": "ready",
     "--ready-timeout": "ready_timeout",
+    "--reload-signal": "reload_signal",
+    "--stop-signal": "stop_signal",
+    "--stop-timeout": "stop_timeout",
     "-E": "env",
 }
 _REPEATED = ("listen", "keep_cap", "env")
@@ -155,7 +176,8 @@ def parse_fast(argv: Sequence[str]) -> SimpleNamespace | None:
     values: dict[str, Any] = {key: [] for key in _REPEATED}
     values.update(dict.fromkeys(("user", "group", "groups", "nofile", "restart", "ready"), None))
     values.update(dict.fromkeys(_FLAGS.values(), False))
-    values["ready_timeout"], values["command"] = None, []
+    values.update(dict.fromkeys(("ready_timeout", "reload_signal", "stop_signal"), None))
+    values["stop_timeout"], values["command"] = None, []
     index = 0
     while index < len(argv):
         word = argv[index]
@@ -218,6 +240,9 @@ def handle(args: argparse.Namespace | SimpleNamespace) -> int:
         restart=args.restart,
         ready=args.ready,
         ready_timeout=args.ready_timeout,
+        reload_signal=args.reload_signal,
+        stop_signal=args.stop_signal,
+        stop_timeout=args.stop_timeout,
         env_clear=args.env_clear,
         env=args.env,
     )

@@ -53,6 +53,11 @@ RESTART_POLICIES = ("on-failure", "always", "never")
 READY_PROBES = ("tcp", "notify", "none")
 DEFAULT_RESTART = "on-failure"
 DEFAULT_READY_TIMEOUT = 30.0
+DEFAULT_STOP_TIMEOUT = 10.0
+#: What --reload-signal may name: forwarded signals that do not also stop the supervisor.
+RELOAD_SIGNALS = ("HUP", "USR1", "USR2", "WINCH")
+DEFAULT_RELOAD_SIGNAL = 1  # SIGHUP
+DEFAULT_STOP_SIGNAL = 15  # SIGTERM
 ID_MAX = (1 << 32) - 2  # (uid_t)-1 means "unchanged" to set*id(2)
 INT_MAX = (1 << 31) - 1
 _OPTIONS = {
@@ -565,7 +570,8 @@ class LaunchPlan(_Frozen):
     bounding set is cut down to them); ``nofile`` the RLIMIT_NOFILE (soft, hard), or None to raise
     the soft limit to the hard one; ``command`` the template, ``argv`` with ``{fd}`` replaced;
     ``user_name``/``home`` fill USER, LOGNAME and HOME when ``set_identity_env``.
-    ``supervise``, ``restart``, ``ready`` and ``ready_timeout`` belong to launch/supervise.py.
+    ``supervise``, ``restart``, ``ready``, ``ready_timeout``, ``reload_signal``,
+    ``stop_signal`` and ``stop_timeout`` belong to launch/supervise.py.
     """
 
     __slots__ = (
@@ -583,8 +589,11 @@ class LaunchPlan(_Frozen):
         "nofile",
         "ready",
         "ready_timeout",
+        "reload_signal",
         "restart",
         "set_identity_env",
+        "stop_signal",
+        "stop_timeout",
         "supervise",
         "uid",
         "user_name",
@@ -608,6 +617,9 @@ class LaunchPlan(_Frozen):
     restart: str
     ready: str
     ready_timeout: float
+    reload_signal: int
+    stop_signal: int
+    stop_timeout: float
 
     def __init__(
         self,
@@ -631,6 +643,9 @@ class LaunchPlan(_Frozen):
         restart: str = DEFAULT_RESTART,
         ready: str = "none",
         ready_timeout: float = DEFAULT_READY_TIMEOUT,
+        reload_signal: int = DEFAULT_RELOAD_SIGNAL,
+        stop_signal: int = DEFAULT_STOP_SIGNAL,
+        stop_timeout: float = DEFAULT_STOP_TIMEOUT,
     ) -> None:
         listens = tuple(listens)
         command = tuple(command)
@@ -656,6 +671,9 @@ class LaunchPlan(_Frozen):
             restart=restart,
             ready=ready,
             ready_timeout=ready_timeout,
+            reload_signal=reload_signal,
+            stop_signal=stop_signal,
+            stop_timeout=stop_timeout,
         )
 
     @property
@@ -745,6 +763,9 @@ def make_plan(
     restart: str | None = None,
     ready: str | None = None,
     ready_timeout: str | float | None = None,
+    reload_signal: str | None = None,
+    stop_signal: str | None = None,
+    stop_timeout: str | float | None = None,
     env_clear: bool = False,
     env: Sequence[str] = (),
 ) -> LaunchPlan:
@@ -815,6 +836,7 @@ def make_plan(
     restart_policy, ready_probe, timeout = _supervise_options(
         supervise, restart, ready, ready_timeout, resolved
     )
+    signals = _signal_options(supervise, reload_signal, stop_signal, stop_timeout)
     return LaunchPlan(
         listens=resolved,
         uid=uid,
@@ -835,6 +857,9 @@ def make_plan(
         restart=restart_policy,
         ready=ready_probe,
         ready_timeout=timeout,
+        reload_signal=signals[0],
+        stop_signal=signals[1],
+        stop_timeout=signals[2],
     )
 
 
@@ -855,6 +880,62 @@ def _resolve_owner(spec: ListenSpec, accounts: Accounts) -> ListenSpec:
     entry = resolve_user(spec.owner, accounts)
     gid = resolve_group(spec.group, accounts) if spec.group is not None else entry.gid
     return spec.replace(owner_uid=entry.uid, owner_gid=gid)
+
+
+def parse_signal(text: str) -> int:
+    """``HUP``, ``SIGHUP``, ``sighup`` or ``1`` → 1; ValueError for anything else."""
+    import _signal  # the C module: ``signal`` would import enum, off the exec path
+
+    if text.isdigit():
+        number = int(text)
+        if 0 < number < _signal.NSIG:
+            return number
+        raise ValueError(text)
+    name = text.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    value = getattr(_signal, name, None) if name.isalnum() and "_" not in name else None
+    if not isinstance(value, int) or value <= 0:
+        raise ValueError(text)
+    return value
+
+
+def _signal_options(
+    supervise: bool,
+    reload_signal: str | None,
+    stop_signal: str | None,
+    stop_timeout: str | float | None,
+) -> tuple[int, int, float]:
+    given = (("--reload-signal", reload_signal), ("--stop-signal", stop_signal))
+    for flag, value in (*given, ("--stop-timeout", stop_timeout)):
+        if value is not None and not supervise:
+            raise UsageError(f"{flag} needs --supervise")
+    numbers = []
+    for (flag, value), default in zip(
+        given, (DEFAULT_RELOAD_SIGNAL, DEFAULT_STOP_SIGNAL), strict=True
+    ):
+        if value is None:
+            numbers.append(default)
+            continue
+        try:
+            numbers.append(parse_signal(value))
+        except ValueError:
+            raise UsageError(f"{flag} {value!r}: not a signal name or number") from None
+    if reload_signal is not None:
+        allowed = {parse_signal(name): name for name in RELOAD_SIGNALS}
+        if numbers[0] not in allowed:
+            raise UsageError(
+                f"--reload-signal {reload_signal!r}: one of {', '.join(RELOAD_SIGNALS)} "
+                "(TERM, INT and QUIT stop the supervisor)"
+            )
+    timeout = DEFAULT_STOP_TIMEOUT
+    if stop_timeout is not None:
+        try:
+            timeout = float(stop_timeout)
+        except ValueError:
+            raise UsageError(f"--stop-timeout {stop_timeout!r}: expected seconds") from None
+        if not 0 < timeout < 86400:
+            raise UsageError(f"--stop-timeout {stop_timeout!r}: expected 0 < SECONDS < 86400")
+    return numbers[0], numbers[1], timeout
 
 
 def _supervise_options(

@@ -793,8 +793,6 @@ def supervise(
     executable: str | None = None,
     env: Mapping[str, str] | None = None,
     timing: Timing | None = None,
-    reload_signal: int = signal.SIGHUP,
-    stop_signal: int = signal.SIGTERM,
 ) -> int:
     """Drop every privilege of this process, then run generations of ``plan``'s service on
     ``socks`` until it ends; the exit code for ``unroot``.
@@ -823,12 +821,15 @@ def supervise(
         ready_fd=_first_stream(socks),
         restart=_restart(plan.restart),
         ready=_ready(plan.ready),
-        reload_signal=reload_signal,
-        stop_signal=stop_signal,
+        reload_signal=plan.reload_signal,
+        stop_signal=plan.stop_signal,
     )
     sys.stdout.flush()
     sys.stderr.flush()
-    return Supervisor(service, timing or Timing(ready_timeout=plan.ready_timeout)).run()
+    return Supervisor(
+        service,
+        timing or Timing(ready_timeout=plan.ready_timeout, stop_timeout=plan.stop_timeout),
+    ).run()
 
 
 def _first_stream(socks: Sequence[BoundSocket]) -> int | None:
