@@ -22,6 +22,8 @@ from unroot.model.runtimes import (
     bounding_set,
     profile,
     start_creds,
+    sysctl_namespace,
+    sysctl_refusal,
     unprivileged_port_start,
 )
 
@@ -199,3 +201,56 @@ def test_user_namespaces() -> None:
     assert DOCKER_ROOTLESS.user_namespace
     assert PODMAN_ROOTLESS.user_namespace
     assert not any(p.user_namespace for p in (DOCKER, CONTAINERD1, CONTAINERD2, CRIO, SYSTEMD))
+
+
+# -- sysctls the runtime refuses ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("runtime", "name", "host_network", "host_ipc", "fragment"),
+    [
+        ("docker", "net.ipv4.ip_unprivileged_port_start", False, False, None),
+        ("docker", "net.ipv4.ip_unprivileged_port_start", True, False, "host network namespace"),
+        ("podman-rootless", "net.core.somaxconn", True, False, "host network namespace"),
+        ("docker", "kernel.shmmax", False, False, None),
+        ("docker", "kernel.shmmax", False, True, "hosts ipc namespace"),
+        ("docker", "fs.mqueue.msg_max", False, True, "hosts ipc namespace"),
+        ("docker", "kernel.domainname", False, False, None),
+        ("docker", "kernel.hostname", False, False, 'OCI "hostname" field'),
+        ("docker", "vm.max_map_count", False, False, "not in a separate kernel namespace"),
+        ("docker", "vm/max_map_count", False, False, '"vm.max_map_count"'),
+        ("containerd2", "net.ipv4.ip_unprivileged_port_start", False, False, None),
+        ("containerd2", "net.ipv4.ip_unprivileged_port_start", True, False, "host net enabled"),
+        ("cri-o", "kernel.shm_rmid_forced", False, True, "host ipc enabled"),
+        ("containerd1", "vm.max_map_count", False, False, "not allowlisted"),
+        ("containerd1", "kernel.hostname", False, False, "not allowlisted"),
+        # namespaced but not on the kubelet's safe list: node configuration decides — silent
+        ("containerd2", "net.core.somaxconn", False, False, None),
+        ("systemd", "vm.max_map_count", True, True, None),
+        ("root-shell", "net.ipv4.ip_unprivileged_port_start", True, False, None),
+    ],
+)
+def test_sysctl_refusal(
+    runtime: str, name: str, host_network: bool, host_ipc: bool, fragment: str | None
+) -> None:
+    got = sysctl_refusal(profile(runtime), name, host_network=host_network, host_ipc=host_ipc)
+    if fragment is None:
+        assert got is None
+    else:
+        assert got is not None
+        assert fragment in got
+
+
+@pytest.mark.parametrize(
+    ("name", "namespace"),
+    [
+        ("net.ipv4.tcp_syncookies", "net"),
+        ("net/ipv6/conf/all/disable_ipv6", "net"),
+        ("kernel.sem", "ipc"),
+        ("fs.mqueue.queues_max", "ipc"),
+        ("kernel.hostname", "uts"),
+        ("kernel.pid_max", None),
+        ("fs.file-max", None),
+        ("vm.overcommit_memory", None),
+    ],
+)
+def test_sysctl_namespace(name: str, namespace: str | None) -> None:
+    assert sysctl_namespace(name) == namespace

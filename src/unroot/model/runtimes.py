@@ -8,7 +8,9 @@ model asks of a runtime:
 * :func:`start_creds` — the process state right before the runtime's execve of the entrypoint
   (feed it to :func:`unroot.model.execve.execve` or :func:`unroot.model.chain.exec_chain`);
 * :func:`unprivileged_port_start` — ``net.ipv4.ip_unprivileged_port_start`` in the network
-  namespace the process ends up in.
+  namespace the process ends up in;
+* :func:`sysctl_refusal` — whether the runtime refuses to start the container at all because of
+  a ``sysctls`` entry (runc's validator, the kubelet's sysctl admission).
 
 Sources (read, not remembered; re-check them when a runtime changes):
 
@@ -353,3 +355,81 @@ def unprivileged_port_start(
             raise ParseError(f"{PORT_SYSCTL} must be within 0..65535, not {value}")
         return value
     return 0 if runtime.sets_port_sysctl else NEW_NETNS_PORT_START
+
+
+# -- sysctls the runtime refuses --------------------------------------------------------------
+#: runc's IPC sysctls (libcontainer/configs/validate/validator.go, ``sysctl``), plus the prefix
+#: ``fs.mqueue.``: they need an IPC namespace of the container's own.
+IPC_SYSCTLS = frozenset(
+    {
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    }
+)
+_OCI_PROFILES = frozenset(
+    {"docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o"}
+)
+_KUBELET_PROFILES = frozenset({"containerd1", "containerd2", "cri-o"})
+
+
+def sysctl_namespace(name: str) -> str | None:
+    """The namespace that makes sysctl ``name`` per-container: ``net``, ``ipc``, ``uts``, or None
+    for a host-wide one (``vm.*``, ``fs.file-max``, ``kernel.pid_max``…).  ``/`` separators are
+    read as dots, as runc and the kubelet do."""
+    key = name.strip().replace("/", ".")
+    if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
+        return "ipc"
+    if key.startswith("net."):
+        return "net"
+    if key in ("kernel.hostname", "kernel.domainname"):
+        return "uts"
+    return None
+
+
+def sysctl_refusal(
+    runtime: RuntimeProfile, name: str, *, host_network: bool, host_ipc: bool = False
+) -> str | None:
+    """Why ``runtime`` refuses to create a container that sets sysctl ``name`` — the error the
+    user sees — or None when it does not refuse.
+
+    Docker, Podman, containerd and CRI-O all hand the sysctls to runc, whose validator refuses a
+    ``net.*`` sysctl without a network namespace of the container's own (``--network host``,
+    ``hostNetwork``), an IPC one without its own IPC namespace, and any sysctl no namespace
+    covers ("is not in a separate kernel namespace": ``vm.max_map_count`` and friends must be set
+    on the host); observed on Docker 20.10.24 / runc 1.1.5.  Under Kubernetes the kubelet's
+    sysctl admission rejects the pod first (reason ``SysctlForbidden``,
+    pkg/kubelet/sysctl/allowlist.go): a host-wide sysctl can never be allowlisted, and a
+    namespaced one is refused with the host's namespace.  A namespaced sysctl outside the
+    kubelet's safe list also needs ``--allowed-unsafe-sysctls``: that is node configuration the
+    linter cannot see, so it is not reported.  systemd units and shells set no sysctls.
+    """
+    if runtime.name not in _OCI_PROFILES:
+        return None
+    key = name.strip().replace("/", ".")
+    namespace = sysctl_namespace(key)
+    if runtime.name in _KUBELET_PROFILES:
+        if namespace is None or namespace == "uts":
+            return f'the kubelet rejects the pod (SysctlForbidden): "{key}" not allowlisted'
+        if (namespace == "net" and host_network) or (namespace == "ipc" and host_ipc):
+            host = "net" if namespace == "net" else "ipc"
+            return (
+                f'the kubelet rejects the pod (SysctlForbidden): "{key}" not allowed with host '
+                f"{host} enabled"
+            )
+        return None
+    refuses = f'runc refuses to create the container: sysctl "{key}"'
+    if namespace == "net" and host_network:
+        return f"{refuses} not allowed in host network namespace"
+    if namespace == "ipc" and host_ipc:
+        return f"{refuses} is not allowed in the hosts ipc namespace"
+    if key == "kernel.hostname":
+        return f'{refuses} is not allowed as it conflicts with the OCI "hostname" field'
+    if namespace is None:
+        return f"{refuses} is not in a separate kernel namespace"
+    return None
