@@ -2,7 +2,8 @@
 # Build the offline base image for the engine tests (no container registry needed):
 #   scripts/base-image.sh [NAME]        NAME defaults to unroot-base:bookworm
 # debootstrap --variant=minbase bookworm + busybox (httpd, nc, wget: something that listens and
-# answers) + libcap2-bin (setcap/getcap), docs/man/locales and apt caches removed, then
+# answers) + libcap2-bin (setcap/getcap) + tini (an init, /usr/bin/tini) + gosu (a user-switching
+# wrapper, /usr/sbin/gosu), docs/man/locales and apt caches removed, then
 # `docker import`. Idempotent: skipped when NAME exists with the same recipe label (a hash of
 # this script and the mirror), so edit this file to force a rebuild. Needs root and a running
 # engine (scripts/docker-engine.sh). Prints one line: NAME, image id, size, built|cached.
@@ -15,7 +16,7 @@ NAME=${1:-unroot-base:bookworm}
 DOCKER=${UNROOT_DOCKER:-/usr/bin/docker}
 MIRROR=${UNROOT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
-PACKAGES=busybox,libcap2-bin
+PACKAGES=busybox,libcap2-bin,tini,gosu
 LOCK=/var/lock/unroot-base-image.lock
 
 die() {
@@ -72,8 +73,8 @@ rm -rf "$ROOT"/var/cache/apt/*.bin "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/
 for tool in httpd nc wget; do
     [ -e "$ROOT/bin/$tool" ] || ln -s busybox "$ROOT/bin/$tool"
 done
-for tool in setcap getcap; do
-    [ -x "$ROOT/usr/sbin/$tool" ] || die "$tool missing from the image"
+for tool in usr/sbin/setcap usr/sbin/getcap usr/bin/tini usr/sbin/gosu usr/bin/setpriv; do
+    [ -x "$ROOT/$tool" ] || die "/$tool missing from the image"
 done
 
 tar --numeric-owner --xattrs --xattrs-include='*' -C "$ROOT" -c . |

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from unroot.facts.docker import Completed, Docker, RunOptions
 
@@ -28,6 +29,8 @@ BASE_IMAGE = os.environ.get("UNROOT_BASE_IMAGE", "unroot-base:bookworm")
 LABEL = "org.unroot.test"
 HOST_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 PORT80_LOCK = "/var/lock/unroot-host-privileged-port.lock"
+Builder = Literal["classic", "buildkit"]
+BUILDERS: tuple[Builder, ...] = ("classic", "buildkit")
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,25 @@ class Engine:
     components: Mapping[str, str]
     storage_driver: str
 
-    def describe(self) -> str:
+    def describe(self, builder: Builder | None = None) -> str:
+        """The engine (and ``builder``) as failure messages cite them."""
         parts = ", ".join(f"{k} {v}" for k, v in self.components.items() if k != "Engine")
-        return f"Docker {self.server_version} ({parts}; storage {self.storage_driver})"
+        text = f"Docker {self.server_version} ({parts}; storage {self.storage_driver})"
+        if builder == "classic":
+            return f"the classic builder of {text}"
+        if builder == "buildkit":
+            version = buildkit_version(self.server_version) or "version not known to the tests"
+            return f"the BuildKit embedded in {text} (BuildKit {version})"
+        return text
+
+
+def buildkit_version(server_version: str) -> str | None:
+    """The BuildKit a Docker engine vendors, where the tests know it: moby's 20.10 branch pinned
+    v0.8.3-31-gc0149372 from 20.10.20 on (release notes of 20.10.20: "updated BuildKit to
+    v0.8.3-31-gc0149372"; no later 20.10 release changed it). The API does not report it."""
+    if re.match(r"20\.10\.(2[0-9])\b", server_version):
+        return "v0.8.3-31-gc0149372"
+    return None
 
 
 @dataclass
@@ -71,14 +90,21 @@ class Lab:
         dockerfile: Path | None = None,
         build_args: Mapping[str, str] | None = None,
         stages: Iterable[str] = (),
+        builder: Builder = "classic",
     ) -> str:
-        """Build with the classic builder (DOCKER_BUILDKIT=0) from ``context``; the base image
-        name is passed as build arg BASE. Returns the tag (removed again by cleanup). Name the
-        earlier ``stages`` of a multi-stage Dockerfile: they are tagged too (a cached rebuild
-        with ``--target``), else their images stay behind untagged."""
-        tag = f"unroot-test-{name}:{self.engine.session}"
+        """Build from ``context`` with ``builder`` ("classic": DOCKER_BUILDKIT=0, "buildkit":
+        DOCKER_BUILDKIT=1, the daemon's embedded BuildKit); the base image name is passed as
+        build arg BASE. Returns the tag (removed again by cleanup). Under the classic builder,
+        name the earlier ``stages`` of a multi-stage Dockerfile: they are tagged too (a cached
+        rebuild with ``--target``), else their images stay behind untagged; BuildKit makes no
+        stage images, so ``stages`` is ignored there."""
+        if builder not in BUILDERS:
+            raise ValueError(f"builder must be one of {BUILDERS}, not {builder!r}")
+        suffix = "" if builder == "classic" else "-bk"
+        tag = f"unroot-test-{name}{suffix}:{self.engine.session}"
         args = {"BASE": self.engine.base, **(build_args or {})}
-        for stage in (*stages, None):
+        earlier = tuple(stages) if builder == "classic" else ()
+        for stage in (*earlier, None):
             stage_tag = (
                 tag if stage is None else f"unroot-test-{name}-{stage}:{self.engine.session}"
             )
@@ -87,7 +113,7 @@ class Lab:
                 context,
                 dockerfile,
                 stage_tag,
-                buildkit=False,
+                buildkit=builder == "buildkit",
                 target=stage,
                 build_args=args,
                 labels={LABEL: self.engine.session},
@@ -198,6 +224,48 @@ def host_privileged_port(preferred: int = 80, wait: float = 5.0) -> Iterator[int
                 yield port
                 return
         raise AssertionError("no free port below 1024 on the host")
+
+
+@contextmanager
+def host_privileged_ports(
+    count: int, preferred: int = 80, wait: float = 5.0
+) -> Iterator[list[int]]:
+    """``count`` distinct free ports below 1024 on the host's network, held together under the
+    same advisory lock as :func:`host_privileged_port` (so that host-network containers can run
+    side by side): ``preferred`` first when nothing listens there within ``wait`` seconds, the
+    rest drawn from 600..1023."""
+    with host_privileged_port(preferred, wait) as first:
+        ports = [first]
+        for port in random.sample(range(600, 1024), 424):
+            if len(ports) == count:
+                break
+            if port not in ports and not host_listeners(port):
+                ports.append(port)
+        if len(ports) < count:
+            raise AssertionError(f"fewer than {count} free ports below 1024 on the host")
+        yield ports[:count]
+
+
+def image_file(engine: Engine, image: str, path: str) -> bytes:
+    """The bytes of ``path`` in ``image`` (``docker run --rm IMAGE cat PATH``)."""
+    done = subprocess.run(
+        [
+            engine.docker.cli,
+            "run",
+            "--rm",
+            "--label",
+            f"{LABEL}={engine.session}",
+            image,
+            "cat",
+            path,
+        ],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"cat {path} in {image}: {done.stderr.decode(errors='replace')}")
+    return done.stdout
 
 
 def http_get(port: int, path: str = "/", timeout: float = 1.0) -> str | None:

@@ -5,7 +5,9 @@ The session fixture runs ``scripts/docker-engine.sh`` (installs docker.io, start
 Only a non-root run skips; any other failure to get an engine fails the tests that need it, so
 the suite cannot pass silently without the engine.  Every container and image the tests create
 carries the label ``org.unroot.test=<session>``; each scope removes its own, and the session
-removes whatever is left with its label.  The cached base image is kept.
+removes whatever is left with its label, and BuildKit build cache older than three days (the
+cache has no labels; the tests' context files carry random bytes, so each run adds a few MB).
+The cached base image is kept.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from _engine import BASE_IMAGE, LABEL, Engine, Lab, new_session, run_script
 
 from unroot.errors import UnrootError
 from unroot.facts.docker import Docker
+
+#: BuildKit build cache older than this is pruned when the session ends.
+BUILD_CACHE_KEPT = "72h"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -66,6 +71,8 @@ def engine() -> Iterator[Engine]:
     )
     for image in sorted(set(images.stdout.split())):
         docker.remove_image(image)
+    # BuildKit keeps a build cache (no labels to select by): bound it to the last few days'.
+    docker.prune_build_cache(until=BUILD_CACHE_KEPT)
 
 
 @pytest.fixture

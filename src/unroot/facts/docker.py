@@ -9,7 +9,12 @@ overruns its timeout becomes :class:`DockerTimeout` after the container it start
 The CLI is ``UNROOT_DOCKER`` when set, else ``/usr/bin/docker`` when present (what Debian's
 ``docker.io`` ships: a newer CLI elsewhere on PATH may insist on buildx for ``docker build``),
 else ``docker`` on PATH.  ``build(buildkit=False)`` sets ``DOCKER_BUILDKIT=0``: the classic
-builder, whose handling of ``security.capability`` differs from BuildKit's.
+builder; ``build(buildkit=True)`` sets ``DOCKER_BUILDKIT=1``: the BuildKit the daemon embeds
+(Docker 20.10.24 from Debian: BuildKit v0.8.3-31-gc0149372 with its builtin Dockerfile frontend, no
+buildx needed; ``FROM`` resolves images of the local store).  The two differ on
+``security.capability`` (``COPY --from`` keeps it only under BuildKit: tests/engine).  Both accept
+``--quiet`` (the image id on stdout), ``--label``, ``--target`` and ``--build-arg``; BuildKit tags
+no intermediate stage images but keeps a build cache (:meth:`Docker.prune_build_cache`).
 """
 
 from __future__ import annotations
@@ -189,9 +194,10 @@ class Docker:
         no_cache: bool = False,
         timeout: float | None = None,
     ) -> str:
-        """Build ``context`` (up to stage ``target``) and return the image id; ``buildkit=False``
+        """Build ``context`` (up to stage ``target``) and return the image id.  ``buildkit=False``
         is the classic builder, which leaves the other stages' images untagged: build and tag
-        them with ``target`` too to be able to remove them."""
+        them with ``target`` too to be able to remove them; ``buildkit=True`` leaves no stage
+        images, only build cache."""
         args = ["build", "--quiet"]
         if dockerfile is not None:
             args += ["--file", os.fspath(dockerfile)]
@@ -205,10 +211,20 @@ class Docker:
             args += ["--label", f"{key}={value}"]
         if no_cache:
             args.append("--no-cache")
+        if not buildkit:
+            args.append("--force-rm")  # a failed RUN must not leave its container behind
         args.append(os.fspath(context))
         env = {"DOCKER_BUILDKIT": "1" if buildkit else "0"}
         done = self.call(args, env=env, timeout=timeout)
         return done.stdout.strip().splitlines()[-1]
+
+    def prune_build_cache(self, until: str | None = None) -> None:
+        """Remove BuildKit's unused build cache (only entries older than ``until``, a Go
+        duration such as ``"24h"``, when given); never raises."""
+        args = ["builder", "prune", "--force", "--all"]
+        if until is not None:
+            args += ["--filter", f"until={until}"]
+        self.call(args, check=False, timeout=120)
 
     def history(self, image: str) -> list[Layer]:
         """The image's layers, newest first, sizes in bytes."""
