@@ -884,7 +884,7 @@ def _resolve_owner(spec: ListenSpec, accounts: Accounts) -> ListenSpec:
 
 def parse_signal(text: str) -> int:
     """``HUP``, ``SIGHUP``, ``sighup`` or ``1`` → 1; ValueError for anything else."""
-    import _signal  # the C module: ``signal`` would import enum, off the exec path
+    import _signal  # type: ignore[import-not-found]  # the C module: ``signal`` imports enum
 
     if text.isdigit():
         number = int(text)
