@@ -52,7 +52,8 @@ gosu 10001 + filecaps, host         bk   (none)                                 
 gosu 10001 + filecaps, nnp, host    bk   caps-ignored                                bind-eacces
 gosu 10001, no filecaps, host       bk   bind-fails                                  bind-eacces
 entrypoint script + filecaps, nnp   bk   caps-ignored                                bind-eacces
-setpriv --ambient-caps NBS, host    bk   bind-fails (wrong: xfail)                   serving
+setpriv --ambient-caps NBS, host    bk   (none)                                      serving
+setpriv --reuid only, host          bk   bind-fails                                  bind-eacces
 sysctl port_start=1024, bridge      bk   bind-fails                                  bind-eacces
 sysctl port_start=1024, filecaps    bk   (none)                                      serving
 read_only, no filecaps, bridge      bk   works-only-by-sysctl                        serving
@@ -65,10 +66,11 @@ cache can turn both build rows round (a context COPY reusing the layer of an ear
 of the same name, bytes and xattr, and the reverse: ``test_build_xattrs.py``), so the copied
 binaries here carry random bytes.
 
-Disagreement (xfail, strict): ``setpriv --reuid=10001 --regid=10001 --clear-groups
---inh-caps=+net_bind_service --ambient-caps=+net_bind_service -- httpd`` started as root serves
-(the capability survives the switch as an ambient one: CapAmb 0x400), lint predicts bind-fails —
-it models every user-switching wrapper as clearing all capabilities.
+``setpriv --reuid=10001 --regid=10001 --clear-groups --inh-caps=+net_bind_service
+--ambient-caps=+net_bind_service -- httpd`` started as root serves: the capability survives the
+switch as an ambient one (CapAmb 0x400).  This case found a false positive (lint modelled every
+user-switching wrapper as clearing all capabilities); situation._setuid now applies setpriv's
+capability options.
 """
 
 from __future__ import annotations
@@ -191,14 +193,13 @@ RUN printf '#!/bin/sh\\nexec "$@"\\n' > /docker-entrypoint.sh && chmod 755 /dock
     + 'ENTRYPOINT ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", '
     + '"--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service", "--"]\n'
     + _CMD,
+    "setpriv-plain": _NOFILECAPS
+    + _EXPOSE
+    + 'ENTRYPOINT ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", "--"]\n'
+    + _CMD,
 }
 #: images whose context holds ``httpd`` with host file caps
 NEEDS_CONTEXT_FILE = {"context", "mount", "copy-setcap"}
-SETPRIV_BUG = (
-    "lint models setpriv --reuid as clearing every capability (situation._setuid), but "
-    "--inh-caps/--ambient-caps raise cap_net_bind_service as an ambient capability after the "
-    "switch: the engine serves, lint predicts bind-fails"
-)
 
 
 @dataclass(frozen=True)
@@ -304,7 +305,8 @@ CASES = (
     Case("gosu-filecaps-host", "gosu-filecaps"),
     nnp("gosu-filecaps-nnp-host", "gosu-filecaps"),
     Case("gosu-nofilecaps-host", "gosu-nofilecaps", expected="bind-eacces"),
-    Case("setpriv-ambient-host", "setpriv-ambient", bug=SETPRIV_BUG),
+    Case("setpriv-ambient-host", "setpriv-ambient"),
+    Case("setpriv-plain-host", "setpriv-plain", expected="bind-eacces"),
     # -- the container's own network namespace -------------------------------------------------
     Case(
         "sysctl-1024-bridge",

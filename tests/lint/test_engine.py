@@ -38,7 +38,16 @@ EXPECTED: dict[str, set[str]] = {
     "k8s/ingress-nginx-controller.yaml": set(),
     "k8s/list.yaml": set(),
     "k8s/traefik.yaml": set(),
+    # runAsNonRoot against the image's USER (UR114, tests/lint/test_k8s_nonroot.py); the
+    # ingress-nginx image stores its setcap'd binaries twice (UR102)
+    "k8s-ingress-nginx": {"UR102", "UR114"},
+    "k8s-coredns": {"UR114"},
+    "k8s-traefik": {"UR114"},
     "systemd": set(),
+    # drop-ins (tests/lint/test_systemd_dropins.py): PrivateUsers=, a reset AmbientCapabilities=,
+    # SocketBindDeny=, a type-level LimitNOFILE=; a tree mirroring /etc and /usr/lib
+    "systemd-dropins": {"UR110", "UR111", "UR113", "UR116"},
+    "systemd-tree": {"UR111"},
     "rules/negative/seed002-gateway": set(),
     "rules/negative/restricted-pss": set(),
     "rules/negative/multistage-user": set(),
@@ -52,6 +61,18 @@ EXPECTED: dict[str, set[str]] = {
     "rules/positive/k8s-useless-add": {"UR106", "UR107"},
     "rules/positive/dns-dynamic-user": {"UR110", "UR113"},
     "rules/positive/bridge-only": {"UR106"},
+    # compose projects: .env, override, extends, include (tests/lint/test_compose_project.py)
+    "compose-override-drop-all": {"UR103"},  # the override's cap_drop: [ALL]
+    "compose-override-cap-add": set(),  # the override's cap_add is appended to the base's
+    "compose-env-host-port": {"UR105"},  # port 80 from .env, host network from the override
+    "compose-env-high-port": set(),
+    "compose-extends": {"UR103"},  # cap_drop: [ALL] inherited through two extends
+    "compose-include": {"UR105"},  # the included project's .env: host network, port 443
+    # Dockerfile constructs (tests/lint/test_dockerfile_cases.py): find/xargs setcap, ONBUILD
+    # triggers replayed in the child stage, ADD of a local archive (capabilities unknown)
+    "dockerfile-find-setcap": set(),
+    "dockerfile-onbuild": {"UR101", "UR106"},
+    "dockerfile-add-archive": set(),
 }
 
 
@@ -414,7 +435,8 @@ Dockerfile
            assumes: runtime: Docker (rootful) (the default for compose; --runtime or runtime = … in
                     .unroot.toml changes it)
                     the image is built from Dockerfile (the final stage)
-                    user 10001 without a group: gid 0 (Docker's default)
+                    user 10001 without a group: gid 0, unless the image's /etc/passwd lists uid
+                    10001 (Docker then uses that entry's group)
                     python3 comes from the base image, assumed without file capabilities
                     the host's net.ipv4.ip_unprivileged_port_start is the kernel default 1024 (host
                     network: the runtime's sysctl does not apply)

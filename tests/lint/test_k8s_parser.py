@@ -332,7 +332,7 @@ def test_annotations_on_object() -> None:
         (
             "kind: Pod\nspec:\n  containers:\n  - name: c\n"
             "    securityContext:\n      runAsUser: -1\n",
-            "non-negative",
+            "from 0 to 2147483647",
         ),
         (
             "kind: Pod\nspec:\n"
@@ -353,3 +353,20 @@ def test_pragmas_in_manifests() -> None:
     )
     parsed = parse_k8s(text, "pod.yaml")
     assert parsed.line_ignores == ((line_of(text, "ports:"), "UR104"),)
+
+
+@pytest.mark.parametrize("value", ["-1", "2147483648", "99999999999999999999", "'abc'"])
+def test_run_as_user_outside_the_api_range_is_a_problem(value: str) -> None:
+    text = POD.format(pod=f"  securityContext:\n    runAsUser: {value}", container="")
+    parsed = parse_k8s(text, "pod.yaml")
+    (workload,) = parsed.workloads
+    assert workload.user is None
+    (problem,) = parsed.problems
+    assert problem[0].line == line_of(text, "runAsUser")
+    assert "from 0 to 2147483647" in problem[1]
+
+
+def test_run_as_user_at_the_api_limit_is_kept() -> None:
+    w = pod("  securityContext:\n    runAsUser: 2147483647\n    runAsNonRoot: true")
+    assert w.user is not None
+    assert w.user.uid == 2**31 - 1

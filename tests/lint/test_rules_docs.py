@@ -32,6 +32,8 @@ TOPICS = {
     "root-only-mount",
     "runs-as-root",
     "low-nofile",
+    "nonroot-check-fails",
+    "sysctl-refused",
 }
 
 
@@ -80,7 +82,7 @@ def test_ids_and_topics() -> None:
     assert {info.topic for info in RULES.values()} == TOPICS
     assert RULES["UR100"].scope == "file"
     # several ids may share a topic; the systemd rules do
-    assert {i.id for i in RULES.values() if i.topic == "bind-fails"} == {"UR105", "UR111"}
+    assert {i.id for i in RULES.values() if i.topic == "bind-fails"} == {"UR105", "UR111", "UR116"}
 
 
 def test_an_id_cannot_be_taken_twice() -> None:

@@ -2,13 +2,22 @@
 
 By name: ``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``, ``Containerfile`` (and the same
 forms) → dockerfile; ``compose*.y?ml``, ``docker-compose*.y?ml`` → compose; ``*.service``,
-``*.socket`` → systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level ``apiVersion:`` and
-``kind:`` → k8s, a top-level ``services:`` → compose; text with template markers (``{{``,
+``*.socket`` and their drop-ins (``NAME.service.d/*.conf``, the type-level ``service.d/*.conf``)
+→ systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level ``apiVersion:`` and ``kind:`` →
+k8s, a top-level ``services:`` → compose; text with template markers (``{{``,
 Helm/Jinja) is not YAML yet and is skipped when found in a directory.  Directories are walked
 recursively in sorted order without VCS, dependency and cache directories; symbolic links are
 followed once (a loop is cut).  ``-`` is standard input and needs ``--kind``.  A file named
 explicitly whose kind cannot be told (a Helm ``values.yaml`` that pre-commit passes) is skipped
-with a note, unless ``--kind`` says what it is.
+with a note, unless ``--kind`` says what it is.  A drop-in named explicitly brings its unit
+when the unit is beside its directory (``a.service.d/x.conf`` → ``a.service``); otherwise it is
+skipped with a note: a drop-in alone says nothing about what runs.
+
+A compose file is linted as its project (``parsers/compose.py``): the override file beside a
+default-named file, and the files that ``include`` or ``extends: {file}`` pull in, are read
+through the project that uses them, not as projects of their own; named alone on the command
+line, they bring that project (``unroot lint compose.override.yaml`` lints ``compose.yaml`` with
+it merged).  An override file with no default-named file beside it is a project of its own.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import re
 from collections.abc import Iterator, Sequence
 
 from unroot.errors import UsageError
+from unroot.lint.parsers.compose import DEFAULT_FILES, main_file_of, references
 
 KINDS = ("dockerfile", "compose", "k8s", "systemd")
 SKIP_DIRS = frozenset(
@@ -33,6 +43,7 @@ _API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
 _KIND = re.compile(r"^kind\s*:", re.M)
 _SERVICES = re.compile(r"^services\s*:", re.M)
 _TEMPLATE = re.compile(r"\{\{|\{%")
+_DROPIN_DIR = re.compile(r"(?:[^/]+\.)?(?:service|socket)\.d")
 #: Why a file named explicitly was skipped (``unroot: skipped PATH: …`` on stderr).
 UNKNOWN_KIND = "not a Dockerfile, compose file, Kubernetes manifest or systemd unit (use --kind)"
 
@@ -48,7 +59,21 @@ def kind_by_name(name: str) -> str | None:
         return "compose"
     if base.endswith((".service", ".socket")):
         return "systemd"
+    if base.endswith(".conf") and _DROPIN_DIR.fullmatch(os.path.basename(os.path.dirname(name))):
+        return "systemd"
     return None
+
+
+def _dropin_unit(path: str) -> str | None:
+    """The unit beside a unit-specific drop-in's directory, or None (not a drop-in, or a
+    type-level one such as ``service.d/x.conf``)."""
+    directory = os.path.dirname(path)
+    name = os.path.basename(directory).removesuffix(".d")
+    if not path.endswith(".conf") or not _DROPIN_DIR.fullmatch(name + ".d"):
+        return None
+    if name in ("service", "socket"):
+        return None
+    return os.path.join(os.path.dirname(directory), name)
 
 
 def kind_by_content(text: str) -> str | None:
@@ -160,5 +185,64 @@ def discover(
             raise UsageError(
                 f"{path}: cannot tell what kind of file this is (give --kind {'|'.join(KINDS)})"
             )
+        if detected == "systemd" and _DROPIN_DIR.fullmatch(
+            os.path.basename(os.path.dirname(os.path.abspath(path)))
+        ):
+            unit = _dropin_unit(os.path.normpath(path))
+            if unit is None or not os.path.isfile(unit):
+                if skipped is not None:
+                    what = f"its unit {os.path.basename(unit)}" if unit else "a unit"
+                    skipped.append((path, f"a systemd drop-in without {what} beside it"))
+                    continue
+            else:
+                found.setdefault(unit, "systemd")
         found.setdefault(os.path.normpath(path), detected)
-    return list(found.items())
+    return list(_compose_projects(found).items())
+
+
+def _compose_projects(found: dict[str, str]) -> dict[str, str]:
+    """Each compose file another compose file reads is linted through that project, not on its
+    own: an override file through the default-named file beside it (``compose.override.yaml``
+    → ``compose.yaml``), a file pulled in by ``include`` or ``extends: {file}`` through the file
+    that names it (one found here, or a default-named file in its directory).  A file named
+    alone on the command line thus lints its project; linting it on its own would report a
+    fragment (an override without its image) or a base service that never runs as written."""
+    compose = [path for path, kind in found.items() if kind == "compose" and path != "-"]
+    if not compose:
+        return found
+    cache: dict[str, list[str]] = {}
+
+    def refs(path: str) -> list[str]:
+        if path not in cache:
+            head = _read_head(path)
+            cache[path] = references(head, path) if head is not None else []
+        return cache[path]
+
+    reader: dict[str, str] = {}  # file → the project file that reads it
+    for path in compose:
+        main = main_file_of(path, os.path.isfile)
+        if main is not None:
+            reader[path] = os.path.normpath(main)
+    neighbours = [
+        os.path.join(os.path.dirname(path), name) for path in compose for name in DEFAULT_FILES
+    ]
+    for candidate in dict.fromkeys([*compose, *(n for n in neighbours if os.path.isfile(n))]):
+        for ref in refs(os.path.normpath(candidate)):
+            if ref != os.path.normpath(candidate) and ref not in reader:
+                reader[ref] = os.path.normpath(candidate)
+    projects: dict[str, str] = {}
+    for path, kind in found.items():
+        projects.setdefault(_project_of(path, reader), kind)
+    return projects
+
+
+def _project_of(path: str, reader: dict[str, str]) -> str:
+    """The outermost project file that reads ``path`` (itself when none, or in a cycle)."""
+    seen = [path]
+    current = path
+    while current in reader:
+        current = reader[current]
+        if current in seen:
+            return path
+        seen.append(current)
+    return current

@@ -30,7 +30,7 @@ from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.parsers.compose import parse_compose
 from unroot.lint.parsers.dockerfile import parse_dockerfile
 from unroot.lint.parsers.k8s import parse_k8s
-from unroot.lint.parsers.systemd import parse_systemd_units, socket_candidates
+from unroot.lint.parsers.systemd import dropin_dirs, parse_systemd_units, socket_candidates
 from unroot.lint.registry import RuleInfo, load_rules, matches
 from unroot.lint.situation import Situation, build_situations
 
@@ -39,6 +39,8 @@ from unroot.lint.situation import Situation, build_situations
 DEFAULT_THRESHOLD = "warning"
 _SELECTOR = re.compile(r"UR\d{0,3}|[a-z][a-z0-9]*(?:-[a-z0-9]+)+", re.I)
 Reader = Callable[[str], str | None]
+#: the ``*.conf`` file names in a directory (none when it does not exist)
+Lister = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,17 +97,24 @@ def parse_selectors(text: str, what: str) -> tuple[str, ...]:
 
 
 # -- parsing ----------------------------------------------------------------------------------
-def _parse_one(path: str, kind: str, text: str) -> ParsedFile:
+def _parse_one(
+    path: str, kind: str, text: str, read: Reader | None, builder: str = "buildkit"
+) -> ParsedFile:
     if kind == "dockerfile":
-        return parse_dockerfile(text, path)
-    if kind == "compose":
-        return parse_compose(text, path)
+        return parse_dockerfile(text, path, builder=builder)
+    if kind == "compose":  # the project: .env, override, extends and include files via read
+        return parse_compose(text, path, read=read)
     if kind == "k8s":
         return parse_k8s(text, path)
     raise UsageError(f"{path}: no parser for kind {kind!r}")  # pragma: no cover - discover checks
 
 
-def _parse_all(inputs: Sequence[tuple[str, str, Text]], read: Reader | None) -> list[ParsedFile]:
+def _parse_all(
+    inputs: Sequence[tuple[str, str, Text]],
+    read: Reader | None,
+    list_dir: Lister | None = None,
+    builder: str = "buildkit",
+) -> list[ParsedFile]:
     parsed: dict[str, ParsedFile] = {}
     units: dict[str, str] = {}
     for path, kind, text in inputs:
@@ -115,7 +124,7 @@ def _parse_all(inputs: Sequence[tuple[str, str, Text]], read: Reader | None) -> 
         elif kind == "systemd":
             units[path] = text
         else:
-            parsed[path] = _parse_one(path, kind, text)
+            parsed[path] = _parse_one(path, kind, text, read, builder)
     if units:
         linted = set(units)
         for path, text in list(units.items()):
@@ -125,11 +134,32 @@ def _parse_all(inputs: Sequence[tuple[str, str, Text]], read: Reader | None) -> 
                         found = read(candidate)
                         if found is not None:
                             units[candidate] = found
+        _read_dropins(units, linted, read, list_dir)
         for result in parse_systemd_units(units):
             if result.path in linted:
                 parsed[result.path] = result
     order = {path: i for i, (path, _, _) in enumerate(inputs)}
     return sorted(parsed.values(), key=lambda p: order.get(p.path, len(order)))
+
+
+def _read_dropins(
+    units: dict[str, str], linted: set[str], read: Reader | None, list_dir: Lister | None
+) -> None:
+    """Add the drop-ins of every unit (systemd's directories, within the unit's tree) to
+    ``units``; those of a unit being linted are linted too (findings point into them)."""
+    if read is None or list_dir is None:
+        return
+    for path in [p for p in units if p.endswith((".service", ".socket")) and p != "-"]:
+        for directory in dropin_dirs(path):
+            for name in list_dir(directory):
+                dropin = posixpath.join(directory, name)
+                if dropin not in units:
+                    found = read(dropin)
+                    if found is None:
+                        continue
+                    units[dropin] = found
+                if path in linted:
+                    linted.add(dropin)
 
 
 def _joined_dockerfiles(
@@ -150,7 +180,7 @@ def _joined_dockerfiles(
                 continue
             text = read(key)
             if text is not None:
-                found[key] = parse_dockerfile(text, key)
+                found[key] = parse_dockerfile(text, key, builder=config.builder)
     return found
 
 
@@ -230,20 +260,25 @@ def lint_texts(
     inputs: Sequence[tuple[str, str, Text]],
     options: LintOptions | None = None,
     read: Reader | None = None,
+    list_dir: Lister | None = None,
 ) -> LintResult:
     """Lint ``(path, kind, text)`` inputs (or :class:`Unreadable`); ``read``
-    fetches files the inputs refer to (joined Dockerfiles, paired sockets), None for none."""
+    fetches files the inputs refer to (joined Dockerfiles, paired sockets, drop-ins), None for
+    none; ``list_dir`` lists the ``*.conf`` names of a drop-in directory."""
     options = options or LintOptions()
     config = options.config
     threshold = options.failure_threshold or config.failure_threshold or DEFAULT_THRESHOLD
     if threshold not in THRESHOLDS:
         raise UsageError(f"--failure-threshold {threshold!r}: expected {'|'.join(THRESHOLDS)}")
     rules = load_rules()
-    parsed = _parse_all(inputs, read)
+    parsed = _parse_all(inputs, read, list_dir, config.builder or "buildkit")
     dockerfiles = _joined_dockerfiles(parsed, config, read)
     situations = build_situations(parsed, dockerfiles, config, options.runtime)
     linted = {posixpath.normpath(p.path) for p in parsed}
-    every_file = [*parsed, *(p for k, p in dockerfiles.items() if k not in linted)]
+    parts = [
+        part for p in parsed for part in p.parts if posixpath.normpath(part.path) not in linted
+    ]
+    every_file = [*parsed, *parts, *(p for k, p in dockerfiles.items() if k not in linted)]
     by_path = {posixpath.normpath(p.path): p for p in every_file}
     kept: dict[tuple[str, int, int, str, str], Finding] = {}
     for finding, ignores in _run_rules(rules, every_file, situations):
@@ -284,8 +319,16 @@ def lint_paths(
     for path, kind in found:
         text = (stdin_text or "") if path == "-" else read_text(path)
         inputs.append((path, kind, text))
-    result = lint_texts(inputs, options, read=_reader)
+    result = lint_texts(inputs, options, read=_reader, list_dir=_conf_names)
     return replace(result, skipped=tuple(skipped)) if skipped else result
+
+
+def _conf_names(directory: str) -> list[str]:
+    try:
+        names = os.listdir(directory or ".")
+    except OSError:
+        return []
+    return sorted(n for n in names if n.endswith(".conf"))
 
 
 def _reader(path: str) -> str | None:

@@ -139,6 +139,37 @@ class MountFact:
 
 
 @dataclass(frozen=True, slots=True)
+class SocketBindRule:
+    """One ``SocketBindAllow=``/``SocketBindDeny=`` rule (systemd.resource-control(5), v249+)."""
+
+    family: str  # "" (both) | "ipv4" | "ipv6"
+    proto: str  # "" (both) | "tcp" | "udp"
+    ports: tuple[int, int] | None  # an inclusive range; None: every port ("any")
+    text: str  # as written
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class UnitSandbox:
+    """systemd settings around a unit's process that change what the kernel answers it."""
+
+    #: PrivateUsers=yes (self/identity/full): the process runs in a user namespace of its own
+    private_users: Location | None = None
+    #: PrivateNetwork=yes or NetworkNamespacePath=: a network namespace other than the host's
+    private_network: Location | None = None
+    network_namespace_path: str = ""
+    #: RestrictAddressFamilies= after merging: (allow-list?, families); None: not restricted
+    address_families: tuple[bool, tuple[str, ...]] | None = None
+    address_families_location: Location | None = None
+    socket_bind_allow: tuple[SocketBindRule, ...] = ()
+    socket_bind_deny: tuple[SocketBindRule, ...] = ()
+    securebits: int | None = None  # SecureBits= as a securebits(7) mask; None: not set
+    securebits_location: Location | None = None
+    #: settings read and known not to change the verdicts, or not modelled: assumptions
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class Workload:
     """One thing that runs: a compose service, a Kubernetes container, a systemd unit."""
 
@@ -183,6 +214,8 @@ class Workload:
     no_new_privs_reason: str = ""
     #: where the fields without a ``*_location`` of their own were set: (field name, Location)
     field_locations: tuple[tuple[str, Location], ...] = ()
+    #: systemd units: namespaces, socket restrictions and securebits (None: none of them)
+    unit_sandbox: UnitSandbox | None = None
 
     def location_of(self, field_name: str) -> Location | None:
         """Where ``field_name`` (``"host_network"``, ``"privileged"``, ``"cap_add"``, …) was set."""
@@ -203,3 +236,6 @@ class ParsedFile:
     problems: tuple[tuple[Location, str], ...] = ()  # unparseable parts: (where, message)
     file_ignores: tuple[str, ...] = ()  # "# unroot: ignore-file=UR104"
     line_ignores: tuple[tuple[int, str], ...] = ()  # (line the ignore applies to, rule id)
+    #: other files this one's findings may point into (a compose project's override, extended
+    #: and included files, .env): their own pragmas, no workloads
+    parts: tuple[ParsedFile, ...] = ()

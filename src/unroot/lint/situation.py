@@ -6,8 +6,9 @@ privileges:
 * a compose service with the Dockerfile of its ``build:`` (the final stage, or ``target:``),
   or of its ``image:`` through ``[images]`` in the config;
 * a Kubernetes container with its image's Dockerfile through ``[images]``;
-* a Dockerfile that no workload of the run uses, as ``docker run IMAGE`` starts it (bridge
-  network, default capabilities, no ``--user``) — and it says so;
+* a Dockerfile that no workload of the run uses, as the runtime starts the image on its own
+  (``docker run IMAGE`` / ``podman run IMAGE``: default network and capabilities, no
+  ``--user``; a pod without a securityContext under containerd and CRI-O) — and it says so;
 * a systemd service with its paired ``.socket``.
 
 For each one the model answers (no rule re-derives any of it):
@@ -23,7 +24,10 @@ For each one the model answers (no rule re-derives any of it):
   the network namespace's ``ip_unprivileged_port_start``
   (:func:`unroot.model.runtimes.unprivileged_port_start`), plus the verdict where the runtime
   does not lower the sysctl (for ``works-only-by-sysctl``);
-* the host identity that opens bind-mounted paths (rootless engines map it).
+* the host identity that opens bind-mounted paths (rootless engines map it);
+* for a Kubernetes container with ``runAsNonRoot``, the kubelet's check of the user
+  (:func:`verify_run_as_non_root`): when it fails the container is never created, so the
+  situation has no user, no start credentials and no chain — only the refusal.
 
 Whatever the verdicts rest on and the files cannot say is recorded in ``assumptions`` (which
 builder, the host's sysctl, that a base-image interpreter has no file capabilities …).  When a
@@ -49,6 +53,7 @@ from unroot.lint.facts import (
     ParsedFile,
     PortFact,
     Stage,
+    UnitSandbox,
     UserFact,
     Workload,
 )
@@ -58,6 +63,7 @@ from unroot.model.chain import ChainResult, ChainStep
 from unroot.model.creds import Creds, Ids
 from unroot.model.execve import ExecFile, execve
 from unroot.model.runtimes import (
+    NEW_NETNS_PORT_START,
     PORT_SYSCTL,
     PROFILES,
     RuntimeProfile,
@@ -141,6 +147,22 @@ class PortBind:
     who: str = "service"  # "service" | "rootlesskit" (rootless engines publish host ports)
 
 
+@dataclass(frozen=True, slots=True)
+class NonRootRefusal:
+    """The kubelet's runAsNonRoot check failed: the container stays in
+    CreateContainerConfigError."""
+
+    cause: str  # "run-as-user-root" | "image-root" | "image-non-numeric" | "image-invalid-uid"
+    error: str  # the kubelet's error, without its "(pod: …, container: …)" suffix
+    #: the user the check read: the runAsUser value, or the image config's User ("" for none)
+    user: str
+    location: Location | None  # runAsUser, or the image's USER line (None: none in the build)
+    #: the image's User comes from a base image the linter cannot see (assumed to set none)
+    from_base: bool = False
+    #: the uid a named image user resolves to in the build (useradd -u, nobody), if known
+    resolved_uid: int | None = None
+
+
 @dataclass(frozen=True)
 class Situation:
     """One thing that runs, with the model's answers (see the module doc)."""
@@ -167,6 +189,8 @@ class Situation:
     userns: UserNs = field(default_factory=UserNs)
     assumptions: tuple[str, ...] = ()
     ignores: tuple[str, ...] = ()  # annotation / x-unroot-ignore
+    #: the kubelet refuses to create the container (runAsNonRoot): nothing in it ever runs
+    nonroot_refusal: NonRootRefusal | None = None
 
     @property
     def service(self) -> Link | None:
@@ -234,6 +258,106 @@ def _nonroot_base(stage: Stage | None, dockerfile: DockerfileFacts | None) -> bo
     return False
 
 
+def _root_stage(stage: Stage, dockerfile: DockerfileFacts) -> Stage:
+    """The first stage of ``stage``'s FROM chain (the one built on an image)."""
+    current, seen = stage, {stage.index}
+    while current.base_stage is not None and current.base_stage not in seen:
+        seen.add(current.base_stage)
+        current = dockerfile.stages[current.base_stage]
+    return current
+
+
+_GO_INT = re.compile(r"[+-]?[0-9]+")
+MAX_USER_ID = 2**31 - 1  # k8s.io/apimachinery validation.IsValidUserID: 0 … math.MaxInt32
+
+
+def _go_parse_int64(text: str) -> int | None:
+    """``strconv.ParseInt(text, 10, 64)``: a sign and decimal digits within int64, else None."""
+    if not _GO_INT.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
+
+
+def verify_run_as_non_root(run_as_user: int | None, image_user: str) -> tuple[str, str] | None:
+    """The kubelet's ``verifyRunAsNonRoot`` (pkg/kubelet/kuberuntime/security_context_others.go,
+    Linux) fed the way ``getImageUser`` feeds it: ``(cause, error)``, or None when it passes.
+
+    ``run_as_user`` is the effective ``runAsUser`` (container over pod); ``image_user`` the
+    image config's ``User``.  containerd and CRI-O report it in ImageStatus the same way
+    (``getUserFromImage``): the part before ``:``, as ``uid`` when ``strconv.ParseInt`` takes
+    it, else as ``username`` — ``root`` is a name; an empty User is neither, and the kubelet
+    then treats the image as uid 0.  A name is never looked up in the image's /etc/passwd
+    (kubernetes#40958, #56503).
+    """
+    if run_as_user is not None:
+        if run_as_user == 0:
+            return "run-as-user-root", "container's runAsUser breaks non-root policy"
+        return None
+    name = image_user.split(":", 1)[0]
+    uid = _go_parse_int64(name) if name else 0
+    if uid is None:
+        return (
+            "image-non-numeric",
+            f"container has runAsNonRoot and image has non-numeric user ({name}), cannot "
+            "verify user is non-root",
+        )
+    if uid == 0:
+        return "image-root", "container has runAsNonRoot and image will run as root"
+    if not 0 <= uid <= MAX_USER_ID:
+        return (
+            "image-invalid-uid",
+            f"container has runAsNonRoot and image has an invalid user id ({uid}). "
+            f"(Must be 1-({MAX_USER_ID})): must be between 0 and {MAX_USER_ID}, inclusive",
+        )
+    return None
+
+
+def _nonroot_refusal(
+    workload: Workload, stage: Stage | None, dockerfile: DockerfileFacts | None, notes: list[str]
+) -> NonRootRefusal | None:
+    """Run the kubelet's runAsNonRoot check on what the files say; silent (with the
+    assumption noted) when the image's User cannot be known."""
+    run_as_user = workload.user.uid if workload.user is not None else None
+    if run_as_user is not None:
+        found = verify_run_as_non_root(run_as_user, "")
+        if found is None:
+            return None
+        location = workload.user.location if workload.user is not None else None
+        return NonRootRefusal(*found, str(run_as_user), location)
+    if stage is None or dockerfile is None:
+        notes.append(
+            "runAsNonRoot without runAsUser and an unknown image: its USER is assumed numeric "
+            "and non-zero (the kubelet refuses to create the container otherwise)"
+        )
+        return None
+    user = stage.user
+    from_base = False
+    if user is not None and "$" in user.text:
+        notes.append(
+            f"USER {user.text} is not known at lint time: the kubelet's runAsNonRoot check is "
+            "assumed to pass"
+        )
+        return None
+    if user is None:
+        root = _root_stage(stage, dockerfile)
+        if root.base.lower() != "scratch" and (
+            _nonroot_base(stage, dockerfile) or "$" in root.base or not root.base
+        ):
+            notes.append(
+                f"the base image {root.base} sets the image's USER: the kubelet's runAsNonRoot "
+                "check is assumed to pass"
+            )
+            return None
+        from_base = root.base.lower() != "scratch"
+    found = verify_run_as_non_root(None, user.text if user is not None else "")
+    if found is None:
+        return None
+    resolved = user.uid if user is not None else None
+    location = user.location if user is not None else None
+    return NonRootRefusal(*found, user.text if user else "", location, from_base, resolved)
+
+
 # -- the exec chain -------------------------------------------------------------------------
 def _resolve(program: str, files: Mapping[str, ImageFile]) -> tuple[str, ImageFile | None]:
     if program.startswith("/"):
@@ -289,10 +413,15 @@ def _links(
     return tuple(links), decidable, notes
 
 
-def _setuid(creds: Creds, target: UserView) -> Creds:
+def _setuid(creds: Creds, target: UserView, wrapper: ChainLink | None = None) -> Creds:
     """What a user-switching wrapper (gosu, su-exec, runuser…) leaves after setgroups,
     setgid and setuid: capabilities(7) clears permitted, effective and ambient when all uids
-    leave 0 (no SECBIT_KEEP_CAPS)."""
+    leave 0 (no SECBIT_KEEP_CAPS).  ``setpriv`` is the exception: it sets PR_SET_KEEPCAPS
+    before setresuid and re-applies its capabilities after it, then edits the bounding set
+    (``--bounding-set``), the inheritable set (``--inh-caps``) and raises ambient capabilities
+    (``--ambient-caps``), in that order (util-linux sys-utils/setpriv.c) — so
+    ``--inh-caps=+net_bind_service --ambient-caps=+net_bind_service`` carries the capability
+    through the exec of the service (observed on the engine: tests/engine)."""
     if creds.uid.effective != 0:
         return creds  # not root: the switch fails or changes nothing the model can see
     switched = creds.with_(
@@ -300,9 +429,59 @@ def _setuid(creds: Creds, target: UserView) -> Creds:
         gid=Ids.same(target.gid),
         groups=frozenset(target.groups),
     )
+    edits = _setpriv_cap_edits(wrapper) if wrapper is not None else None
+    if edits is not None:
+        bounding = _apply_cap_edit(creds.bounding, edits.get("--bounding-set"))
+        inheritable = _apply_cap_edit(creds.inheritable, edits.get("--inh-caps"))
+        # raising an ambient capability needs it in permitted and inheritable (prctl EPERM)
+        ambient = _apply_cap_edit(creds.ambient, edits.get("--ambient-caps"))
+        ambient &= creds.permitted & inheritable
+        return switched.with_(
+            bounding=bounding,
+            inheritable=inheritable,
+            effective=creds.permitted if target.uid != 0 else creds.effective,
+            ambient=ambient,
+        )
     if target.uid != 0:
         switched = switched.with_(permitted=EMPTY, effective=EMPTY, ambient=EMPTY)
     return switched
+
+
+def _setpriv_cap_edits(link: ChainLink) -> dict[str, str] | None:
+    """setpriv's capability options (``--inh-caps=+a,-b``, also as two words), or None for
+    any other wrapper."""
+    if link.program.rsplit("/", 1)[-1] != "setpriv":
+        return None
+    found: dict[str, str] = {}
+    args = list(link.args)
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":
+        name, eq, value = args[i].partition("=")
+        if name in ("--inh-caps", "--ambient-caps", "--bounding-set"):
+            if not eq and i + 1 < len(args):
+                value = args[i + 1]
+                i += 1
+            found[name] = value
+        i += 1
+    return found
+
+
+def _apply_cap_edit(caps: CapSet, edit: str | None) -> CapSet:
+    """setpriv's ``+cap,-cap,+all,-all`` list applied to ``caps``; an unknown name leaves the
+    set as it was (setpriv would refuse to run; the model does not guess)."""
+    if not edit:
+        return caps
+    result = caps
+    for item in edit.split(","):
+        sign, name = item[:1], item[1:].strip().lower()
+        if sign not in "+-" or not sign or not name:
+            return caps
+        try:
+            change = CapSet.all() if name == "all" else CapSet.parse(name)
+        except UnrootError:
+            return caps
+        result = result | change if sign == "+" else result - change
+    return result
 
 
 def _run_chain(
@@ -318,7 +497,7 @@ def _run_chain(
             return ChainResult(start, tuple(steps)), None
         creds = result.creds
         if index in users:
-            creds = _setuid(creds, users[index])
+            creds = _setuid(creds, users[index], link.link)
     return ChainResult(start, tuple(steps)), creds
 
 
@@ -332,6 +511,38 @@ def _port_start(
     if PORT_SYSCTL in sysctls:
         return value, "sysctl"
     return value, "runtime" if runtime.sets_port_sysctl else "new-netns"
+
+
+def _unit_netns(
+    sandbox: UnitSandbox, start: int, source: str, notes: list[str]
+) -> tuple[int, str, bool, bool]:
+    """A systemd unit's network namespace: ``(start, source, owned by the service's user
+    namespace, known)``.  ``PrivateNetwork=`` makes a new one (1024, loopback only); systemd
+    creates it, and the host's is there already, before ``PrivateUsers=``'s user namespace
+    (src/core/execute.c exec_child, v252: "Users with CAP_SYS_ADMIN can set up user namespaces
+    last"), so either belongs to the initial user namespace.  ``NetworkNamespacePath=`` names a
+    namespace the unit cannot show: its ports are not checked."""
+    notes.extend(sandbox.notes)
+    owned = sandbox.private_users is None
+    if sandbox.network_namespace_path:
+        notes.append(
+            f"NetworkNamespacePath={sandbox.network_namespace_path}: that namespace's "
+            f"{PORT_SYSCTL} and owner decide; the ports are not checked"
+        )
+        return start, source, owned, False
+    if sandbox.private_network is not None:
+        notes.append(
+            f"PrivateNetwork=yes: a new network namespace (loopback only) with {PORT_SYSCTL} "
+            f"{NEW_NETNS_PORT_START}"
+        )
+        start, source = NEW_NETNS_PORT_START, "new-netns"
+    if not owned:
+        notes.append(
+            "PrivateUsers=: systemd creates the service's user namespace after its network "
+            "namespace, which stays the initial user namespace's (systemd 252; newer systemd "
+            "only changes it with DelegateNamespaces=net)"
+        )
+    return start, source, owned, True
 
 
 def _listen_ports(
@@ -359,19 +570,28 @@ def _binds(
     effective: CapSet,
     start: int,
     source: str,
+    *,
+    netns_owned: bool = True,
 ) -> list[PortBind]:
+    """``netns_owned``: the netns belongs to the service's user namespace (False: to one above
+    it — a systemd unit with ``PrivateUsers=``)."""
     found = []
     for fact in ports:
         if fact.source == "socket-unit":
             continue  # systemd binds it and passes the socket: the service needs nothing
         verdict = bind_verdict(
-            fact.port, proto=fact.proto, effective=effective, unprivileged_port_start=start
+            fact.port,
+            proto=fact.proto,
+            effective=effective,
+            unprivileged_port_start=start,
+            netns_owned_by_caller_userns=netns_owned,
         )
         portable = bind_verdict(
             fact.port,
             proto=fact.proto,
             effective=effective,
             unprivileged_port_start=HOST_PORT_START if source == "runtime" else start,
+            netns_owned_by_caller_userns=netns_owned,
         )
         found.append(PortBind(fact, start, source, verdict, portable))
     return found
@@ -414,14 +634,20 @@ def _argv(build: _Build) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None
     return image_ep, image_cmd, False, stage is not None
 
 
-def _situation(build: _Build) -> Situation:
-    workload, stage, runtime = build.workload, build.stage, build.runtime
-    notes = build.notes
-    # -- who ---------------------------------------------------------------------------------
+def _who(build: _Build) -> UserView:
+    """The user the runtime starts the container or unit as: the workload's, else the image's."""
+    workload, stage, notes = build.workload, build.stage, build.notes
     groups = workload.groups if workload else ()
-    if workload is not None and workload.user is not None:
-        user = _user_view(workload.user, "workload", groups)
-    elif stage is not None:
+    # Kubernetes runAsGroup without runAsUser keeps the image's user (compose's ":gid" is uid 0)
+    group_only = (
+        workload is not None
+        and workload.source_kind == "k8s"
+        and workload.user is not None
+        and workload.user.uid is None
+    )
+    if workload is not None and workload.user is not None and not group_only:
+        return _user_view(workload.user, "workload", groups)
+    if stage is not None:
         image_user = stage.user
         if image_user is None and _nonroot_base(stage, build.dockerfile):
             user = UserView("unknown", NAMED_UID, 0, "(the base image's USER)", None, "image")
@@ -435,11 +661,83 @@ def _situation(build: _Build) -> Situation:
         user = UserView("nonroot", NAMED_UID, 0, "(image USER, runAsNonRoot)", None, "image")
     else:
         user = UserView("unknown", NAMED_UID, 0, "(the image's USER)", None, "image")
+    if group_only and workload is not None and workload.user and workload.user.gid is not None:
+        name = user.text.split(":", 1)[0]
+        user = replace(user, gid=workload.user.gid, text=f"{name}:{workload.user.gid}")
     if workload is not None and workload.source_kind == "systemd" and workload.dynamic_user:
         user = replace(user, state="nonroot", uid=NAMED_UID)
-    numeric_only = user.state != "root" and user.uid != NAMED_UID and ":" not in user.text
-    if numeric_only and (runtime.name in ("docker", "docker-rootless") or build.kind == "compose"):
-        notes.append(f"user {user.text} without a group: gid 0 (Docker's default)")
+    return user
+
+
+#: Who resolves a user given without a group, per runtime: all of them read the image's
+#: /etc/passwd — moby/sys/user ``GetExecUser`` (Docker, Podman's ``lookup.GetUserGroupInfo``,
+#: CRI-O's ``GetUserInfo``) and containerd's ``oci.WithUser`` → ``WithUserID``/``WithUsername``:
+#: a name gets its entry's group (no entry: the container fails to start), a uid its entry's
+#: group when it has one, else gid 0.
+_ENGINE = {
+    "docker": "Docker",
+    "docker-rootless": "rootless Docker",
+    "podman-rootless": "Podman",
+    "containerd1": "containerd",
+    "containerd2": "containerd",
+    "cri-o": "CRI-O",
+}
+
+
+def _group_note(user: UserView, runtime: RuntimeProfile) -> str | None:
+    """The assumption behind the primary group of a user given without one."""
+    who = _ENGINE.get(runtime.name)
+    if who is None or user.state != "nonroot" or ":" in user.text or user.location is None:
+        return None
+    if user.uid == NAMED_UID:
+        return (
+            f"user {user.text} without a group: {who} uses its entry's group in the image's "
+            "/etc/passwd (unknown here: modelled as gid 0)"
+        )
+    if user.gid != 0 or not user.text.strip().isdigit():
+        return (
+            f"user {user.text} without a group: gid {user.gid}, its entry's group in the "
+            f"image's /etc/passwd ({who} looks it up)"
+        )
+    return (
+        f"user {user.text} without a group: gid 0, unless the image's /etc/passwd lists uid "
+        f"{user.text} ({who} then uses that entry's group)"
+    )
+
+
+def _refused(build: _Build, refusal: NonRootRefusal) -> Situation:
+    """The kubelet never creates the container: no user runs, nothing is executed or bound."""
+    workload = build.workload
+    return Situation(
+        kind=build.kind,
+        name=build.name,
+        location=build.location,
+        runtime=build.runtime,
+        builder=build.builder,
+        workload=workload,
+        dockerfile=build.dockerfile,
+        stage=build.stage,
+        start_error=refusal.error,
+        assumptions=tuple(dict.fromkeys(build.notes)),
+        ignores=workload.ignores if workload else (),
+        nonroot_refusal=refusal,
+    )
+
+
+def _situation(build: _Build) -> Situation:
+    workload, stage, runtime = build.workload, build.stage, build.runtime
+    notes = build.notes
+    # -- who ---------------------------------------------------------------------------------
+    user = _who(build)
+    if workload is not None and workload.source_kind == "k8s" and workload.run_as_non_root:
+        refusal = _nonroot_refusal(workload, stage, build.dockerfile, notes)
+        if refusal is not None:
+            if refusal.from_base:
+                notes.append("no USER in the Dockerfile: the base image's user, assumed root")
+            return _refused(build, refusal)
+    group_note = _group_note(user, runtime)
+    if group_note is not None:
+        notes.append(group_note)
     # -- start credentials -------------------------------------------------------------------
     cap_add: tuple[str, ...] = ()
     cap_drop: tuple[str, ...] = ()
@@ -467,6 +765,9 @@ def _situation(build: _Build) -> Situation:
         )
     except UnrootError as exc:
         start_error = str(exc)
+    sandbox = workload.unit_sandbox if workload is not None else None
+    if start is not None and sandbox is not None and sandbox.securebits is not None:
+        start = start.with_(securebits=sandbox.securebits)  # systemd applies SecureBits= last
     # -- the chain ---------------------------------------------------------------------------
     entrypoint, cmd, overridden, program_known = _argv(build)
     if workload is not None and workload.init and (entrypoint or cmd):
@@ -502,6 +803,11 @@ def _situation(build: _Build) -> Situation:
     # -- ports -------------------------------------------------------------------------------
     ports: list[PortBind] = []
     port_start, source = _port_start(runtime, host_network, sysctls)
+    netns_owned, netns_known = True, True
+    if sandbox is not None:
+        port_start, source, netns_owned, netns_known = _unit_netns(
+            sandbox, port_start, source, notes
+        )
     if source == "host" and runtime.name != "systemd":
         notes.append(
             f"the host's {PORT_SYSCTL} is the kernel default {HOST_PORT_START} "
@@ -512,17 +818,14 @@ def _situation(build: _Build) -> Situation:
     knows_effect = final is not None and (decidable or service_user.is_root)
     if knows_effect and final is not None and service_user.state != "unknown":
         listen = _listen_ports(workload, stage, overridden)
-        ports = _binds(listen, final.effective, port_start, source)
+        ports = _binds(listen, final.effective, port_start, source, netns_owned=netns_owned)
+        ports = ports if netns_known else []
     if workload is not None and runtime.user_namespace and not host_network:
         ports.extend(_rootless_publish(workload, runtime))
     # -- host identity for bind mounts --------------------------------------------------------
     access_creds, userns = _host_identity(service_user, runtime, final or start)
     if build.kind == "dockerfile":
-        notes.insert(
-            0,
-            "run as `docker run IMAGE` with defaults: bridge network, Docker's default "
-            "capabilities, the image's USER",
-        )
+        notes.insert(0, _standalone_note(runtime))
     return Situation(
         kind=build.kind,
         name=build.name,
@@ -547,6 +850,32 @@ def _situation(build: _Build) -> Situation:
         assumptions=tuple(dict.fromkeys(notes)),
         ignores=workload.ignores if workload else (),
     )
+
+
+#: How each runtime starts an image on its own, with no workload file: (command, network).
+_STANDALONE = {
+    "docker": ("docker run IMAGE", "bridge network"),
+    "docker-rootless": ("docker run IMAGE", "bridge network in rootlesskit's namespaces"),
+    "podman-rootless": ("podman run IMAGE", "its own network namespace (pasta/slirp4netns)"),
+    "containerd1": ("a pod with no securityContext", "the pod's network namespace"),
+    "containerd2": ("a pod with no securityContext", "the pod's network namespace"),
+    "cri-o": ("a pod with no securityContext", "the pod's network namespace"),
+}
+
+
+def _standalone_note(runtime: RuntimeProfile) -> str:
+    command, network = _STANDALONE.get(runtime.name, _STANDALONE["docker"])
+    engine = _ENGINE.get(runtime.name, runtime.title)
+    return (
+        f"run as `{command}` with defaults: {network}, {engine}'s default capabilities, "
+        "the image's USER"
+    )
+
+
+def _standalone_name(path: str, runtime: RuntimeProfile) -> str:
+    command = _STANDALONE.get(runtime.name, _STANDALONE["docker"])[0]
+    short = "pod" if command.startswith("a pod") else command.removesuffix(" IMAGE")
+    return f"{path} ({short})"
 
 
 def _ids(text: str) -> tuple[int | None, int | None]:
@@ -671,7 +1000,7 @@ def build_situations(
         rt = _runtime("dockerfile", chosen)
         build = _Build(
             "dockerfile",
-            f"{parsed_file.path} (docker run)",
+            _standalone_name(parsed_file.path, rt),
             stage.location,
             rt,
             builder,

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from unroot.lint.facts import CapsEvent, ImageFile, Location, PortFact, UserFact
+from unroot.lint.parsers._buildkit import RawInstruction
 from unroot.model.filecaps import FileCaps
 
 BUILDERS = ("classic", "buildkit")
@@ -78,6 +79,11 @@ WHY_BUILDKIT_FROM = (
 )
 WHY_KEPT_CP = "a copy that preserves xattrs (cp -a, --preserve=xattr, rsync -X, tar --xattrs)"
 WHY_MV = "mv renames the file: the xattr stays"
+WHY_ARCHIVE = (
+    "ADD extracts a local archive with the xattrs its members carry: a member with a "
+    "SCHILY.xattr.security.capability record (tar --xattrs) keeps its file capabilities "
+    "(observed on Docker 20.10, both builders), so what it carries depends on the archive"
+)
 
 
 @dataclass
@@ -185,6 +191,7 @@ class Cover:
     source_stage: int | None = None
     source_prefix: str | None = None
     external: bool = False  # COPY --from=<image>
+    caps_unknown: bool = False  # ADD of a local archive: members may carry file caps
 
     def covers(self, path: str) -> bool:
         if self.packages:
@@ -195,6 +202,23 @@ class Cover:
             )
         prefix = self.prefix.rstrip("/")
         return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+@dataclass(frozen=True)
+class CapsRegion:
+    """Files a command may have given file capabilities without naming them: ``find DIR -name
+    GLOB -exec setcap``, ``… | xargs setcap``, ``setcap … "$UNKNOWN"``.  A file the build wrote
+    before it, met later, has unknown capabilities (the rules that need them stay silent)."""
+
+    prefix: str  # "/" : anywhere
+    name: str | None  # a basename glob (find -name), None: any name
+    location: Location
+
+    def covers(self, path: str) -> bool:
+        prefix = self.prefix.rstrip("/")
+        if prefix and path != prefix and not path.startswith(prefix + "/"):
+            return False
+        return self.name is None or fnmatch.fnmatchcase(posixpath.basename(path), self.name)
 
 
 @dataclass
@@ -233,6 +257,9 @@ class StageState:
     covers: list[Cover] = field(default_factory=list)
     symlinks: dict[str, str] = field(default_factory=dict)
     dirs: set[str] = field(default_factory=set)
+    maybe_caps: list[CapsRegion] = field(default_factory=list)
+    #: ONBUILD instructions of this stage: they run in a stage (or image) built FROM it
+    onbuild: list[RawInstruction] = field(default_factory=list)
     fs: dict[str, FileSystem] = field(default_factory=lambda: {b: FileSystem() for b in BUILDERS})
 
     def vars(self) -> dict[str, str | None]:
@@ -254,6 +281,7 @@ class StageState:
         self.covers = list(base.covers)
         self.symlinks = dict(base.symlinks)
         self.dirs = set(base.dirs)
+        self.maybe_caps = list(base.maybe_caps)
         self.fs = {b: fs.clone() for b, fs in base.fs.items()}
 
 
@@ -295,6 +323,14 @@ class BuildContext:
         return Location(self.path, max(1, line), max(1, column))
 
     @staticmethod
+    def maybe_capped(stage: StageState, path: str, since: Location | None = None) -> bool:
+        """A command after ``since`` may have given ``path`` file caps without naming it."""
+        return any(
+            r.covers(path) and (since is None or r.location.line >= since.line)
+            for r in stage.maybe_caps
+        )
+
+    @staticmethod
     def built_by_run(stage: StageState, path: str) -> bool:
         return any(c.how == "run" and c.covers(path) for c in stage.covers)
 
@@ -334,7 +370,10 @@ class BuildContext:
                     source_path = (
                         posixpath.join(cover.source_prefix, rel) if rel else cover.source_prefix
                     )
-                    source = self.stages[cover.source_stage].fs[builder].files.get(source_path)
+                    earlier = self.stages[cover.source_stage]
+                    source = earlier.fs[builder].files.get(source_path) or self.from_cover(
+                        earlier, builder, source_path, named=True
+                    )
                     if source is not None:
                         file.events.extend(source.events)
                         if builder == "buildkit":
@@ -349,5 +388,7 @@ class BuildContext:
                             file.events.append(
                                 CapsEvent("lost", cover.location, None, WHY_CLASSIC_FROM)
                             )
+            if cover.caps_unknown or self.maybe_capped(stage, path, cover.location):
+                file.caps_known = False
             return file
         return None

@@ -5,8 +5,10 @@ touch, cp, install, mv, ln, rm, rsync, tar, sed -i, strip/upx/objcopy/patchelf, 
 tee and ``>`` redirections, cd, mkdir, useradd/adduser/groupadd/addgroup/usermod, the package
 managers — and applied to the stage (:mod:`._build`).  A command unroot does not know may have
 written anything: it leaves a "/" :class:`~._build.Cover`.  ``sh -c '…'`` and a shell fed a
-here-document are followed one level deeper.  What each tool keeps or loses is tabulated, with
-its verification, in :mod:`.dockerfile`.
+here-document are followed one level deeper; ``find … -exec``/``-execdir`` and ``… | xargs``
+run their command template on the files they select as far as that is known, and leave a
+:class:`~._build.CapsRegion` (capabilities unknown) where it is not.  What each tool keeps or
+loses is tabulated, with its verification, in :mod:`.dockerfile`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from unroot.errors import UnrootError
 from unroot.lint.facts import CapsEvent, Location, UserFact
@@ -32,6 +34,7 @@ from unroot.lint.parsers._build import (
     WHY_TAR_EXTRACT,
     Archive,
     BuildContext,
+    CapsRegion,
     Cover,
     FileState,
     FileSystem,
@@ -111,6 +114,7 @@ class RunStep:
         self.cwd: dict[tuple[int, ...], str] = {(): stage.workdir}
         self.cursor = ins.start_line
         self.pipe_archive: dict[tuple[str, int], Archive] = {}
+        self.piped: dict[int, list[str]] = {}  # the last command of each pipeline so far
         self.nonroot = _known_nonroot(stage.user)
         self.depth = 0
 
@@ -173,6 +177,8 @@ class RunStep:
             return
         argv = self.words(command.words, env)
         argv = _strip_prefixes(argv)
+        upstream = self.piped.get(command.pipeline) if command.pipe_index > 0 else None
+        self.piped[command.pipeline] = argv
         scope = command.scope
         for redirect in command.redirects:
             if redirect.op in (">", ">>", ">|", "&>", "&>>") and redirect.target:
@@ -185,7 +191,9 @@ class RunStep:
         name = argv[0].rsplit("/", 1)[-1]
         args = argv[1:]
         handler = _HANDLERS.get(name)
-        if handler is not None:
+        if name == "xargs":
+            self.xargs(args, command, where, upstream)
+        elif handler is not None:
             handler(self, args, command, where)
         elif name in SH_LIKE:
             self.nested_shell(argv, command, where)
@@ -388,6 +396,149 @@ class RunStep:
             found.extend(file for _, file in fs.under(path, recursive=recursive))
         return list({id(f): f for f in found}.values())
 
+    def maybe_setcap(self, region: CapsRegion, tracked: set[str] | None) -> None:
+        """A command may have given file caps to files of ``region`` it does not name: those
+        the build wrote so far (``tracked``: only these paths; None: all) and those met later
+        (covers) have unknown capabilities.  A RUN as a non-root USER cannot set any."""
+        if self.nonroot:
+            return
+        self.stage.maybe_caps.append(region)
+        for fs in self.stage.fs.values():
+            for path, file in fs.files.items():
+                if region.covers(path) and (tracked is None or path in tracked):
+                    file.caps, file.caps_known = None, False
+
+    def run_template(
+        self,
+        template: list[str],
+        paths: list[str],
+        command: SimpleCommand,
+        where: Location,
+        *,
+        batch: bool,
+        replace: str = "{}",
+    ) -> None:
+        """Run a ``find -exec`` / ``xargs`` command template on ``paths``."""
+        if not template or not paths:
+            return
+        runs = [paths] if batch else [[p] for p in paths]
+        for group in runs:
+            argv: list[str] = []
+            for word in template:
+                if word == replace:
+                    argv.extend(group)
+                elif replace in word:
+                    argv.append(word.replace(replace, group[0]))
+                else:
+                    argv.append(word)
+            if not any(replace in w for w in template):
+                argv.extend(group)  # xargs without -I: the inputs are appended
+            self.command(
+                SimpleCommand(
+                    tuple(_quote(a) for a in argv),
+                    pipeline=command.pipeline + 20_000,
+                    scope=command.scope,
+                    conditional=command.conditional,
+                ),
+                where,
+            )
+
+    def selected(self, plan: _FindPlan) -> tuple[list[str], bool]:
+        """The tracked files a ``find`` selects, and whether that list is certain."""
+        paths: list[str] = []
+        for fs in self.stage.fs.values():
+            for path in fs.files:
+                if path not in paths and plan.matches(path):
+                    paths.append(path)
+        return sorted(paths), plan.exact
+
+    def edit_selected(
+        self, plan: _FindPlan, template: list[str], command: SimpleCommand, where: Location
+    ) -> bool:
+        """When the selection is not certain, what the template may do; True: handled."""
+        name = template[0].rsplit("/", 1)[-1] if template else ""
+        capping = name == "setcap" or (name in SH_LIKE and "setcap" in " ".join(template))
+        if capping:
+            for region in plan.regions(where):
+                self.maybe_setcap(region, set())  # untracked files find may select
+        if plan.exact:
+            return False
+        if name in _HARMLESS or name == "getcap":
+            return True
+        for region in plan.regions(where):  # may have selected any tracked file under it
+            tracked = {p for fs in self.stage.fs.values() for p in fs.files if region.covers(p)}
+            if capping:
+                self.maybe_setcap(region, tracked)
+            else:
+                for fs in self.stage.fs.values():
+                    for path in tracked:
+                        if path in fs.files and fs.files[path].caps:
+                            fs.files[path].caps_known = False
+                            fs.files[path].caps = None
+        del command
+        return True
+
+    def find(self, args: list[str], command: SimpleCommand, where: Location) -> None:
+        plan = _find_plan(args, lambda p: self.abs(p, command.scope))
+        for template, batch in plan.execs:
+            if self.edit_selected(plan, template, command, where):
+                continue
+            paths, _ = self.selected(plan)
+            self.run_template(template, paths, command, where, batch=batch)
+
+    def xargs(
+        self, args: list[str], command: SimpleCommand, where: Location, upstream: list[str] | None
+    ) -> None:
+        """``… | xargs [-0] [-n 1] [-I R] CMD …``: CMD on the names the left side prints."""
+        options, template = _xargs_split(args)
+        template = _strip_prefixes(template) or ["echo"]
+        name = template[0].rsplit("/", 1)[-1]
+        if name in _HARMLESS or name == "getcap":
+            return
+        replace = options.get("replace")
+        batch = replace is None and options.get("max") not in ("1",)
+        source = upstream[0].rsplit("/", 1)[-1] if upstream else ""
+        if upstream is not None and source == "find" and "file" not in options:
+            plan = _find_plan(upstream[1:], lambda p: self.abs(p, command.scope))
+            plan.execs = [(template, batch)]
+            if self.edit_selected(plan, template, command, where):
+                return
+            paths, _ = self.selected(plan)
+        elif upstream is not None and source in ("echo", "printf") and "file" not in options:
+            words = [w for w in upstream[1:] if not w.startswith("-")]
+            if source == "printf" and words:
+                words = words[1:] if "%" in words[0] else words
+            items = [i for w in words for i in w.replace("\\n", " ").split()]
+            resolved = [self.abs(i, command.scope) for i in items]
+            if any(r is None for r in resolved) or any("$?" in i for i in items):
+                self.unknown_inputs(template, command, where)
+                return
+            paths = [r for r in resolved if r is not None]
+        else:
+            self.unknown_inputs(template, command, where)
+            return
+        self.run_template(template, paths, command, where, batch=batch, replace=replace or "{}")
+
+    def unknown_inputs(self, template: list[str], command: SimpleCommand, where: Location) -> None:
+        """xargs on names unroot cannot know: a setcap may have capped any file so far, another
+        edit may have removed capabilities; the template still runs (``xargs apt-get install``)."""
+        name = template[0].rsplit("/", 1)[-1]
+        if name == "setcap" or (name in SH_LIKE and "setcap" in " ".join(template)):
+            self.maybe_setcap(CapsRegion("/", None, where), None)
+            return
+        if name in _HANDLERS:
+            for fs in self.stage.fs.values():
+                for file in fs.files.values():
+                    if file.caps:
+                        file.caps, file.caps_known = None, False
+        inner = SimpleCommand(
+            tuple(_quote(a) for a in template),
+            pipeline=command.pipeline + 20_000,
+            scope=command.scope,
+            conditional=command.conditional,
+        )
+        self.command(inner, where)
+
     # -- the commands ----------------------------------------------------------------------
     def setcap(self, args: list[str], command: SimpleCommand, where: Location) -> None:
         verify, rootid = False, None
@@ -404,13 +555,17 @@ class RunStep:
             return
         for spec, target in zip(rest[0::2], rest[1::2], strict=False):
             path = self.abs(target, command.scope)
-            if spec.startswith("$?") or path is None:
+            if path is None or target.startswith("$?"):
+                # a name unroot cannot resolve (an unset ARG, $(…), a loop over one): any file
+                # the build wrote so far may now carry file capabilities
+                self.maybe_setcap(CapsRegion("/", None, where), None)
+                return
+            if spec.startswith(("$?", "-")) and spec != "-r":
+                self.maybe_setcap(CapsRegion(path, None, where), {path})  # unknown caps text
                 return
             caps: FileCaps | None
             if spec == "-r":
                 caps = None
-            elif spec == "-":
-                return  # from stdin: unknown
             else:
                 try:
                     caps = FileCaps.from_text(spec)
@@ -418,6 +573,8 @@ class RunStep:
                     return  # setcap exits non-zero: the RUN fails here
                 if rootid:
                     caps = FileCaps(caps.permitted, caps.inheritable, caps.effective, 3, rootid)
+            if any(c in path for c in "*?["):
+                self.maybe_setcap(_glob_region(path, where), set())  # files it does not track
             for builder, fs in self.stage.fs.items():
                 matches = (
                     self.targets(fs, [path], False)
@@ -1030,6 +1187,162 @@ class RunStep:
             self.stage.packages[:] = [p for p in self.stage.packages if p not in removed]
 
 
+class _FindPlan:
+    """What a ``find`` command selects, as far as it can be known statically."""
+
+    def __init__(self) -> None:
+        self.starts: list[str] = []
+        self.names: list[tuple[str, bool]] = []  # (glob, case-insensitive)
+        self.paths: list[str] = []
+        self.types: set[str] = set()
+        self.min_depth = 0
+        self.max_depth: int | None = None
+        self.exact = True  # every test is one unroot evaluates (or none)
+        self.execs: list[tuple[list[str], bool]] = []  # (command template, batched with +)
+
+    def matches(self, path: str) -> bool:
+        for start in self.starts:
+            if path != start and not path.startswith(start.rstrip("/") + "/"):
+                continue
+            rel = path[len(start.rstrip("/")) :].strip("/")
+            depth = rel.count("/") + 1 if rel else 0
+            if depth < self.min_depth or (self.max_depth is not None and depth > self.max_depth):
+                continue
+            base = posixpath.basename(path)
+            if self.types and "f" not in self.types:
+                continue
+            if not all(
+                fnmatch.fnmatchcase(base.lower() if fold else base, glob.lower() if fold else glob)
+                for glob, fold in self.names
+            ):
+                continue
+            if not all(fnmatch.fnmatchcase(path, glob) for glob in self.paths):
+                continue
+            return True
+        return False
+
+    def regions(self, where: Location) -> list[CapsRegion]:
+        """Where the files it may select are (every start, with its -name when there is one)."""
+        name = self.names[0][0] if len(self.names) == 1 and not self.names[0][1] else None
+        if self.types and "f" not in self.types:
+            return []
+        return [CapsRegion(start, name, where) for start in self.starts or ["/"]]
+
+
+_FIND_NO_ARG = frozenset(
+    {"-print", "-print0", "-xdev", "-mount", "-follow", "-depth", "-a", "-and", "-true",
+     "-noleaf", "-ignore_readdir_race", "-nowarn", "-warn", "-daystart", "-ls"}
+)  # fmt: skip
+_FIND_EXEC = frozenset({"-exec", "-execdir", "-ok", "-okdir"})
+
+
+def _find_plan(args: list[str], absolute: Callable[[str], str | None]) -> _FindPlan:
+    """``find [-H|-L|-P] START… EXPRESSION``: the starting points, the tests, the -exec's."""
+    plan = _FindPlan()
+    i = 0
+    while i < len(args) and args[i] in ("-H", "-L", "-P"):
+        i += 1
+    while i < len(args) and not args[i].startswith(("-", "(", "!", ")")):
+        start = absolute(args[i])
+        if start is None or "$?" in args[i] or any(c in args[i] for c in "*?["):
+            plan.exact = False
+            plan.starts.append("/")
+        else:
+            plan.starts.append(start)
+        i += 1
+    if not plan.starts:
+        plan.starts.append(absolute(".") or "/")
+    while i < len(args):
+        arg = args[i]
+        value = args[i + 1] if i + 1 < len(args) else ""
+        if arg in _FIND_EXEC:
+            j = i + 1
+            template: list[str] = []
+            batch = False
+            while j < len(args):
+                if args[j] == ";":
+                    break
+                if args[j] == "+" and template and template[-1] == "{}":
+                    batch = True
+                    break
+                template.append(args[j])
+                j += 1
+            if arg in ("-exec", "-execdir"):  # -ok asks on a terminal: a build has none
+                plan.execs.append((template, batch))
+            i = j + 1
+            continue
+        if arg in ("-name", "-iname"):
+            if "$?" in value:
+                plan.exact = False
+            plan.names.append((value, arg == "-iname"))
+            i += 2
+        elif arg in ("-path", "-wholename"):
+            plan.paths.append(value)
+            i += 2
+        elif arg == "-type":
+            plan.types.update(value.split(","))
+            i += 2
+        elif arg in ("-maxdepth", "-mindepth") and value.isdigit():
+            if arg == "-maxdepth":
+                plan.max_depth = int(value)
+            else:
+                plan.min_depth = int(value)
+            i += 2
+        elif arg in _FIND_NO_ARG:
+            i += 1
+        else:  # -o, !, ( ), -perm, -newer, -size, -user, -regex, …: not evaluated
+            plan.exact = False
+            i += 2 if value and not value.startswith(("-", "(", ")", "!")) else 1
+    return plan
+
+
+def _glob_region(path: str, where: Location) -> CapsRegion:
+    """The region a glob names: its directory part up to the first glob character."""
+    directory, base = posixpath.split(path)
+    if any(c in directory for c in "*?["):
+        cut = min(directory.find(c) for c in "*?[" if c in directory)
+        return CapsRegion(posixpath.dirname(directory[:cut]) or "/", None, where)
+    return CapsRegion(directory or "/", base, where)
+
+
+_XARGS_VALUE = frozenset("nLPsdIEa")
+
+
+def _xargs_split(args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """xargs options (``max``: -n/-L, ``replace``: -I/-i, ``file``: -a) and the template."""
+    options: dict[str, str] = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            i += 1
+            break
+        if not arg.startswith("-") or arg == "-":
+            break
+        if arg.startswith("--"):
+            name, _, value = arg[2:].partition("=")
+            if name in ("max-args", "max-lines"):
+                options["max"] = value
+            elif name == "replace":
+                options["replace"] = value or "{}"
+            elif name == "arg-file":
+                options["file"] = value
+            i += 1
+            continue
+        letter, value = arg[1], arg[2:]
+        if letter == "i":
+            options["replace"] = value or "{}"
+        elif letter in _XARGS_VALUE:
+            if not value and i + 1 < len(args):
+                value = args[i + 1]
+                i += 1
+            key = {"n": "max", "L": "max", "I": "replace", "a": "file"}.get(letter)
+            if key:
+                options[key] = value
+        i += 1
+    return options, args[i:]
+
+
 _HARMLESS = frozenset(
     {
         "echo",
@@ -1060,7 +1373,6 @@ _HARMLESS = frozenset(
         "unset",
         "readlink",
         "stat",
-        "find",
         "grep",
         "head",
         "tail",
@@ -1095,7 +1407,7 @@ def _strip_prefixes(argv: list[str]) -> list[str]:
             return argv
         name = argv[0].rsplit("/", 1)[-1]
         if (
-            name in ("exec", "nohup", "time", "xargs")
+            name in ("exec", "nohup", "time")
             or (name == "command" and len(argv) > 1 and not argv[1].startswith("-"))
             or (name == "busybox" and len(argv) > 1 and argv[1] not in SH_LIKE)
         ):
@@ -1142,6 +1454,7 @@ def _quote(word: str) -> str:
 
 _HANDLERS = {
     "setcap": RunStep.setcap,
+    "find": RunStep.find,
     "chown": RunStep.chown,
     "chgrp": RunStep.chgrp,
     "chmod": RunStep.chmod,

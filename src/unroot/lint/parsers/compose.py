@@ -1,7 +1,34 @@
-"""Compose files → one :class:`Workload` per service, each fact with the line of its key.
+"""Compose projects → one :class:`Workload` per service, each fact with the file and line of the
+key that set it.
 
-Semantics follow the Compose Specification (compose-spec ``05-services.md``,
-``12-interpolation.md``) and compose-go, which Docker Compose v2 uses to load files:
+A project is read the way ``docker compose`` (compose-go) loads it, from the file given:
+
+* **variables** come from ``.env`` in the project directory (the file's directory), parsed as
+  compose parses it (``_compose_env.py``).  ``env`` stands for the environment compose runs in
+  and wins over ``.env``, as in compose; ``unroot lint`` passes none, so findings depend on the
+  repository only, never on the shell or CI runner unroot runs in.  A variable set nowhere is
+  ``""`` and one problem (a warning), as compose warns.
+* **override**: when the file is one of compose's default names (``compose.yaml``,
+  ``compose.yml``, ``docker-compose.yml``, ``docker-compose.yaml``), the first of
+  ``compose.override.yml``, ``compose.override.yaml``, ``docker-compose.override.yml``,
+  ``docker-compose.override.yaml`` beside it is merged onto it (compose-go ``cli/options.go``).
+  Several YAML documents in one file are merged in order, as compose does.
+* **merge** rules of the specification (``13-merge.md``, ``_compose_merge.py``), ``!reset`` and
+  ``!override`` included.  Every node keeps its file and line, so a finding points at the file
+  the effective value came from.
+* ``extends: NAME`` / ``extends: {service, file}``, chained, per file before the files are
+  merged (a name refers to the same file); relative paths of an extended file resolve from its
+  own directory; a cycle, a missing service or file is a problem, never a hang.
+* ``include:`` (a path, a list of paths, or ``{path, project_directory, env_file}``): the
+  included project's services join this one; it reads its own ``.env`` (or ``env_file``) for
+  the variables this project does not set; its relative paths resolve from its project
+  directory.  A missing file or an include cycle is a problem (compose refuses the project).
+
+Files are read through ``read`` (None: only the text given; the parser does no I/O itself).
+The ParsedFile lists every other file it read in ``parts`` with their pragmas, so ``# unroot:
+ignore=`` works in an override file too.
+
+Values (compose-spec ``05-services.md``, ``12-interpolation.md``):
 
 * ``command``/``entrypoint`` as a string are split into words with shell-like quoting
   (compose-go ``transformShellCommand`` → go-shellwords) and are *not* run by a shell;
@@ -9,26 +36,25 @@ Semantics follow the Compose Specification (compose-spec ``05-services.md``,
 * ``ports`` short syntax ``[[IP:](port|range):](port|range)[/proto]``; a lone container port
   publishes on a random host port; ranges expand pairwise.
 * ``volumes`` short syntax ``SRC:DST[:opts]``: a SRC starting with ``/``, ``.`` or ``~`` is a
-  bind mount (relative paths resolve from the compose file's directory), else a named volume.
+  bind mount (relative paths resolve from the project directory), else a named volume.
 * ``security_opt``: ``no-new-privileges``, or ``no-new-privileges`` ``=``/``:`` a Go
   ``strconv.ParseBool`` value — moby's ``parseSecurityOpt``; the last one wins.
-* interpolation ``$VAR``, ``${VAR}``, ``${VAR:-d}``, ``${VAR-d}``, ``${VAR:?e}``, ``${VAR?e}``,
-  ``${VAR:+r}``, ``${VAR+r}``, ``$$``; values only, never keys.  With no environment given an
-  unset variable becomes ``""`` and one problem, as compose warns.
+* interpolation applies to values only, never keys, and only to the values read.
 * ``network_mode: service:NAME`` shares NAME's network namespace: host if NAME is host.
 
-Not read: ``extends`` (other files), ``include``, profiles, ``deploy``, merging several files.
+Not read: profiles (every service counts), ``deploy``, ``COMPOSE_FILE``, remote includes.
 """
 
 from __future__ import annotations
 
 import posixpath
-import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from unroot.lint.facts import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
+from unroot.lint.parsers._compose_env import interpolate, parse_dotenv
+from unroot.lint.parsers._compose_merge import TAGS, Merger, without_resets
 from unroot.lint.parsers._shared import (
     RLIM_INFINITY,
     argv_ports,
@@ -48,117 +74,89 @@ from unroot.lint.parsers.yamlsupport import (
     present_seq,
 )
 
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+__all__ = [
+    "DEFAULT_FILES",
+    "OVERRIDE_FILES",
+    "interpolate",
+    "main_file_of",
+    "override_of",
+    "parse_compose",
+    "references",
+]
+
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 _MAX_RANGE = 256  # a wider published range keeps only its privileged ports and its ends
 _BIND_PREFIXES = ("/", ".", "~")
 IGNORE_KEY = "x-unroot-ignore"
+#: compose-go cli/options.go, in its order of preference
+DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
+OVERRIDE_FILES = (
+    "compose.override.yml",
+    "compose.override.yaml",
+    "docker-compose.override.yml",
+    "docker-compose.override.yaml",
+)
+Reader = Callable[[str], "str | None"]
 
 
-class InterpolationError(ValueError):
-    pass
+def override_of(path: str, exists: Callable[[str], bool]) -> str | None:
+    """The override file compose merges onto ``path`` (only a default name has one)."""
+    if path == "-" or posixpath.basename(path) not in DEFAULT_FILES:
+        return None
+    directory = posixpath.dirname(path)
+    for name in OVERRIDE_FILES:
+        candidate = posixpath.join(directory, name)
+        if exists(candidate):
+            return candidate
+    return None
 
 
-def interpolate(
-    value: str, env: Mapping[str, str], unset: list[str] | None = None
-) -> tuple[str, list[str]]:
-    """Compose interpolation of one value: ``(result, errors)``; unset names go to ``unset``."""
-    errors: list[str] = []
-    out: list[str] = []
-    i, n = 0, len(value)
-    while i < n:
-        char = value[i]
-        if char != "$":
-            out.append(char)
-            i += 1
+def main_file_of(path: str, exists: Callable[[str], bool]) -> str | None:
+    """For an override file, the default-named file beside it that compose merges it onto."""
+    if posixpath.basename(path) not in OVERRIDE_FILES:
+        return None
+    directory = posixpath.dirname(path)
+    for name in DEFAULT_FILES:
+        candidate = posixpath.join(directory, name)
+        if exists(candidate):
+            return candidate
+    return None
+
+
+def _relative(base: str, path: str) -> str:
+    return posixpath.normpath(path if posixpath.isabs(path) else posixpath.join(base, path))
+
+
+def references(text: str, path: str) -> list[str]:
+    """The local files a compose file pulls in with ``include`` and ``extends: {file}``
+    (normalised, relative to its directory; paths with variables are left out)."""
+    loaded = load_yaml(text, path, TAGS)
+    base = posixpath.dirname(path)
+    found: list[str] = []
+
+    def add(node: YNode | None) -> None:
+        if not isinstance(node, YScalar) or not node.text or "$" in node.text:
+            return
+        if "://" not in node.text and not node.text.startswith("git@"):
+            found.append(_relative(base, node.text))
+
+    for document in loaded.documents:
+        root = document.root
+        if not isinstance(root, YMap):
             continue
-        if value.startswith("$$", i):
-            out.append("$")
-            i += 2
-            continue
-        if value.startswith("${", i):
-            end = _closing_brace(value, i + 2)
-            if end < 0:
-                errors.append(f"invalid interpolation format in {value!r}: missing '}}'")
-                out.append(value[i:])
-                break
-            out.append(_braced(value[i + 2 : end], env, unset, errors))
-            i = end + 1
-            continue
-        match = _NAME.match(value, i + 1)
-        if match is None:
-            errors.append(f"invalid interpolation format in {value!r}: lone '$' (write '$$')")
-            out.append("$")
-            i += 1
-            continue
-        out.append(_lookup(match.group(), env, unset))
-        i = match.end()
-    return "".join(out), errors
-
-
-def _closing_brace(value: str, start: int) -> int:
-    depth = 1
-    i = start
-    while i < len(value):
-        if value.startswith("${", i):
-            depth += 1
-            i += 2
-            continue
-        if value[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-        i += 1
-    return -1
-
-
-def _lookup(name: str, env: Mapping[str, str], unset: list[str] | None) -> str:
-    if name in env:
-        return env[name]
-    if unset is not None and name not in unset:
-        unset.append(name)
-    return ""
-
-
-def _braced(inner: str, env: Mapping[str, str], unset: list[str] | None, errors: list[str]) -> str:
-    match = _NAME.match(inner)
-    if match is None:
-        errors.append(f"invalid interpolation format: ${{{inner}}}")
-        return ""
-    name, rest = match.group(), inner[match.end() :]
-    if not rest:
-        return _lookup(name, env, unset)
-    is_set = name in env
-    current = env.get(name, "")
-    for op in (":-", ":?", ":+", "-", "?", "+"):
-        if rest.startswith(op):
-            arg = rest[len(op) :]
-            break
-    else:
-        errors.append(f"invalid interpolation format: ${{{inner}}}")
-        return ""
-    strict = op.startswith(":")  # the colon forms also treat an empty value as unset
-    present = is_set and (current != "" or not strict)
-    if op.endswith("-"):
-        if present:
-            return current
-        result, sub = interpolate(arg, env, unset)
-        errors.extend(sub)
-        return result
-    if op.endswith("?"):
-        if present:
-            return current
-        message, sub = interpolate(arg, env, unset)
-        errors.extend(sub)
-        errors.append(f"required variable {name} is missing a value: {message}".rstrip(": "))
-        return ""
-    if present:  # "+": the replacement when set
-        result, sub = interpolate(arg, env, unset)
-        errors.extend(sub)
-        return result
-    return ""
+        include = root.get_seq("include")
+        for item in include.items if include is not None else ():
+            paths = item.get("path") if isinstance(item, YMap) else item
+            for one in paths.items if isinstance(paths, YSeq) else [paths]:
+                add(one)
+        services = root.get_map("services")
+        for _, service in services.entries() if services is not None else ():
+            extends = service.get_map("extends") if isinstance(service, YMap) else None
+            if extends is not None:
+                add(extends.get("file"))
+    return list(dict.fromkeys(found))
 
 
 @dataclass
@@ -167,28 +165,47 @@ class _Ctx:
     env: Mapping[str, str]
     problems: list[tuple[Location, str]] = field(default_factory=list)
     unset: list[str] = field(default_factory=list)
+    #: per file read: the variables it is interpolated with, the directory its paths resolve from
+    envs: dict[str, Mapping[str, str]] = field(default_factory=dict)
+    dirs: dict[str, str] = field(default_factory=dict)
 
-    @property
-    def base(self) -> str:
-        return posixpath.dirname(self.path) if self.path != "-" else ""
+    def file_of(self, node: YNode) -> str:
+        return node.file or self.path
+
+    def base_of(self, node: YNode) -> str:
+        file = self.file_of(node)
+        if file in self.dirs:
+            return self.dirs[file]
+        return posixpath.dirname(file) if file != "-" else ""
+
+    def env_of(self, node: YNode) -> Mapping[str, str]:
+        return self.envs.get(self.file_of(node), self.env)
 
     def loc(self, node: YNode) -> Location:
-        return node.location(self.path)
+        return Location(self.file_of(node), node.line, node.column)
 
     def problem(self, node: YNode, message: str) -> None:
         self.problems.append((self.loc(node), message))
+
+    def quiet_text(self, node: YScalar) -> str:
+        """The value after interpolation, problems not reported (for merge keys)."""
+        if node.kind != "str" or "$" not in node.text:
+            return node.text
+        return interpolate(node.text, self.env_of(node))[0]
 
     def text(self, node: YScalar) -> str:
         """The scalar's value after interpolation (numbers and bools as written)."""
         if node.kind != "str" or "$" not in node.text:
             return node.text
         before = len(self.unset)
-        result, errors = interpolate(node.text, self.env, self.unset)
+        result, errors = interpolate(node.text, self.env_of(node), self.unset)
         for name in self.unset[before:]:
             self.problem(
                 node,
-                f"variable {name} is not set: compose substitutes an empty string "
-                "(give it a default: ${" + name + ":-value})",
+                f"variable {name} is not set: compose substitutes an empty string unless the "
+                "shell that runs it sets it (set it in .env or give it a default: ${"
+                + name
+                + ":-value})",
             )
         for error in errors:
             self.problem(node, error)
@@ -228,35 +245,281 @@ class _Ctx:
         return None
 
 
+class _Project:
+    """Loads the files of one project: .env, override, include, extends; merges them."""
+
+    def __init__(self, ctx: _Ctx, text: str, read: Reader | None) -> None:
+        self.ctx = ctx
+        self.read = read
+        self.texts: dict[str, str | None] = {ctx.path: text}
+        self.parts: list[str] = []  # every file read besides the one given, in order
+        self.documents_of: dict[str, list[YMap]] = {}
+        self.merger = Merger(ctx.problem, ctx.quiet_text)
+
+    def text_of(self, path: str) -> str | None:
+        if path not in self.texts:
+            found = self.read(path) if self.read is not None and path != "-" else None
+            self.texts[path] = found
+            if found is not None:
+                self.parts.append(path)
+        return self.texts[path]
+
+    def dotenv(self, path: str, environment: Mapping[str, str]) -> dict[str, str] | None:
+        """The variables of an env file (problems at its lines), None when it cannot be read."""
+        text = self.text_of(path)
+        if text is None:
+            return None
+        values, problems = parse_dotenv(text, environment)
+        self.ctx.problems.extend((Location(path, line), message) for line, message in problems)
+        return values
+
+    def documents(self, path: str) -> list[YMap]:
+        """The mapping documents of a file (read once; None-free), problems reported."""
+        if path in self.documents_of:
+            return self.documents_of[path]
+        roots: list[YMap] = []
+        self.documents_of[path] = roots
+        text = self.text_of(path)
+        if text is None:
+            return roots
+        loaded = load_yaml(text, path, TAGS)
+        self.ctx.problems.extend(loaded.problems)
+        for document in loaded.documents:
+            if document.root is None:
+                continue
+            if not isinstance(document.root, YMap):
+                self.ctx.problem(
+                    document.root, f"a compose file is a mapping, found {describe(document.root)}"
+                )
+                continue
+            roots.append(document.root)
+        return roots
+
+    def load(
+        self, files: list[str], env: Mapping[str, str], directory: str, stack: tuple[str, ...]
+    ) -> YMap | None:
+        """The files merged in order, each after its includes and extends."""
+        merged: YMap | None = None
+        for file in files:
+            self.ctx.envs.setdefault(file, env)
+            self.ctx.dirs.setdefault(file, directory)
+            for root in self.documents(file):
+                root = self.include(root, env, directory, stack)  # noqa: PLW2901
+                root = self.extends(root, file)  # noqa: PLW2901
+                result = self.merger.merge(merged, root, ())
+                merged = result if isinstance(result, YMap) else merged
+        return merged
+
+    # -- include ----------------------------------------------------------------------------
+    def include(
+        self, root: YMap, env: Mapping[str, str], directory: str, stack: tuple[str, ...]
+    ) -> YMap:
+        items = present_seq(root.get("include"), "include", self.ctx.problem)
+        if items is None:
+            return root
+        result = root.copy()
+        result.remove("include")
+        for item in items:
+            imported = self._included(item, env, directory, stack)
+            if imported is not None:
+                result = self._import(result, imported)
+        return result
+
+    def _included(
+        self, item: YNode, env: Mapping[str, str], directory: str, stack: tuple[str, ...]
+    ) -> YMap | None:
+        ctx = self.ctx
+        project_directory: str | None = None
+        env_files: list[tuple[str, YNode]] = []
+        if isinstance(item, YMap):
+            paths = ctx.strings(item.get("path"), "include.path")
+            project_directory = ctx.scalar(
+                item.get("project_directory"), "include.project_directory"
+            )
+            env_files = ctx.strings(item.get("env_file"), "include.env_file")
+        elif isinstance(item, YScalar):
+            paths = ctx.strings(item, "include")
+        else:
+            ctx.problem(item, f"include: expected a path or a mapping, found {describe(item)}")
+            return None
+        if not paths:
+            ctx.problem(item, "include: needs a path")
+            return None
+        files = [_relative(directory, text) for text, _ in paths]
+        if files[0] in stack:
+            chain = " → ".join((*stack, files[0]))
+            ctx.problem(item, f"include cycle: {chain} (docker compose refuses the project)")
+            return None
+        for file, (text, node) in zip(files, paths, strict=True):
+            if self.text_of(file) is None:
+                ctx.problem(
+                    node,
+                    f"include: cannot read {text!r} ({file}): docker compose refuses the project",
+                )
+                return None
+        sub_directory = posixpath.dirname(files[0])
+        if project_directory:
+            sub_directory = _relative(directory, project_directory)
+        sub_env = dict(env)  # the including project's variables win over the included's .env
+        if not env_files:
+            found = self.dotenv(posixpath.join(sub_directory, ".env"), env)
+            for key, value in (found or {}).items():
+                sub_env.setdefault(key, value)
+        for text, node in env_files:
+            if text == "/dev/null":
+                continue
+            env_path = _relative(directory, text)
+            found = self.dotenv(env_path, env)
+            if found is None:
+                ctx.problem(
+                    node,
+                    f"include: env_file {text!r} not found: docker compose refuses the project",
+                )
+                continue
+            for key, value in found.items():
+                sub_env.setdefault(key, value)
+        return self.load(files, sub_env, sub_directory, (*stack, files[0]))
+
+    def _import(self, root: YMap, imported: YMap) -> YMap:
+        theirs = imported.get_map("services")
+        key = imported.key_node("services")
+        if theirs is None or key is None:
+            return root
+        ours = root.get_map("services")
+        result = root.copy()
+        if ours is None:
+            result.put(root.key_node("services") or key, theirs)
+            return result
+        services = ours.copy()
+        for name, service in theirs.entries():
+            local = ours.get(name.text)
+            if local is None:
+                services.put(name, service)
+            else:  # the including file's definition is merged onto the imported one
+                merged = self.merger.merge(service, local, ("services", name.text))
+                services.put(ours.key_node(name.text) or name, merged)
+        result.put(root.key_node("services") or key, services)
+        return result
+
+    # -- extends ----------------------------------------------------------------------------
+    def extends(self, root: YMap, file: str) -> YMap:
+        services = root.get_map("services")
+        key = root.key_node("services")
+        if services is None or key is None:
+            return root
+        if not any(isinstance(s, YMap) and "extends" in s for _, s in services.entries()):
+            return root
+        resolved = services.copy()
+        for name, service in services.entries():
+            if isinstance(service, YMap) and "extends" in service:
+                resolved.put(name, self._extended(file, name.text, services, ((file, name.text),)))
+        result = root.copy()
+        result.put(key, resolved)
+        return result
+
+    def _extended(
+        self, file: str, name: str, services: YMap, chain: tuple[tuple[str, str], ...]
+    ) -> YNode:
+        ctx = self.ctx
+        node = services.get(name)
+        if not isinstance(node, YMap) or "extends" not in node:
+            return node if node is not None else YMap(1, 1, file=file)
+        extends = node.get("extends")
+        assert extends is not None
+        plain = node.copy()
+        plain.remove("extends")
+        other: str | None = None
+        if isinstance(extends, YMap):
+            ref = ctx.scalar(extends.get("service"), "extends.service")
+            other = ctx.scalar(extends.get("file"), "extends.file")
+        elif isinstance(extends, YScalar) and not extends.is_null:
+            ref = ctx.text(extends)
+        else:
+            ctx.problem(
+                extends, f"extends: expected a service name or a mapping, found {describe(extends)}"
+            )
+            return plain
+        if not ref:
+            ctx.problem(extends, f"service {name!r}: extends needs a service")
+            return plain
+        target, target_services = file, services
+        if other:
+            target = _relative(posixpath.dirname(file), other)
+            if self.text_of(target) is None:
+                where = extends.get("file") if isinstance(extends, YMap) else None
+                ctx.problem(
+                    where or extends,
+                    f"service {name!r}: extends cannot read {other!r} ({target}): docker compose "
+                    "refuses the project",
+                )
+                return plain
+            ctx.envs.setdefault(target, ctx.envs.get(file, ctx.env))
+            ctx.dirs.setdefault(target, posixpath.dirname(target))
+            target_services = self._services_of(target)
+        if (target, ref) in chain:
+            names = " → ".join(
+                f"{n}" if f == file else f"{f}:{n}" for f, n in (*chain, (target, ref))
+            )
+            ctx.problem(extends, f"extends cycle: {names} (docker compose refuses the project)")
+            return plain
+        if ref not in target_services:
+            ctx.problem(
+                extends,
+                f"service {name!r} extends {ref!r}, which {target} does not define: docker "
+                "compose refuses the project",
+            )
+            return plain
+        base = self._extended(target, ref, target_services, (*chain, (target, ref)))
+        if isinstance(base, YScalar) and base.is_null:
+            return plain
+        return self.merger.merge(base, plain, ("services", name))
+
+    def _services_of(self, file: str) -> YMap:
+        merged: YMap = YMap(1, 1, file=file)
+        for root in self.documents(file):
+            services = root.get_map("services")
+            if services is not None:
+                result = self.merger.merge(merged, services, ("services",))
+                merged = result if isinstance(result, YMap) else merged
+        return merged
+
+
 @never_raises("compose")
-def parse_compose(text: str, path: str, env: Mapping[str, str] | None = None) -> ParsedFile:
-    """A compose file's services as workloads; problems instead of exceptions."""
-    ctx = _Ctx(path, env or {})
-    loaded = load_yaml(text, path)
-    ctx.problems.extend(loaded.problems)
+def parse_compose(
+    text: str,
+    path: str,
+    env: Mapping[str, str] | None = None,
+    read: Reader | None = None,
+) -> ParsedFile:
+    """A compose project's services as workloads; problems instead of exceptions.
+
+    ``env``: the environment compose would run in (wins over ``.env``); ``read``: reads the
+    other files of the project (``.env``, the override, extended and included files).
+    """
+    ctx = _Ctx(path, {})
+    project = _Project(ctx, text, read)
+    directory = posixpath.dirname(path) if path != "-" else ""
+    process = dict(env or {})
+    dotenv = project.dotenv(posixpath.join(directory, ".env"), process) if path != "-" else None
+    ctx.env = {**(dotenv or {}), **process}
+    files = [path]
+    override = override_of(path, lambda p: project.text_of(p) is not None)
+    if override is not None:
+        files.append(override)
+    root = project.load(files, ctx.env, directory, (path,))
+    own = project.documents(path)
     workloads: list[Workload] = []
-    seen_services = False
-    for document in loaded.documents:
-        root = document.root
-        if root is None:
-            continue
-        if not isinstance(root, YMap):
-            ctx.problem(root, f"a compose file is a mapping, found {describe(root)}")
-            continue
-        services = root.get("services")
-        if services is None:
-            continue
-        seen_services = True
-        if isinstance(services, YScalar) and services.is_null:
-            continue
-        if not isinstance(services, YMap):
-            ctx.problem(services, f"services: expected a mapping, found {describe(services)}")
-            continue
+    services = root.get("services") if root is not None else None
+    if isinstance(services, YScalar) and services.is_null:
+        services = None
+    if services is not None and not isinstance(services, YMap):
+        ctx.problem(services, f"services: expected a mapping, found {describe(services)}")
+    elif services is not None:
         for key, value in services.entries():
-            workload = _service(ctx, key, value)
+            workload = _service(ctx, key, without_resets(value))
             if workload is not None:
                 workloads.append(workload)
-    if not seen_services and loaded.documents:
+    if own and not any("services" in r or "include" in r for r in own):
         ctx.problems.append((Location(path), "no top-level 'services:': not a compose file?"))
     file_ignores, line_ignores, pragma_problems = comment_ignores(text, path, trailing=True)
     return ParsedFile(
@@ -266,6 +529,14 @@ def parse_compose(text: str, path: str, env: Mapping[str, str] | None = None) ->
         problems=tuple(ctx.problems) + pragma_problems,
         file_ignores=file_ignores,
         line_ignores=line_ignores,
+        parts=tuple(_part(part, project.texts[part] or "") for part in project.parts),
+    )
+
+
+def _part(path: str, text: str) -> ParsedFile:
+    file_ignores, line_ignores, problems = comment_ignores(text, path, trailing=True)
+    return ParsedFile(
+        path, "compose", problems=problems, file_ignores=file_ignores, line_ignores=line_ignores
     )
 
 
@@ -414,9 +685,11 @@ def _build(ctx: _Ctx, node: YNode | None) -> tuple[str | None, str | None]:
     context: str | None = "."
     dockerfile: str | None = "Dockerfile"
     target: str | None = None
+    where: YNode = node
     if isinstance(node, YScalar):
         context = ctx.text(node)
     elif isinstance(node, YMap):
+        where = node.get("context") or node
         context = ctx.scalar(node.get("context"), "build.context") or "."
         dockerfile = ctx.scalar(node.get("dockerfile"), "build.dockerfile") or "Dockerfile"
         target = ctx.scalar(node.get("target"), "build.target")
@@ -427,7 +700,9 @@ def _build(ctx: _Ctx, node: YNode | None) -> tuple[str | None, str | None]:
         return None, None
     if dockerfile is None or context is None or "://" in context or context.startswith("git@"):
         return None, target  # inline or remote: no file here to join
-    context_dir = context if posixpath.isabs(context) else posixpath.join(ctx.base, context)
+    context_dir = (
+        context if posixpath.isabs(context) else posixpath.join(ctx.base_of(where), context)
+    )
     path = dockerfile if posixpath.isabs(dockerfile) else posixpath.join(context_dir, dockerfile)
     return posixpath.normpath(path), target
 
@@ -569,9 +844,9 @@ def _expose(ctx: _Ctx, node: YNode | None) -> tuple[PortFact, ...]:
     return tuple(found)
 
 
-def _bind_source(ctx: _Ctx, source: str) -> str:
-    if source.startswith(".") and ctx.path != "-":
-        return posixpath.normpath(posixpath.join(ctx.base, source))
+def _bind_source(ctx: _Ctx, source: str, node: YNode) -> str:
+    if source.startswith(".") and ctx.file_of(node) != "-":
+        return posixpath.normpath(posixpath.join(ctx.base_of(node), source))
     return source
 
 
@@ -604,7 +879,7 @@ def _short_volume(ctx: _Ctx, spec: str, item: YNode) -> MountFact | None:
     options = {o.strip() for o in parts[2].split(",")} if len(parts) == 3 else set()
     read_only = "ro" in options or "readonly" in options
     if source.startswith(_BIND_PREFIXES):
-        return MountFact(_bind_source(ctx, source), target, "bind", read_only, ctx.loc(item))
+        return MountFact(_bind_source(ctx, source, item), target, "bind", read_only, ctx.loc(item))
     return MountFact(source, target, "volume", read_only, ctx.loc(item))
 
 
@@ -617,7 +892,7 @@ def _long_volume(ctx: _Ctx, item: YMap) -> MountFact | None:
         return None
     read_only = bool(ctx.boolean(item.get("read_only"), "volumes.read_only"))
     if kind == "bind":
-        source = _bind_source(ctx, source)
+        source = _bind_source(ctx, source, item)
     return MountFact(source, target, kind, read_only, ctx.loc(item))
 
 

@@ -58,10 +58,40 @@ Builders (``COPY``/``ADD``)
       ``copyXAttrs`` after it, so even ``--chown`` keeps the capability.  The classic builder
       loses it (observed on Docker 20.10; moby/moby#38132).  ``COPY --from=<image>``: unknown
       under BuildKit (``caps_known=False``), lost under classic.
-    * ``ADD`` of a URL makes a new file; of a local archive, files whose names are unknown.
+    * ``ADD`` of a URL makes a new file; of a local archive, files whose names are unknown and
+      whose capabilities are unknown: both builders restore a member's
+      ``SCHILY.xattr.security.capability`` record (``tar --xattrs``), also with ``--chown``,
+      which does not reach extracted members (observed on Docker 20.10.24, both builders; a
+      ``LIBARCHIVE.xattr`` record is not restored — moby's ``pkg/archive`` reads the SCHILY
+      records Go's ``archive/tar`` exposes).
+    * ``COPY --from --chmod``/``--chown``/``--link`` under BuildKit keep it (observed for
+      ``--chmod`` and ``--chown`` + ``--chmod``; ``--link`` copies with the same FileOp onto an
+      empty layer).  ``COPY --parents`` (dockerfile 1.7 labs, stable since 1.20) keeps the source
+      path below the destination (``/./`` pivots it).
     * ``RUN --mount=type=bind,from=<stage>`` exposes the stage's files as they are; what the
-      RUN does with them (``install``, ``cp -a``) decides.  (The classic builder rejects
-      ``--mount``; its column models the same commands.)
+      RUN does with them (``install``, ``cp -a``) decides; a bind mount of the build context
+      carries no capabilities (observed: a context file with host file caps is seen without).
+      The classic builder rejects ``--mount`` (:func:`classic_refusals`, reported with
+      ``builder="classic"``); its column models the same commands.
+
+setcap without naming the file
+    ``find DIR … -exec|-execdir setcap … {} \\;|+``, ``find … -print0 | xargs -0 setcap …``,
+    ``echo PATHS | xargs …``, ``for f in …; do setcap … "$f"; done`` and globs: the files the
+    build tracks are matched against the start directories and the tests unroot evaluates
+    (``-name``, ``-iname``, ``-path``, ``-type``, ``-maxdepth``, ``-mindepth``).  Files it does
+    not track (a directory COPY, a package) in the region (the start directory, with its
+    ``-name`` glob) get *unknown* capabilities, as do all files when the selection cannot be
+    known (``-perm``, ``-o``, ``ls | xargs``, ``$(…)``, an unset variable): the rules that need
+    them stay silent.  ``setcap CAPS a b`` sets ``a`` and fails on ``b`` (libcap's setcap takes
+    ``caps file`` pairs), so ``-exec setcap … {} +`` over two files fails the RUN.  ``getcap``
+    is not an edit.
+
+ONBUILD
+    A trigger does not run in its own stage.  A later stage ``FROM`` that stage runs its
+    triggers first (observed on Docker 20.10.24 with both builders; BuildKit's
+    ``dockerfile2llb`` adds the base stage's ``OnbuildCommand`` instructions; moby/buildkit#5490
+    fixed the dockerfile 1.11.0 regression), and a stage ``FROM`` that child does not run them again
+    (moby/buildkit#5578).  The triggers of an external base image are not visible.
 
 Users
     ``USER`` text is kept as written; uid/gid are derived from numbers, ``root`` (0), ``nobody``
@@ -126,17 +156,21 @@ _EXPOSE = re.compile(r"(\d+)(?:-(\d+))?(?:/(tcp|udp|sctp))?", re.I)
 _HEREDOC_ONLY = re.compile(r"""\s*<<-?\s*(["']?)([^\s"']+)\1\s*""")
 
 
-def parse_dockerfile(text: str, path: str) -> ParsedFile:
-    """Parse a Dockerfile/Containerfile; never raises (problems carry ``file:line``)."""
+def parse_dockerfile(text: str, path: str, *, builder: str | None = None) -> ParsedFile:
+    """Parse a Dockerfile/Containerfile; never raises (problems carry ``file:line``).
+
+    ``builder="classic"``: what the classic builder refuses (``RUN --mount``, ``--chmod``,
+    here-documents, flags it does not know) is a problem too (:func:`classic_refusals`).
+    """
     try:
-        return _parse(text, path)
+        return _parse(text, path, builder)
     except Exception as exc:  # a bug must not take the lint run down: it becomes a problem
         message = f"internal error while analysing this Dockerfile: {type(exc).__name__}: {exc}"
         return ParsedFile(path, "dockerfile", problems=((Location(path, 1), message[:300]),))
 
 
 # -- reading ---------------------------------------------------------------------------------
-def _parse(text: str, path: str) -> ParsedFile:
+def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
     problems: list[tuple[Location, str]] = []
     for number, line in enumerate(text.split("\n"), start=1):
         if "\x00" in line:
@@ -155,6 +189,9 @@ def _parse(text: str, path: str) -> ParsedFile:
     problems.extend((Location(path, line), message) for line, message in pragmas.problems)
     builder = _Builder(path, clean, escape, problems)
     stages = builder.run(instructions)
+    if builder_name == "classic":
+        refused = classic_refusals(instructions, clean, builder.known)
+        problems.extend((Location(path, line), message) for line, message in refused)
     if not instructions and not any("instruction" in m for _, m in problems):
         problems.append((Location(path, 1), "the Dockerfile has no instructions"))
     return ParsedFile(
@@ -325,6 +362,34 @@ class _Builder(BuildContext):
             stage.inherit(base)
             stage.root_location, stage.scratch = base.root_location, base.scratch
         self.stages.append(stage)
+        if base_stage is not None:
+            for trigger in self.stages[base_stage].onbuild:
+                self.dispatch(trigger, stage)
+
+    def do_onbuild(self, ins: RawInstruction, stage: StageState) -> None:
+        """ONBUILD runs in a build FROM this stage, not in this one: kept for such a stage."""
+        trigger = self.trigger(ins)
+        if trigger is not None and trigger.cmd not in ("ONBUILD", "FROM", "MAINTAINER"):
+            stage.onbuild.append(trigger)
+
+    def trigger(self, ins: RawInstruction) -> RawInstruction | None:
+        """The instruction after ``ONBUILD``, parsed in place (its flags and here-documents)."""
+        body = self.lines[ins.start_line - 1 : ins.end_line]
+        if not body:
+            return None
+        body[0] = re.sub(r"^\s*onbuild\s+", "", body[0], flags=re.I)
+        header = f"# escape={self.escape}\n" if self.escape != "\\" else ""
+        pad = "\n" * max(0, ins.start_line - 1 - header.count("\n"))
+        try:
+            parsed = parse_instructions(header + pad + "\n".join(body) + "\n")
+        except BuildKitParseError:
+            return None
+        return parsed[0] if len(parsed) == 1 else None
+
+    def dispatch(self, ins: RawInstruction, stage: StageState) -> None:
+        handler = getattr(self, "do_" + ins.cmd.lower(), None)
+        if handler is not None and ins.cmd not in ("FROM", "ONBUILD"):
+            handler(ins, stage)
 
     def do_arg(self, ins: RawInstruction, stage: StageState) -> None:
         if not ins.value:
@@ -476,6 +541,7 @@ class _Builder(BuildContext):
         )
         owner = flags.get("chown")
         mode = flags.get("chmod")
+        parents = flags.get("parents") in ("", "true")  # COPY --parents (dockerfile 1.7 labs)
         source_stage, external = self.copy_source(flags.get("from"), stage, ins.start_line)
         heredocs = {h.name: h for h in ins.heredocs}
         for raw in sources:
@@ -494,6 +560,14 @@ class _Builder(BuildContext):
             src, complete = self.expand(raw, env)
             if not complete:
                 continue
+            into, dest_for = into_dir, dest
+            if parents and not add:  # the source's parent directories are kept under dest
+                kept = src.split("/./", 1)[1] if "/./" in src else src
+                kept = posixpath.normpath(kept.lstrip("/"))
+                parent = kept if src.endswith("/") else posixpath.dirname(kept)
+                if parent not in ("", "."):
+                    into, dest_for = True, posixpath.join(dest, parent)
+                    stage.dirs.add(dest_for)
             if source_stage is None and not external and add and re.match(r"\w+://|git@", src):
                 name = posixpath.basename(src.split("?", 1)[0].rstrip("/")) or "index.html"
                 target = posixpath.join(dest, name) if into_dir else dest
@@ -507,19 +581,19 @@ class _Builder(BuildContext):
                 continue
             if source_stage is None and not external:
                 self.copy_from_context(
-                    stage, src, dest, into_dir=into_dir, add=add, how=how, ins=ins
+                    stage, src, dest_for, into_dir=into, add=add, how=how, ins=ins
                 )
             else:
                 self.copy_from_stage(
                     stage,
                     src,
-                    dest,
-                    into_dir=into_dir,
+                    dest_for,
+                    into_dir=into,
                     ins=ins,
                     source_index=source_stage,
                     external=external,
                 )
-            target = posixpath.join(dest, posixpath.basename(src.rstrip("/"))) if into_dir else dest
+            target = posixpath.join(dest_for, posixpath.basename(src.rstrip("/"))) if into else dest
             self.apply_mode_owner(stage, target, mode, owner)
         stage.dirs.add(dest if into_dir else posixpath.dirname(dest))
 
@@ -555,7 +629,9 @@ class _Builder(BuildContext):
         location = self.loc(ins.start_line)
         what = f"{ins.cmd} at line {ins.start_line}"
         if add and _ARCHIVE.search(src):
-            stage.covers.append(Cover(dest, location, how))  # extracted: names unknown
+            # extracted: names unknown, and members keep the security.capability their
+            # SCHILY.xattr records carry (WHY_ARCHIVE); ADD --chown does not reach them
+            stage.covers.append(Cover(dest, location, how, caps_unknown=True))
             return
         contents = src in (".", "./") or src.endswith("/")
         if contents or into_dir:
@@ -600,10 +676,16 @@ class _Builder(BuildContext):
             if not found and not contents:
                 # A file the source stage did not track: it has no caps we know of, unless it
                 # may come from a base image whose files we cannot see.
-                known = source is not None and (
-                    source.scratch or self.built_by_run(source, src_abs)
-                )
-                placeholder = FileState(src_abs, location, "copy-from", caps_known=known)
+                earlier = self.from_cover(source, builder, src_abs, named=True) if source else None
+                if earlier is not None:
+                    placeholder = earlier
+                else:
+                    known = source is not None and (
+                        source.scratch or self.built_by_run(source, src_abs)
+                    )
+                    if source is not None and self.maybe_capped(source, src_abs):
+                        known = False
+                    placeholder = FileState(src_abs, location, "copy-from", caps_known=known)
                 found = [("", placeholder)]
             for rel, file in found:
                 if rel:
@@ -753,6 +835,101 @@ class _Builder(BuildContext):
         written = any(path in fs.files for fs in stage.fs.values())
         named = any(c.covers(path) for c in stage.covers if c.prefix != "/" and not c.packages)
         return path if written or named else None
+
+
+# -- what the classic builder refuses ---------------------------------------------------------
+_BUILDKIT_ONLY = "requires BuildKit"  # "…. Refer to https://docs.docker.com/go/buildkit/ …"
+#: COPY/ADD flags the classic builder of Docker 20.10 parses (``--chmod`` only to refuse it)
+_CLASSIC_FLAGS = {
+    "COPY": frozenset({"chown", "from", "chmod"}),
+    "ADD": frozenset({"chown", "chmod"}),
+}
+
+
+def classic_refusals(
+    instructions: Sequence[RawInstruction], text: str, known: frozenset[str]
+) -> list[tuple[int, str]]:
+    """What the classic builder (``DOCKER_BUILDKIT=0``) refuses, one problem per instruction.
+
+    Observed with Docker 20.10.24 (Debian 12's docker.io) and read in moby's
+    ``daemon/builder/dockerfile/dispatchers.go``: any ``RUN`` flag fails with "the --mount
+    option requires BuildKit …" (``dispatchRun`` refuses the first flag), ``COPY``/``ADD
+    --chmod`` with "the --chmod option requires BuildKit …" (``dispatchCopy``/``dispatchAdd``);
+    ``--link``, ``--parents``, ``--exclude``, ``--checksum``, ``--keep-git-dir`` fail to parse on
+    20.10 ("Unknown flag: link") — later classic builders parse them (moby vendors BuildKit's
+    parser) and ignore them, so those are warnings.  Here-documents fail to parse on 20.10
+    (the body's first line is read as an instruction: "unknown instruction: ECHO"); later ones
+    parse them but never run them (the classic dispatcher does not read ``RunCommand.Files``).
+    ``--chown`` is accepted.  A ``# syntax=`` directive does not help: the classic builder
+    ignores it.
+    """
+    syntax = re.search(r"(?im)\A(?:[ \t]*#[^\n]*\n)*?[ \t]*#[ \t]*syntax[ \t]*=[ \t]*(\S+)", text)
+    note = (
+        f" (the `# syntax={syntax.group(1)}` directive does not help: the classic builder "
+        "ignores it)"
+        if syntax
+        else ""
+    )
+    found: list[tuple[int, str]] = []
+    lines = text.split("\n")
+    for ins in instructions:
+        cmd = ins.cmd
+        names = [f.lstrip("-").partition("=")[0].lower() for f in ins.flags]
+        if cmd == "RUN" and names:
+            flag = names[0]
+            found.append(
+                (
+                    ins.start_line,
+                    f"the classic builder refuses RUN --{flag}: the build fails with "
+                    f'"the --{flag} option {_BUILDKIT_ONLY}"{note}',
+                )
+            )
+            continue
+        if cmd in _CLASSIC_FLAGS and "chmod" in names:
+            found.append(
+                (
+                    ins.start_line,
+                    f"the classic builder refuses {cmd} --chmod: the build fails with "
+                    f'"the --chmod option {_BUILDKIT_ONLY}"{note}',
+                )
+            )
+            continue
+        if cmd in ("RUN", "COPY", "ADD") and ins.heredocs:
+            body = next(
+                (
+                    (number, line.split()[0])
+                    for number, line in enumerate(
+                        lines[ins.start_line : ins.end_line], start=ins.start_line + 1
+                    )
+                    if line.strip() and not line.lstrip().startswith("#")
+                ),
+                None,
+            )
+            said = (
+                f': Docker 20.10 fails with "dockerfile parse error line {body[0]}: unknown '
+                f'instruction: {body[1].upper()}"'
+                if body is not None and body[1].upper() not in known
+                else ": Docker 20.10 fails to parse it"
+            )
+            found.append(
+                (
+                    ins.start_line,
+                    f"the classic builder does not support here-documents (`{cmd} <<…`){said}; "
+                    f"later classic builders parse them but never run them{note}",
+                )
+            )
+            continue
+        unknown = [n for n in names if n not in _CLASSIC_FLAGS.get(cmd, frozenset(names))]
+        if unknown:
+            found.append(
+                (
+                    ins.start_line,
+                    f"the classic builder of Docker 20.10 refuses {cmd} --{unknown[0]} "
+                    f'("dockerfile parse error line {ins.start_line}: Unknown flag: '
+                    f'{unknown[0]}"); later classic builders accept it and ignore it{note}',
+                )
+            )
+    return found
 
 
 def _heredoc_name(raw: str) -> str | None:

@@ -13,7 +13,9 @@ and ``sysctls`` only on the pod (fsGroup is also a supplementary group of every 
 no_new_privs is set exactly when ``allowPrivilegeEscalation: false`` is written
 (``AddNoNewPrivileges``: unset means false).  The API server rejects
 ``allowPrivilegeEscalation: false`` with ``privileged: true`` or with an added
-``CAP_SYS_ADMIN`` (``ValidateSecurityContext``): reported as problems.  With
+``CAP_SYS_ADMIN``, and a ``runAsUser``/``runAsGroup`` outside 0…2147483647
+(``ValidateSecurityContext``): reported as problems.  ``runAsNonRoot`` is kept as the
+effective value; the kubelet's check of it is modelled in ``lint/situation.py``.  With
 ``hostNetwork: true`` a containerPort without hostPort gets hostPort = containerPort (API
 defaulting).  Image references are kept as written; the ``[images]`` config joins them to
 Dockerfiles later.  Annotation ``unroot.dev/ignore: UR104,UR105`` on the object or its pod
@@ -44,6 +46,8 @@ _TEMPLATE_KINDS = frozenset(
 )
 _PROTOCOLS = {"TCP": "tcp", "UDP": "udp", "SCTP": "sctp"}
 _MAX_LIST_DEPTH = 8
+#: runAsUser / runAsGroup: ValidateSecurityContext → validation.IsValidUserID/IsValidGroupID
+MAX_ID = 2**31 - 1
 
 
 @dataclass
@@ -157,10 +161,14 @@ def _effective_int(
             continue
         value = level.get_int(name)
         key = level.key_node(name)
-        if value is None or value < 0:
+        if value is None or not 0 <= value <= MAX_ID:
             node = level.get(name)
             assert node is not None
-            ctx.problem(node, f"securityContext.{name}: expected a non-negative integer")
+            ctx.problem(
+                node,
+                f"securityContext.{name}: must be an integer from 0 to {MAX_ID} (the API server "
+                "rejects anything else)",
+            )
             return None, None
         return value, key
     return None, None

@@ -1,15 +1,28 @@
 """systemd units → a :class:`Workload` per ``.service``; a paired ``.socket`` adds its ports.
 
-Follows systemd 252 (Debian 12), systemd.syntax(7), systemd.exec(5), systemd.service(5),
-systemd.socket(5):
+Follows systemd 252 (Debian 12), systemd.syntax(7), systemd.unit(5), systemd.exec(5),
+systemd.service(5), systemd.socket(5), systemd.resource-control(5); each rule below was checked
+against the v252 source (``src/core/load-fragment.c``, ``execute.c``, ``src/shared/dropin.c``):
 
 * lines starting with ``#``/``;`` are comments; a trailing ``\\`` joins the next line with a
   space, and comment lines inside such a continuation are skipped.
+* **Drop-ins** (systemd.unit(5) "Description"; ``unit_file_find_dropin_paths``): the ``*.conf``
+  files of ``NAME.service.d/``, of the template's ``NAME@.service.d/``, of each dash prefix
+  (``foo-bar-baz.service`` → ``foo-bar-.service.d/``, ``foo-.service.d/``) and of the type-level
+  ``service.d/``, in the unit's directory — and, when that directory is one of systemd's unit
+  paths (``…/etc/systemd/system``, ``…/usr/lib/systemd/system`` …), in the same tree's other
+  unit paths too.  The files are read after the unit in the lexical order of their *names*
+  across all those directories; of two files with the same name, the one in the more specific /
+  higher-priority directory hides the other (``conf_files_list_strv``).  Each line is applied
+  exactly as if it followed the unit's own lines, so an empty assignment resets a list
+  (``ExecStart=`` then a new ``ExecStart=`` — the ``systemctl edit`` pattern;
+  ``AmbientCapabilities=``), and every fact points at the file:line that set it.
 * ``AmbientCapabilities=``/``CapabilityBoundingSet=``: each line is a set (``~`` inverts it);
   an empty line or the first assignment replaces, later lines OR in (or, inverted, AND NOT);
   ``~`` alone means every capability, which for the bounding set is "not limited" (the
-  ``config_parse_capability_set`` merge rule).  Names need the ``CAP_`` prefix (any case) or
-  are a number; other words are ignored by systemd and reported here.
+  ``config_parse_capability_set`` merge rule: "replace" whenever the set still has its initial
+  value — all bits for the bounding set, none for the ambient set).  Names need the ``CAP_``
+  prefix (any case) or are a number; other words are ignored by systemd and reported here.
 * ``NoNewPrivileges=`` is forced by ``DynamicUser=yes`` always, and — when the unit's process
   lacks CAP_SYS_ADMIN, i.e. a non-root ``User=`` (or ``DynamicUser=``) without
   ``AmbientCapabilities=CAP_SYS_ADMIN`` — by any of LockPersonality=, MemoryDenyWriteExecute=,
@@ -17,15 +30,38 @@ systemd.socket(5):
   ProtectKernelModules=, ProtectKernelTunables=, RestrictAddressFamilies=,
   RestrictNamespaces=, RestrictRealtime=, RestrictSUIDSGID=, SystemCallArchitectures=,
   SystemCallFilter=, SystemCallLog= (systemd.exec(5) v252 "NoNewPrivileges=" and each
-  option's own text; ``context_has_no_new_privileges`` in src/core/execute.c).
+  option's own text; ``context_has_no_new_privileges`` in src/core/execute.c).  A boolean that
+  cannot be read (or is empty) is ignored: the earlier value stays (``config_parse_bool``).
+* ``PrivateUsers=`` (v252: a boolean; ``self``/``identity``/``full`` in v256+): a user
+  namespace of the service's own.  For a system service it is created *after* the network
+  namespace (``exec_child``: "Users with CAP_SYS_ADMIN can set up user namespaces last"), so
+  the host's network namespace — or ``PrivateNetwork=``'s new one — belongs to the initial user
+  namespace and no capability of the service counts there.  Nothing implies it in v252
+  (``DynamicUser=`` does not).  ``PrivateNetwork=yes``: a new network namespace
+  (``ip_unprivileged_port_start`` 1024); ``NetworkNamespacePath=``: one the unit cannot show.
+* ``RestrictAddressFamilies=`` (``config_parse_address_families``): the first line decides
+  allow-list or ``~`` deny-list, later lines add to it or take from it, ``none`` allows nothing,
+  an empty line lifts the restriction; ``socket()`` of a family outside it fails with
+  EAFNOSUPPORT.  ``SocketBindAllow=``/``SocketBindDeny=`` (``parse_socket_bind_item``):
+  ``[ipv4|ipv6:][tcp|udp:]PORT[-PORT]`` or ``any``, empty resets.  ``SecureBits=``: the words of
+  securebits(7), each line replaces.
 * ``ExecStart=`` prefixes ``@ - : + ! !!``: ``+`` runs the command as root with no
-  User=/capability/NoNewPrivileges restrictions; ``!`` ignores only User=/Group=/
-  SupplementaryGroups=; ``!!`` is a no-op on kernels with ambient capabilities.
+  User=/capability/NoNewPrivileges=/PrivateUsers=/SecureBits=/RestrictAddressFamilies=
+  restrictions (cgroup settings such as SocketBindDeny= and the network namespace still
+  apply); ``!`` ignores only User=/Group=/SupplementaryGroups=; ``!!`` is a no-op on kernels
+  with ambient capabilities.  More than one ``ExecStart=`` outside ``Type=oneshot`` makes
+  systemd refuse the unit ("Service has more than one ExecStart= setting") — typically a
+  drop-in that forgot the empty ``ExecStart=`` before its own.
 * ``LimitNOFILE=`` N, SOFT:HARD or ``infinity``; an empty value resets to the default.
 * A socket pairs with ``NAME.service`` (``NAME@.service`` with ``Accept=yes``), or with the
   unit named by its ``Service=``, or with a service listing it in ``Sockets=``.
 
-Drop-ins, ``systemd --user`` units and specifier/environment expansion are not handled.
+Known and recorded as assumptions rather than modelled: ``PermissionsStartOnly=`` (it changes
+only ExecStartPre=/ExecStartPost=/ExecReload=/ExecStop*=, never ExecStart=), ``IPAddressDeny=``
+(filters packets; bind() succeeds), ``SecureBits=keep-caps``/``no-setuid-fixup`` (they matter
+only for the program's own setuid(): execve clears keep-caps), ``JoinsNamespaceOf=``.
+``systemd --user`` units, unit files shadowed by a higher-priority copy, ``/dev/null`` masks and
+specifier/environment expansion are not handled.
 """
 
 from __future__ import annotations
@@ -35,7 +71,15 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from unroot.lint.facts import Location, ParsedFile, PortFact, UserFact, Workload
+from unroot.lint.facts import (
+    Location,
+    ParsedFile,
+    PortFact,
+    SocketBindRule,
+    UnitSandbox,
+    UserFact,
+    Workload,
+)
 from unroot.lint.parsers._shared import (
     RLIM_INFINITY,
     argv_ports,
@@ -71,6 +115,29 @@ NNP_LIST_OPTIONS = (
     "SystemCallFilter",
     "SystemCallLog",
 )
+#: securebits(7) words of ``SecureBits=`` (src/shared/securebits-util.c) → bit
+SECURE_BITS = {
+    "noroot": 1 << 0,
+    "noroot-locked": 1 << 1,
+    "no-setuid-fixup": 1 << 2,
+    "no-setuid-fixup-locked": 1 << 3,
+    "keep-caps": 1 << 4,
+    "keep-caps-locked": 1 << 5,
+}
+#: PrivateUsers= values that create a user namespace (v252: booleans; v256+: self, identity;
+#: v257+: full)
+_PRIVATE_USERS_ON = frozenset({"self", "identity", "full"})
+#: systemd's unit directories (lookup_paths_init, system scope), highest priority first
+UNIT_PATHS = (
+    "etc/systemd/system.control",
+    "run/systemd/system.control",
+    "etc/systemd/system",
+    "run/systemd/system",
+    "usr/local/lib/systemd/system",
+    "usr/lib/systemd/system",
+    "lib/systemd/system",
+)
+_UNIT_TYPES = ("service", "socket")
 _ESCAPES = {
     "a": "\a",
     "b": "\b",
@@ -86,6 +153,10 @@ _ESCAPES = {
 }
 _IPV4_PORT = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}:(\d+)")
 _IPV6_PORT = re.compile(r"\[[0-9A-Fa-f:.%\w-]*\]:(\d+)(?:%[\w.-]+)?")
+_ADDRESS_FAMILY = re.compile(r"AF_[A-Z0-9]+")
+_PORT_RANGE = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
+_ANY = "any"  # SocketBindAllow=any: every family, protocol and port
+_DROPIN_DIR = re.compile(r"(?:[^/]+\.)?(?:service|socket)\.d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +165,11 @@ class _Entry:
     key: str
     value: str
     line: int
+    path: str = "-"
+
+    @property
+    def location(self) -> Location:
+        return Location(self.path, self.line)
 
 
 def read_unit(
@@ -131,12 +207,12 @@ def read_unit(
             continue
         if not section and problems is not None:
             problems.append((Location(path, number), f"{key.strip()}= is outside any [section]"))
-        entries.append(_Entry(section, key.strip(), value.strip(), number))
+        entries.append(_Entry(section, key.strip(), value.strip(), number, path))
     if pending:
         line = " ".join(pending).strip()
         key, sep, value = line.partition("=")
         if sep and key.strip():
-            entries.append(_Entry(section, key.strip(), value.strip(), start))
+            entries.append(_Entry(section, key.strip(), value.strip(), start, path))
     return entries, sections
 
 
@@ -254,6 +330,35 @@ def _nofile(value: str) -> tuple[int | None, int | None] | None:
     return soft, hard
 
 
+def _socket_bind_rule(value: str, where: Location) -> SocketBindRule | None:
+    """``parse_socket_bind_item``: ``:``-separated tokens tried in the order family, protocol,
+    ports; each parser at most once; an empty token or anything left over is invalid."""
+    family = proto = ""
+    ports: tuple[int, int] | None = None
+    stage = 0  # 0: family may come; 1: protocol may come; 2: ports may come; 3: done
+    for token in value.split(":"):
+        if not token:
+            return None
+        if stage == 0 and token in ("ipv4", "ipv6"):
+            family, stage = token, 1
+            continue
+        if stage <= 1 and token in ("tcp", "udp"):
+            proto, stage = token, 2
+            continue
+        if stage <= 2 and token == _ANY:
+            stage = 3
+            continue
+        match = _PORT_RANGE.fullmatch(token) if stage <= 2 else None
+        if match is None:
+            return None
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) else low
+        if not 1 <= low <= high <= 65535:
+            return None
+        ports, stage = (low, high), 3
+    return SocketBindRule(family, proto, ports, value, where)
+
+
 @dataclass(frozen=True, slots=True)
 class SocketUnit:
     """A parsed ``.socket``: the service it activates and the ports systemd binds for it."""
@@ -269,13 +374,16 @@ def unit_name(path: str) -> str:
     return posixpath.basename(path) if path != "-" else "stdin.service"
 
 
-def parse_socket_unit(text: str, path: str) -> SocketUnit:
-    """The ``[Socket]`` listeners of a ``.socket`` unit as PortFacts (source ``socket-unit``)."""
+def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] = ()) -> SocketUnit:
+    """The ``[Socket]`` listeners of a ``.socket`` unit (and its drop-ins, in order) as
+    PortFacts (source ``socket-unit``)."""
     problems: list[tuple[Location, str]] = []
     entries, _ = read_unit(text, path, problems)
+    for dropin_path, dropin_text in dropins:
+        entries.extend(read_unit(dropin_text, dropin_path, problems)[0])
     name = unit_name(path)
     base = name.removesuffix(".socket")
-    listens: list[tuple[str, str, int]] = []  # (kind, address, line)
+    listens: list[tuple[str, str, Location]] = []  # (kind, address, where)
     protocol = ""
     service = ""
     accept = False
@@ -286,7 +394,7 @@ def parse_socket_unit(text: str, path: str) -> SocketUnit:
             if not entry.value:
                 listens.clear()
             else:
-                listens.append((entry.key, entry.value, entry.line))
+                listens.append((entry.key, entry.value, entry.location))
         elif entry.key == "SocketProtocol":
             protocol = entry.value.lower()
         elif entry.key == "Service":
@@ -294,8 +402,7 @@ def parse_socket_unit(text: str, path: str) -> SocketUnit:
         elif entry.key == "Accept":
             accept = bool(parse_boolean(entry.value))
     ports: list[PortFact] = []
-    for kind, address, line in listens:
-        where = Location(path, line)
+    for kind, address, where in listens:
         port = _listen_port(address)
         if port is None:
             if not address.startswith(("/", "@", "vsock:")):
@@ -326,74 +433,160 @@ def _listen_port(address: str) -> int | None:
     return port if 0 < port <= 65535 else None
 
 
+Setting = tuple[str, Location]
+
+
 @dataclass
 class _Service:
-    """The [Service] settings as systemd would have them after reading every line."""
+    """The [Service] settings as systemd would have them after reading every line of the unit
+    and its drop-ins; each remembers the file:line that set it."""
 
     path: str
     problems: list[tuple[Location, str]] = field(default_factory=list)
-    user: tuple[str, int] | None = None
-    group: tuple[str, int] | None = None
-    dynamic_user: tuple[bool, int] = (False, 0)
+    user: Setting | None = None
+    group: Setting | None = None
+    dynamic_user: tuple[bool, Location | None] = (False, None)
     groups: list[str] = field(default_factory=list)
-    groups_line: int = 0
+    groups_at: Location | None = None
     ambient: int | None = None
-    ambient_line: int = 0
+    ambient_at: Location | None = None
     bounding: int | None = None
-    bounding_line: int = 0
-    nnp: tuple[bool, int] = (False, 0)
-    implying: dict[str, tuple[bool, int]] = field(default_factory=dict)
-    nofile: tuple[tuple[int | None, int | None] | None, int] = (None, 0)
-    exec_start: list[tuple[str, int]] = field(default_factory=list)
+    bounding_at: Location | None = None
+    nnp: tuple[bool, Location | None] = (False, None)
+    implying: dict[str, tuple[bool, Location, int]] = field(default_factory=dict)
+    nofile: tuple[tuple[int | None, int | None] | None, Location | None] = (None, None)
+    exec_start: list[Setting] = field(default_factory=list)
     sockets: list[str] = field(default_factory=list)
-
-    def loc(self, line: int) -> Location:
-        return Location(self.path, line)
+    service_type: str = "simple"
+    private_users: Location | None = None
+    private_network: Location | None = None
+    netns_path: Setting | None = None
+    families: tuple[bool, set[str]] | None = None
+    families_at: Location | None = None
+    bind_allow: list[SocketBindRule] = field(default_factory=list)
+    bind_deny: list[SocketBindRule] = field(default_factory=list)
+    securebits: int | None = None
+    securebits_at: Location | None = None
+    noted: dict[str, Location] = field(default_factory=dict)
+    applied: int = 0
 
     def apply(self, entry: _Entry) -> None:
-        key, value, line = entry.key, entry.value, entry.line
-        where = self.loc(line)
+        key, value, where = entry.key, entry.value, entry.location
+        self.applied += 1
         if key == "User":
-            self.user = (value, line) if value else None
+            self.user = (value, where) if value else None
         elif key == "Group":
-            self.group = (value, line) if value else None
+            self.group = (value, where) if value else None
         elif key == "DynamicUser":
-            self.dynamic_user = (self._bool(value, key, where), line)
+            self._set_bool(key, value, where, "dynamic_user")
         elif key == "SupplementaryGroups":
             words = split_words(value) or []
             self.groups = [*self.groups, *words] if value else []
-            self.groups_line = line
+            self.groups_at = where
         elif key == "AmbientCapabilities":
             self.ambient = _merge(self.ambient, value, False, where, self.problems)
-            self.ambient_line = line
+            self.ambient_at = where
         elif key == "CapabilityBoundingSet":
             self.bounding = _merge(self.bounding, value, True, where, self.problems)
-            self.bounding_line = line
+            self.bounding_at = where
         elif key == "NoNewPrivileges":
-            self.nnp = (self._bool(value, key, where), line)
+            self._set_bool(key, value, where, "nnp")
         elif key in NNP_BOOLEAN_OPTIONS:
-            self.implying[key] = (self._bool(value, key, where), line)
+            parsed = self._bool(value, key, where)
+            if parsed is not None:
+                self.implying[key] = (parsed, where, self.applied)
         elif key in NNP_LIST_OPTIONS:
-            restricts = bool(value) and value not in ("~",)
+            restricts = bool(value) and value != "~"
             if key == "RestrictNamespaces":
                 restricts = parse_boolean(value) is not False and value not in ("", "~")
-            self.implying[key] = (restricts, line)
+            self.implying[key] = (restricts, where, self.applied)
+            if key == "RestrictAddressFamilies":
+                self._address_families(value, where)
         elif key == "LimitNOFILE":
             limits = _nofile(value) if value else None
             if value and limits is None:
                 self.problems.append((where, f"LimitNOFILE={value}: cannot read it; ignored"))
                 return
-            self.nofile = (limits, line)
+            self.nofile = (limits, where)
         elif key == "ExecStart":
-            self.exec_start = [*self.exec_start, (value, line)] if value else []
+            self.exec_start = [*self.exec_start, (value, where)] if value else []
         elif key == "Sockets":
             self.sockets.extend(split_words(value) or [])
+        elif key == "Type":
+            self.service_type = value.strip().lower() or "simple"
+        else:
+            self._sandbox(key, value, where)
 
-    def _bool(self, value: str, key: str, where: Location) -> bool:
+    def _sandbox(self, key: str, value: str, where: Location) -> None:
+        if key == "PrivateUsers":
+            low = value.strip().lower()
+            enabled = True if low in _PRIVATE_USERS_ON else self._bool(value, key, where)
+            if enabled is not None:
+                self.private_users = where if enabled else None
+        elif key == "PrivateNetwork":
+            enabled = self._bool(value, key, where)
+            if enabled is not None:
+                self.private_network = where if enabled else None
+        elif key == "NetworkNamespacePath":
+            self.netns_path = (value, where) if value else None
+        elif key in ("SocketBindAllow", "SocketBindDeny"):
+            rules = self.bind_allow if key == "SocketBindAllow" else self.bind_deny
+            if not value:
+                rules.clear()
+                return
+            rule = _socket_bind_rule(value.strip(), where)
+            if rule is None:
+                self.problems.append((where, f"{key}={value}: systemd cannot parse it; ignored"))
+                return
+            rules.append(rule)
+        elif key == "SecureBits":
+            words = split_words(value) or []
+            unknown = [w for w in words if w not in SECURE_BITS]
+            if unknown:
+                self.problems.append(
+                    (where, f"SecureBits=: systemd ignores {', '.join(map(repr, unknown))}")
+                )
+            self.securebits = sum({SECURE_BITS[w] for w in words if w in SECURE_BITS})
+            self.securebits_at = where
+        elif key in ("PermissionsStartOnly", "IPAddressDeny", "IPAddressAllow"):
+            if value and (key != "PermissionsStartOnly" or parse_boolean(value)):
+                self.noted[key] = where
+            else:
+                self.noted.pop(key, None)
+
+    def _address_families(self, value: str, where: Location) -> None:
+        if not value:
+            self.families, self.families_at = None, where
+            return
+        self.families_at = where
+        if value.strip() == "none":
+            self.families = (True, set())
+            return
+        invert = value.startswith("~")
+        words = split_words(value[1:] if invert else value)
+        if words is None:
+            self.problems.append((where, "RestrictAddressFamilies=: unbalanced quotes; ignored"))
+            return
+        if self.families is None:
+            self.families = (not invert, set())
+        allow, families = self.families
+        for word in words:
+            if not _ADDRESS_FAMILY.fullmatch(word):
+                self.problems.append((where, f"systemd ignores the address family {word!r}"))
+            elif (not invert) == allow:
+                families.add(word)
+            else:
+                families.discard(word)
+
+    def _set_bool(self, key: str, value: str, where: Location, name: str) -> None:
+        parsed = self._bool(value, key, where)
+        if parsed is not None:
+            setattr(self, name, (parsed, where))
+
+    def _bool(self, value: str, key: str, where: Location) -> bool | None:
         parsed = parse_boolean(value)
         if parsed is None:
-            self.problems.append((where, f"{key}={value}: not a boolean; read as no"))
-            return False
+            self.problems.append((where, f"{key}={value}: not a boolean; systemd ignores the line"))
         return parsed
 
 
@@ -412,11 +605,18 @@ def _exec_start(value: str) -> tuple[str, tuple[str, ...] | None]:
 
 
 @never_raises("systemd")
-def parse_systemd(text: str, path: str, sockets: Sequence[SocketUnit] = ()) -> ParsedFile:
-    """A ``.service`` (or ``.socket``) unit; ``sockets`` are the candidates to pair with."""
+def parse_systemd(
+    text: str,
+    path: str,
+    sockets: Sequence[SocketUnit] = (),
+    dropins: Sequence[tuple[str, str]] = (),
+) -> ParsedFile:
+    """A ``.service`` (or ``.socket``) unit; ``sockets`` are the candidates to pair with,
+    ``dropins`` its drop-in files ``(path, text)`` in the order systemd reads them
+    (:func:`order_dropins`)."""
     file_ignores, line_ignores, pragma_problems = comment_ignores(text, path, trailing=False)
     if path.endswith(".socket"):
-        socket = parse_socket_unit(text, path)
+        socket = parse_socket_unit(text, path, dropins)
         return ParsedFile(
             path,
             "systemd",
@@ -426,14 +626,24 @@ def parse_systemd(text: str, path: str, sockets: Sequence[SocketUnit] = ()) -> P
         )
     state = _Service(path)
     entries, sections = read_unit(text, path, state.problems)
+    for dropin_path, dropin_text in dropins:
+        more, more_sections = read_unit(dropin_text, dropin_path, state.problems)
+        entries.extend(more)
+        for section in more_sections:
+            sections.setdefault(section, 0)
     for entry in entries:
         if entry.section == "Service":
             state.apply(entry)
     name = unit_name(path)
     workloads: tuple[Workload, ...] = ()
     if "Service" in sections or any(e.section == "Service" for e in entries):
-        workload = _workload(state, name, Location(path, sections.get("Service", 1)))
-        workloads = (_attach(workload, name, sockets, state.sockets),)
+        refused = _refused(state)
+        if refused is not None:
+            state.problems.append(refused)
+        else:
+            line = sections.get("Service") or 1
+            workload = _workload(state, name, Location(path, line))
+            workloads = (_attach(workload, name, sockets, state.sockets),)
     elif not entries:
         state.problems.append((Location(path), "no [Service] section: not a service unit?"))
     return ParsedFile(
@@ -446,54 +656,79 @@ def parse_systemd(text: str, path: str, sockets: Sequence[SocketUnit] = ()) -> P
     )
 
 
+def _refused(state: _Service) -> tuple[Location, str] | None:
+    """service_verify(): systemd refuses a non-oneshot service with several ExecStart=."""
+    if state.service_type == "oneshot" or len(state.exec_start) < 2:
+        return None
+    first, second = state.exec_start[0][1], state.exec_start[1][1]
+    hint = ""
+    if first.file != second.file:
+        hint = (
+            f" — a drop-in that replaces the command must reset it first with an empty "
+            f"`ExecStart=` line before its own (the first one is {first.file}:{first.line})"
+        )
+    return (
+        second,
+        "systemd refuses to load the unit: more than one ExecStart= (only Type=oneshot may "
+        f"have several){hint}",
+    )
+
+
 def _workload(state: _Service, name: str, location: Location) -> Workload:
     where: dict[str, Location] = {}
-    dynamic, dynamic_line = state.dynamic_user
-    prefixes, argv, exec_line = "", None, 0
+    dynamic, dynamic_at = state.dynamic_user
+    prefixes, argv, exec_at = "", None, None
     if state.exec_start:
-        value, exec_line = state.exec_start[0]
+        value, exec_at = state.exec_start[0]
         prefixes, argv = _exec_start(value)
         if argv is None:
-            state.problems.append((state.loc(exec_line), "ExecStart=: unbalanced quotes"))
-        where["entrypoint"] = where["exec_prefixes"] = state.loc(exec_line)
+            state.problems.append((exec_at, "ExecStart=: unbalanced quotes"))
+        where["entrypoint"] = where["exec_prefixes"] = exec_at
 
     user: UserFact | None
     if state.user is not None:
         text = state.user[0] + (f":{state.group[0]}" if state.group else "")
-        user = user_fact(text, state.loc(state.user[1]))
+        user = user_fact(text, state.user[1])
     elif dynamic:
         group = f":{state.group[0]}" if state.group else ""
-        user = UserFact(f"(dynamic){group}", None, None, state.loc(dynamic_line))
+        user = UserFact(f"(dynamic){group}", None, None, dynamic_at)
     elif state.group is not None:
         user = UserFact(f"root:{state.group[0]}", 0, parse_id(state.group[0]), None)
     else:
         user = UserFact("root", 0, 0, None)  # system services run as root by default
-    if dynamic:
-        where["dynamic_user"] = state.loc(dynamic_line)
+    if dynamic and dynamic_at is not None:
+        where["dynamic_user"] = dynamic_at
     groups = tuple(state.groups)
-    if groups:
-        where["groups"] = state.loc(state.groups_line)
+    if groups and state.groups_at is not None:
+        where["groups"] = state.groups_at
 
     ambient = _names(state.ambient or 0)
     bounding = _names(state.bounding) if state.bounding is not None else None
-    if ambient:
-        where["ambient_caps"] = state.loc(state.ambient_line)
-    if bounding is not None:
-        where["bounding_caps"] = state.loc(state.bounding_line)
-    caps_line = state.ambient_line if ambient else state.bounding_line
-    caps_location = state.loc(caps_line) if caps_line else None
+    if state.ambient_at is not None:  # also when emptied: the line that reset it
+        where["ambient_caps"] = state.ambient_at
+    if bounding is not None and state.bounding_at is not None:
+        where["bounding_caps"] = state.bounding_at
+    caps_location = state.ambient_at if ambient else state.bounding_at
 
-    nnp, nnp_line, reason = _no_new_privs(state, user, ambient)
+    nnp, nnp_at, reason = _no_new_privs(state, user, ambient)
+    sandbox = _sandbox(state)
 
-    if "+" in prefixes:  # full privileges: none of User=, capabilities, NoNewPrivileges=
-        user = UserFact("root", 0, 0, state.loc(exec_line))
+    if "+" in prefixes:  # full privileges: none of User=, capabilities, sandboxing
+        user = UserFact("root", 0, 0, exec_at)
         groups, ambient, bounding = (), (), None
-        nnp, nnp_line, reason = False, 0, ""
+        nnp, nnp_at, reason = False, None, ""
+        sandbox = replace(
+            sandbox,
+            private_users=None,
+            address_families=None,
+            securebits=None,
+            notes=(*sandbox.notes, "ExecStart=+…: sandboxing settings do not apply to it"),
+        )
     elif "!" in prefixes.replace("!!", ""):
-        user = UserFact("root", 0, 0, state.loc(exec_line))  # credentials left to the program
+        user = UserFact("root", 0, 0, exec_at)  # credentials left to the program
         groups = ()
 
-    nofile, nofile_line = state.nofile
+    nofile, nofile_at = state.nofile
     ports = argv_ports(argv or (), where.get("entrypoint"))
     return Workload(
         source_kind="systemd",
@@ -503,38 +738,77 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         groups=groups,
         caps_location=caps_location,
         no_new_privs=nnp,
-        no_new_privs_location=state.loc(nnp_line) if nnp else None,
+        no_new_privs_location=nnp_at if nnp else None,
         no_new_privs_reason=reason,
         ports=ports,
         nofile=nofile,
-        nofile_location=state.loc(nofile_line) if nofile is not None else None,
+        nofile_location=nofile_at if nofile is not None else None,
         entrypoint=argv,
         ambient_caps=ambient,
         bounding_caps=bounding,
         dynamic_user=dynamic,
         exec_prefixes=prefixes,
         field_locations=tuple(where.items()),
+        unit_sandbox=sandbox if sandbox != UnitSandbox() else None,
+    )
+
+
+_NOTES = {
+    "PermissionsStartOnly": (
+        "PermissionsStartOnly=yes only lifts User= and the capability settings from "
+        "ExecStartPre=/ExecStartPost=/ExecReload=/ExecStop=: ExecStart= keeps them"
+    ),
+    "IPAddressDeny": "IPAddressDeny= filters packets, not bind(): the service still binds",
+    "IPAddressAllow": "IPAddressAllow= filters packets, not bind(): the service still binds",
+}
+_SETUID_BITS = SECURE_BITS["keep-caps"] | SECURE_BITS["no-setuid-fixup"]
+
+
+def _sandbox(state: _Service) -> UnitSandbox:
+    notes = [f"{_NOTES[key]} ({where.file}:{where.line})" for key, where in state.noted.items()]
+    if state.securebits and state.securebits & _SETUID_BITS:
+        notes.append(
+            "SecureBits=keep-caps/no-setuid-fixup only change what the program's own setuid() "
+            "keeps (execve clears keep-caps): not modelled"
+        )
+    families = None
+    if state.families is not None:
+        families = (state.families[0], tuple(sorted(state.families[1])))
+    netns_path = state.netns_path[0] if state.netns_path else ""
+    private_network = state.private_network
+    if state.netns_path is not None:
+        private_network = state.netns_path[1]  # "If this option is used PrivateNetwork= has no
+        # effect" (systemd.exec(5))
+    return UnitSandbox(
+        private_users=state.private_users,
+        private_network=private_network,
+        network_namespace_path=netns_path,
+        address_families=families,
+        address_families_location=state.families_at if families is not None else None,
+        socket_bind_allow=tuple(state.bind_allow),
+        socket_bind_deny=tuple(state.bind_deny),
+        securebits=state.securebits,
+        securebits_location=state.securebits_at if state.securebits is not None else None,
+        notes=tuple(notes),
     )
 
 
 def _no_new_privs(
     state: _Service, user: UserFact | None, ambient: tuple[str, ...]
-) -> tuple[bool, int, str]:
-    explicit, explicit_line = state.nnp
+) -> tuple[bool, Location | None, str]:
+    explicit, explicit_at = state.nnp
     if explicit:
-        return True, explicit_line, "NoNewPrivileges=yes"
-    dynamic, dynamic_line = state.dynamic_user
+        return True, explicit_at, "NoNewPrivileges=yes"
+    dynamic, dynamic_at = state.dynamic_user
     if dynamic:
-        return True, dynamic_line, "implied by DynamicUser=yes"
-    unprivileged = (dynamic or (user is not None and user.is_root is False)) and (
-        "cap_sys_admin" not in ambient
-    )
+        return True, dynamic_at, "implied by DynamicUser=yes"
+    unprivileged = user is not None and user.is_root is False and "cap_sys_admin" not in ambient
     if not unprivileged:
-        return False, 0, ""
-    for key, (enabled, line) in sorted(state.implying.items(), key=lambda item: item[1][1]):
+        return False, None, ""
+    for key, (enabled, where, _) in sorted(state.implying.items(), key=lambda item: item[1][2]):
         if enabled:
-            return True, line, f"implied by {key}= for a unit without CAP_SYS_ADMIN"
-    return False, 0, ""
+            return True, where, f"implied by {key}= for a unit without CAP_SYS_ADMIN"
+    return False, None, ""
 
 
 def _template(name: str) -> str:
@@ -569,9 +843,130 @@ def socket_candidates(service_path: str, text: str) -> list[str]:
     return [posixpath.join(directory, n) for n in dict.fromkeys(names)]
 
 
+# -- drop-ins -----------------------------------------------------------------------------------
+def is_dropin(path: str) -> bool:
+    """``NAME.service.d/X.conf``, ``NAME.socket.d/X.conf`` or the type-level
+    ``service.d/X.conf`` / ``socket.d/X.conf``."""
+    directory, base = posixpath.split(path)
+    return base.endswith(".conf") and bool(_DROPIN_DIR.fullmatch(posixpath.basename(directory)))
+
+
+def dropin_unit(path: str) -> str | None:
+    """The unit a unit-specific drop-in belongs to, beside its directory (``x/a.service.d/o.conf``
+    → ``x/a.service``); None for a type-level drop-in (``service.d/``), which is every unit's."""
+    directory = posixpath.dirname(path)
+    name = posixpath.basename(directory).removesuffix(".d")
+    if name in _UNIT_TYPES:
+        return None
+    return posixpath.join(posixpath.dirname(directory), name)
+
+
+def _lookup_dirs(directory: str) -> list[str]:
+    """The unit's directory, or — when it is one of systemd's unit paths inside a tree that
+    mirrors a root filesystem — every unit path of that tree, highest priority first."""
+    norm = posixpath.normpath(directory) if directory else "."
+    for unit_path in UNIT_PATHS:
+        if norm == unit_path or norm.endswith("/" + unit_path):
+            root = norm[: -len(unit_path)]
+            return [root + p for p in UNIT_PATHS]
+    return [directory]
+
+
+def _dash_prefix(name: str) -> str | None:
+    """``unit_file_find_dirs``: ``foo-bar-baz.service`` → ``foo-bar-.service`` (then, on the
+    next call, ``foo-.service``); ``a@i.service`` keeps its instance; None when there is none."""
+    stem, dot, unit_type = name.rpartition(".")
+    if not dot:
+        return None
+    prefix, at, instance = stem.partition("@")
+    chopped = False
+    while True:
+        dash = prefix.rfind("-")
+        if dash <= 0:
+            return None
+        if dash + 1 < len(prefix) or chopped:
+            prefix = prefix[: dash + 1]
+            break
+        prefix, chopped = prefix[:dash], True
+    return f"{prefix}{at}{instance}.{unit_type}"
+
+
+def _names_for(name: str) -> list[str]:
+    """The unit names whose ``.d`` directories hold drop-ins for ``name``, most specific first
+    (the name, its template, then the dash prefixes of each)."""
+    found: list[str] = []
+    pending = [name]
+    while pending:
+        current = pending.pop(0)
+        if current in found:
+            continue
+        found.append(current)
+        stem, _, unit_type = current.rpartition(".")
+        prefix, at, instance = stem.partition("@")
+        if at and instance:
+            pending.insert(0, f"{prefix}@.{unit_type}")
+        shorter = _dash_prefix(current)
+        if shorter is not None:
+            pending.append(shorter)
+    return found
+
+
+def dropin_dirs(unit_path: str) -> list[str]:
+    """The directories systemd reads drop-ins of this unit from, within this tree, most specific
+    and highest priority first (the type-level ``service.d/`` last)."""
+    directory, name = posixpath.split(unit_path)
+    if unit_path == "-" or "." not in name:
+        return []
+    lookup = _lookup_dirs(directory)
+    names = _names_for(name)
+    unit_type = name.rpartition(".")[2]
+    dirs = [posixpath.join(d, f"{n}.d") for d in lookup for n in names]
+    dirs.extend(posixpath.join(d, f"{unit_type}.d") for d in lookup)
+    return list(dict.fromkeys(dirs))
+
+
+def order_dropins(unit_path: str, paths: Iterable[str]) -> list[str]:
+    """The drop-ins among ``paths`` that apply to the unit, in systemd's order: by file name;
+    of two with the same name, the one in the earlier directory of :func:`dropin_dirs`."""
+    dirs = dropin_dirs(unit_path)
+    rank = {d: i for i, d in enumerate(dirs)}
+    chosen: dict[str, tuple[int, str]] = {}
+    for path in paths:
+        directory, base = posixpath.split(path)
+        if not base.endswith(".conf") or directory not in rank:
+            continue
+        if base not in chosen or rank[directory] < chosen[base][0]:
+            chosen[base] = (rank[directory], path)
+    return [chosen[base][1] for base in sorted(chosen)]
+
+
 def parse_systemd_units(files: Mapping[str, str]) -> list[ParsedFile]:
-    """Parse several unit files at once, pairing each service with the sockets among them."""
+    """Parse several unit files at once: each service and socket with its drop-ins among
+    ``files``, each service paired with the sockets among them.  A drop-in yields a ParsedFile
+    of its own (its ``# unroot: ignore`` pragmas and syntax problems; no workload)."""
+    units = [p for p in files if not is_dropin(p)]
+    dropins = [p for p in files if is_dropin(p)]
+    ordered = {unit: order_dropins(unit, dropins) for unit in units}
     sockets = [
-        parse_socket_unit(text, path) for path, text in files.items() if path.endswith(".socket")
+        parse_socket_unit(files[path], path, [(d, files[d]) for d in ordered[path]])
+        for path in units
+        if path.endswith(".socket")
     ]
-    return [parse_systemd(text, path, sockets) for path, text in files.items()]
+    results = [
+        parse_systemd(files[path], path, sockets, [(d, files[d]) for d in ordered[path]])
+        for path in units
+    ]
+    for path in dropins:
+        problems: list[tuple[Location, str]] = []
+        read_unit(files[path], path, problems)
+        ignores, line_ignores, pragma_problems = comment_ignores(files[path], path, trailing=False)
+        results.append(
+            ParsedFile(
+                path,
+                "systemd",
+                problems=tuple(problems) + pragma_problems,
+                file_ignores=ignores,
+                line_ignores=line_ignores,
+            )
+        )
+    return results

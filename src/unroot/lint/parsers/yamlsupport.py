@@ -40,13 +40,16 @@ _FALSE = frozenset({"false", "no", "off", "n"})
 
 
 class YNode:
-    """A node with its 1-based position (of the node's first character)."""
+    """A node with its 1-based position (of the node's first character), the file it was read
+    from (``""`` when built by hand) and its application tag (``!reset``; ``""`` for YAML's own)."""
 
-    __slots__ = ("column", "line")
+    __slots__ = ("column", "file", "line", "tag")
 
-    def __init__(self, line: int, column: int) -> None:
+    def __init__(self, line: int, column: int, *, file: str = "", tag: str = "") -> None:
         self.line = line
         self.column = column
+        self.file = file
+        self.tag = tag
 
     def location(self, path: str) -> Location:
         return Location(path, self.line, self.column)
@@ -62,8 +65,10 @@ class YScalar(YNode):
 
     __slots__ = ("_kind", "text")
 
-    def __init__(self, text: str, kind: str, line: int, column: int) -> None:
-        super().__init__(line, column)
+    def __init__(
+        self, text: str, kind: str, line: int, column: int, *, file: str = "", tag: str = ""
+    ) -> None:
+        super().__init__(line, column, file=file, tag=tag)
         self.text = text
         self._kind = kind
 
@@ -103,8 +108,8 @@ class YScalar(YNode):
 class YSeq(YNode):
     __slots__ = ("items",)
 
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(line, column)
+    def __init__(self, line: int, column: int, *, file: str = "", tag: str = "") -> None:
+        super().__init__(line, column, file=file, tag=tag)
         self.items: list[YNode] = []
 
     @property
@@ -123,9 +128,22 @@ class YMap(YNode):
 
     __slots__ = ("_entries",)
 
-    def __init__(self, line: int, column: int) -> None:
-        super().__init__(line, column)
+    def __init__(self, line: int, column: int, *, file: str = "", tag: str = "") -> None:
+        super().__init__(line, column, file=file, tag=tag)
         self._entries: dict[str, tuple[YScalar, YNode]] = {}
+
+    def copy(self) -> YMap:
+        """A shallow copy (same position, file and entries) to change without touching this one."""
+        twin = YMap(self.line, self.column, file=self.file)
+        twin._entries = dict(self._entries)
+        return twin
+
+    def put(self, key: YScalar, value: YNode) -> None:
+        """Set ``key`` (a new key goes last; an existing one keeps its place, takes this key)."""
+        self._entries[key.text] = (key, value)
+
+    def remove(self, key: str) -> None:
+        self._entries.pop(key, None)
 
     @property
     def kind(self) -> str:
@@ -231,10 +249,12 @@ class YamlLoad:
     problems: list[tuple[Location, str]] = field(default_factory=list)
 
 
-def load_yaml(text: str, path: str) -> YamlLoad:
+def load_yaml(text: str, path: str, tags: frozenset[str] = frozenset()) -> YamlLoad:
     """Every document of ``text`` as YNode trees, plus the problems met; never raises.
 
     Documents before a syntax error are kept; the error is one problem at its position.
+    ``tags``: application tags the caller interprets (compose's ``!reset``, ``!override``):
+    kept in ``YNode.tag`` and not reported.  Every node's ``file`` is ``path``.
     """
     result = YamlLoad()
     if _flow_depth(text) > _MAX_FLOW_DEPTH:
@@ -246,7 +266,7 @@ def load_yaml(text: str, path: str) -> YamlLoad:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             for index, raw in enumerate(yaml.compose_all(text)):
-                builder = _Builder(path, result.problems)
+                builder = _Builder(path, result.problems, tags)
                 root = builder.build(raw) if raw is not None else None
                 line = raw.start_mark.line + 1 if raw is not None else 1
                 result.documents.append(YamlDocument(index, root, line))
@@ -297,9 +317,12 @@ def _offset_location(text: str, path: str, offset: int) -> Location:
 class _Builder:
     """Turns ruamel nodes into YNodes once each (aliases share), breaking alias cycles."""
 
-    def __init__(self, path: str, problems: list[tuple[Location, str]]) -> None:
+    def __init__(
+        self, path: str, problems: list[tuple[Location, str]], tags: frozenset[str] = frozenset()
+    ) -> None:
         self.path = path
         self.problems = problems
+        self.tags = tags
         self.done: dict[int, YNode] = {}
         self.active: set[int] = set()
         self.reported_tags: set[str] = set()
@@ -316,9 +339,10 @@ class _Builder:
         line, column = node.start_mark.line + 1, node.start_mark.column + 1
         if key in self.active:
             self.problem(node, "YAML: recursive alias (an anchor used inside itself); read as null")
-            return YScalar("", "null", line, column)
+            return YScalar("", "null", line, column, file=self.path)
         tag = node.tag or ""
-        if tag not in _KNOWN_TAGS and tag != _MERGE and tag not in self.reported_tags:
+        interpreted = tag in _KNOWN_TAGS or tag == _MERGE or tag in self.tags
+        if not interpreted and tag not in self.reported_tags:
             self.reported_tags.add(tag)
             self.problem(node, f"YAML: unsupported tag {tag!r}; its value is read as plain data")
         self.active.add(key)
@@ -326,6 +350,9 @@ class _Builder:
             built = self._build(node, tag, line, column)
         finally:
             self.active.discard(key)
+        built.file = self.path
+        if tag in self.tags:
+            built.tag = tag
         self.done[key] = built
         return built
 

@@ -6,7 +6,16 @@ What it does
     ``build.target``), under the builder in use, and reports the instruction that loses it:
     ``COPY``/``ADD`` from the build context, ``COPY --from`` under the classic builder, a later
     ``chown``/``chgrp``, ``cp`` without ``-a``, ``install``, ``tar``/``rsync`` without their
-    xattr options, a rewrite of the file, a ``setcap`` run as a non-root ``USER``.
+    xattr options, a rewrite of the file, a ``setcap`` run as a non-root ``USER``.  A
+    ``setcap`` reached through ``find … -exec``/``-execdir``, ``… | xargs`` or a ``for`` loop
+    counts for the files it names as far as they can be known (a ``find`` whose tests unroot
+    does not evaluate, ``xargs`` fed by ``ls``, ``$(…)``: the capabilities are unknown and the
+    rule is silent); ``ONBUILD RUN setcap`` counts in the stage built ``FROM`` its stage, not in
+    its own (both builders run the triggers of an earlier stage of the same Dockerfile:
+    moby/buildkit#5490).  ``ADD`` of a local archive extracts its members with the
+    ``security.capability`` their ``SCHILY.xattr`` records carry (observed on Docker 20.10 with
+    both builders, also with ``--chown``, which does not reach extracted members): what they
+    carry is unknown.
 
 Why is this bad?
     The kernel grants file capabilities only from the xattr on the file that is executed.  When
@@ -30,6 +39,8 @@ Use instead
 References
     - moby/buildkit#2250: COPY from the context drops security.capability
     - moby/moby#38132: COPY --from drops xattrs with the classic builder
+    - moby/buildkit#5490, #5578: ONBUILD triggers of a stage run in the stage built FROM it,
+      and only there
     - capabilities(7), "File capabilities"; setcap(8)
 
 UR101: the classic builder drops the capability on COPY --from
@@ -74,6 +85,42 @@ Okay: the capability is set after the ownership change
     RUN setcap cap_net_bind_service=+ep /usr/local/bin/server
     USER 10001:10001
     CMD ["server", "--port", "80"]
+
+UR101: a chown after a find -exec setcap
+    # kind: dockerfile
+    FROM debian:12-slim
+    COPY webd webctl /usr/local/bin/
+    RUN find /usr/local/bin -type f -name 'web*' -exec setcap cap_net_bind_service=+ep {} \\; \\
+     && chown -R 10001 /usr/local/bin
+    USER 10001
+    CMD ["webd", "--listen", ":80"]
+
+Okay: find -exec setcap last (or xargs, or a for loop over the files)
+    # kind: dockerfile
+    FROM debian:12-slim
+    COPY --chown=10001 webd webctl /usr/local/bin/
+    RUN find /usr/local/bin -name 'web*' -print0 | xargs -0 -n1 setcap cap_net_bind_service=+ep
+    USER 10001
+    CMD ["webd", "--listen", ":80"]
+
+UR101: an ONBUILD trigger runs in the stage built FROM its stage, before its chown
+    # kind: dockerfile
+    FROM debian:12-slim AS base
+    COPY httpd /usr/local/bin/httpd
+    ONBUILD RUN setcap cap_net_bind_service=+ep /usr/local/bin/httpd
+    FROM base
+    RUN chown 10001 /usr/local/bin/httpd
+    USER 10001
+    CMD ["httpd", "-p", "80"]
+
+Okay: an ONBUILD setcap does not run in its own stage: nothing is lost here
+    # kind: dockerfile
+    FROM debian:12-slim
+    COPY httpd /usr/local/bin/httpd
+    ONBUILD RUN setcap cap_net_bind_service=+ep /usr/local/bin/httpd
+    RUN chown 10001 /usr/local/bin/httpd
+    USER 10001
+    CMD ["httpd", "-p", "8080"]
 """
 
 from __future__ import annotations

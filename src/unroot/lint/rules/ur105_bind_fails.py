@@ -76,6 +76,31 @@ Okay: the same image on Docker's bridge network (the runtime lowers the sysctl)
         build: .
         ports: ["443:443"]
 
+UR105: setpriv switches to a user and keeps nothing
+    --- Dockerfile
+    FROM debian:12-slim
+    COPY server /usr/local/bin/server
+    ENTRYPOINT ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", "--"]
+    CMD ["/usr/local/bin/server", "--port", "80"]
+    --- compose.yaml
+    services:
+      web:
+        build: .
+        network_mode: host
+
+Okay: setpriv carries cap_net_bind_service through the switch as an ambient capability
+    --- Dockerfile
+    FROM debian:12-slim
+    COPY server /usr/local/bin/server
+    ENTRYPOINT ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", \\
+                "--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service", "--"]
+    CMD ["/usr/local/bin/server", "--port", "80"]
+    --- compose.yaml
+    services:
+      web:
+        build: .
+        network_mode: host
+
 UR105: root with every capability dropped
     --- Dockerfile
     FROM python:3.12-slim

@@ -6,7 +6,8 @@ What it does
     ``DynamicUser=yes`` (which always implies it), or a sandboxing option that implies it for a
     unit without CAP_SYS_ADMIN (``ProtectKernelTunables=``, ``SystemCallFilter=``,
     ``RestrictAddressFamilies=``…) — asks the model what an exec of the binary *with*
-    ``cap_net_bind_service=+ep`` would give, and reports that even that is ignored.
+    ``cap_net_bind_service=+ep`` would give, and reports that even that is ignored.  Under
+    ``PrivateUsers=`` no capability helps at all: UR116 reports that instead.
 
 Why is this bad?
     The bind fails with EACCES, and the usual fix — ``setcap`` on the binary — does not work:
@@ -38,6 +39,22 @@ Okay: the capability is ambient
     AmbientCapabilities=CAP_NET_BIND_SERVICE
     ExecStart=/usr/local/bin/app --port 80
 
+UR113: a drop-in adds NoNewPrivileges=yes to a unit without an ambient capability
+    --- unbound.service
+    [Service]
+    User=unbound
+    ExecStart=/usr/sbin/unbound -d -p 53
+    --- unbound.service.d/10-hardening.conf
+    [Service]
+    NoNewPrivileges=yes
+
+Okay: PrivateUsers= makes it UR116's
+    # kind: systemd
+    [Service]
+    DynamicUser=yes
+    PrivateUsers=yes
+    ExecStart=/usr/local/bin/app --port 80
+
 UR113: sandboxing implies NoNewPrivileges= for a non-root unit
     # kind: systemd
     [Service]
@@ -52,7 +69,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
-from unroot.lint.rules.ur111_systemd_bind_fails import AMBIENT_FIX
+from unroot.lint.rules.ur111_systemd_bind_fails import AMBIENT_FIX, ambient_reset
+from unroot.lint.rules.ur116_systemd_private_users import foreign_netns
 from unroot.lint.situation import Situation
 from unroot.model.caps import NET_BIND_SERVICE
 from unroot.model.execve import ExecFile, execve
@@ -69,7 +87,7 @@ def systemd_caps_ignored(situation: Situation) -> Iterator[Report]:
         return
     if not workload.no_new_privs:
         return
-    failing = [b for b in situation.ports if not b.verdict.allowed]
+    failing = [b for b in situation.ports if not b.verdict.allowed and not foreign_netns(b)]
     if not failing:
         return
     service = situation.service
@@ -91,5 +109,6 @@ def systemd_caps_ignored(situation: Situation) -> Iterator[Report]:
             (loc.file, loc.line, f"no_new_privs: {reason}")
             for loc in [workload.no_new_privs_location]
             if loc is not None
-        ),
+        )
+        + ambient_reset(situation),
     )
