@@ -565,6 +565,15 @@ def _lab(seed: int, target: int, base: str) -> tuple[list[Case], list[FixCheck]]
                     questions, _ask(ident, questions), strict=True
                 ):
                     these.append(Case(trees[path], path, ident, want, kernel, opened, protected))
+            if builder.immutable:  # every run meets EPERM, whatever the seed draws
+                ident = Identity(0, 0, 0, 0, (), 3)
+                questions = [(path, "w") for path in builder.immutable]
+                for path in builder.immutable:
+                    trees.setdefault(path, gather_tree(path))
+                for (path, want), (kernel, opened) in zip(
+                    questions, _ask(ident, questions), strict=True
+                ):
+                    these.append(Case(trees[path], path, ident, want, kernel, opened, protected))
             cases += these
             fix_checks += _check_fixes(these, rng, protected)
     finally:
