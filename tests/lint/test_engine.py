@@ -89,6 +89,8 @@ def test_fixture_findings(fixture: str, expected: set[str]) -> None:
 
 def test_every_fixture_is_covered() -> None:
     covered = {FIXTURES / name for name in EXPECTED}
+    # negative-*/: each must lint clean (tests/lint/test_false_positives.py)
+    covered |= set(FIXTURES.glob("negative-*"))
     for path in FIXTURES.rglob("*"):
         if path.is_file() and path.name != ".unroot.toml":
             assert any(path == c or c in path.parents for c in covered), path

@@ -51,6 +51,13 @@ CASES = [
     (["app", "--port", "0"], []),
     (["app", "--port", "70000"], []),
     (["docker", "run", "-p", "80:8080", "nginx"], []),
+    # the other end of a connection, not a listen port
+    (["app", "--smtp-port", "25"], []),
+    (["app", "--mail-port=587"], []),
+    (["gitea-like", "--ssh-port", "22"], []),
+    (["app", "--db.port", "5432"], []),
+    (["app", "--upstream-port", "80", "--port", "8080"], [(8080, "tcp")]),
+    (["app", "--metrics-port", "9100"], [(9100, "tcp")]),
 ]
 
 

@@ -34,6 +34,18 @@ _ADDR_NAME = re.compile(
     r"(?:^|[.\-_])(?:listen|addr|address|bind|listen-address|listen-addr|http|https|"
     r"http-addr|https-addr|http-address|https-address|host-port)$"
 )
+#: A port flag whose name says it is the *other* end of a connection (``--smtp-port 25``,
+#: ``--db.port``, ``--upstream-port``): a client setting, not a listen port.  Skipping one loses
+#: at most a finding; reading it as a listen port invents one.
+_REMOTE_WORDS = frozenset(
+    {
+        "smtp", "mail", "imap", "pop", "pop3", "db", "database", "redis", "postgres",
+        "postgresql", "pg", "mysql", "mariadb", "mongo", "mongodb", "memcache", "memcached",
+        "ldap", "upstream", "backend", "remote", "target", "ssh", "sftp", "ftp", "amqp",
+        "rabbitmq", "kafka", "nats", "etcd", "consul", "vault", "statsd", "syslog", "jaeger",
+        "zipkin", "otlp", "collector", "sentry", "elasticsearch", "es", "dest", "destination",
+    }
+)  # fmt: skip
 _SHORT_PORT = frozenset({"p", "P"})
 _SHORT_ADDR = frozenset({"l", "b", "a"})
 _HOSTPORT = re.compile(
@@ -117,6 +129,8 @@ def _scan(words: list[str]) -> Iterable[tuple[int, str]]:
         if value is None:
             value = words[i + 1] if i + 1 < len(words) else ""
         proto = "udp" if ("udp" in name or name.startswith("dns")) else "tcp"
+        if _REMOTE_WORDS.intersection(re.split(r"[.\-_]", name)[:-1]):
+            continue
         if name in _SHORT_PORT or _PORT_NAME.search(name):
             ports = _addresses(value, bare_ok=True)
             if name in _SHORT_PORT and ":" in value:

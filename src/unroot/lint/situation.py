@@ -83,6 +83,35 @@ ROOTLESS_USER = 1000
 ROOTLESS_SUBIDS = (SubIdRange("user", 100000, 65536),)
 DEFAULT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 _NONROOT_BASE = re.compile(r"nonroot|non-root|rootless|unprivileged", re.I)
+#: Images whose config sets a non-root ``User`` that a Dockerfile built ``FROM`` them does not
+#: show (matched on the repository, ``docker.io/`` and ``library/`` removed).  A stage on one of
+#: them without a ``USER`` of its own runs as that user, which the linter cannot read: it is
+#: *unknown* (never "root"), and the kubelet's runAsNonRoot check is assumed to pass.  Listing an
+#: image here can only silence findings, never raise one.  Sources, each the image's own
+#: Dockerfile or documentation: Chainguard (edu.chainguard.dev: images run as nonroot/65532; not
+#: wolfi-base and chainguard-base, which run as root), Bitnami ("non-root containers", uid 1001;
+#: not minideb, a base OS), docker-library/haproxy (``USER haproxy`` since 2.4), Envoy's
+#: distroless images (built on distroless ``:nonroot``), grafana/grafana (``USER 472``),
+#: grafana/loki (10001), the Prometheus project's images (``USER nobody``), Keycloak (``USER
+#: 1000``), jenkins/jenkins (``USER jenkins``), Elastic's images (``USER 1000``), SonarQube,
+#: Nexus, Red Hat's UBI language and server images (``USER 1001``), .NET chiseled images
+#: (``app``).
+_NONROOT_REPOSITORIES = re.compile(
+    r"(?:cgr\.dev/chainguard/(?!wolfi-base\b|chainguard-base\b)"
+    r"|(?:[\w.-]+/)?bitnami/(?!minideb\b)"
+    r"|haproxy[:@]|haproxy$"
+    r"|envoyproxy/envoy-distroless\b|envoyproxy/envoy:distroless"
+    r"|grafana/grafana(?:-oss|-enterprise)?\b|grafana/loki\b"
+    r"|prom/|quay\.io/prometheus/"
+    r"|quay\.io/keycloak/keycloak\b"
+    r"|jenkins/jenkins\b"
+    r"|docker\.elastic\.co/(?:elasticsearch|kibana|logstash)/"
+    r"|sonarqube[:@]|sonarqube$|sonatype/nexus3\b"
+    r"|registry\.access\.redhat\.com/ubi\d+/"
+    r"(?:python|nodejs|ruby|php|perl|go-toolset|openjdk|nginx|httpd)-"
+    r"|mcr\.microsoft\.com/dotnet/[\w/-]+:[\w.-]*chiseled)",
+    re.I,
+)
 #: Programs base images ship without file capabilities (interpreters: a script's own file
 #: capabilities never count either — the kernel executes the interpreter).
 NO_CAPS_PROGRAMS = re.compile(
@@ -244,8 +273,18 @@ def _user_view(fact: UserFact | None, origin: str, groups: Sequence[str] = ()) -
     return UserView(state, uid, gid, fact.text, fact.location, origin, numeric, named)
 
 
+def nonroot_image(reference: str) -> bool:
+    """``reference`` names an image whose config sets a non-root ``User`` (by its name:
+    ``…:nonroot``, ``nginx-unprivileged``; or :data:`_NONROOT_REPOSITORIES`)."""
+    name = reference.strip().lower()
+    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
+        name = name.removeprefix(prefix)
+    name = name.removeprefix("library/")
+    return bool(_NONROOT_BASE.search(name) or _NONROOT_REPOSITORIES.match(name))
+
+
 def _nonroot_base(stage: Stage | None, dockerfile: DockerfileFacts | None) -> bool:
-    """The stage chain starts from an image whose name says it runs non-root."""
+    """The stage chain starts from an image that sets a non-root USER of its own."""
     if stage is None or dockerfile is None:
         return False
     current: Stage | None = stage
@@ -253,7 +292,7 @@ def _nonroot_base(stage: Stage | None, dockerfile: DockerfileFacts | None) -> bo
     while current is not None and current.index not in seen:
         seen.add(current.index)
         if current.base_stage is None:
-            return bool(_NONROOT_BASE.search(current.base))
+            return nonroot_image(current.base)
         current = dockerfile.stages[current.base_stage]
     return False
 
@@ -651,6 +690,12 @@ def _who(build: _Build) -> UserView:
         image_user = stage.user
         if image_user is None and _nonroot_base(stage, build.dockerfile):
             user = UserView("unknown", NAMED_UID, 0, "(the base image's USER)", None, "image")
+            if build.dockerfile is not None:
+                base = _root_stage(stage, build.dockerfile).base
+                notes.append(
+                    f"no USER in the Dockerfile: the base image {base} sets a non-root USER of "
+                    "its own (unknown here)"
+                )
         else:
             user = _user_view(image_user, "image" if image_user else "default", groups)
             if image_user is None:

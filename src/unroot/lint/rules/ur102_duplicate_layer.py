@@ -35,6 +35,13 @@ UR102: COPY --from, then setcap in its own RUN
     USER 1000:1000
     CMD ["caddy", "run", "--config", "/etc/caddy/Caddyfile"]
 
+UR102: a file of the base image capped in a later layer (the message names the FROM)
+    # kind: dockerfile
+    FROM registry.k8s.io/ingress-nginx/nginx:v1.0.0
+    RUN apk add --no-cache libcap && setcap cap_net_bind_service=+ep /usr/local/nginx/sbin/nginx
+    USER www-data
+    CMD ["/usr/local/nginx/sbin/nginx"]
+
 Okay: installed and capped in one RUN from a bind mount
     # kind: dockerfile
     FROM caddy:2.8-builder AS builder
@@ -61,7 +68,7 @@ _HOW = {
     "copy-from": "COPY --from",
     "add": "ADD",
     "run": "RUN",
-    "base-image": "the base image",
+    "base-image": "base image",
 }
 
 
@@ -77,15 +84,24 @@ def duplicate_layer(situation: Situation) -> Iterator[Report]:
         if set_at.file != last.file or set_at.line < last.line:
             continue  # the capability was set before the later layers (they did something else)
         how = _HOW.get(file.created_how, file.created_how)
-        yield Report(
-            last,
-            f"the setcap here stores {path} a second time: the {how} at line "
-            f"{file.created_by.line} already stored it, and a capability change copies the "
-            "whole file into the new layer",
-            fix=(
+        if file.created_how == "base-image":
+            stored = f"the base image (FROM at line {file.created_by.line}) already stores it"
+            fix = (
+                f"nothing smaller in this Dockerfile: {path} comes from the base image, so its "
+                "capability costs one copy of it; set it where the file is built (the base "
+                "image's Dockerfile) to store it once"
+            )
+        else:
+            stored = f"the {how} at line {file.created_by.line} already stored it"
+            fix = (
                 f"write {path} and set its capability in one RUN (install it from "
                 "`RUN --mount=type=bind,from=<stage>`, then setcap), or setcap it in the build "
                 "stage and COPY --from under BuildKit, which keeps the xattr"
-            ),
+            )
+        yield Report(
+            last,
+            f"the setcap here stores {path} a second time: {stored}, and a capability change "
+            "copies the whole file into the new layer",
+            fix=fix,
             related=related_lines((file.created_by, f"{how} writes {path}")),
         )

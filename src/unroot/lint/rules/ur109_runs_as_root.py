@@ -9,7 +9,15 @@ What it does
     service or Kubernetes container that asks for root explicitly (``user: root``,
     ``runAsUser: 0``); and a systemd service without ``User=``/``DynamicUser=``.  Builder
     stages, init containers, privileged containers and ``ExecStart=+…`` (explicitly
-    privileged) are not reported.
+    privileged) are not reported, nor ``ExecStart=!…``, which keeps root's credentials because
+    the program switches users itself (systemd.service(5): "intended for programs that drop
+    privileges themselves") — the unit's ``User=`` is then not missing.  Nor is a Dockerfile
+    that sets neither ``USER`` nor ``ENTRYPOINT``/``CMD`` (``FROM postgres:16`` + ``COPY
+    initdb/ …``): the base image's own start sequence runs, and the official images'
+    entrypoint scripts (postgres, redis, mariadb, rabbitmq, envoy) switch to their service user
+    with gosu/su-exec themselves.  A base image
+    that sets a non-root ``USER`` of its own (Chainguard, Bitnami, haproxy, grafana,
+    ``…:nonroot``; the table in ``unroot.lint.situation``) is not taken for root.
 
 Why is this bad?
     Root in a container is root on the host for every file a bind mount exposes and for every
@@ -59,6 +67,35 @@ Okay: the compose service overrides the image's root user
       app:
         build: .
         user: "1000:1000"
+
+Okay: a derived official image that keeps the base image's entrypoint (it switches users)
+    # kind: dockerfile
+    FROM postgres:16-bookworm
+    COPY initdb/ /docker-entrypoint-initdb.d/
+
+Okay: a base image that runs as a non-root user of its own (uid 65532), no USER restated
+    # kind: dockerfile
+    FROM cgr.dev/chainguard/nginx:latest
+    COPY nginx.default.conf /etc/nginx/conf.d/default.conf
+    EXPOSE 8080
+
+Okay: haproxy's official image sets `USER haproxy`
+    # kind: dockerfile
+    FROM haproxy:2.9-alpine
+    COPY haproxy.cfg /usr/local/etc/haproxy/haproxy.cfg
+    CMD ["haproxy", "-f", "/usr/local/etc/haproxy/haproxy.cfg"]
+
+UR109: the derived image's own CMD on a base image that runs as root
+    # kind: dockerfile
+    FROM nginx:1.27-alpine
+    COPY nginx.conf /etc/nginx/nginx.conf
+    CMD ["nginx", "-g", "daemon off;"]
+
+Okay: `ExecStart=!` leaves the switch to the program (User= is not missing)
+    # kind: systemd
+    [Service]
+    User=www
+    ExecStart=!/usr/local/sbin/httpd -u www --port 80
 
 UR109: a unit without User=
     # kind: systemd
@@ -112,11 +149,13 @@ def runs_as_root(situation: Situation) -> Iterator[Report]:
         return
     if workload is not None and (workload.is_init_container or workload.privileged):
         return
-    if workload is not None and "+" in workload.exec_prefixes:
-        return
+    if workload is not None and ("+" in workload.exec_prefixes or "!" in workload.exec_prefixes):
+        return  # explicitly privileged; `!`: the program switches credentials itself
     script = any(link.role == "shell" and link.link.args[:1] != ("-c",) for link in situation.links)
     if script and user.origin != "workload":
         return  # an entrypoint script: by convention it drops privileges itself
+    if user.origin == "default" and situation.stage is not None and not situation.links:
+        return  # no USER, ENTRYPOINT or CMD: the base image's own start sequence, unseen
     if situation.kind == "systemd":
         where = situation.location
         how = "no User= or DynamicUser="
