@@ -102,12 +102,6 @@ TARGETARCH_SOURCES = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Dockerfile parser (parsers/dockerfile.py do_copy, parsers/_run.py) drops a "
-    "COPY/install whose source holds ${TARGETARCH}, BuildKit's automatic platform ARG, so the "
-    "file looks like the base image's",
-)
 @pytest.mark.parametrize("how", sorted(TARGETARCH_SOURCES))
 def test_targetarch_in_a_source_path_is_still_a_write(how: str) -> None:
     """``COPY`` then ``setcap`` stores the file twice (UR102 names the COPY); an install and its
@@ -159,3 +153,18 @@ def test_false_positive_summary(capsys: pytest.CaptureFixture[str]) -> None:
     with capsys.disabled():
         print(f"\n[lint] {len(NEGATIVES)} negative fixtures: {len(wrong)} false positives")
     assert wrong == []
+
+
+def test_copy_from_a_stage_with_an_unknown_source_leaves_caps_unknown() -> None:
+    """BuildKit keeps file capabilities on COPY --from: when the source path holds a platform
+    ARG the parser cannot expand, the copied file's capabilities are unknown — no bind or
+    sysctl finding may rest on "no file capabilities"."""
+    text = (
+        "FROM alpine:3.20 AS build\n"
+        "RUN cp /bin/busybox /out-amd64 && setcap cap_net_bind_service=+ep /out-amd64\n"
+        "FROM alpine:3.20\nARG TARGETARCH\n"
+        "COPY --from=build /out-${TARGETARCH} /web\n"
+        'USER 10001\nENTRYPOINT ["/web", "--port", "80"]\n'
+    )
+    result = lint_texts([("Dockerfile", "dockerfile", text)])
+    assert {f.rule for f in result.findings} & {"UR101", "UR105", "UR106"} == set()

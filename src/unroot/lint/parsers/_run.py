@@ -347,6 +347,22 @@ class RunStep:
         for raw in sources:
             src = self.abs(raw, scope)
             if src is None:
+                if not dest_dir and len(sources) == 1 and raw and not raw.startswith("-"):
+                    # `install /mnt/bin/${TARGETARCH}/web /web`: which file is unknown, that
+                    # /web is written is not; what it carries is unknown only when xattrs travel
+                    for builder, fs in self.stage.fs.items():
+                        self.create(
+                            builder,
+                            fs,
+                            dest,
+                            None,
+                            keep=keep,
+                            known_if_untracked=False,
+                            where=where,
+                            why_lost=why_lost,
+                            why_kept=why_kept,
+                        )
+                    made.append(dest)
                 continue
             contents = raw.endswith("/.") or (rsync and raw.endswith("/"))
             target_base = (

@@ -559,6 +559,11 @@ class _Builder(BuildContext):
                 continue
             src, complete = self.expand(raw, env)
             if not complete:
+                if not into_dir and len(sources) == 1:
+                    # `COPY bin/${TARGETARCH}/web /web`: which source is unknown (BuildKit's
+                    # platform ARGs, an ARG without default), that /web is written is not
+                    self.copy_unknown_source(stage, dest, ins, context=source_stage is None)
+                    self.apply_mode_owner(stage, dest, mode, owner)
                 continue
             into, dest_for = into_dir, dest
             if parents and not add:  # the source's parent directories are kept under dest
@@ -614,6 +619,24 @@ class _Builder(BuildContext):
             if earlier.name == name.lower():
                 return earlier.index, False
         return None, True
+
+    def copy_unknown_source(
+        self, stage: StageState, dest: str, ins: RawInstruction, *, context: bool
+    ) -> None:
+        """A COPY/ADD to the file ``dest`` from a source the parser cannot name: the file is
+        new in this layer; from the build context it carries no file capabilities (the
+        context transfer drops them, WHY_CONTEXT), from a stage or image only BuildKit may
+        have kept some: unknown there."""
+        location = self.loc(ins.start_line)
+        how = "add" if ins.cmd == "ADD" else "copy"
+        for builder, fs in stage.fs.items():
+            old = fs.files.get(dest)
+            new = FileState(dest, location, how, layers=[location])
+            if not context and builder != "classic":  # classic drops them on COPY --from too
+                new.caps, new.caps_known = None, False
+            elif old is not None and old.caps:
+                new.events.append(CapsEvent("lost", location, None, WHY_CONTEXT))
+            self.replace(fs, new, location, f"{ins.cmd} at line {ins.start_line}")
 
     def copy_from_context(
         self,
