@@ -13,10 +13,17 @@ Kubernetes files, 200 systemd services at scale 1) in a temporary directory, the
 * in-process, for where the time goes: the Dockerfile parser alone, and the whole engine
   (``lint_paths``) without interpreter start-up.
 
+Each ``unroot`` measurement has a *baseline* measured in the same run, interleaved with it: the
+same code with the shell fast path switched off (``unroot.lint.shell._fast_path`` returning
+None, bashlex imported at start-up, as before the fast path existed), so that the speed-up is a
+ratio of two timings taken under the same background load.  The fast path's hit rate (scripts
+it parsed / scripts ``parse_shell`` was given, over the whole corpus) is printed too.
+
 Every contender runs once untimed first (warm page cache).  Prints medians, files per second and
-the ratio hadolint / unroot (above 1: unroot is faster).  Nothing is asserted.  Until
-``unroot lint`` is wired into the CLI the command runs as ``python -c … run_lint(argv)`` in a
-subprocess (the same code path minus the ``unroot`` dispatcher) and the output says so.
+the ratios hadolint / unroot (above 1: unroot is faster) and baseline / unroot (the speed-up).
+Nothing is asserted.  Until ``unroot lint`` is wired into the CLI the command runs as
+``python -c … run_lint(argv)`` in a subprocess (the same code path minus the ``unroot``
+dispatcher) and the output says so.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from corpus import Corpus, generate
@@ -38,6 +46,12 @@ from corpus import Corpus, generate
 _BIN = Path(sys.executable).parent
 _RUN_LINT = (
     "import sys; from unroot.commands.lint import run_lint; sys.exit(run_lint(sys.argv[1:]))"
+)
+#: ``unroot lint`` without the shell fast path: what it was before (bashlex for every script,
+#: imported at start-up).
+_BASELINE = (
+    "import sys, bashlex; import unroot.lint.shell as s; s._fast_path = lambda script: None; "
+    "from unroot.commands.lint import run_lint; sys.exit(run_lint(sys.argv[1:]))"
 )
 
 
@@ -92,7 +106,55 @@ def interleaved(
 def line(name: str, samples: list[float], files: int) -> str:
     median = statistics.median(samples)
     spread = f"{min(samples):.2f}-{max(samples):.2f}"
-    return f"  {name:<44} {median:8.3f} s  ({spread})  {files / median:9.0f} files/s"
+    return f"  {name:<54} {median:8.3f} s  ({spread})  {files / median:9.0f} files/s"
+
+
+BASELINE = ", baseline"
+
+
+def baseline_command() -> list[str]:
+    """The argv prefix of ``unroot lint`` with the shell fast path switched off."""
+    return [sys.executable, "-c", _BASELINE]
+
+
+@contextmanager
+def fast_path(enabled: bool) -> Iterator[None]:
+    """Run the block with the shell fast path on (as shipped) or off (the baseline)."""
+    from unroot.lint import shell
+
+    original = shell._fast_path
+    if not enabled:
+        shell._fast_path = lambda script: None
+    try:
+        yield
+    finally:
+        shell._fast_path = original
+
+
+def hit_rate(paths: list[str]) -> str:
+    """How many of the scripts ``parse_shell`` was given the fast path took (in-process)."""
+    from unroot.lint import shell
+    from unroot.lint.engine import lint_paths
+
+    original = shell._fast_path
+    seen: list[tuple[str, bool]] = []
+
+    def counting(script: str) -> list[shell.SimpleCommand] | None:
+        result = original(script)
+        seen.append((script, result is not None))
+        return result
+
+    shell._fast_path = counting
+    try:
+        lint_paths(paths)
+    finally:
+        shell._fast_path = original
+    hits = sum(hit for _, hit in seen)
+    unique = dict(seen)
+    return (
+        f"shell fast path hit rate: {hits}/{len(seen)} scripts "
+        f"({100 * hits / max(1, len(seen)):.1f}%), {sum(unique.values())}/{len(unique)} distinct"
+    )
 
 
 def in_process(corpus: Corpus, dockerfiles: list[str]) -> dict[str, Callable[[], object]]:
@@ -101,13 +163,20 @@ def in_process(corpus: Corpus, dockerfiles: list[str]) -> dict[str, Callable[[],
 
     texts = [(p, (corpus.root / p).read_text(encoding="utf-8")) for p in dockerfiles]
 
-    def parse_only() -> None:
-        for path, text in texts:
-            parse_dockerfile(text, path)
+    def parse_only(enabled: bool) -> None:
+        with fast_path(enabled):
+            for path, text in texts:
+                parse_dockerfile(text, path)
+
+    def engine(enabled: bool) -> None:
+        with fast_path(enabled):
+            lint_paths(dockerfiles)
 
     return {
-        "in-process: Dockerfile parser only": parse_only,
-        "in-process: engine, Dockerfiles (lint_paths)": lambda: lint_paths(dockerfiles),
+        "in-process: Dockerfile parser only": lambda: parse_only(True),
+        "in-process: Dockerfile parser only" + BASELINE: lambda: parse_only(False),
+        "in-process: engine, Dockerfiles (lint_paths)": lambda: engine(True),
+        "in-process: engine, Dockerfiles (lint_paths)" + BASELINE: lambda: engine(False),
     }
 
 
@@ -149,37 +218,60 @@ def _measure(
     hadolint: str | None,
 ) -> list[str]:
     root = corpus.root
-    out: list[str] = []
+    out: list[str] = [hit_rate(["."])]
+    baseline = baseline_command()
     if lint:
         report = json.loads(run([*lint, ".", "--format", "json"], root).stdout)
+        baseline_report = json.loads(run([*baseline, ".", "--format", "json"], root).stdout)
         files = len(report["files"])
-        findings = len(report["findings"])
-        full = interleaved({"x": lambda: run([*lint, ".", "--format", "json"], root)}, repetitions)[
-            "x"
-        ]
-        out.append(f"whole corpus: {files} files linted, {findings} findings")
-        out.append(line("unroot lint CORPUS --format json", full, files))
+        same = "identical" if baseline_report == report else "DIFFERENT"
+        key = "unroot lint CORPUS --format json"
+        full = interleaved(
+            {
+                key: lambda: run([*lint, ".", "--format", "json"], root),
+                key + BASELINE: lambda: run([*baseline, ".", "--format", "json"], root),
+            },
+            repetitions,
+        )
+        out.append(
+            f"whole corpus: {files} files, {len(report['findings'])} findings, {same} to baseline"
+        )
+        out.extend(line(name, samples, files) for name, samples in full.items())
+        out.append(ratio_line("speed-up, whole corpus", full[key + BASELINE], full[key]))
 
     contenders: dict[str, Callable[[], object]] = {}
+    hadolint_key = "hadolint -f json --no-fail DOCKERFILES"
+    unroot_key = "unroot lint DOCKERFILES --format json"
     if hadolint is not None:
-        contenders["hadolint -f json --no-fail DOCKERFILES"] = lambda: run(
+        contenders[hadolint_key] = lambda: run(
             [hadolint, "-f", "json", "--no-fail", *dockerfiles], root
         )
     if lint:
-        contenders["unroot lint DOCKERFILES --format json"] = lambda: run(
-            [*lint, *dockerfiles, "--format", "json"], root
+        contenders[unroot_key] = lambda: run([*lint, *dockerfiles, "--format", "json"], root)
+        contenders[unroot_key + BASELINE] = lambda: run(
+            [*baseline, *dockerfiles, "--format", "json"], root
         )
     contenders.update(in_process(corpus, dockerfiles))
     times = interleaved(contenders, repetitions)
     out.append(f"Dockerfiles only: {len(dockerfiles)} files, same paths for every contender")
     out.extend(line(name, samples, len(dockerfiles)) for name, samples in times.items())
-    hadolint_key = "hadolint -f json --no-fail DOCKERFILES"
-    unroot_key = "unroot lint DOCKERFILES --format json"
+    for name in times:
+        if name + BASELINE in times:
+            out.append(ratio_line(f"speed-up, {name}", times[name + BASELINE], times[name]))
     if hadolint_key in times and unroot_key in times:
-        ratio = statistics.median(times[hadolint_key]) / statistics.median(times[unroot_key])
-        out.append(f"ratio hadolint / unroot (median time, Dockerfiles only): {ratio:.2f}x")
+        hadolint_times = times[hadolint_key]
+        out.append(ratio_line("ratio hadolint / unroot", hadolint_times, times[unroot_key]))
+        out.append(
+            ratio_line("ratio hadolint / baseline", hadolint_times, times[unroot_key + BASELINE])
+        )
         out.append(f"  ({_counts(hadolint, dockerfiles, lint, root)})")
     return out
+
+
+def ratio_line(label: str, numerator: list[float], denominator: list[float]) -> str:
+    """``label: median(numerator) / median(denominator)``, as a factor."""
+    ratio = statistics.median(numerator) / statistics.median(denominator)
+    return f"{label}: {ratio:.2f}x"
 
 
 def _counts(hadolint: str | None, dockerfiles: list[str], lint: list[str], root: Path) -> str:
