@@ -927,15 +927,21 @@ def _signal_options(
                 f"--reload-signal {reload_signal!r}: one of {', '.join(RELOAD_SIGNALS)} "
                 "(TERM, INT and QUIT stop the supervisor)"
             )
-    timeout = DEFAULT_STOP_TIMEOUT
-    if stop_timeout is not None:
-        try:
-            timeout = float(stop_timeout)
-        except ValueError:
-            raise UsageError(f"--stop-timeout {stop_timeout!r}: expected seconds") from None
-        if not 0 < timeout < 86400:
-            raise UsageError(f"--stop-timeout {stop_timeout!r}: expected 0 < SECONDS < 86400")
+    timeout = _seconds("--stop-timeout", stop_timeout, DEFAULT_STOP_TIMEOUT)
     return numbers[0], numbers[1], timeout
+
+
+def _seconds(flag: str, value: str | float | None, default: float) -> float:
+    """A duration flag: 0 < SECONDS < one day (nan and inf refused), or ``default``."""
+    if value is None:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise UsageError(f"{flag} {value!r}: expected seconds") from None
+    if not 0 < seconds < 86400:
+        raise UsageError(f"{flag} {value!r}: expected 0 < SECONDS < 86400")
+    return seconds
 
 
 def _supervise_options(
@@ -960,13 +966,6 @@ def _supervise_options(
     has_stream = any(spec.stream for spec in specs)
     if ready == "tcp" and not has_stream:
         raise UsageError("--ready tcp needs a stream socket (tcp or unix --listen) to wait on")
-    timeout = DEFAULT_READY_TIMEOUT
-    if ready_timeout is not None:
-        try:
-            timeout = float(ready_timeout)
-        except ValueError:
-            raise UsageError(f"--ready-timeout {ready_timeout!r}: expected seconds") from None
-        if not 0 < timeout < 86400:
-            raise UsageError(f"--ready-timeout {ready_timeout!r}: expected 0 < SECONDS < 86400")
+    timeout = _seconds("--ready-timeout", ready_timeout, DEFAULT_READY_TIMEOUT)
     default_ready = "tcp" if has_stream else "none"
     return restart or DEFAULT_RESTART, ready or default_ready, timeout
