@@ -518,6 +518,125 @@ def test_include_only_file_is_a_compose_file() -> None:
     assert [w.name for w in parsed.workloads] == ["s"]
 
 
+# -- what a service's values rest on: .env variables, unset defaults ------------------------
+def test_notes_name_each_variable_and_where_it_came_from() -> None:
+    parsed = project(
+        {
+            "compose.yaml": """
+                services:
+                  api:
+                    image: registry.example.org/api:${TAG:-latest}
+                    ports: ["${API_PORT:-8080}:8080"]
+                    user: "${UID_:-10001}"
+                    command: ["serve", "$MODE", "${EMPTY:-x}", "${EMPTY-y}", "${API_PORT:+on}"]
+                    environment: {NOT_READ: "${NOT_READ_VAR:-z}"}
+                  db:
+                    image: postgres:16
+            """,
+            ".env": """
+                # settings
+                COMPOSE_PROJECT_NAME=edge
+                export API_PORT=80   # the public port
+                EMPTY=
+                MODE="multi
+                line"
+            """,
+        }
+    )
+    api = service(parsed, "api")
+    assert api.notes == (
+        "${TAG:-latest}: TAG unset, default used",
+        "${UID_:-10001}: UID_ unset, default used",
+        "API_PORT=80 from .env:3",
+        "MODE=multi\\nline from .env:5",
+        "${EMPTY:-x}: EMPTY empty in .env:4, default used",
+        "EMPTY= from .env:4",
+    )
+    assert service(parsed, "db").notes == ()  # no variables: nothing to say
+    plain = project({"compose.yaml": "services:\n  s:\n    user: $NOBODY\n"})
+    assert service(plain, "s").notes == (
+        "$NOBODY: NOBODY unset, compose substitutes an empty string",
+    )
+    alt = project({"compose.yaml": "services:\n  s:\n    user: ${U:+1}x\n"})
+    assert service(alt, "s").notes == ("${U:+1}: U unset, nothing substituted",)
+
+
+def test_notes_of_an_environment_value_and_an_included_project() -> None:
+    parsed = project({"compose.yaml": "services:\n  s:\n    user: ${U}\n"}, U="10001")
+    assert service(parsed, "s").notes == ("U=10001 from the environment compose runs in",)
+    parsed = parse_compose(
+        (FIXTURES / "compose-include" / "compose.yaml").read_text(),
+        "compose.yaml",
+        read=lambda p: _read(FIXTURES / "compose-include" / p),
+    )
+    assert service(parsed, "proxy").notes == (
+        "PROXY_NETWORK=host from proxy/.env:1",
+        "PROXY_PORT=443 from proxy/.env:2",
+    )
+
+
+def _read(path: Path) -> str | None:
+    return path.read_text() if path.is_file() else None
+
+
+def test_findings_list_the_env_values_they_rest_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(FIXTURES)
+    _, report = cli_json("compose-env-host-port")
+    (finding,) = report["findings"]
+    assumptions = finding["assumptions"]
+    assert isinstance(assumptions, list)
+    assert "API_PORT=80 from compose-env-host-port/.env:3" in assumptions
+
+
+# -- ipc and network_mode: whose namespace -------------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "host_ipc"),
+    [
+        ("ipc: host", True),
+        ('ipc: " host "', True),
+        ("ipc: ${IPC:-host}", True),
+        ("ipc: shareable", False),
+        ("ipc: private", False),
+        ('ipc: "service:shm"', False),  # shm's namespace: runc sets the sysctl there
+        ('ipc: "container:shm"', False),
+        ("ipc: [host]", False),  # a problem, not a fact
+        ("image: x", False),
+    ],
+)
+def test_ipc(line: str, host_ipc: bool) -> None:
+    parsed = project({"compose.yaml": f"services:\n  s:\n    {line}\n  shm:\n    ipc: host\n"})
+    workload = service(parsed, "s")
+    assert workload.host_ipc is host_ipc
+    assert (workload.location_of("host_ipc") is not None) is host_ipc
+    if line == "ipc: [host]":
+        assert any("ipc: expected a string" in m for _, m in parsed.problems)
+
+
+@pytest.mark.parametrize(
+    ("mode", "host"), [("host", True), ("service:edge", True), ("container:edge_1", False),
+                       ("service:app", False), ("bridge", False), ("none", False)]
+)  # fmt: skip
+def test_network_mode_of_another_container_is_not_the_host(mode: str, host: bool) -> None:
+    from unroot.lint.situation import build_situations
+
+    parsed = project(
+        {
+            "compose.yaml": f"""
+                services:
+                  edge: {{image: x, network_mode: host}}
+                  app: {{image: x}}
+                  s:
+                    image: x
+                    network_mode: "{mode}"
+                    sysctls: [net.ipv4.ip_unprivileged_port_start=0]
+            """
+        }
+    )
+    assert service(parsed, "s").host_network is host
+    (situation,) = [x for x in build_situations([parsed], {}) if x.name.endswith("service s")]
+    assert situation.host_network is host
+
+
 # -- fuzzing ----------------------------------------------------------------------------------
 _ENV_ALPHABET = st.sampled_from(
     ["A", "b_", "=", ":", " ", "\t", "#", "'", '"', "\\", "$", "{", "}", "-", "?", "+", "\n",
@@ -542,6 +661,13 @@ def test_interpolation_never_raises(parts: list[str]) -> None:
     result, errors = interpolate("".join(parts), {"A": "a", "B": ""}, [])
     assert isinstance(result, str)
     assert all(isinstance(e, str) for e in errors)
+    used: list[tuple[str, str, str, bool]] = []
+    interpolate("".join(parts), {"A": "a", "B": ""}, [], used)
+    for name, op, expression, substituted in used:
+        assert expression in "".join(parts)
+        assert name in expression
+        assert op in ("", ":-", ":?", ":+", "-", "?", "+")
+        assert not substituted or name in ("A", "B")
 
 
 _KEYS = st.sampled_from(["ports", "cap_add", "command", "build", "sysctls", "ulimits", "x", "s"])
@@ -607,6 +733,10 @@ _COMPOSE_LINES = st.sampled_from(
         "    ports: !override ['80:80']\n",
         "    cap_drop: [ALL]\n",
         "    user: ${U:-1}\n",
+        "    ipc: host\n",
+        "    ipc: ${IPC:-service:s}\n",
+        "    network_mode: ${NET}\n",
+        "    image: x:${A:+$B}${A-${B:?e}}\n",
         "include: [o.yml]\n",
         "include: [compose.yaml]\n",
         "include: [{path: o.yml, env_file: .env}]\n",
@@ -634,4 +764,5 @@ def test_random_projects_never_raise(main: str, other: str, dotenv: str) -> None
         assert INTERNAL_ERROR not in message, message
     for workload in parsed.workloads:
         assert workload.location.file in files
+        assert all(isinstance(n, str) and "\n" not in n for n in workload.notes)
     assert load_yaml(main, "compose.yaml").problems is not None

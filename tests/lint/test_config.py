@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,19 @@ def test_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(b'runtime = "\xff"\n')
     with pytest.raises(UsageError, match="invalid TOML"):
         load_config_file(str(path))
+
+
+def test_images_resolve_from_the_config_directory_whatever_its_form(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file however the config was named (the engine compares by absolute path), and
+    absolute when the config is found by walking up, as the command line finds it."""
+    write(tmp_path / "repo" / ".unroot.toml", '[images]\n"web" = "images/../web/Dockerfile"\n')
+    (tmp_path / "repo" / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    expected = f"{tmp_path}/repo/web/Dockerfile"
+    for path in ("repo/.unroot.toml", "./repo/.unroot.toml", str(tmp_path / "repo/.unroot.toml")):
+        ((_, dockerfile),) = load_config_file(path).images
+        assert os.path.abspath(dockerfile) == expected
+    for start in ("repo", "./repo/sub", str(tmp_path / "repo")):
+        assert load_config(start).images == (("web", expected),)

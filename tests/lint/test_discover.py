@@ -168,3 +168,43 @@ def test_default_is_the_current_directory(tmp_path: Path, monkeypatch: pytest.Mo
     write(tmp_path, "compose.yaml", COMPOSE)
     monkeypatch.chdir(tmp_path)
     assert discover([]) == [("compose.yaml", "compose")]
+
+
+def test_a_file_named_in_two_forms_is_found_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, "Dockerfile", "FROM scratch\n")
+    write(tmp_path, "sub/compose.yaml", COMPOSE)
+    monkeypatch.chdir(tmp_path)
+    assert discover([".", str(tmp_path), "./sub/", "sub/compose.yaml"]) == [
+        ("Dockerfile", "dockerfile"),
+        ("sub/compose.yaml", "compose"),
+    ]
+    assert discover([str(tmp_path / "Dockerfile"), "Dockerfile"]) == [
+        (str(tmp_path / "Dockerfile"), "dockerfile")
+    ]
+
+
+@pytest.mark.parametrize("form", [".", "./", "ABS"])
+def test_exclude_patterns_are_relative_to_the_directory_searched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, form: str
+) -> None:
+    write(tmp_path, "Dockerfile", "FROM scratch\n")
+    write(tmp_path, "charts/web/Dockerfile", "FROM scratch\n")
+    write(tmp_path, "deploy/charts/Dockerfile", "FROM scratch\n")
+    write(tmp_path, "deploy/charts.Dockerfile", "FROM scratch\n")
+    write(tmp_path, "deploy/x/Dockerfile", "FROM scratch\n")
+    monkeypatch.chdir(tmp_path)
+    top = str(tmp_path) if form == "ABS" else form
+
+    def found(*exclude: str) -> list[str]:
+        return [os.path.relpath(p, top) for p, _ in discover([top], exclude=exclude)]
+
+    assert found("charts/") == ["Dockerfile", "deploy/charts.Dockerfile", "deploy/x/Dockerfile"]
+    assert found("deploy/x") == [
+        "Dockerfile",
+        "charts/web/Dockerfile",
+        "deploy/charts.Dockerfile",
+        "deploy/charts/Dockerfile",
+    ]
+    assert found("*.Dockerfile", "deploy/") == ["Dockerfile", "charts/web/Dockerfile"]

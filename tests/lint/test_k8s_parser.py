@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from _parser_fixtures import fixture, line_of
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unroot.lint.facts import Location, MountFact, PortFact, UserFact, Workload
 from unroot.lint.parsers.k8s import parse_k8s
@@ -370,3 +372,64 @@ def test_run_as_user_at_the_api_limit_is_kept() -> None:
     w = pod("  securityContext:\n    runAsUser: 2147483647\n    runAsNonRoot: true")
     assert w.user is not None
     assert w.user.uid == 2**31 - 1
+
+
+# -- hostIPC --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("line", "host_ipc"),
+    [
+        ("  hostIPC: true", True),
+        ("  hostIPC: false", False),
+        ("  hostIPC: [true]", False),
+        ("  hostIPC:", False),
+        ("  hostPID: true", False),
+        ("", False),
+    ],
+)
+def test_host_ipc(line: str, host_ipc: bool) -> None:
+    workload = pod(line)
+    assert workload.host_ipc is host_ipc
+    where = workload.location_of("host_ipc")
+    assert (where == Location("pod.yaml", 6, 3)) if host_ipc else where is None
+
+
+def test_host_ipc_applies_to_every_container_and_init_container() -> None:
+    text = POD.format(
+        pod="  hostIPC: true\n  initContainers:\n  - {name: i, image: app:1}", container=""
+    )
+    workloads = parse_k8s(text, "pod.yaml").workloads
+    assert [(w.name, w.host_ipc) for w in workloads] == [
+        ("Pod/p/initContainer:i", True),
+        ("Pod/p/container:c", True),
+    ]
+
+
+_POD_LINES = st.sampled_from(
+    [
+        "  hostIPC: true\n",
+        "  hostIPC: yes\n",
+        "  hostIPC: {a: 1}\n",
+        "  hostIPC:\n",
+        "  hostNetwork: true\n",
+        "  securityContext:\n",
+        "    sysctls:\n",
+        "    - {name: kernel.shmmax, value: '1'}\n",
+        "    - name: net.ipv4.ip_unprivileged_port_start\n",
+        "      value: 0\n",
+        "    - []\n",
+        "  hostIPC: !!binary aGk=\n",
+        "  - x\n",
+        "\t\n",
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.lists(_POD_LINES, max_size=8).map("".join))
+def test_random_pod_specs_never_raise(lines: str) -> None:
+    parsed = parse_k8s(POD.format(pod=lines.rstrip("\n"), container=""), "pod.yaml")
+    for workload in parsed.workloads:
+        assert isinstance(workload.host_ipc, bool)
+        if workload.host_ipc:
+            assert workload.location_of("host_ipc") is not None
+    assert all("internal error" not in message for _, message in parsed.problems)

@@ -15,6 +15,10 @@ repository root (a directory holding ``.git``) or at the filesystem root.  Keys:
     [images]                              # image reference → Dockerfile, relative to this file
     "registry.example.org/web:1.4" = "images/web/Dockerfile"
 
+``[images]`` paths are resolved from the config file's directory (absolute when the config was
+found by walking up); the engine compares them with the files it lints by absolute path and
+names each joined Dockerfile in the form of the file that uses it (relative in, relative out).
+
 A bad file is a :class:`UsageError` naming the file and the key, on one line.
 """
 

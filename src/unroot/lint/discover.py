@@ -131,15 +131,39 @@ def _walk(top: str) -> Iterator[str]:
                 yield path
 
 
+def path_key(path: str) -> str:
+    """A file's identity whatever form it was named in (``x``, ``./x``, ``sub/../x``, ``$PWD/x``):
+    its normalised absolute path.  ``-`` (standard input) is itself."""
+    return path if path == "-" else os.path.abspath(path)
+
+
+def path_like(path: str, like: str) -> str:
+    """``path`` in the form of ``like``, the file that named it: absolute when ``like`` is,
+    else relative to the working directory (findings print paths the way they were given)."""
+    if path == "-":
+        return path
+    if os.path.isabs(like):
+        return os.path.abspath(path)
+    return os.path.relpath(path) if os.path.isabs(path) else os.path.normpath(path)
+
+
 def _excluded(path: str, exclude: Sequence[str]) -> bool:
+    """``path`` is relative to the directory searched, so the patterns mean the same whether it
+    was named ``.``, ``./`` or absolutely; a pattern ending in ``/`` names a directory."""
     norm = path.replace(os.sep, "/").removeprefix("./")
     parts = norm.split("/")
-    return any(
-        fnmatch.fnmatch(norm, pattern)
-        or any(fnmatch.fnmatch(part, pattern) for part in parts)
-        or norm.startswith(pattern.rstrip("/") + "/")
-        for pattern in exclude
-    )
+    for pattern in exclude:
+        directory = pattern.endswith("/")
+        bare = pattern.rstrip("/")
+        if not bare:
+            continue
+        if norm.startswith(bare + "/") or any(fnmatch.fnmatch(d, bare) for d in parts[:-1]):
+            return True
+        if not directory and (
+            fnmatch.fnmatch(norm, bare) or any(fnmatch.fnmatch(p, bare) for p in parts)
+        ):
+            return True
+    return False
 
 
 def discover(
@@ -155,24 +179,34 @@ def discover(
     given (the command line: pre-commit passes every matching name), else an error.  A path
     that does not exist is always an error.  In directories only recognised files are taken,
     and with ``kind`` only those of that kind.  ``exclude`` holds glob patterns matched against
-    the path and each of its components.
+    the path relative to the directory searched and against each of its components (a pattern
+    ending in ``/`` only against directories).  A file named twice, in two forms (``.`` and
+    ``$PWD``), is found once, in the form first given.
     """
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown --kind {kind!r} (expected one of: {', '.join(KINDS)})")
     found: dict[str, str] = {}
+    keys: set[str] = set()
+
+    def add(file: str, detected: str) -> None:  # once per file, in the form first named
+        key = path_key(file)
+        if key not in keys:
+            keys.add(key)
+            found[file if file == "-" else os.path.normpath(file)] = detected
+
     for path in paths or ["."]:
         if path == "-":
             if kind is None:
                 raise UsageError("reading standard input (-) needs --kind")
-            found.setdefault("-", kind)
+            add("-", kind)
             continue
         if os.path.isdir(path):
             for file in sorted(_walk(path)):
-                if _excluded(file, exclude):
+                if _excluded(os.path.relpath(file, path), exclude):
                     continue
                 detected = _classify(file, explicit=False)
                 if detected is not None and (kind is None or detected == kind):
-                    found.setdefault(os.path.normpath(file), detected)
+                    add(file, detected)
             continue
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such file or directory")
@@ -195,8 +229,8 @@ def discover(
                     skipped.append((path, f"a systemd drop-in without {what} beside it"))
                     continue
             else:
-                found.setdefault(unit, "systemd")
-        found.setdefault(os.path.normpath(path), detected)
+                add(unit, "systemd")
+        add(path, detected)
     return list(_compose_projects(found).items())
 
 

@@ -12,6 +12,13 @@ ignore=`` for its line.  Then ``--select`` (else the config's ``select``) keeps 
 names, and ``--ignore`` plus the config's ``ignore`` drop theirs.  Each selector is a rule id,
 an id prefix (``UR1``) or a topic.  A rule that raises becomes a UR100 finding naming the rule:
 never a traceback.
+
+Paths: a file is one file whatever form it is named in (``Dockerfile``, ``./Dockerfile``,
+``$PWD/Dockerfile``): files are compared by :func:`~unroot.lint.discover.path_key`.  Each is
+shown in the form it was given; a Dockerfile reached through a workload (``[images]``,
+``build:``) that was not given itself in the form of the file that names it; a paired
+``.socket`` and a drop-in in their unit's form (the one their lookup uses).  So ``unroot lint
+.`` and ``unroot lint $PWD`` report the same findings, relative in and relative out.
 """
 
 from __future__ import annotations
@@ -24,8 +31,8 @@ from dataclasses import dataclass, field, replace
 
 from unroot.errors import UsageError
 from unroot.lint.config import THRESHOLDS, LintConfig
-from unroot.lint.discover import discover
-from unroot.lint.facts import Location, ParsedFile
+from unroot.lint.discover import discover, path_key, path_like
+from unroot.lint.facts import Location, ParsedFile, Workload
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.parsers.compose import parse_compose
 from unroot.lint.parsers.dockerfile import parse_dockerfile
@@ -130,7 +137,7 @@ def _parse_all(
         for path, text in list(units.items()):
             if path.endswith(".service") and read is not None and path != "-":
                 for candidate in socket_candidates(path, text):
-                    if candidate not in units:
+                    if not _known(units, linted, candidate):
                         found = read(candidate)
                         if found is not None:
                             units[candidate] = found
@@ -153,7 +160,7 @@ def _read_dropins(
         for directory in dropin_dirs(path):
             for name in list_dir(directory):
                 dropin = posixpath.join(directory, name)
-                if dropin not in units:
+                if not _known(units, linted, dropin):
                     found = read(dropin)
                     if found is None:
                         continue
@@ -162,26 +169,56 @@ def _read_dropins(
                     linted.add(dropin)
 
 
-def _joined_dockerfiles(
+def _known(units: dict[str, str], linted: set[str], path: str) -> bool:
+    """Whether ``path`` is among ``units`` under any name; one named in another form (a socket
+    given as ``$PWD/a.socket`` beside ``a.service``) takes ``path``'s, the form its unit's
+    drop-in directories and sockets are looked up in."""
+    if path in units:
+        return True
+    key = path_key(path)
+    for other in units:
+        if other != "-" and path_key(other) == key:
+            units[path] = units.pop(other)
+            if other in linted:
+                linted.discard(other)
+                linted.add(path)
+            return True
+    return False
+
+
+def _join_dockerfiles(
     parsed: Sequence[ParsedFile], config: LintConfig, read: Reader | None
-) -> dict[str, ParsedFile]:
+) -> tuple[list[ParsedFile], dict[str, ParsedFile]]:
+    """The files with each workload's Dockerfile (``build:``, else ``[images]``) named in one
+    form — the parsed Dockerfile's own path when it is among the files, else the form of the
+    file that names it — and the Dockerfiles by that path.  A Dockerfile reached both ways
+    (``unroot lint .`` with an ``[images]`` join, whose paths are absolute) is one file."""
     found: dict[str, ParsedFile] = {
         posixpath.normpath(p.path): p for p in parsed if p.kind == "dockerfile"
     }
+    by_key = {path_key(path): path for path in found}
+    files: list[ParsedFile] = []
     for parsed_file in parsed:
+        workloads: list[Workload] = []
         for workload in parsed_file.workloads:
             path = workload.dockerfile
             if path is None and workload.image and workload.source_kind != "systemd":
                 path = config.dockerfile_for(workload.image)
             if path is None:
+                workloads.append(workload)
                 continue
-            key = posixpath.normpath(path)
-            if key in found or read is None:
+            key = path_key(path)
+            shown = by_key.get(key) or path_like(path, parsed_file.path)
+            workloads.append(replace(workload, dockerfile=shown))
+            if shown in found or read is None:
                 continue
-            text = read(key)
+            by_key[key] = shown
+            text = read(shown)
             if text is not None:
-                found[key] = parse_dockerfile(text, key, builder=config.builder)
-    return found
+                found[shown] = parse_dockerfile(text, shown, builder=config.builder)
+        changed = workloads != list(parsed_file.workloads)
+        files.append(replace(parsed_file, workloads=tuple(workloads)) if changed else parsed_file)
+    return files, found
 
 
 # -- rules ------------------------------------------------------------------------------------
@@ -237,7 +274,7 @@ def _suppressed(
 ) -> bool:
     if _named(finding, situation_ignores):
         return True
-    parsed = by_path.get(posixpath.normpath(finding.file))
+    parsed = by_path.get(path_key(finding.file))
     if parsed is None:
         return False
     if _named(finding, parsed.file_ignores):
@@ -272,14 +309,16 @@ def lint_texts(
         raise UsageError(f"--failure-threshold {threshold!r}: expected {'|'.join(THRESHOLDS)}")
     rules = load_rules()
     parsed = _parse_all(inputs, read, list_dir, config.builder or "buildkit")
-    dockerfiles = _joined_dockerfiles(parsed, config, read)
+    parsed, dockerfiles = _join_dockerfiles(parsed, config, read)
     situations = build_situations(parsed, dockerfiles, config, options.runtime)
-    linted = {posixpath.normpath(p.path) for p in parsed}
-    parts = [
-        part for p in parsed for part in p.parts if posixpath.normpath(part.path) not in linted
+    linted = {path_key(p.path) for p in parsed}
+    parts = [part for p in parsed for part in p.parts if path_key(part.path) not in linted]
+    every_file = [
+        *parsed,
+        *parts,
+        *(p for p in dockerfiles.values() if path_key(p.path) not in linted),
     ]
-    every_file = [*parsed, *parts, *(p for k, p in dockerfiles.items() if k not in linted)]
-    by_path = {posixpath.normpath(p.path): p for p in every_file}
+    by_path = {path_key(p.path): p for p in every_file}
     kept: dict[tuple[str, int, int, str, str], Finding] = {}
     for finding, ignores in _run_rules(rules, every_file, situations):
         if _suppressed(finding, ignores, by_path) or not _selected(finding, options, rules):

@@ -216,6 +216,12 @@ class Workload:
     field_locations: tuple[tuple[str, Location], ...] = ()
     #: systemd units: namespaces, socket restrictions and securebits (None: none of them)
     unit_sandbox: UnitSandbox | None = None
+    #: the host's IPC namespace: compose ``ipc: host``, k8s ``hostIPC: true`` (``ipc:
+    #: service:x`` / ``container:x`` join another container's, not the host's)
+    host_ipc: bool = False
+    #: what the facts rest on that the file does not say, for the findings' assumptions
+    #: (compose: "API_PORT=80 from .env:3", "${TAG:-latest}: TAG unset, default used")
+    notes: tuple[str, ...] = ()
 
     def location_of(self, field_name: str) -> Location | None:
         """Where ``field_name`` (``"host_network"``, ``"privileged"``, ``"cap_add"``, …) was set."""

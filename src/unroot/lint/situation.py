@@ -1080,7 +1080,7 @@ def _workload_situation(  # noqa: PLR0917 - the join's inputs, each used once
 ) -> Situation:
     kind = workload.source_kind
     rt = _runtime(kind, chosen)
-    notes = [_runtime_note(kind, rt, chosen)]
+    notes = [_runtime_note(kind, rt, chosen), *workload.notes]  # .env values the facts rest on
     facts: DockerfileFacts | None = None
     stage: Stage | None = None
     path = _dockerfile_path(workload, config) if kind != "systemd" else None

@@ -42,12 +42,21 @@ _SIMPLE_ESCAPES = {
     "$": "$$",  # survives interpolation as one literal "$"
 }
 _BLANK = " \t\v\f\r"
+#: One variable reference as it was resolved: ``(name, operator, expression, substituted)``,
+#: e.g. ``("TAG", ":-", "${TAG:-latest}", False)``: TAG was unset (or, with ``:``, empty), so the
+#: default was used; ``substituted`` is True when the variable's value (or, for ``+``, its being
+#: set) decided the result.  The operator is ``""`` for ``$X`` and ``${X}``.
+Use = tuple[str, str, str, bool]
 
 
 def interpolate(
-    value: str, env: Mapping[str, str], unset: list[str] | None = None
+    value: str,
+    env: Mapping[str, str],
+    unset: list[str] | None = None,
+    used: list[Use] | None = None,
 ) -> tuple[str, list[str]]:
-    """Compose interpolation of one value: ``(result, errors)``; unset names go to ``unset``."""
+    """Compose interpolation of one value: ``(result, errors)``; unset names go to ``unset``,
+    every reference (nested defaults included) to ``used``."""
     errors: list[str] = []
     out: list[str] = []
     i, n = 0, len(value)
@@ -67,7 +76,7 @@ def interpolate(
                 errors.append(f"invalid interpolation format in {value!r}: missing '}}'")
                 out.append(value[i:])
                 break
-            out.append(_braced(value[i + 2 : end], env, unset, errors))
+            out.append(_braced(value[i + 2 : end], env, unset, errors, used))
             i = end + 1
             continue
         match = _NAME.match(value, i + 1)
@@ -76,7 +85,10 @@ def interpolate(
             out.append("$")
             i += 1
             continue
-        out.append(_lookup(match.group(), env, unset))
+        name = match.group()
+        if used is not None:
+            used.append((name, "", "$" + name, name in env))
+        out.append(_lookup(name, env, unset))
         i = match.end()
     return "".join(out), errors
 
@@ -105,13 +117,22 @@ def _lookup(name: str, env: Mapping[str, str], unset: list[str] | None) -> str:
     return ""
 
 
-def _braced(inner: str, env: Mapping[str, str], unset: list[str] | None, errors: list[str]) -> str:
+def _braced(
+    inner: str,
+    env: Mapping[str, str],
+    unset: list[str] | None,
+    errors: list[str],
+    used: list[Use] | None,
+) -> str:
     match = _NAME.match(inner)
     if match is None:
         errors.append(f"invalid interpolation format: ${{{inner}}}")
         return ""
     name, rest = match.group(), inner[match.end() :]
+    expression = "${" + inner + "}"
     if not rest:
+        if used is not None:
+            used.append((name, "", expression, name in env))
         return _lookup(name, env, unset)
     is_set = name in env
     current = env.get(name, "")
@@ -124,10 +145,12 @@ def _braced(inner: str, env: Mapping[str, str], unset: list[str] | None, errors:
         return ""
     strict = op.startswith(":")  # the colon forms also treat an empty value as unset
     present = is_set and (current != "" or not strict)
+    if used is not None:
+        used.append((name, op, expression, present))
     if op.endswith("-"):
         if present:
             return current
-        result, sub = interpolate(arg, env, unset)
+        result, sub = interpolate(arg, env, unset, used)
         errors.extend(sub)
         return result
     if op.endswith("?"):
@@ -138,7 +161,7 @@ def _braced(inner: str, env: Mapping[str, str], unset: list[str] | None, errors:
         errors.append(f"required variable {name} is missing a value: {message}".rstrip(": "))
         return ""
     if present:  # "+": the replacement when set
-        result, sub = interpolate(arg, env, unset)
+        result, sub = interpolate(arg, env, unset, used)
         errors.extend(sub)
         return result
     return ""
@@ -153,13 +176,17 @@ def _unescape(match: re.Match[str]) -> str:
 
 
 def parse_dotenv(
-    text: str, environment: Mapping[str, str] | None = None
+    text: str,
+    environment: Mapping[str, str] | None = None,
+    defined_at: dict[str, int] | None = None,
 ) -> tuple[dict[str, str], list[tuple[int, str]]]:
     """``.env`` text → ``(values, problems)``; each problem is ``(line, message)``.
 
     ``environment`` is the process environment: it is looked up first when a value refers to a
-    variable, and it gives bare ``KEY`` lines their value.  Never raises.
+    variable, and it gives bare ``KEY`` lines their value.  ``defined_at`` receives the line
+    that defined each value (the last definition wins, as for the values).  Never raises.
     """
+    defined_at = {} if defined_at is None else defined_at
     env = environment or {}
     values: dict[str, str] = {}
     problems: list[tuple[int, str]] = []
@@ -183,6 +210,7 @@ def parse_dotenv(
         if cut < 0:  # a bare KEY: the environment's value, if any
             if key in env:
                 values[key] = env[key]
+                defined_at.pop(key, None)  # the environment's, not this file's
             continue
         rest = statement[cut + 1 :].lstrip(_BLANK)
         lookup = {**values, **env}
@@ -199,11 +227,13 @@ def parse_dotenv(
                 body, errors = interpolate(_ESCAPE.sub(_unescape, body), lookup)
                 problems.extend((number, f"variable {key}: {error}") for error in errors)
             values[key] = body
+            defined_at[key] = number
             continue
         raw = rest.split(" #", 1)[0].rstrip(_BLANK)
         value, errors = interpolate(raw, lookup)
         problems.extend((number, f"variable {key}: {error}") for error in errors)
         values[key] = value
+        defined_at[key] = number
     return values, problems
 
 

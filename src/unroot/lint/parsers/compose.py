@@ -40,7 +40,13 @@ Values (compose-spec ``05-services.md``, ``12-interpolation.md``):
 * ``security_opt``: ``no-new-privileges``, or ``no-new-privileges`` ``=``/``:`` a Go
   ``strconv.ParseBool`` value — moby's ``parseSecurityOpt``; the last one wins.
 * interpolation applies to values only, never keys, and only to the values read.
-* ``network_mode: service:NAME`` shares NAME's network namespace: host if NAME is host.
+* ``network_mode: service:NAME`` shares NAME's network namespace: host if NAME is host;
+  ``container:NAME`` (a container outside the project) is taken as not the host's.
+* ``ipc: host`` is the host's IPC namespace; ``ipc: service:NAME`` / ``container:NAME`` join
+  another container's, which runc counts as the container's own (its validator asks only
+  whether the spec has an IPC namespace), so they are not the host's.
+* every variable a service's values use is a note of its workload (the findings'
+  assumptions): ``API_PORT=80 from .env:3``, ``${TAG:-latest}: TAG unset, default used``.
 
 Not read: profiles (every service counts), ``deploy``, ``COMPOSE_FILE``, remote includes.
 """
@@ -53,7 +59,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
 from unroot.lint.facts import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
-from unroot.lint.parsers._compose_env import interpolate, parse_dotenv
+from unroot.lint.parsers._compose_env import Use, interpolate, parse_dotenv
 from unroot.lint.parsers._compose_merge import TAGS, Merger, without_resets
 from unroot.lint.parsers._shared import (
     RLIM_INFINITY,
@@ -125,6 +131,17 @@ def main_file_of(path: str, exists: Callable[[str], bool]) -> str | None:
     return None
 
 
+class _Vars(dict[str, str]):
+    """A project's variables, with the ``.env`` line that defined each (absent: the
+    environment compose runs in, which ``unroot lint`` never passes)."""
+
+    def __init__(
+        self, values: Mapping[str, str] | None = None, origins: Mapping[str, Location] | None = None
+    ) -> None:
+        super().__init__(values or {})
+        self.origins: dict[str, Location] = dict(origins or {})
+
+
 def _relative(base: str, path: str) -> str:
     return posixpath.normpath(path if posixpath.isabs(path) else posixpath.join(base, path))
 
@@ -165,6 +182,8 @@ class _Ctx:
     env: Mapping[str, str]
     problems: list[tuple[Location, str]] = field(default_factory=list)
     unset: list[str] = field(default_factory=list)
+    #: the variables the current service's values referred to (its notes)
+    used: list[tuple[Use, Mapping[str, str]]] = field(default_factory=list)
     #: per file read: the variables it is interpolated with, the directory its paths resolve from
     envs: dict[str, Mapping[str, str]] = field(default_factory=dict)
     dirs: dict[str, str] = field(default_factory=dict)
@@ -198,7 +217,10 @@ class _Ctx:
         if node.kind != "str" or "$" not in node.text:
             return node.text
         before = len(self.unset)
-        result, errors = interpolate(node.text, self.env_of(node), self.unset)
+        env = self.env_of(node)
+        uses: list[Use] = []
+        result, errors = interpolate(node.text, env, self.unset, uses)
+        self.used.extend((use, env) for use in uses)
         for name in self.unset[before:]:
             self.problem(
                 node,
@@ -264,14 +286,15 @@ class _Project:
                 self.parts.append(path)
         return self.texts[path]
 
-    def dotenv(self, path: str, environment: Mapping[str, str]) -> dict[str, str] | None:
+    def dotenv(self, path: str, environment: Mapping[str, str]) -> _Vars | None:
         """The variables of an env file (problems at its lines), None when it cannot be read."""
         text = self.text_of(path)
         if text is None:
             return None
-        values, problems = parse_dotenv(text, environment)
+        lines: dict[str, int] = {}
+        values, problems = parse_dotenv(text, environment, lines)
         self.ctx.problems.extend((Location(path, line), message) for line, message in problems)
-        return values
+        return _Vars(values, {key: Location(path, line) for key, line in lines.items()})
 
     def documents(self, path: str) -> list[YMap]:
         """The mapping documents of a file (read once; None-free), problems reported."""
@@ -360,11 +383,11 @@ class _Project:
         sub_directory = posixpath.dirname(files[0])
         if project_directory:
             sub_directory = _relative(directory, project_directory)
-        sub_env = dict(env)  # the including project's variables win over the included's .env
+        # the including project's variables win over the included's .env
+        sub_env = _Vars(env, env.origins if isinstance(env, _Vars) else None)
         if not env_files:
             found = self.dotenv(posixpath.join(sub_directory, ".env"), env)
-            for key, value in (found or {}).items():
-                sub_env.setdefault(key, value)
+            _add_missing(sub_env, found)
         for text, node in env_files:
             if text == "/dev/null":
                 continue
@@ -376,8 +399,7 @@ class _Project:
                     f"include: env_file {text!r} not found: docker compose refuses the project",
                 )
                 continue
-            for key, value in found.items():
-                sub_env.setdefault(key, value)
+            _add_missing(sub_env, found)
         return self.load(files, sub_env, sub_directory, (*stack, files[0]))
 
     def _import(self, root: YMap, imported: YMap) -> YMap:
@@ -501,7 +523,8 @@ def parse_compose(
     directory = posixpath.dirname(path) if path != "-" else ""
     process = dict(env or {})
     dotenv = project.dotenv(posixpath.join(directory, ".env"), process) if path != "-" else None
-    ctx.env = {**(dotenv or {}), **process}
+    origins = {k: v for k, v in (dotenv.origins if dotenv else {}).items() if k not in process}
+    ctx.env = _Vars({**(dotenv or {}), **process}, origins)
     files = [path]
     override = override_of(path, lambda p: project.text_of(p) is not None)
     if override is not None:
@@ -531,6 +554,42 @@ def parse_compose(
         line_ignores=line_ignores,
         parts=tuple(_part(part, project.texts[part] or "") for part in project.parts),
     )
+
+
+def _add_missing(env: _Vars, found: _Vars | None) -> None:
+    """An included project's own variables, for the names the including project leaves unset."""
+    if found is None:
+        return
+    for key, value in found.items():
+        if key not in env:
+            env[key] = value
+            if key in found.origins:
+                env.origins[key] = found.origins[key]
+
+
+_VISIBLE = str.maketrans({"\n": "\\n", "\r": "\\r", "\t": "\\t"})
+
+
+def _notes(used: list[tuple[Use, Mapping[str, str]]]) -> tuple[str, ...]:
+    """What a service's values rest on: each variable from ``.env`` (``API_PORT=80 from
+    .env:3``) and each one unset or empty where the default (or nothing) was used."""
+    notes: list[str] = []
+    for (name, op, expression, substituted), env in used:
+        origin = env.origins.get(name) if isinstance(env, _Vars) else None
+        where = f"{origin.file}:{origin.line}" if origin else "the environment compose runs in"
+        if substituted:
+            value = env.get(name, "").translate(_VISIBLE)
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            notes.append(f"{name}={shown} from {where}")
+            continue
+        state = f"empty in {where}" if name in env else "unset"
+        if op.endswith("-"):
+            notes.append(f"{expression}: {name} {state}, default used")
+        elif op.endswith("+"):
+            notes.append(f"{expression}: {name} {state}, nothing substituted")
+        else:
+            notes.append(f"{expression}: {name} {state}, compose substitutes an empty string")
+    return tuple(dict.fromkeys(notes))
 
 
 def _part(path: str, text: str) -> ParsedFile:
@@ -565,6 +624,7 @@ def _resolve_shared_netns(workloads: list[Workload]) -> list[Workload]:
 
 def _service(ctx: _Ctx, key: YScalar, node: YNode) -> Workload | None:
     name = key.text
+    ctx.used = []
     if isinstance(node, YScalar) and node.is_null:
         node = YMap(node.line, node.column)
     if not isinstance(node, YMap):
@@ -604,6 +664,11 @@ def _service(ctx: _Ctx, key: YScalar, node: YNode) -> Workload | None:
         note("network_mode", "network_mode")
         if host_network:
             note("host_network", "network_mode")
+
+    ipc = ctx.scalar(svc.get("ipc"), "ipc")
+    host_ipc = ipc is not None and ipc.strip() == "host"
+    if host_ipc:
+        note("host_ipc", "ipc")
 
     cap_add = tuple(value for value, _ in ctx.strings(svc.get("cap_add"), "cap_add"))
     cap_drop = tuple(value for value, _ in ctx.strings(svc.get("cap_drop"), "cap_drop"))
@@ -674,6 +739,8 @@ def _service(ctx: _Ctx, key: YScalar, node: YNode) -> Workload | None:
         init=init,
         ignores=ignores,
         field_locations=tuple(where.items()),
+        host_ipc=host_ipc,
+        notes=_notes(ctx.used),
     )
 
 

@@ -17,9 +17,10 @@ no_new_privs is set exactly when ``allowPrivilegeEscalation: false`` is written
 (``ValidateSecurityContext``): reported as problems.  ``runAsNonRoot`` is kept as the
 effective value; the kubelet's check of it is modelled in ``lint/situation.py``.  With
 ``hostNetwork: true`` a containerPort without hostPort gets hostPort = containerPort (API
-defaulting).  Image references are kept as written; the ``[images]`` config joins them to
-Dockerfiles later.  Annotation ``unroot.dev/ignore: UR104,UR105`` on the object or its pod
-template → ``Workload.ignores``.
+defaulting).  ``hostIPC: true`` puts every container in the host's IPC namespace.  Image
+references are kept as written; the ``[images]`` config joins them to Dockerfiles later.
+Annotation ``unroot.dev/ignore: UR104,UR105`` on the object or its pod template →
+``Workload.ignores``.
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ class _PodLevel:
     host_network_key: YScalar | None  # set when hostNetwork: true
     groups_key: YScalar | None
     sysctls_key: YScalar | None
+    host_ipc_key: YScalar | None = None  # set when hostIPC: true
 
 
 def _pod_level(pod: _Pod) -> _PodLevel:
@@ -242,7 +244,14 @@ def _pod_level(pod: _Pod) -> _PodLevel:
         groups_key = pod_sc.key_node("supplementalGroups") or pod_sc.key_node("fsGroup")
         sysctls_key = pod_sc.key_node("sysctls")
     return _PodLevel(
-        pod_sc, tuple(groups), tuple(sysctls), volumes, host_network_key, groups_key, sysctls_key
+        pod_sc,
+        tuple(groups),
+        tuple(sysctls),
+        volumes,
+        host_network_key,
+        groups_key,
+        sysctls_key,
+        host_ipc_key=spec.key_node("hostIPC") if spec.get_bool("hostIPC") else None,
     )
 
 
@@ -330,6 +339,8 @@ def _container(
 
     if shared.host_network_key is not None:
         where["host_network"] = ctx.loc(shared.host_network_key)
+    if shared.host_ipc_key is not None:
+        where["host_ipc"] = ctx.loc(shared.host_ipc_key)
     if shared.groups and shared.groups_key is not None:
         where["groups"] = ctx.loc(shared.groups_key)
     if shared.sysctls and shared.sysctls_key is not None:
@@ -365,6 +376,7 @@ def _container(
         no_new_privs_reason="allowPrivilegeEscalation: false" if nnp else "",
         privileged=privileged,
         host_network=host_network,
+        host_ipc=shared.host_ipc_key is not None,
         ports=ports,
         sysctls=shared.sysctls,
         read_only_rootfs=read_only,

@@ -17,8 +17,16 @@ Why is this bad?
     the host's network namespace, whose sysctl only the host can set.  Host-wide sysctls
     (Elasticsearch's ``vm.max_map_count``) can never be set per container.
 
+    ``ipc: service:NAME`` / ``container:NAME`` joins another container's IPC namespace; runc
+    counts that as the container's own and sets the sysctl there — even when NAME runs with
+    ``ipc: host``, where it changes the host's value (observed on Docker 20.10.24) — so it is
+    not reported.  The same holds for ``network_mode: container:NAME`` unless NAME is on the
+    host network, which runc does detect (``service:NAME`` of a host-network service is
+    reported).
+
 Example
-    ``network_mode: host`` together with ``sysctls: [net.ipv4.ip_unprivileged_port_start=0]``.
+    ``network_mode: host`` together with ``sysctls: [net.ipv4.ip_unprivileged_port_start=0]``;
+    ``ipc: host`` (a shared-memory database tuned with ``kernel.shmmax``).
 
 Use instead
     For the port: give the server ``cap_net_bind_service`` (a file capability set in the RUN
@@ -29,7 +37,8 @@ Use instead
 
 References
     - runc ``libcontainer/configs/validate/validator.go`` (``sysctl``); observed on Docker
-      20.10.24 / runc 1.1.5 (tests/engine/test_sysctl_refusals.py)
+      20.10.24 / runc 1.1.5 (tests/engine/test_sysctl_refusals.py; ``IpcMode: host`` with
+      ``kernel.shmmax``: "is not allowed in the hosts ipc namespace")
     - kubernetes ``pkg/kubelet/sysctl/allowlist.go``; "Using sysctls in a Kubernetes Cluster"
     - docker/compose#4498 (``vm.max_map_count`` "is not in a separate kernel namespace")
     - moby/moby#41030 (Docker ≥ 20.10 sets ``ip_unprivileged_port_start=0`` in its own netns)
@@ -51,6 +60,58 @@ Okay: the same sysctl in the container's own network namespace
         image: registry.example.org/proxy:2.1
         user: "10001"
         ports: ["80:80"]
+        sysctls:
+          net.ipv4.ip_unprivileged_port_start: 0
+
+UR118: an IPC sysctl with the host's IPC namespace
+    # kind: compose
+    services:
+      db:
+        image: registry.example.org/db:11
+        ipc: host
+        sysctls:
+          kernel.shmmax: 1000000
+
+Okay: the same IPC sysctl in the container's own IPC namespace
+    # kind: compose
+    services:
+      db:
+        image: registry.example.org/db:11
+        sysctls:
+          kernel.shmmax: 1000000
+
+Okay: an IPC sysctl with another container's IPC namespace (set there, not refused)
+    # kind: compose
+    services:
+      shm:
+        image: registry.example.org/shm:1
+        ipc: shareable
+      db:
+        image: registry.example.org/db:11
+        ipc: "service:shm"
+        sysctls:
+          kernel.shmmax: 1000000
+
+UR118: a net sysctl in the network namespace of a host-network service
+    # kind: compose
+    services:
+      edge:
+        image: registry.example.org/edge:3
+        network_mode: host
+      sidecar:
+        image: registry.example.org/sidecar:1
+        network_mode: "service:edge"
+        sysctls:
+          net.ipv4.ip_unprivileged_port_start: 0
+
+Okay: a net sysctl in another container's own network namespace
+    # kind: compose
+    services:
+      app:
+        image: registry.example.org/app:3
+      sidecar:
+        image: registry.example.org/sidecar:1
+        network_mode: "container:app_1"
         sysctls:
           net.ipv4.ip_unprivileged_port_start: 0
 
@@ -77,6 +138,37 @@ UR118: a pod on the node network with the port sysctl
       containers:
         - name: dns
           image: registry.example.org/dns:1.11
+
+UR118: a pod on the node's IPC namespace with an IPC sysctl
+    # kind: k8s
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: db
+    spec:
+      hostIPC: true
+      securityContext:
+        sysctls:
+          - name: kernel.shm_rmid_forced
+            value: "1"
+      containers:
+        - name: db
+          image: registry.example.org/db:11
+
+Okay: the same IPC sysctl in the pod's own IPC namespace
+    # kind: k8s
+    apiVersion: v1
+    kind: Pod
+    metadata:
+      name: db
+    spec:
+      securityContext:
+        sysctls:
+          - name: kernel.shm_rmid_forced
+            value: "1"
+      containers:
+        - name: db
+          image: registry.example.org/db:11
 
 Okay: a safe sysctl in the pod's own network namespace
     # kind: k8s
@@ -110,7 +202,12 @@ def sysctl_refused(situation: Situation) -> Iterator[Report]:
     if workload is None or not workload.sysctls:
         return
     for name, value in workload.sysctls:
-        why = sysctl_refusal(situation.runtime, name, host_network=situation.host_network)
+        why = sysctl_refusal(
+            situation.runtime,
+            name,
+            host_network=situation.host_network,
+            host_ipc=workload.host_ipc,
+        )
         if why is None:
             continue
         yield Report(
@@ -132,6 +229,12 @@ def _fix(situation: Situation, name: str, value: str) -> str:
             on_host += " (a node-tuning DaemonSet)"
         return (
             f"remove it from the container: it is host-wide, set it on the host instead ({on_host})"
+        )
+    if namespace == "ipc" and situation.workload is not None and situation.workload.host_ipc:
+        host_ipc = "`ipc: host`" if situation.kind == "compose" else "`hostIPC: true`"
+        return (
+            f"remove the sysctl and set {name} on the host (/etc/sysctl.d/): with {host_ipc} the "
+            f"container uses the host's IPC namespace; or drop {host_ipc}"
         )
     if name == PORT_SYSCTL and situation.host_network:
         return (
