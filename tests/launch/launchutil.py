@@ -94,9 +94,19 @@ def service_env(**extra: str) -> dict[str, str]:
     return env
 
 
+#: Ports handed out this session: two calls in one test (``a, b = free_port(), free_port()``)
+#: must not get the same port, since neither is bound until the test binds it.
+_GIVEN: set[int] = set()
+
+
 def free_port(low: int = 600, high: int = 1023, *, udp: bool = False, v6: bool = False) -> int:
-    """A port in [low, high] that nothing uses on 127.0.0.1 (and ::1 with v6) right now."""
-    for port in random.sample(range(low, high + 1), min(200, high - low + 1)):
+    """A port in [low, high] that nothing uses on 127.0.0.1 (and ::1 with v6) right now, and
+    that no earlier call of this session returned (while the range lasts)."""
+    candidates = [p for p in range(low, high + 1) if p not in _GIVEN]
+    if len(candidates) < 20:  # the range is used up: start over
+        _GIVEN.difference_update(range(low, high + 1))
+        candidates = list(range(low, high + 1))
+    for port in random.sample(candidates, min(200, len(candidates))):
         ok = True
         for family, host in [(socket.AF_INET, "127.0.0.1")] + (
             [(socket.AF_INET6, "::1")] if v6 else []
@@ -110,6 +120,7 @@ def free_port(low: int = 600, high: int = 1023, *, udp: bool = False, v6: bool =
                     except OSError:
                         ok = False
         if ok:
+            _GIVEN.add(port)
             return port
     raise RuntimeError(f"no free port in {low}..{high}")
 
