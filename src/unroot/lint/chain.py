@@ -106,6 +106,9 @@ class ChainLink:
     args: tuple[str, ...] = ()
     user: str | None = None  # setuid-wrapper: the user (and group) it switches to, as written
     replaces_parent: bool = True  # False: a shell/init forks it and stays as its parent
+    #: setuid-wrapper: its options that take a value, as (name, value) in order
+    #: (``("--ambient-caps", "+net_bind_service")``)
+    options: tuple[tuple[str, str], ...] = ()
 
 
 def exec_chain_argv(entrypoint: Sequence[str] | None, cmd: Sequence[str] | None) -> list[ChainLink]:
@@ -137,8 +140,8 @@ def exec_chain_argv(entrypoint: Sequence[str] | None, cmd: Sequence[str] | None)
             continue
         switched = _setuid_wrapper(base, args)
         if switched is not None:
-            user, rest = switched
-            links.append(ChainLink(program, "setuid-wrapper", args, user, replaces))
+            user, rest, options = switched
+            links.append(ChainLink(program, "setuid-wrapper", args, user, replaces, options))
             argv, replaces = list(rest), True
             continue
         if base in _WRAPPERS or base in ("setpriv", "chpst"):
@@ -225,10 +228,11 @@ _USER_OPTIONS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
 
 def _scan_user_option(
     args: Sequence[str], takes_value: frozenset[str], user_flags: frozenset[str]
-) -> tuple[str | None, tuple[str, ...]]:
+) -> tuple[str | None, tuple[str, ...], tuple[tuple[str, str], ...]]:
     """Walk a wrapper's options (``-u USER``, ``--user=USER``, ``--`` ends them): the last
-    user named, and the command after the options."""
+    user named, the command after the options, and every option given a value."""
     user = None
+    given: list[tuple[str, str]] = []
     i = 0
     while i < len(args) and args[i].startswith("-"):
         arg = args[i]
@@ -239,24 +243,28 @@ def _scan_user_option(
         if name in takes_value and not eq and i + 1 < len(args):
             value = args[i + 1]
             i += 1
+        if name in takes_value:
+            given.append((name, value))
         if name in user_flags and value:
             user = value
         i += 1
-    return user, tuple(args[i:])
+    return user, tuple(args[i:]), tuple(given)
 
 
-def _setuid_wrapper(base: str, args: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
-    """(target user, the command it execs) for user-switching wrappers."""
+def _setuid_wrapper(
+    base: str, args: tuple[str, ...]
+) -> tuple[str, tuple[str, ...], tuple[tuple[str, str], ...]] | None:
+    """(target user, the command it execs, its valued options) for user-switching wrappers."""
     if base in ("gosu", "su-exec", "s6-setuidgid", "setuidgid"):
         if not args:
             return None
-        return args[0], tuple(args[1:])
+        return args[0], tuple(args[1:]), ()
     options = _USER_OPTIONS.get(base)
     if options is None:
         return None
     takes_value, user_flags = options
-    user, rest = _scan_user_option(args, takes_value, user_flags)
-    return (user, rest) if user else None
+    user, rest, given = _scan_user_option(args, takes_value, user_flags)
+    return (user, rest, given) if user else None
 
 
 def _service_of_script(

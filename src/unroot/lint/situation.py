@@ -468,8 +468,8 @@ def _setuid(creds: Creds, target: UserView, wrapper: ChainLink | None = None) ->
         gid=Ids.same(target.gid),
         groups=frozenset(target.groups),
     )
-    edits = _setpriv_cap_edits(wrapper) if wrapper is not None else None
-    if edits is not None:
+    if wrapper is not None and wrapper.program.rsplit("/", 1)[-1] == "setpriv":
+        edits = dict(wrapper.options)  # the last of each option wins
         bounding = _apply_cap_edit(creds.bounding, edits.get("--bounding-set"))
         inheritable = _apply_cap_edit(creds.inheritable, edits.get("--inh-caps"))
         # raising an ambient capability needs it in permitted and inheritable (prctl EPERM)
@@ -484,25 +484,6 @@ def _setuid(creds: Creds, target: UserView, wrapper: ChainLink | None = None) ->
     if target.uid != 0:
         switched = switched.with_(permitted=EMPTY, effective=EMPTY, ambient=EMPTY)
     return switched
-
-
-def _setpriv_cap_edits(link: ChainLink) -> dict[str, str] | None:
-    """setpriv's capability options (``--inh-caps=+a,-b``, also as two words), or None for
-    any other wrapper."""
-    if link.program.rsplit("/", 1)[-1] != "setpriv":
-        return None
-    found: dict[str, str] = {}
-    args = list(link.args)
-    i = 0
-    while i < len(args) and args[i].startswith("-") and args[i] != "--":
-        name, eq, value = args[i].partition("=")
-        if name in ("--inh-caps", "--ambient-caps", "--bounding-set"):
-            if not eq and i + 1 < len(args):
-                value = args[i + 1]
-                i += 1
-            found[name] = value
-        i += 1
-    return found
 
 
 def _apply_cap_edit(caps: CapSet, edit: str | None) -> CapSet:
