@@ -372,17 +372,19 @@ IPC_SYSCTLS = frozenset(
         "kernel.shm_rmid_forced",
     }
 )
-_OCI_PROFILES = frozenset(
-    {"docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o"}
-)
-_KUBELET_PROFILES = frozenset({"containerd1", "containerd2", "cri-o"})
+
+
+def sysctl_key(name: str) -> str:
+    """``net/ipv4/ip_forward`` → ``net.ipv4.ip_forward``: runc and the kubelet read ``/`` as
+    the dot separator."""
+    return name.strip().replace("/", ".")
 
 
 def sysctl_namespace(name: str) -> str | None:
     """The namespace that makes sysctl ``name`` per-container: ``net``, ``ipc``, ``uts``, or None
     for a host-wide one (``vm.*``, ``fs.file-max``, ``kernel.pid_max``…).  ``/`` separators are
     read as dots, as runc and the kubelet do."""
-    key = name.strip().replace("/", ".")
+    key = sysctl_key(name)
     if key in IPC_SYSCTLS or key.startswith("fs.mqueue."):
         return "ipc"
     if key.startswith("net."):
@@ -409,11 +411,11 @@ def sysctl_refusal(
     kubelet's safe list also needs ``--allowed-unsafe-sysctls``: that is node configuration the
     linter cannot see, so it is not reported.  systemd units and shells set no sysctls.
     """
-    if runtime.name not in _OCI_PROFILES:
+    if not runtime.own_netns:  # systemd units and shells: no container, no sysctls
         return None
-    key = name.strip().replace("/", ".")
+    key = sysctl_key(name)
     namespace = sysctl_namespace(key)
-    if runtime.name in _KUBELET_PROFILES:
+    if runtime.cap_edit == "cri":  # a kubelet admits the pod first
         if namespace is None or namespace == "uts":
             return f'the kubelet rejects the pod (SysctlForbidden): "{key}" not allowlisted'
         if (namespace == "net" and host_network) or (namespace == "ipc" and host_ipc):

@@ -192,7 +192,7 @@ from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
 from unroot.lint.situation import Situation
-from unroot.model.runtimes import PORT_SYSCTL, sysctl_namespace, sysctl_refusal
+from unroot.model.runtimes import PORT_SYSCTL, sysctl_key, sysctl_namespace, sysctl_refusal
 
 
 @rule("UR118", topic="sysctl-refused", severity="error", kinds=("compose", "k8s"))
@@ -213,7 +213,7 @@ def sysctl_refused(situation: Situation) -> Iterator[Report]:
         yield Report(
             situation.where("sysctls"),
             f"the container never starts: {why}",
-            fix=_fix(situation, name.strip().replace("/", "."), value),
+            fix=_fix(situation, sysctl_key(name), value),
         )
 
 
