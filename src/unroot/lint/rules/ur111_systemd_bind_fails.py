@@ -154,13 +154,6 @@ BPF_ASSUMPTION = (
 )
 
 
-def ambient_has_bind(situation: Situation) -> bool:
-    workload = situation.workload
-    return workload is not None and "cap_net_bind_service" in {
-        c.lower() for c in workload.ambient_caps
-    }
-
-
 def _matches(rule: SocketBindRule, family: str, proto: str, port: int) -> bool:
     in_range = rule.ports is None or rule.ports[0] <= port <= rule.ports[1]
     return rule.family in ("", family) and rule.proto in ("", proto) and in_range

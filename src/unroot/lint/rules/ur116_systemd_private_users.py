@@ -128,7 +128,7 @@ def systemd_private_users(situation: Situation) -> Iterator[Report]:
     )
     held = (
         "AmbientCapabilities=CAP_NET_BIND_SERVICE"
-        if "cap_net_bind_service" in {c.lower() for c in workload.ambient_caps}
+        if "cap_net_bind_service" in workload.ambient_caps  # canonical names (CapSet.names)
         else "root's capabilities"
         if situation.service_user is not None and situation.service_user.is_root
         else "a capability"
