@@ -29,6 +29,7 @@ from collections.abc import Iterator, Sequence
 
 from unroot.errors import UsageError
 from unroot.lint.parsers.compose import DEFAULT_FILES, main_file_of, references
+from unroot.lint.parsers.systemd import dropin_unit, is_dropin
 
 KINDS = ("dockerfile", "compose", "k8s", "systemd")
 SKIP_DIRS = frozenset(
@@ -43,7 +44,6 @@ _API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
 _KIND = re.compile(r"^kind\s*:", re.M)
 _SERVICES = re.compile(r"^services\s*:", re.M)
 _TEMPLATE = re.compile(r"\{\{|\{%")
-_DROPIN_DIR = re.compile(r"(?:[^/]+\.)?(?:service|socket)\.d")
 #: Why a file named explicitly was skipped (``unroot: skipped PATH: …`` on stderr).
 UNKNOWN_KIND = "not a Dockerfile, compose file, Kubernetes manifest or systemd unit (use --kind)"
 
@@ -59,21 +59,9 @@ def kind_by_name(name: str) -> str | None:
         return "compose"
     if base.endswith((".service", ".socket")):
         return "systemd"
-    if base.endswith(".conf") and _DROPIN_DIR.fullmatch(os.path.basename(os.path.dirname(name))):
+    if is_dropin(name):
         return "systemd"
     return None
-
-
-def _dropin_unit(path: str) -> str | None:
-    """The unit beside a unit-specific drop-in's directory, or None (not a drop-in, or a
-    type-level one such as ``service.d/x.conf``)."""
-    directory = os.path.dirname(path)
-    name = os.path.basename(directory).removesuffix(".d")
-    if not path.endswith(".conf") or not _DROPIN_DIR.fullmatch(name + ".d"):
-        return None
-    if name in ("service", "socket"):
-        return None
-    return os.path.join(os.path.dirname(directory), name)
 
 
 def kind_by_content(text: str) -> str | None:
@@ -219,10 +207,8 @@ def discover(
             raise UsageError(
                 f"{path}: cannot tell what kind of file this is (give --kind {'|'.join(KINDS)})"
             )
-        if detected == "systemd" and _DROPIN_DIR.fullmatch(
-            os.path.basename(os.path.dirname(os.path.abspath(path)))
-        ):
-            unit = _dropin_unit(os.path.normpath(path))
+        if detected == "systemd" and is_dropin(os.path.abspath(path)):
+            unit = dropin_unit(os.path.normpath(path)) or None  # "": named from inside its dir
             if unit is None or not os.path.isfile(unit):
                 if skipped is not None:
                     what = f"its unit {os.path.basename(unit)}" if unit else "a unit"
@@ -244,26 +230,19 @@ def _compose_projects(found: dict[str, str]) -> dict[str, str]:
     compose = [path for path, kind in found.items() if kind == "compose" and path != "-"]
     if not compose:
         return found
-    cache: dict[str, list[str]] = {}
-
-    def refs(path: str) -> list[str]:
-        if path not in cache:
-            head = _read_head(path)
-            cache[path] = references(head, path) if head is not None else []
-        return cache[path]
-
     reader: dict[str, str] = {}  # file → the project file that reads it
     for path in compose:
         main = main_file_of(path, os.path.isfile)
         if main is not None:
-            reader[path] = os.path.normpath(main)
+            reader[path] = main
     neighbours = [
         os.path.join(os.path.dirname(path), name) for path in compose for name in DEFAULT_FILES
     ]
     for candidate in dict.fromkeys([*compose, *(n for n in neighbours if os.path.isfile(n))]):
-        for ref in refs(os.path.normpath(candidate)):
-            if ref != os.path.normpath(candidate) and ref not in reader:
-                reader[ref] = os.path.normpath(candidate)
+        head = _read_head(candidate)  # paths here are normalised: found's keys, joined to names
+        for ref in references(head, candidate) if head is not None else ():
+            if ref != candidate and ref not in reader:
+                reader[ref] = candidate
     projects: dict[str, str] = {}
     for path, kind in found.items():
         projects.setdefault(_project_of(path, reader), kind)

@@ -105,7 +105,7 @@ def parse_selectors(text: str, what: str) -> tuple[str, ...]:
 
 # -- parsing ----------------------------------------------------------------------------------
 def _parse_one(
-    path: str, kind: str, text: str, read: Reader | None, builder: str = "buildkit"
+    path: str, kind: str, text: str, read: Reader | None, builder: str | None
 ) -> ParsedFile:
     if kind == "dockerfile":
         return parse_dockerfile(text, path, builder=builder)
@@ -119,8 +119,8 @@ def _parse_one(
 def _parse_all(
     inputs: Sequence[tuple[str, str, Text]],
     read: Reader | None,
-    list_dir: Lister | None = None,
-    builder: str = "buildkit",
+    list_dir: Lister | None,
+    builder: str | None,
 ) -> list[ParsedFile]:
     parsed: dict[str, ParsedFile] = {}
     units: dict[str, str] = {}
@@ -308,7 +308,7 @@ def lint_texts(
     if threshold not in THRESHOLDS:
         raise UsageError(f"--failure-threshold {threshold!r}: expected {'|'.join(THRESHOLDS)}")
     rules = load_rules()
-    parsed = _parse_all(inputs, read, list_dir, config.builder or "buildkit")
+    parsed = _parse_all(inputs, read, list_dir, config.builder)
     parsed, dockerfiles = _join_dockerfiles(parsed, config, read)
     situations = build_situations(parsed, dockerfiles, config, options.runtime)
     linted = {path_key(p.path) for p in parsed}

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from unroot.lint.facts import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
@@ -111,20 +111,20 @@ def override_of(path: str, exists: Callable[[str], bool]) -> str | None:
     """The override file compose merges onto ``path`` (only a default name has one)."""
     if path == "-" or posixpath.basename(path) not in DEFAULT_FILES:
         return None
-    directory = posixpath.dirname(path)
-    for name in OVERRIDE_FILES:
-        candidate = posixpath.join(directory, name)
-        if exists(candidate):
-            return candidate
-    return None
+    return _first_beside(path, OVERRIDE_FILES, exists)
 
 
 def main_file_of(path: str, exists: Callable[[str], bool]) -> str | None:
     """For an override file, the default-named file beside it that compose merges it onto."""
     if posixpath.basename(path) not in OVERRIDE_FILES:
         return None
+    return _first_beside(path, DEFAULT_FILES, exists)
+
+
+def _first_beside(path: str, names: Sequence[str], exists: Callable[[str], bool]) -> str | None:
+    """The first of ``names`` that exists in ``path``'s directory."""
     directory = posixpath.dirname(path)
-    for name in DEFAULT_FILES:
+    for name in names:
         candidate = posixpath.join(directory, name)
         if exists(candidate):
             return candidate
