@@ -344,8 +344,13 @@ def test_numeric_user_without_entry_needs_group() -> None:
         2200,
         (2200,),
         None,
-        False,
+        True,
     )
+    # No passwd entry: no name to give, and root's HOME, USER and LOGNAME must not pass on.
+    assert p.environment({"HOME": "/root", "USER": "root", "LOGNAME": "root", "A": "1"}) == {
+        "HOME": "/",
+        "A": "1",
+    }
     assert plan(user="65534").user_name == "nobody"
 
 
@@ -432,6 +437,7 @@ def test_keep_caps_nofile_env_supervise() -> None:
         "USER": "www",
         "LOGNAME": "www",
         "HOME": "/var/www",
+        "SHELL": "/bin/sh",
         "A": "2",
         "B": "x=y",
     }
@@ -557,3 +563,108 @@ def test_check_status_without_bounding_cut() -> None:
     """A non-root invoker without CAP_SETPCAP cannot cut the bounding set: not checked then."""
     status = STATUS.replace("CapBnd:\t0000000000000000", "CapBnd:\t000001ffffffffff")
     assert check_status(plan(user="nobody"), status, bounding_cut=False) == []
+
+
+# -- root by another name ------------------------------------------------------------------------
+class RootGroupAccounts(TableAccounts):
+    USERS = (*TableAccounts.USERS, UserEntry("operator", 11, 0, "/root", "/sbin/nologin"))
+    MEMBERS: ClassVar[dict[str, tuple[int, ...]]] = {**TableAccounts.MEMBERS, "admin": (0,)}
+
+
+@pytest.mark.parametrize(
+    ("options", "fragment"),
+    [
+        ({"user": "www", "group": "0"}, "gid 0 (root's group) from --group 0"),
+        ({"user": "www", "group": "root"}, "gid 0 (root's group) from --group root"),
+        ({"user": "www", "groups": "33,0"}, "group 0 (root's group) from --groups 33,0"),
+        ({"user": "www", "groups": "root"}, "group 0 (root's group) from --groups root"),
+        ({"user": "operator"}, "gid 0 (root's group) from the primary group of operator"),
+        ({"user": "33", "group": "www-data", "groups": "0"}, "from --groups 0"),
+    ],
+)
+def test_root_group_is_refused_like_uid_0(options: dict[str, object], fragment: str) -> None:
+    accounts = RootGroupAccounts()
+    with pytest.raises(UsageError) as info:
+        make_plan(accounts=accounts, invoker=ROOT, command=["srv"], **options)  # type: ignore[arg-type]
+    assert fragment in str(info.value)
+    assert "--allow-root" in str(info.value)
+    allowed = make_plan(
+        accounts=accounts,
+        invoker=ROOT,
+        command=["srv"],
+        allow_root=True,
+        **options,  # type: ignore[arg-type]
+    )
+    assert 0 in (allowed.gid, *allowed.groups)
+
+
+def test_a_user_in_roots_group_from_the_database_is_refused() -> None:
+    class Admin(RootGroupAccounts):
+        USERS = (*RootGroupAccounts.USERS, UserEntry("admin", 1000, 1000, "/home/admin"))
+
+    with pytest.raises(UsageError, match="from admin's groups"):
+        make_plan(accounts=Admin(), invoker=ROOT, command=["srv"], user="admin")
+    kept = make_plan(accounts=Admin(), invoker=ROOT, command=["srv"], user="admin", no_groups=True)
+    assert (kept.gid, kept.groups) == (1000, ())
+
+
+@pytest.mark.parametrize(
+    "cap",
+    [
+        "cap_setuid",
+        "cap_setgid",
+        "cap_sys_admin",
+        "cap_sys_ptrace",
+        "cap_sys_module",
+        "cap_dac_override",
+        "cap_dac_read_search",
+        "cap_fowner",
+        "cap_chown",
+        "cap_setfcap",
+        "cap_sys_rawio",
+        "cap_bpf",
+        "cap_mknod",
+        "cap_sys_boot",
+    ],
+)
+def test_keeping_a_root_equivalent_capability_warns(cap: str) -> None:
+    p = plan(user="www", keep_caps=["net_bind_service", cap.upper()])
+    assert len(p.warnings) == 1
+    assert p.warnings[0].startswith(f"--keep-cap {cap} is root by another name")
+
+
+def test_keeping_narrow_capabilities_is_quiet() -> None:
+    assert plan(user="www", keep_caps=["net_bind_service", "net_raw", "setpcap"]).warnings == ()
+    assert plan(user="www").warnings == ()
+
+
+def test_session_variables_of_the_invoker_do_not_reach_the_service() -> None:
+    root_shell = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/root",
+        "USER": "root",
+        "LOGNAME": "root",
+        "SHELL": "/bin/bash",
+        "MAIL": "/var/mail/root",
+        "SUDO_USER": "alice",
+        "SUDO_UID": "1000",
+        "SUDO_GID": "1000",
+        "SUDO_COMMAND": "/usr/bin/unroot run -l :80 --user www -- srv --token s3cret",
+        "XDG_RUNTIME_DIR": "/run/user/0",
+        "SSH_AUTH_SOCK": "/tmp/ssh-XXXX/agent.1",
+        "LANG": "C.UTF-8",
+    }
+    assert plan(user="www").environment(root_shell) == {
+        "PATH": "/usr/bin:/bin",
+        "HOME": "/var/www",
+        "USER": "www",
+        "LOGNAME": "www",
+        "SHELL": "/bin/sh",
+        "LANG": "C.UTF-8",
+    }
+    # -E still has the last word, and the same user keeps its own session.
+    assert plan(user="www", env=["MAIL=/var/mail/www"]).environment(root_shell)["MAIL"] == (
+        "/var/mail/www"
+    )
+    me = Invoker(1000, 1000, [1000])
+    assert plan(invoker=me).environment(root_shell) == root_shell

@@ -316,6 +316,7 @@ def test_environment_clear_and_set() -> None:
             "USER",
             "LOGNAME",
             "HOME",
+            "SHELL",
             "LISTEN_FDS",
             "LISTEN_PID",
             "LISTEN_FDNAMES",
@@ -449,3 +450,160 @@ def test_service_python_is_not_the_tests_concern() -> None:
     """The probe runs from the source tree, readable by nobody (no chmod anywhere)."""
     assert os.access(SRC, os.R_OK | os.X_OK)
     assert Path(PROBE).stat().st_mode & 0o004
+
+
+# -- hardening: root by another name, the environment, refusals that leave nothing ----------------
+@pytest.mark.parametrize(
+    "options", [["--group", "0"], ["--groups", "0"], ["--groups", "nogroup,root"]]
+)
+def test_root_group_is_refused(options: list[str]) -> None:
+    port = free_port()
+    result = run_unroot(
+        ["-l", f"127.0.0.1:{port}", "--user", "nobody", *options, "--", "/bin/true"]
+    )
+    assert_one_line_error(result, 2, "root's group", "--allow-root")
+    assert port_is_free(port)
+
+
+def test_keeping_a_root_equivalent_capability_is_said_on_stderr() -> None:
+    port = free_port()
+    argv = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--keep-cap", "cap_setuid", "--"]
+    with Service([*argv, *probe_argv()]) as service:
+        report = service.report()
+        assert report["uid"][0] == 65534
+        assert service.proc.stdin is not None
+        service.proc.stdin.close()  # the probe waits for stdin to close
+        service.proc.wait(timeout=10)
+        assert service.proc.stderr is not None
+        warning = service.proc.stderr.read()
+    assert "warning: --keep-cap cap_setuid is root by another name" in warning
+    assert "setuid(0)" in warning
+
+
+def test_allow_root_is_not_called_unprivileged() -> None:
+    result = run_unroot(["--help"])
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    assert "--allow-root" in text
+    assert "not unprivileged" in text
+
+
+def umask_of(pid: int) -> str:
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return next(line.split()[1] for line in lines if line.startswith("Umask:"))
+
+
+ROOT_SESSION = {
+    "HOME": "/root",
+    "USER": "root",
+    "LOGNAME": "root",
+    "SHELL": "/bin/bash",
+    "MAIL": "/var/mail/root",
+    "SUDO_USER": "alice",
+    "SUDO_UID": "1000",
+    "SUDO_GID": "1000",
+    "SUDO_COMMAND": "/usr/bin/unroot run --user nobody -- srv",
+    "PWD": "/root",
+}
+
+
+@pytest.mark.parametrize(
+    ("user", "identity"),
+    [
+        (
+            ["--user", "nobody"],
+            {
+                "HOME": "/nonexistent",
+                "USER": "nobody",
+                "LOGNAME": "nobody",
+                "SHELL": "/usr/sbin/nologin",
+            },
+        ),
+        (["--user", "4242", "--group", "4242"], {"HOME": "/"}),
+    ],
+)
+def test_the_service_gets_its_own_identity_not_roots_session(
+    user: list[str], identity: dict[str, str]
+) -> None:
+    port = free_port()
+    argv = ["-l", f"127.0.0.1:{port}", *user, "--"]
+    if user[1] != "nobody":  # uid 4242 cannot run the checkout's probe: any program will do
+        argv += ["/bin/sleep", "30"]
+    else:
+        argv += probe_argv()
+    env = service_env(**ROOT_SESSION)
+    os.umask(old := os.umask(0))
+    with Service(argv, env=env, cwd="/root") as service:
+        if user[1] == "nobody":
+            service.report()
+        else:
+            service.wait_exec("/bin/sleep")
+        environ = service.environ()
+        for key, value in identity.items():
+            assert environ[key] == value, key
+        for key in ("USER", "LOGNAME", "SHELL"):
+            if key not in identity:
+                assert key not in environ, (key, environ)
+        assert not [key for key in environ if key.startswith("SUDO_") or key == "MAIL"], environ
+        # /root is 0700: the service starts in / (and says so in PWD), with at least umask 022.
+        assert os.readlink(f"/proc/{service.pid}/cwd") == "/"
+        assert environ["PWD"] == "/"
+        assert umask_of(service.pid) == "0022"
+    os.umask(old)
+
+
+def test_a_usable_working_directory_and_a_stricter_umask_are_kept() -> None:
+    port = free_port()
+    argv = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--", "/bin/sleep", "30"]
+    old = os.umask(0o077)
+    try:
+        with Service(argv, env=service_env(PWD="/usr/share"), cwd="/usr/share") as service:
+            service.wait_exec("/bin/sleep")
+            assert os.readlink(f"/proc/{service.pid}/cwd") == "/usr/share"
+            assert service.environ()["PWD"] == "/usr/share"
+            assert umask_of(service.pid) == "0077"
+    finally:
+        os.umask(old)
+
+
+@pytest.mark.parametrize("supervise", [[], ["--supervise", "--restart", "never"]])
+def test_nofile_counts_the_services_fds_not_unroots(supervise: list[str]) -> None:
+    ports = [free_port(), free_port()]
+    listen = [f"-l127.0.0.1:{port}" for port in ports]
+    shell = "ulimit -Sn; ulimit -Hn; ls /proc/self/fd | wc -l"
+    # 5 = fds 0-2 and the two sockets: unroot itself gets through (its own fds on the way do not
+    # count); the dynamic loader of /bin/sh then has no fd left for libc, which is the service's
+    # business, and says so.
+    tight = run_unroot([*listen, *supervise, "--user", "nobody", "--nofile", "5", "--", "/bin/sh"])
+    assert "Traceback" not in tight.stderr
+    assert "cannot verify" not in tight.stderr
+    assert "Error 24" in tight.stderr  # EMFILE in ld.so: the service was exec'd with limit 5
+    args = [*listen, *supervise, "--user", "nobody", "--nofile", "8", "--", "/bin/sh", "-c", shell]
+    result = run_unroot(args)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["8", "8", "6"]  # 0-2, two sockets, ls's own directory fd
+    too_small = run_unroot([*listen, *supervise, "--user", "nobody", "--nofile", "4", "--", "true"])
+    assert_one_line_error(too_small, 2, "--nofile 4", "needs fds 0..4")
+    assert all(port_is_free(port) for port in ports)
+
+
+@pytest.mark.parametrize("supervise", [[], ["--supervise"]])
+def test_a_refused_exec_removes_the_socket_file_it_created(supervise: list[str]) -> None:
+    with private_dir() as tmp:
+        broken = tmp / "broken"
+        broken.write_text("#!/nonexistent/interpreter\n")
+        broken.chmod(0o755)
+        path = tmp / "app.sock"
+        args = [f"-lunix:{path}", *supervise, "--user", "nobody", "--", str(broken)]
+        result = run_unroot(args)
+        assert result.returncode in (2, 127), result.stderr
+        assert "Traceback" not in result.stderr
+        deadline = time.monotonic() + 5
+        while path.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not path.exists(), "the socket file outlived the refusal"
+        # and a service that runs keeps it
+        kept = run_unroot([f"-lunix:{path}", *supervise, "--user", "nobody", "--", "/bin/true"])
+        assert kept.returncode == 0, kept.stderr
+        time.sleep(0.2)
+        assert path.exists()

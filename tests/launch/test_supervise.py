@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from launchutil import UNROOT, free_port
+from launchutil import UNROOT, as_nobody, free_port, port_is_free
 
 from unroot.launch.supervise import ProcInspector, exit_code, restart_wanted
 
@@ -736,3 +736,80 @@ def test_stop_timeout_kills_an_old_generation_that_ignores_its_stop_signal() -> 
             sup.wait_for(rf"generation 1 \(pid {first}\) still running after 0.5s; SIGKILL")
             sup.wait_for(rf"generation 1 \(pid {first}\) stopped")
             assert time.monotonic() - started < 3
+
+
+# -- stops and deaths leave nothing behind -------------------------------------------------------
+@root
+def test_stop_timeout_bounds_the_stop_of_a_service_that_ignores_it() -> None:
+    port = free_port()
+    with scratch() as tmp:
+        svc = script(
+            tmp,
+            "svc.sh",
+            """\
+            #!/bin/sh
+            trap '' TERM INT
+            while :; do sleep 0.05; done
+            """,
+        )
+        args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--stop-timeout", "0.5", "--", svc]
+        with Supervised(args) as sup:
+            pid = sup.gen_pid(1)
+            started = time.monotonic()
+            sup.signal(signal.SIGTERM)
+            sup.wait_for(rf"generation 1 \(pid {pid}\) still running 0.5s after the stop signal")
+            assert sup.wait(timeout=10) == 128 + signal.SIGKILL
+            assert time.monotonic() - started < 3
+            assert port_is_free(port)
+
+
+@root
+def test_the_service_and_its_workers_do_not_outlive_a_killed_supervisor() -> None:
+    port = free_port()
+    with scratch() as tmp:
+        # A master whose worker keeps serving when the master dies (as nginx's workers do).
+        svc = script(
+            tmp,
+            "svc.sh",
+            """\
+            #!/bin/sh
+            sleep 1000 &
+            echo $! > "$1"
+            exec sleep 1000
+            """,
+        )
+        worker_file = Path(tmp) / "worker"
+        args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "none", "--"]
+        with Supervised([*args, svc, str(worker_file)]) as sup:
+            main = sup.gen_pid(1)
+            deadline = time.monotonic() + 10
+            while not worker_file.exists() or not worker_file.read_text().strip():
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            worker = int(worker_file.read_text())
+            assert not port_is_free(port)
+            os.kill(sup.pid, signal.SIGKILL)
+            sup.wait(timeout=10)
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and not port_is_free(port):
+                time.sleep(0.02)
+            assert port_is_free(port), "an orphan of the service still holds the port"
+            for pid in (main, worker):
+                state = status_of(pid)["State"] if Path(f"/proc/{pid}").exists() else "gone"
+                assert state[0] in "Zg", (pid, state)  # dead: a zombie of init, or reaped
+
+
+@root
+def test_a_generation_is_a_session_of_its_own_and_the_supervisor_is_not_dumpable() -> None:
+    port = free_port()
+    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--", *httpd()]
+    with Supervised(args) as sup:
+        pid = sup.gen_pid(1)
+        wait_serving(port)
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(fields[2]) == int(fields[3]) == pid  # process group and session: its own
+        peek = as_nobody([PYTHON, "-I", "-c", f"import os; os.listdir('/proc/{sup.pid}/fd')"])
+        assert peek.returncode != 0
+        assert "PermissionError" in peek.stderr
+        same_uid = as_nobody([PYTHON, "-I", "-c", f"import os; os.listdir('/proc/{pid}/fd')"])
+        assert same_uid.returncode == 0, same_uid.stderr  # the service itself is an ordinary one

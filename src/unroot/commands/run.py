@@ -86,7 +86,10 @@ def register(sub: Any) -> None:
         help="do not set no_new_privs (setuid binaries and file capabilities work again)",
     )
     parser.add_argument(
-        "--allow-root", action="store_true", help="allow the service to run as uid 0"
+        "--allow-root",
+        action="store_true",
+        help="allow uid 0 or gid 0 for the service: root without capabilities still owns and "
+        "may write root's files (/etc/passwd), so this is not unprivileged",
     )
     parser.add_argument(
         "--supervise",
@@ -217,7 +220,8 @@ def parse_fast(argv: Sequence[str]) -> SimpleNamespace | None:
 
 
 def handle(args: argparse.Namespace | SimpleNamespace) -> int:
-    from unroot.launch import accounts, drop, sockets
+    from unroot.launch import accounts, drop, sockets, terminal
+    from unroot.launch.janitor import Janitor
     from unroot.launch.plan import make_plan
 
     command = list(args.command)
@@ -246,17 +250,29 @@ def handle(args: argparse.Namespace | SimpleNamespace) -> int:
         env_clear=args.env_clear,
         env=args.env,
     )
-    supervise = _supervisor() if plan.supervise else None
+    for warning in plan.warnings:
+        os.write(2, f"unroot: warning: {warning}\n".encode(errors="replace"))
+    isolation = terminal.isolation()
+    supervise = _supervisor() if plan.supervise or isolation == "relay" else None
     env = plan.environment(os.environ)
     drop.preflight(plan)
     executable = drop.resolve_command(plan, env)
     socks = sockets.bind_all(plan)
+    janitor = None
     try:
+        janitor = Janitor.start(socks)
         if supervise is not None:
-            return supervise(plan, socks, executable=executable, env=env)
-        drop.exec_service(plan, socks, executable=executable, env=env)
+            relay = terminal.Relay() if isolation == "relay" else None
+            return supervise(
+                plan, socks, executable=executable, env=env, relay=relay, janitor=janitor
+            )
+        if isolation == "detach":
+            terminal.detach()
+        drop.exec_service(plan, socks, executable=executable, env=env, janitor=janitor)
     except BaseException:
         sockets.close_all(socks)
+        if janitor is not None:
+            janitor.clean()
         raise
 
 

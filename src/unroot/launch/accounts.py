@@ -18,14 +18,14 @@ class SystemAccounts(Accounts):
             entry = pwd.getpwnam(name)
         except (KeyError, ValueError):  # ValueError: a NUL in the name
             return None
-        return UserEntry(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+        return UserEntry(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell)
 
     def user_by_uid(self, uid: int) -> UserEntry | None:
         try:
             entry = pwd.getpwuid(uid)
         except (KeyError, OverflowError):
             return None
-        return UserEntry(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir)
+        return UserEntry(entry.pw_name, entry.pw_uid, entry.pw_gid, entry.pw_dir, entry.pw_shell)
 
     def group_by_name(self, name: str) -> int | None:
         try:

@@ -2,9 +2,11 @@
 
 The order (credentials(7), capabilities(7), prctl(2)), after the sockets are bound:
 
-1. RLIMIT_NOFILE (``--nofile``, default: soft raised to hard, as Go >= 1.19 does) — first,
-   while still privileged: raising a hard limit needs CAP_SYS_RESOURCE, which the service must
-   not keep.
+1. The hard RLIMIT_NOFILE, when ``--nofile`` raises it — first, while still privileged:
+   raising a hard limit needs CAP_SYS_RESOURCE, which the service must not keep. The final
+   limits (``--nofile``, default: soft raised to hard, as Go >= 1.19 does) are set last, right
+   before execve (lowering needs no privilege), so what unroot itself opens on the way never
+   counts against a small ``--nofile``.
 2. setgroups(2) — exactly the plan's groups: never root's.
 3. setresgid(2) — real, effective, saved (and fs) gid.
 4. PR_CAPBSET_DROP for every capability but the kept ones — needs CAP_SETPCAP, so before the
@@ -20,9 +22,12 @@ The order (credentials(7), capabilities(7), prctl(2)), after the sockets are bou
 8. Verify: /proc/thread-self/status must show the uid and gid in all four slots, exactly the
    groups, every capability set (bounding included) equal to the kept capabilities, and
    NoNewPrivs 1 — or nothing is exec'd.
-9. The sockets move to fds 3..3+N-1 without FD_CLOEXEC, every other fd above 2 is closed, and
+9. As the service's user: the umask gets at least 022 (never wider than unroot's own), and the
+   working directory stays unroot's if the user may search it, else it is ``/`` (systemd's
+   default WorkingDirectory=); PWD follows.
+10. The sockets move to fds 3..3+N-1 without FD_CLOEXEC, every other fd above 2 is closed, and
    LISTEN_FDS, LISTEN_PID (our pid: execve keeps it) and LISTEN_FDNAMES are set.
-10. execve(2): unroot is gone, the service owns the sockets.
+11. RLIMIT_NOFILE, then execve(2): unroot is gone, the service owns the sockets.
 
 Capabilities and no_new_privs are per thread: this runs in a single-threaded process.
 """
@@ -45,6 +50,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from typing import NoReturn
 
+    from unroot.launch.janitor import Janitor
     from unroot.launch.plan import LaunchPlan
     from unroot.launch.sockets import BoundSocket
 
@@ -216,7 +222,7 @@ def drop_privileges(plan: LaunchPlan) -> None:
     """Steps 1-8 of the module doc; EnvironmentProblem if the kernel refuses or the result
     read back from /proc is not exactly the plan."""
     try:
-        _apply_nofile(plan)
+        _raise_hard_nofile(plan)
         effective = syscalls.capget()[0]
         if tuple(sorted(set(os.getgroups()))) != plan.groups:
             os.setgroups(list(plan.groups))
@@ -257,11 +263,40 @@ def drop_privileges(plan: LaunchPlan) -> None:
         raise EnvironmentProblem("the privilege drop did not take: " + "; ".join(problems))
 
 
-def _apply_nofile(plan: LaunchPlan) -> None:
+def _raise_hard_nofile(plan: LaunchPlan) -> None:
+    """Step 1: a --nofile hard limit above the current one, set while we may still raise it."""
     current_soft, current_hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    soft, hard = plan.nofile if plan.nofile is not None else (current_hard, current_hard)
-    if (soft, hard) != (current_soft, current_hard):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    if plan.nofile is not None and plan.nofile[1] > current_hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (current_soft, plan.nofile[1]))
+
+
+def service_nofile(plan: LaunchPlan) -> tuple[int, int]:
+    """The service's RLIMIT_NOFILE: ``--nofile``, or the soft limit raised to the hard one."""
+    if plan.nofile is not None:
+        return plan.nofile
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    return hard, hard
+
+
+def set_nofile(limits: tuple[int, int]) -> None:
+    """The last step before execve: lowering a limit, or raising soft up to hard, needs no
+    privilege, and the fds unroot opened on the way are already closed or close-on-exec."""
+    if resource.getrlimit(resource.RLIMIT_NOFILE) != limits:
+        resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+
+def settle(env: dict[str, str]) -> None:
+    """Step 9, as the service's user: umask at least 022, a working directory it may use, PWD."""
+    os.umask(os.umask(0o022) | 0o022)
+    try:
+        usable = os.access(".", os.X_OK)
+        os.getcwd()
+    except OSError:  # the directory was removed
+        usable = False
+    if not usable:
+        os.chdir("/")
+    if "PWD" in env:
+        env["PWD"] = os.getcwd()
 
 
 def _read_own_status() -> str:
@@ -313,14 +348,17 @@ def check_status(plan: LaunchPlan, status_text: str, *, bounding_cut: bool = Tru
 
 
 # -- the hand-over -------------------------------------------------------------------------------
-def prepare_listen_fds(socks: Sequence[BoundSocket]) -> dict[str, str]:
-    """Move the sockets to fds 3..3+N-1 (inheritable), close every other fd above 2, and
-    return LISTEN_FDS / LISTEN_PID (this process) / LISTEN_FDNAMES for the exec.
+def prepare_listen_fds(
+    socks: Sequence[BoundSocket], janitor: Janitor | None = None
+) -> dict[str, str]:
+    """Move the sockets to fds 3..3+N-1 (inheritable), close every other fd above 2 but the
+    janitor's (close-on-exec, moved above the sockets), and return LISTEN_FDS / LISTEN_PID
+    (this process) / LISTEN_FDNAMES for the exec.
 
     The socket objects are detached: after this, the fds belong to whoever execs next.
-    Call it in the process that will exec the service (after fork, in supervise mode).
     """
     top = SD_LISTEN_FDS_START + len(socks)
+    keep = janitor.move_above(top) if janitor is not None else None
     raw = [bound.sock.detach() for bound in socks]
     parked = []
     for fd in raw:  # first above every target, so no move overwrites a socket not yet moved
@@ -329,7 +367,11 @@ def prepare_listen_fds(socks: Sequence[BoundSocket]) -> dict[str, str]:
     for index, fd in enumerate(parked):
         os.dup2(fd, SD_LISTEN_FDS_START + index, inheritable=True)
         os.close(fd)
-    os.closerange(top, _FD_MAX)
+    if keep is None:
+        os.closerange(top, _FD_MAX)
+    else:
+        os.closerange(top, keep)
+        os.closerange(keep + 1, _FD_MAX)
     return listen_environment([bound.spec for bound in socks], os.getpid())
 
 
@@ -349,6 +391,7 @@ def exec_service(
     *,
     executable: str | None = None,
     env: Mapping[str, str] | None = None,
+    janitor: Janitor | None = None,
 ) -> NoReturn:
     """Drop, verify, hand over the sockets and exec ``plan.argv``; never returns.
 
@@ -358,21 +401,23 @@ def exec_service(
     """
     service_env = plan.environment(os.environ) if env is None else dict(env)
     drop_privileges(plan)
+    settle(service_env)
     for stream in (sys.stdout, sys.stderr):
         if stream is not None:  # None when unroot started with that fd closed
             stream.flush()
-    service_env.update(prepare_listen_fds(socks))
+    service_env.update(prepare_listen_fds(socks, janitor))
     path = executable or which(plan.argv[0], service_env.get("PATH") or default_path())
     if path is None:
         raise UsageError(f"{plan.argv[0]}: command not found")
     reset_inherited_signals()
     try:
+        set_nofile(service_nofile(plan))
         os.execve(path, plan.argv, service_env)  # noqa: S606 - exec without a shell is the point
     except OSError as exc:
-        raise _exec_error(plan, path, exc) from None
+        raise exec_error(plan, path, exc) from None
 
 
-def _exec_error(plan: LaunchPlan, path: str, exc: OSError) -> UnrootError:
+def exec_error(plan: LaunchPlan, path: str, exc: OSError) -> UnrootError:
     if exc.errno == errno.ENOENT:
         return UsageError(f"{path}: no such file (or its #! interpreter is missing)")
     if exc.errno == errno.ENOEXEC:

@@ -49,6 +49,29 @@ FDNAME_MAX = 255
 UNIX_PATH_MAX = 107
 DEFAULT_UNIX_MODE = 0o666
 LISTEN_VARS = ("LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+#: What describes the invoking user's login session, not the service's: dropped when the user
+#: changes (su(1) and runuser(1) reset HOME, SHELL, USER and LOGNAME; sudo's env_reset drops
+#: these too). SUDO_* (which also names root's command line) goes with them.
+SESSION_VARS = frozenset(
+    {
+        "MAIL",  # /var/mail/root
+        "OLDPWD",
+        "XDG_RUNTIME_DIR",  # /run/user/0: root's runtime directory
+        "XDG_SESSION_ID",
+        "XDG_SESSION_TYPE",
+        "XDG_SESSION_CLASS",
+        "DBUS_SESSION_BUS_ADDRESS",  # root's session bus
+        "XAUTHORITY",
+        "DISPLAY",
+        "SSH_AUTH_SOCK",  # root's ssh agent
+        "SSH_AGENT_PID",
+        "SSH_CLIENT",
+        "SSH_CONNECTION",
+        "SSH_TTY",  # root's terminal
+        "KRB5CCNAME",  # root's Kerberos credential cache
+        "HISTFILE",
+    }
+)
 RESTART_POLICIES = ("on-failure", "always", "never")
 READY_PROBES = ("tcp", "notify", "none")
 DEFAULT_RESTART = "on-failure"
@@ -435,14 +458,22 @@ def _v6only(host: str, flag: str | None, text: str) -> bool:
 class UserEntry(_Frozen):
     """A passwd(5) entry as far as the launch needs it; ``name`` None for a bare number."""
 
-    __slots__ = ("gid", "home", "name", "uid")
+    __slots__ = ("gid", "home", "name", "shell", "uid")
     name: str | None
     uid: int
     gid: int | None
     home: str | None
+    shell: str | None
 
-    def __init__(self, name: str | None, uid: int, gid: int | None, home: str | None) -> None:
-        self._init(name=name, uid=uid, gid=gid, home=home)
+    def __init__(
+        self,
+        name: str | None,
+        uid: int,
+        gid: int | None,
+        home: str | None,
+        shell: str | None = None,
+    ) -> None:
+        self._init(name=name, uid=uid, gid=gid, home=home, shell=shell)
 
 
 class Invoker(_Frozen):
@@ -569,7 +600,9 @@ class LaunchPlan(_Frozen):
     supplementary group list (sorted); ``keep_cap_mask`` the capabilities kept as ambient (the
     bounding set is cut down to them); ``nofile`` the RLIMIT_NOFILE (soft, hard), or None to raise
     the soft limit to the hard one; ``command`` the template, ``argv`` with ``{fd}`` replaced;
-    ``user_name``/``home`` fill USER, LOGNAME and HOME when ``set_identity_env``.
+    ``user_name``/``home``/``shell`` fill USER, LOGNAME, HOME and SHELL when
+    ``set_identity_env`` (the service's user is not unroot's); ``warnings`` are lines for stderr
+    about what the plan allows (a kept capability that is root by another name).
     ``supervise``, ``restart``, ``ready``, ``ready_timeout``, ``reload_signal``,
     ``stop_signal`` and ``stop_timeout`` belong to launch/supervise.py.
     """
@@ -592,11 +625,13 @@ class LaunchPlan(_Frozen):
         "reload_signal",
         "restart",
         "set_identity_env",
+        "shell",
         "stop_signal",
         "stop_timeout",
         "supervise",
         "uid",
         "user_name",
+        "warnings",
     )
     listens: tuple[ListenSpec, ...]
     uid: int
@@ -604,6 +639,7 @@ class LaunchPlan(_Frozen):
     groups: tuple[int, ...]
     user_name: str | None
     home: str | None
+    shell: str | None
     set_identity_env: bool
     keep_cap_mask: int
     nofile: tuple[int, int] | None
@@ -620,6 +656,7 @@ class LaunchPlan(_Frozen):
     reload_signal: int
     stop_signal: int
     stop_timeout: float
+    warnings: tuple[str, ...]
 
     def __init__(
         self,
@@ -631,6 +668,7 @@ class LaunchPlan(_Frozen):
         command: Sequence[str],
         user_name: str | None = None,
         home: str | None = None,
+        shell: str | None = None,
         set_identity_env: bool = False,
         keep_cap_mask: int = 0,
         nofile: tuple[int, int] | None = None,
@@ -646,6 +684,7 @@ class LaunchPlan(_Frozen):
         reload_signal: int = DEFAULT_RELOAD_SIGNAL,
         stop_signal: int = DEFAULT_STOP_SIGNAL,
         stop_timeout: float = DEFAULT_STOP_TIMEOUT,
+        warnings: Iterable[str] = (),
     ) -> None:
         listens = tuple(listens)
         command = tuple(command)
@@ -658,6 +697,7 @@ class LaunchPlan(_Frozen):
             groups=tuple(sorted(set(groups))),
             user_name=user_name,
             home=home,
+            shell=shell,
             set_identity_env=set_identity_env,
             keep_cap_mask=keep_cap_mask,
             nofile=nofile,
@@ -674,6 +714,7 @@ class LaunchPlan(_Frozen):
             reload_signal=reload_signal,
             stop_signal=stop_signal,
             stop_timeout=stop_timeout,
+            warnings=tuple(warnings),
         )
 
     @property
@@ -692,14 +733,28 @@ class LaunchPlan(_Frozen):
 
     def environment(self, base: Mapping[str, str]) -> dict[str, str]:
         """The service's environment without LISTEN_*: ``base`` (or nothing with
-        ``--env-clear``), USER/LOGNAME/HOME of the target user, then every ``-E``."""
+        ``--env-clear``); when the user changes, without what describes the invoking user's
+        session (:data:`SESSION_VARS`) and with USER, LOGNAME, HOME and SHELL of the target (as
+        su(1), runuser(1) and systemd's ``User=`` set them; a uid without a passwd entry gets
+        HOME=/ and no USER, LOGNAME or SHELL); then every ``-E``."""
         env = {} if self.env_clear else dict(base)
         for key in LISTEN_VARS:
             env.pop(key, None)
-        if self.set_identity_env and self.user_name is not None:
-            env["USER"] = env["LOGNAME"] = self.user_name
-            if self.home is not None:
-                env["HOME"] = self.home
+        if self.set_identity_env:
+            for key in list(env):
+                if key in SESSION_VARS or key.startswith("SUDO_"):
+                    del env[key]
+            identity = {
+                "USER": self.user_name,
+                "LOGNAME": self.user_name,
+                "HOME": (self.home or "/") if self.user_name is not None else "/",
+                "SHELL": (self.shell or "/bin/sh") if self.user_name is not None else None,
+            }
+            for key, value in identity.items():
+                if value is None:
+                    env.pop(key, None)
+                else:
+                    env[key] = value
         env.update(self.env_set)
         return env
 
@@ -792,10 +847,10 @@ def make_plan(
     else:
         entry = None
     if entry is None:
-        uid, name, home = invoker.uid, None, None
+        uid, name, home, shell = invoker.uid, None, None, None
         gid = invoker.gid
     else:
-        uid, name, home = entry.uid, entry.name, entry.home
+        uid, name, home, shell = entry.uid, entry.name, entry.home, entry.shell
         if entry.gid is None and group is None:
             raise UsageError(f"uid {uid} has no passwd entry: pass --group to give its gid")
         gid = entry.gid if entry.gid is not None else invoker.gid
@@ -819,12 +874,22 @@ def make_plan(
         supplementary = accounts.grouplist(name, gid)
     else:
         supplementary = (gid,)
+    if not allow_root and (entry is not None or group is not None or groups is not None):
+        _refuse_root_group(gid, supplementary, group, groups, name or f"uid {uid}")
 
     keep_mask = 0
+    warnings = []
     if keep_caps:
-        from unroot.model.caps import CapSet  # lazily: only when --keep-cap is given
+        from unroot.model.caps import ROOT_EQUIVALENT, CapSet  # lazily: only with --keep-cap
 
-        keep_mask = CapSet.parse(list(keep_caps)).mask
+        kept = CapSet.parse(list(keep_caps))
+        keep_mask = kept.mask
+        for cap in kept.names():
+            if cap in ROOT_EQUIVALENT:
+                warnings.append(
+                    f"--keep-cap {cap} is root by another name: the service can "
+                    f"{ROOT_EQUIVALENT[cap]} (capabilities(7))"
+                )
 
     nofile_limits = parse_nofile(nofile) if nofile is not None else None
     if nofile_limits is not None and nofile_limits[0] < SD_LISTEN_FDS_START + len(specs):
@@ -844,7 +909,8 @@ def make_plan(
         groups=supplementary,
         user_name=name,
         home=home,
-        set_identity_env=name is not None and uid != invoker.uid,
+        shell=shell,
+        set_identity_env=uid != invoker.uid,
         keep_cap_mask=keep_mask,
         nofile=nofile_limits,
         no_new_privs=not allow_new_privs,
@@ -860,7 +926,31 @@ def make_plan(
         reload_signal=signals[0],
         stop_signal=signals[1],
         stop_timeout=signals[2],
+        warnings=warnings,
     )
+
+
+def _refuse_root_group(
+    gid: int,
+    supplementary: Sequence[int],
+    group: str | None,
+    groups: str | None,
+    who: str,
+) -> None:
+    """gid 0 is root's group: it owns and may write much of what root owns (/etc, the boot
+    files, often /var/log). Refused like uid 0, wherever it comes from, unless --allow-root."""
+    if gid == 0:
+        where = f"--group {group}" if group is not None else f"the primary group of {who}"
+        raise UsageError(
+            f"refusing to run the service with gid 0 (root's group) from {where}: pass "
+            "--group with an unprivileged group, or --allow-root"
+        )
+    if 0 in supplementary:
+        where = f"--groups {groups}" if groups is not None else f"{who}'s groups"
+        raise UsageError(
+            f"refusing to give the service group 0 (root's group) from {where}: pass --groups "
+            "without it or --no-groups, or --allow-root"
+        )
 
 
 def _check_duplicates(specs: Sequence[ListenSpec]) -> None:

@@ -48,11 +48,15 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from unroot.errors import UsageError
+
 if TYPE_CHECKING:
     from types import FrameType
 
+    from unroot.launch.janitor import Janitor
     from unroot.launch.plan import LaunchPlan
     from unroot.launch.sockets import BoundSocket
+    from unroot.launch.terminal import Relay
 
 Restart = Literal["on-failure", "always", "never"]
 Ready = Literal["tcp", "notify", "none"]
@@ -73,6 +77,8 @@ HANDLED = (signal.SIGCHLD, *FORWARDED)
 # systemd's "clean" deaths: Restart=on-failure does not restart after them.
 CLEAN_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
 
+PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 _MAX_FD = 0x7FFFFFFF
 
@@ -103,6 +109,9 @@ class Service:
     ready: Ready = "tcp"
     reload_signal: int = signal.SIGHUP  # any other forwarded signal frees SIGHUP for the service
     stop_signal: int = signal.SIGTERM  # what the old generation gets after a reload
+    reload: bool = True  # False: no reloads, every forwarded signal goes to the service
+    stdio: Mapping[int, int] = field(default_factory=dict)  # service fd 0-2 ← supervisor's fd
+    nofile: tuple[int, int] | None = None  # the service's RLIMIT_NOFILE, set just before execve
 
     def __post_init__(self) -> None:
         if self.reload_signal not in FORWARDED or self.reload_signal in STOPPING:
@@ -324,6 +333,9 @@ class _State:
     reload_queued: bool = False
     next_number: int = 1
     next_poll: float = 0.0
+    stop_deadline: float | None = None  # after a stopping signal: SIGKILL what is left by then
+    wait_status: int | None = None  # the raw wait status behind ``status``
+    exec_errno: int | None = None  # why the last start could not exec
 
 
 class Supervisor:
@@ -336,13 +348,22 @@ class Supervisor:
         *,
         log: Callable[[str], None] = _log,
         inspector: ProcInspector | None = None,
+        relay: Relay | None = None,
+        verbose: bool = True,
+        on_first_start: Callable[[bool], None] | None = None,
     ) -> None:
         self.service = service
         self.timing = timing or Timing()
         self.log = log
+        # Lines about the normal course of things; problems always go to ``log``.
+        self.info = log if verbose else _quiet
         self.inspector = inspector or ProcInspector()
         self.state = _State(delay=self.timing.backoff_first)
+        self.relay = relay
+        self._copying = dict(relay.copies) if relay else {}
+        self._on_first_start = on_first_start
         self._wake_r = -1
+        self._watchdog = -1
         self._ready_inode = os.fstat(service.ready_fd).st_ino if service.ready_fd is not None else 0
 
     # -- the loop
@@ -354,6 +375,7 @@ class Supervisor:
         self._wake_r = wake_r
         previous = {sig: signal.signal(sig, _noop) for sig in HANDLED}
         previous_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        self._watchdog = _spawn_watchdog()
         try:
             first = self._start()
             if isinstance(first, int):
@@ -365,6 +387,8 @@ class Supervisor:
                     return code
                 self._wait()
         finally:
+            if self.relay is not None:
+                self.relay.drain()
             signal.set_wakeup_fd(previous_wakeup)
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
@@ -378,13 +402,19 @@ class Supervisor:
         timeout = max(0.0, min(deadlines) - now) if deadlines else None
         socks = {g.notify.fileno(): g for g in self._live() if g.notify is not None}
         poller = select.poll()  # not select(): no FD_SETSIZE limit on our fd numbers
-        for fd in (self._wake_r, *socks):
+        for fd in (self._wake_r, *socks, *self._copying):
             poller.register(fd, select.POLLIN)
         readable = {fd for fd, _ in poller.poll(None if timeout is None else timeout * 1e3)}
         signals = self._drain_wakeup() if self._wake_r in readable else []
         for fd in readable:
             if fd in socks:
                 self._on_notify(socks[fd])
+            elif (
+                fd in self._copying
+                and self.relay is not None
+                and not self.relay.copy(fd, self._copying[fd])
+            ):
+                del self._copying[fd]
         for sig in signals:
             if sig != signal.SIGCHLD:
                 self._on_signal(sig)
@@ -394,6 +424,7 @@ class Supervisor:
     def _deadlines(self) -> Iterable[float | None]:
         st = self.state
         yield st.restart_at
+        yield st.stop_deadline
         yield from (g.deadline for g in st.draining)
         yield from st.leftovers.values()
         if st.pending is not None:
@@ -431,20 +462,23 @@ class Supervisor:
     def _on_signal(self, sig: int) -> None:
         st = self.state
         name = signal.Signals(sig).name
-        if sig == self.service.reload_signal:
+        if sig == self.service.reload_signal and self.service.reload:
             self._reload(name)
             return
         if sig in STOPPING:
             if st.stopping is None:
-                self.log(f"{name}: stopping the service")
+                self.info(f"{name}: stopping the service")
+                st.stop_deadline = time.monotonic() + self.timing.stop_timeout
             st.stopping = sig
             st.restart_at = None
             st.reload_queued = False
             for gen in self._live():
                 _kill(gen.main, sig)
             return
+        if sig == signal.SIGWINCH and self.relay is not None:
+            self.relay.resize()
         if st.current is None:
-            self.log(f"{name} not forwarded: the service is not running")
+            self.info(f"{name} not forwarded: the service is not running")
             return
         _kill(st.current.main, sig)
 
@@ -497,6 +531,15 @@ class Supervisor:
             if now >= deadline:
                 _killpg(pgid, signal.SIGKILL)
                 del st.leftovers[pgid]
+        if st.stop_deadline is not None and now >= st.stop_deadline:
+            st.stop_deadline = None
+            for gen in self._live():
+                self.log(
+                    f"generation {gen.number} (pid {gen.main}) still running "
+                    f"{self.timing.stop_timeout:g}s after the stop signal; SIGKILL"
+                )
+                _killpg(gen.pid, signal.SIGKILL)
+                _kill(gen.main, signal.SIGKILL)
 
     def _check_ready(self, gen: Generation, now: float) -> None:
         st = self.state
@@ -536,7 +579,7 @@ class Supervisor:
         old = st.current
         st.current = gen
         if old is None:
-            self.log(f"generation {gen.number} (pid {gen.main}) ready")
+            self.info(f"generation {gen.number} (pid {gen.main}) ready")
         else:
             self.log(
                 f"generation {gen.number} (pid {gen.main}) ready; stopping generation "
@@ -648,8 +691,9 @@ class Supervisor:
         # the current generation
         st.current = None
         st.status = code
+        st.wait_status = status
         if st.stopping is not None:
-            self.log(f"service exited: {_describe(status)}")
+            self.info(f"service exited: {_describe(status)}")
             return
         if st.pending is not None:
             self.log(
@@ -662,7 +706,7 @@ class Supervisor:
         if restart_wanted(self.service.restart, status):
             self._schedule_restart(now, gen.started, _describe(status))
             return
-        self.log(f"service exited: {_describe(status)}")
+        self.info(f"service exited: {_describe(status)}")
         st.finishing = True
 
     def _schedule_restart(self, now: float, started: float, what: str) -> None:
@@ -689,6 +733,9 @@ class Supervisor:
                 gen.notify.close()
         for pgid in st.leftovers:
             _killpg(pgid, signal.SIGKILL)
+        if self._watchdog >= 0:  # what is still left of any generation goes with us
+            os.close(self._watchdog)
+            self._watchdog = -1
         with contextlib.suppress(ChildProcessError):
             while os.waitpid(-1, os.WNOHANG)[0] > 0:
                 pass
@@ -704,36 +751,53 @@ class Supervisor:
             env["NOTIFY_SOCKET"] = "@" + notify.getsockname()[1:].decode()
         err_r, err_w = os.pipe2(os.O_CLOEXEC)
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+        parent = os.getpid()
         try:
             pid = os.fork()
             if pid == 0:  # pragma: no cover - the child execs or exits
-                _exec_child(self.service, env, err_w)
+                _exec_child(self.service, env, err_w, parent)
         finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         os.close(err_w)
         with os.fdopen(err_r, "rb") as pipe:
             report = pipe.read()
+        first, self._on_first_start = self._on_first_start, None
         if report:
             os.waitpid(pid, 0)
             if notify is not None:
                 notify.close()
             err, _, what = report.decode(errors="replace").partition(":")
-            code = 127 if int(err) == errno.ENOENT else 126
-            self.log(f"cannot run {what}: {os.strerror(int(err))}")
+            st.exec_errno = int(err) if err.isdigit() else errno.EIO
+            code = 127 if st.exec_errno == errno.ENOENT else 126
+            self.info(f"cannot run {what}: {os.strerror(st.exec_errno)}")
+            if first is not None:
+                first(False)
             return code
-        self.log(f"generation {number} started (pid {pid})")
+        if first is not None:
+            first(True)
+        if self._watchdog >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._watchdog, f"{pid}\n".encode())
+        self.info(f"generation {number} started (pid {pid})")
         return Generation(number=number, pid=pid, started=time.monotonic(), notify=notify)
 
 
-def _exec_child(service: Service, env: dict[str, str], err_w: int) -> None:
-    """In the forked child: own process group, default signals, fds 3.., LISTEN_PID, exec."""
+def _exec_child(service: Service, env: dict[str, str], err_w: int, parent: int) -> None:
+    """In the forked child: a session of its own (no controlling terminal, and no process from
+    outside can join it), killed when the supervisor dies, default signals, the relay's stdio,
+    fds 3.., LISTEN_PID, RLIMIT_NOFILE, exec."""
     what = service.executable
     try:
-        os.setpgid(0, 0)
+        os.setsid()
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the supervisor died before the prctl: no one to serve
+            os._exit(127)
         signal.set_wakeup_fd(-1)
         for sig in (*HANDLED, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_SETMASK, ())
+        for target, source in service.stdio.items():
+            os.dup2(source, target, inheritable=True)
         n = len(service.fds)
         high = [fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3 + n) for fd in service.fds]
         err_w = fcntl.fcntl(err_w, fcntl.F_DUPFD_CLOEXEC, 3 + n)
@@ -743,12 +807,89 @@ def _exec_child(service: Service, env: dict[str, str], err_w: int) -> None:
         os.closerange(err_w + 1, _MAX_FD)
         if n:
             env["LISTEN_PID"] = str(os.getpid())
+        if service.nofile is not None:
+            import resource
+
+            if resource.getrlimit(resource.RLIMIT_NOFILE) != service.nofile:
+                resource.setrlimit(resource.RLIMIT_NOFILE, service.nofile)
         os.execve(what, service.argv, env)  # noqa: S606 - exec without a shell is the point
     except OSError as exc:
         with contextlib.suppress(OSError):
             os.write(err_w, f"{exc.errno or errno.EIO}:{what}".encode(errors="replace"))
     finally:
         os._exit(127)
+
+
+def _spawn_watchdog() -> int:
+    """Fork the watchdog; our end of its pipe (close-on-exec), or -1 if it cannot be had.
+
+    Each generation is a session of its own, so nothing outside it can join it. The watchdog
+    is told each generation's session id; when the pipe reaches end of file — the supervisor
+    exited, or was killed with SIGKILL — it kills every process still in those sessions. So
+    a service's workers never outlive the supervisor (nginx's keep serving after their master
+    dies: PR_SET_PDEATHSIG only reaches the master). It has the supervisor's uid and
+    non-dumpable state, holds no fd but its pipe's, and ignores the terminal's signals.
+    """
+    try:
+        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    except OSError:
+        return -1
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+    try:
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the watchdog never returns
+            try:
+                _watch(read_fd)
+            finally:
+                os._exit(0)
+    except OSError:
+        os.close(read_fd)
+        os.close(write_fd)
+        return -1
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    os.close(read_fd)
+    return write_fd
+
+
+def _watch(read_fd: int) -> None:  # pragma: no cover - runs in the forked watchdog
+    signal.set_wakeup_fd(-1)
+    for sig in (*HANDLED, signal.SIGTSTP):
+        signal.signal(sig, signal.SIG_IGN if sig != signal.SIGCHLD else signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+    os.dup2(read_fd, 0)
+    os.closerange(1, _MAX_FD)
+    sessions: set[int] = set()
+    pending = b""
+    while True:
+        try:
+            chunk = os.read(0, 4096)
+        except InterruptedError:
+            continue
+        except OSError:
+            break
+        if not chunk:
+            break
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        sessions.update(int(line) for line in lines if line.isdigit())
+    inspector = ProcInspector()
+    for _ in range(50):  # until a scan finds no one (a process may fork while we look)
+        found = [pid for pid in inspector.pids() if _session_of(inspector.proc, pid) in sessions]
+        if not found:
+            return
+        for pid in found:
+            _kill(pid, signal.SIGKILL)
+        time.sleep(0.01)
+
+
+def _session_of(proc: str, pid: int) -> int | None:
+    try:
+        with open(f"{proc}/{pid}/stat", "rb") as f:
+            text = f.read().decode(errors="replace")
+        return int(text[text.rindex(")") + 2 :].split()[3])  # state ppid pgrp session
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _notify_socket() -> socket.socket:
@@ -773,6 +914,10 @@ def _killpg(pgid: int, sig: int) -> bool:
     return True
 
 
+def _quiet(message: str) -> None:
+    """``Supervisor.info`` when only problems are worth a line (the relay without --supervise)."""
+
+
 def _noop(signum: int, frame: FrameType | None) -> None:
     """The Python-level handler; the C-level one writes the signal to the wakeup fd."""
 
@@ -793,6 +938,8 @@ def supervise(
     executable: str | None = None,
     env: Mapping[str, str] | None = None,
     timing: Timing | None = None,
+    relay: Relay | None = None,
+    janitor: Janitor | None = None,
 ) -> int:
     """Drop every privilege of this process, then run generations of ``plan``'s service on
     ``socks`` until it ends; the exit code for ``unroot``.
@@ -800,15 +947,26 @@ def supervise(
     ``env`` is the service's environment without LISTEN_* (default:
     ``plan.environment(os.environ)``), ``executable`` the resolved command (default: looked up
     in that PATH after the drop, as the service's user) — as for ``drop.exec_service``.
+
+    Without ``plan.supervise`` this is the terminal relay of ``unroot run`` (launch/terminal.py):
+    one generation, no restart, no reload, every signal forwarded, nothing logged but problems,
+    a failed exec reported as the exec path reports it, and a death by signal passed on as one.
+    ``janitor`` is released once the first generation runs, told to clean if it cannot.
     """
-    from unroot.errors import UsageError
-    from unroot.launch import drop
+    from unroot.launch import drop, terminal
     from unroot.launch.plan import listen_environment
 
     service_env = plan.environment(os.environ) if env is None else dict(env)
     drop.drop_privileges(plan)
+    with contextlib.suppress(OSError):  # no ptrace, no /proc/PID/fd for same-uid processes
+        _prctl(PR_SET_DUMPABLE, 0)
+    if os.getsid(0) != os.getpid():
+        terminal.detach()
+    drop.settle(service_env)
     path = executable or drop.which(plan.argv[0], service_env.get("PATH") or drop.default_path())
     if path is None:
+        if janitor is not None:
+            janitor.clean()
         raise UsageError(f"{plan.argv[0]}: command not found")
     listen_env = listen_environment([bound.spec for bound in socks], 0)
     listen_env.pop("LISTEN_PID", None)
@@ -819,17 +977,50 @@ def supervise(
         env=service_env,
         fds=tuple(bound.sock.fileno() for bound in socks),
         ready_fd=_first_stream(socks),
-        restart=_restart(plan.restart),
-        ready=_ready(plan.ready),
+        restart=_restart(plan.restart) if plan.supervise else "never",
+        ready=_ready(plan.ready) if plan.supervise else "none",
         reload_signal=plan.reload_signal,
         stop_signal=plan.stop_signal,
+        reload=plan.supervise,
+        stdio=relay.stdio if relay is not None else {},
+        nofile=drop.service_nofile(plan),
     )
     sys.stdout.flush()
     sys.stderr.flush()
-    return Supervisor(
+
+    def first_start(ok: bool) -> None:
+        if janitor is not None:
+            janitor.release() if ok else janitor.clean()
+
+    supervisor = Supervisor(
         service,
         timing or Timing(ready_timeout=plan.ready_timeout, stop_timeout=plan.stop_timeout),
-    ).run()
+        relay=relay,
+        verbose=plan.supervise,
+        on_first_start=first_start,
+    )
+    code = supervisor.run()
+    state = supervisor.state
+    if plan.supervise:
+        return code
+    if state.exec_errno is not None:
+        raise drop.exec_error(plan, path, OSError(state.exec_errno, os.strerror(state.exec_errno)))
+    if state.wait_status is not None and os.WIFSIGNALED(state.wait_status):
+        _die_like(os.WTERMSIG(state.wait_status))
+    return code
+
+
+def _die_like(sig: int) -> None:
+    """End this process by the signal that ended the service, so that whoever waits for us
+    (a shell: "Interrupted", a script loop) sees what it would have seen without the relay."""
+    if sig in (signal.SIGKILL, signal.SIGSTOP):
+        os.kill(os.getpid(), signal.SIGKILL)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with contextlib.suppress(OSError, ValueError):
+        signal.signal(sig, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, (sig,))
+        os.kill(os.getpid(), sig)
 
 
 def _first_stream(socks: Sequence[BoundSocket]) -> int | None:

@@ -64,6 +64,38 @@ CAP_LAST_CAP = len(CAP_NAMES) - 1  # 40, what /proc/sys/kernel/cap_last_cap says
 #: Capability masks are two u32 words in the kernel ABI (_LINUX_CAPABILITY_U32S_3).
 MASK_BITS = 64
 _BY_NAME = {name: bit for bit, name in enumerate(CAP_NAMES)}
+
+#: Capabilities that are root by another name: a process that holds one (in the initial user
+#: namespace) can make itself uid 0 with every capability, or write what only root may write.
+#: capabilities(7) says of CAP_SYS_ADMIN "overloaded" and lists under each of these the
+#: operations that reach the same end; Brad Spengler's "False Boundaries and Arbitrary Code
+#: Execution" (grsecurity, 2011) showed the path from each to full root. The reason is one
+#: clause: what the holder can do. CAP_NET_ADMIN, CAP_SYS_TTY_CONFIG and CAP_PERFMON are left
+#: out: they widen what a compromise reaches, but none is a known one-step way to uid 0 on a
+#: current kernel. CAP_SETPCAP and CAP_SYS_CHROOT are left out for a process whose bounding set
+#: holds only what it keeps and that has no_new_privs, as ``unroot run`` leaves it: capset(2)
+#: lets CAP_SETPCAP raise into the inheritable set only what the bounding set holds
+#: (cap_capset() in security/commoncap.c), and the chroot-plus-setuid-binary trick needs an
+#: execve that gains privileges.
+ROOT_EQUIVALENT: dict[str, str] = {
+    "cap_chown": "chown(2) any file: take /etc/shadow or a root-run script",
+    "cap_dac_override": "write any file: /etc/passwd, /etc/shadow, root's crontab",
+    "cap_dac_read_search": "read any file (/etc/shadow, private keys) and open_by_handle_at(2) "
+    "out of any mount",
+    "cap_fowner": "chmod(2) any file: make /etc/shadow writable",
+    "cap_setgid": "setgid(0) and setgroups(2): the root, shadow and disk groups",
+    "cap_setuid": "setuid(0)",
+    "cap_sys_module": "load a kernel module",
+    "cap_sys_rawio": "/dev/mem, /dev/port, ioperm(2) and raw disk I/O",
+    "cap_sys_ptrace": "ptrace(2) root's processes and run code in them",
+    "cap_sys_admin": "mount(2), and most of what root does (capabilities(7): overloaded)",
+    "cap_sys_boot": "kexec_load(2) a kernel of its own",
+    "cap_mknod": "mknod(2) a device node of the root disk and write to it",
+    "cap_setfcap": "give any program file capabilities, and map uid 0 into a user namespace",
+    "cap_mac_override": "override the MAC policy (Smack) that confines it",
+    "cap_mac_admin": "rewrite the MAC policy (Smack) that confines it",
+    "cap_bpf": "load BPF programs (with CAP_PERFMON: read and write kernel memory)",
+}
 _NUMBERED = re.compile(r"(?:cap_)?(\d{1,2})")
 _HEX = re.compile(r"0x[0-9a-f]{1,16}")
 
