@@ -26,6 +26,7 @@ from unroot.launch.plan import (
     parse_listen_spec,
     parse_nofile,
     parse_signal,
+    substitute_env,
     substitute_fds,
 )
 
@@ -271,6 +272,60 @@ def test_words_without_fd_pass_through(template: list[str], names: list[str | No
     assert substitute_fds(plain, names) == tuple(plain)
 
 
+@pytest.mark.parametrize(("template", "names", "argv"), SUBSTITUTIONS)
+def test_env_values_substitute_like_words(
+    template: list[str], names: list[str | None], argv: list[str]
+) -> None:
+    """-E values follow the command's rules, word for value."""
+    env = [(f"V{i}", word) for i, word in enumerate(template)]
+    assert substitute_env(env, names) == tuple((f"V{i}", w) for i, w in enumerate(argv))
+
+
+@pytest.mark.parametrize(
+    ("value", "names", "expected"),
+    [
+        ("{fd:http};{fd:https};", ["http", "https"], "3;4;"),
+        ("{fd:b};{fd:a};", ["a", "b"], "4;3;"),
+        ("{fd};", ["web"], "3;"),
+        ("{{fd}};", [None], "{fd};"),
+    ],
+)
+def test_env_nginx_values(value: str, names: list[str | None], expected: str) -> None:
+    assert substitute_env([("NGINX", value)], names) == (("NGINX", expected),)
+
+
+@pytest.mark.parametrize(
+    ("value", "names", "message"),
+    [
+        ("{fd};", [], "-E NGINX uses {fd}, but there is no --listen"),
+        (
+            "{fd};",
+            ["a", "b"],
+            "-E NGINX uses {fd}, but there are 2 sockets: name them (-l web=:80) and write "
+            "{fd:web}",
+        ),
+        ("{fd:c};", ["a", "b"], "{fd:c}: no --listen is named 'c' (names: a, b)"),
+        ("{fd:a};", ["a", "a"], "{fd:a} is ambiguous: 2 sockets are named 'a'"),
+        ("{fd:a;", ["a"], "unclosed {fd:NAME} in -E 'NGINX={fd:a;'"),
+    ],
+)
+def test_env_substitution_errors(value: str, names: list[str | None], message: str) -> None:
+    with pytest.raises(UsageError) as info:
+        substitute_env([("NGINX", value)], names)
+    assert str(info.value) == message
+
+
+@given(
+    st.lists(st.tuples(st.text(min_size=1, max_size=5), st.text(max_size=12)), max_size=5),
+    st.lists(st.none() | st.text(max_size=4)),
+)
+def test_env_values_without_fd_pass_through(
+    env: list[tuple[str, str]], names: list[str | None]
+) -> None:
+    plain = [(k, v) for k, v in env if "{fd}" not in v and "{fd:" not in v]
+    assert substitute_env(plain, names) == tuple(plain)
+
+
 # -- identities and options ----------------------------------------------------------------------
 class TableAccounts(Accounts):
     USERS = (
@@ -509,6 +564,15 @@ def test_argv_is_substituted() -> None:
     p = plan("/jakeblog", "--fd", "{fd:http}", user="blog", listen=["http=:80", "https=:443"])
     assert p.argv == ("/jakeblog", "--fd", "3")
     assert p.command == ("/jakeblog", "--fd", "{fd:http}")
+
+
+def test_env_is_substituted() -> None:
+    env = ["NGINX={fd:http};{fd:https};", "GOFMT={{.Names}}", "X={fd:https}"]
+    p = plan("nginx", user="blog", listen=["http=:80", "https=:443"], env=env)
+    assert p.env_set == (("NGINX", "3;4;"), ("GOFMT", "{{.Names}}"), ("X", "4"))
+    assert p.environment({})["NGINX"] == "3;4;"
+    with pytest.raises(UsageError, match="-E NGINX uses"):
+        plan("nginx", user="blog", listen=["http=:80", "https=:443"], env=["NGINX={fd};"])
 
 
 def test_plan_errors_are_unroot_errors() -> None:

@@ -151,6 +151,14 @@ def test_help_goes_to_argparse(capsys: pytest.CaptureFixture[str]) -> None:
         (["run", "--user"], "expected one argument"),
         (["run", "--user", "nosuch-user-xyz", "--", "true"], "unknown user 'nosuch-user-xyz'"),
         (["run", "--user", "nobody", "-l", "web=localhost:80", "--", "true"], "not an IP"),
+        (
+            ["run", "-l", "a=:80", "-l", "b=:81", "--user", "nobody", "-E", "NGINX={fd};", "true"],
+            "-E NGINX uses {fd}, but there are 2 sockets",
+        ),
+        (
+            ["run", "-l", "http=:80", "--user", "nobody", "-E", "NGINX={fd:https};", "true"],
+            "{fd:https}: no --listen is named 'https' (names: http)",
+        ),
     ],
 )
 def test_errors_are_one_line_exit_2(

@@ -285,11 +285,14 @@ def test_udp_ipv6_and_dual_stack() -> None:
 
 def test_fd_substitution_and_names() -> None:
     a, b = free_port(), free_port()
-    argv = ["-l", f"a=127.0.0.1:{a}", "-l", f"b=127.0.0.1:{b}", "--user", "nobody", "--"]
+    argv = ["-l", f"a=127.0.0.1:{a}", "-l", f"b=127.0.0.1:{b}", "--user", "nobody"]
+    argv += ["-E", "NGINX={fd:b};{fd:a};", "-E", "KEEP={{.Names}} {fd", "--"]
     argv += probe_argv("--fd", "{fd:b}", "fd://{fd:a}", "{{fd}}", "{{.Names}}")
     with Service(argv) as service:
         report = service.report()
         assert report["argv"] == ["--fd", "4", "fd://3", "{fd}", "{{.Names}}"]
+        environ = service.environ()
+        assert (environ["NGINX"], environ["KEEP"]) == ("4;3;", "{{.Names}} {fd")
         assert report["env"]["LISTEN_FDNAMES"] == "a:b"
         assert [s["sockname"] for s in report["fds"]] == [
             repr(("127.0.0.1", a)),
@@ -362,6 +365,8 @@ def test_port_in_use_leaves_nothing_behind() -> None:
         (["--user", "nobody", "-l", "192.0.2.7:80", "--", "true"], 2, "no such local address"),
         (["--user", "nobody", "--bogus", "--", "true"], 2, "unrecognized arguments"),
         (["--user", "nobody", "--", "echo", "{fd:x}"], 2, "no --listen is named 'x'"),
+        (["--user", "nobody", "-E", "NGINX={fd:x};", "--", "true"], 2, "no --listen is named 'x'"),
+        (["--user", "nobody", "-l", "127.0.0.1:0", "-E", "N={fd}", "--", "true"], 2, "-E N uses"),
         (["--user", "nobody", "--nofile", "99999999", "--", "true"], 2, "fs.nr_open"),
     ],
 )

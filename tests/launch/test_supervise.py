@@ -146,7 +146,7 @@ def kill_session(sid: int) -> None:
             continue
         with suppress(OSError, IndexError, ValueError):
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[4]) == sid:
+            if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
                 os.kill(int(entry.name), signal.SIGKILL)
 
 

@@ -33,7 +33,8 @@ SPEC: 80 | :80 (every address: dual-stack [::]) | 127.0.0.1:80 | [::1]:8443 | [:
       tcp://... | udp://... | unix:/run/app.sock | unix:@abstract, with an optional NAME= in
       front (LISTEN_FDNAMES, {fd:NAME}) and options after commas: backlog=N, v6only=0|1,
       mode=0660, owner=USER[:GROUP].
-In COMMAND, {fd} is the only socket's fd and {fd:NAME} a named one's ({{ and }} are braces).
+In COMMAND and in -E values, {fd} is the only socket's fd, {fd:NAME} a named one's, {{ and }}
+are braces: uvicorn --fd {fd}; nginx wants -E 'NGINX={fd:http};{fd:https};'.
 
 Exit status: the service's (unroot execs it); 2 for a bad option or SPEC, an unknown user or
 group, a missing command, a port in use, a root target without --allow-root; 3 when the
@@ -133,7 +134,8 @@ def register(sub: Any) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="set an environment variable for the service (repeatable)",
+        help="set an environment variable for the service (repeatable; {fd} and {fd:NAME} "
+        "in VALUE become fd numbers, as in COMMAND)",
     )
     parser.add_argument(
         "command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARG...]", help=argparse.SUPPRESS

@@ -545,39 +545,56 @@ def substitute_fds(
     fd, ``{fd:NAME}`` the fd of the socket named NAME, and ``{{`` / ``}}`` stand for literal
     braces. Every other word passes through byte for byte (``'{{.Names}}'`` stays as it is).
     """
-    out = []
-    for word in template:
-        if "{fd}" not in word and "{fd:" not in word:
-            out.append(word)
-            continue
-        pieces, i = [], 0
-        while i < len(word):
-            if word.startswith(("{{", "}}"), i):
-                pieces.append(word[i])
-                i += 2
-            elif word.startswith("{fd}", i):
-                pieces.append(str(_only_fd(names, first_fd)))
-                i += 4
-            elif word.startswith("{fd:", i):
-                end = word.find("}", i)
-                if end < 0:
-                    raise UsageError(f"unclosed {{fd:NAME}} in the command word {word!r}")
-                pieces.append(str(_named_fd(word[i + 4 : end], names, first_fd)))
-                i = end + 1
-            else:
-                pieces.append(word[i])
-                i += 1
-        out.append("".join(pieces))
-    return tuple(out)
+    return tuple(
+        _fill(word, names, first_fd, "the command", f"the command word {word!r}")
+        for word in template
+    )
 
 
-def _only_fd(names: Sequence[str | None], first_fd: int) -> int:
+def substitute_env(
+    assignments: Sequence[tuple[str, str]],
+    names: Sequence[str | None],
+    first_fd: int = SD_LISTEN_FDS_START,
+) -> tuple[tuple[str, str], ...]:
+    """The ``-E`` assignments with ``{fd}`` / ``{fd:NAME}`` in their values replaced, by the
+    rules of :func:`substitute_fds` (for nginx: ``NGINX={fd:http};{fd:https};``)."""
+    return tuple(
+        (name, _fill(value, names, first_fd, f"-E {name}", f"-E {name + '=' + value!r}"))
+        for name, value in assignments
+    )
+
+
+def _fill(word: str, names: Sequence[str | None], first_fd: int, owner: str, where: str) -> str:
+    """One word of :func:`substitute_fds`; ``owner`` and ``where`` name it in errors."""
+    if "{fd}" not in word and "{fd:" not in word:
+        return word
+    pieces, i = [], 0
+    while i < len(word):
+        if word.startswith(("{{", "}}"), i):
+            pieces.append(word[i])
+            i += 2
+        elif word.startswith("{fd}", i):
+            pieces.append(str(_only_fd(names, first_fd, owner)))
+            i += 4
+        elif word.startswith("{fd:", i):
+            end = word.find("}", i)
+            if end < 0:
+                raise UsageError(f"unclosed {{fd:NAME}} in {where}")
+            pieces.append(str(_named_fd(word[i + 4 : end], names, first_fd)))
+            i = end + 1
+        else:
+            pieces.append(word[i])
+            i += 1
+    return "".join(pieces)
+
+
+def _only_fd(names: Sequence[str | None], first_fd: int, owner: str) -> int:
     if len(names) == 1:
         return first_fd
     if not names:
-        raise UsageError("the command uses {fd}, but there is no --listen")
+        raise UsageError(f"{owner} uses {{fd}}, but there is no --listen")
     raise UsageError(
-        f"the command uses {{fd}}, but there are {len(names)} sockets: name them "
+        f"{owner} uses {{fd}}, but there are {len(names)} sockets: name them "
         "(-l web=:80) and write {fd:web}"
     )
 
@@ -600,6 +617,7 @@ class LaunchPlan(_Frozen):
     supplementary group list (sorted); ``keep_cap_mask`` the capabilities kept as ambient (the
     bounding set is cut down to them); ``nofile`` the RLIMIT_NOFILE (soft, hard), or None to raise
     the soft limit to the hard one; ``command`` the template, ``argv`` with ``{fd}`` replaced;
+    ``env_set`` the ``-E`` assignments, ``{fd}`` already replaced (:func:`substitute_env`);
     ``user_name``/``home``/``shell`` fill USER, LOGNAME, HOME and SHELL when
     ``set_identity_env`` (the service's user is not unroot's); ``warnings`` are lines for stderr
     about what the plan allows (a kept capability that is root by another name).
@@ -736,7 +754,7 @@ class LaunchPlan(_Frozen):
         ``--env-clear``); when the user changes, without what describes the invoking user's
         session (:data:`SESSION_VARS`) and with USER, LOGNAME, HOME and SHELL of the target (as
         su(1), runuser(1) and systemd's ``User=`` set them; a uid without a passwd entry gets
-        HOME=/ and no USER, LOGNAME or SHELL); then every ``-E``."""
+        HOME=/ and no USER, LOGNAME or SHELL); then every ``-E`` (with ``{fd}`` replaced)."""
         env = {} if self.env_clear else dict(base)
         for key in LISTEN_VARS:
             env.pop(key, None)
@@ -829,7 +847,9 @@ def make_plan(
         raise UsageError("no command: unroot run [OPTIONS] -- COMMAND [ARG...]")
     specs = [parse_listen_spec(text) for text in listen]
     _check_duplicates(specs)
-    argv = substitute_fds(command, [spec.name for spec in specs])
+    names = [spec.name for spec in specs]
+    argv = substitute_fds(command, names)
+    env_set = substitute_env([parse_env_assignment(item) for item in env], names)
 
     # who: --user, --group, --groups / --no-groups
     if groups is not None and no_groups:
@@ -916,7 +936,7 @@ def make_plan(
         no_new_privs=not allow_new_privs,
         allow_root=allow_root,
         env_clear=env_clear,
-        env_set=[parse_env_assignment(item) for item in env],
+        env_set=env_set,
         command=command,
         argv=argv,
         supervise=supervise,
