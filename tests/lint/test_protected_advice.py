@@ -15,8 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_rules_docs import EXAMPLES, run_example
 
 from unroot.commands.lint import run_lint
+from unroot.lint.registry import Example
 from unroot.model.protected import protection
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -49,13 +51,17 @@ def lint(tmp_path: Path, name: str, text: str) -> list[dict[str, Any]]:
 
 def assert_no_protected_grant(findings: list[dict[str, Any]]) -> None:
     for finding in findings:
-        fix = finding.get("fix") or ""
+        assert_fix_grants_nothing_protected(finding.get("fix") or "")
+
+
+def assert_fix_grants_nothing_protected(fix: str) -> None:
+    if fix:
         for tool, path, writes in grants(fix):
             guard = protection(path, write=writes)
             assert guard is None or guard.narrow, (tool, path, guard, fix)
             assert not (guard and tool in ("chgrp", "chown")), (tool, path, fix)
-        assert not re.search(r"\b(setfacl|chmod)\s+-R\b", fix), fix
-        assert not re.search(r"\bo[+=:][rwx]", fix), fix
+    assert not re.search(r"\b(setfacl|chmod)\s+-R\b", fix), fix
+    assert not re.search(r"\bo[+=:][rwx]", fix), fix
 
 
 NODE_EXPORTER = """\
@@ -118,18 +124,6 @@ def test_node_exporter_gets_no_grant_on_shadow_ca_key_or_docker_sock(tmp_path: P
     ("name", "text", "refused"),
     [
         (
-            "compose.yaml",
-            """\
-            services:
-              traefik:
-                image: traefik:v3.1
-                user: "1000:1000"
-                volumes:
-                  - /var/run/docker.sock:/var/run/docker.sock:ro
-            """,
-            "/run/docker.sock",
-        ),
-        (
             "pod.yaml",
             """\
             apiVersion: v1
@@ -171,25 +165,25 @@ def test_a_mounted_credential_gets_the_refusal_not_a_grant(
     assert "group_add" not in ur108[0]["fix"]
 
 
-def test_the_blog_still_gets_its_acl_without_recursion(tmp_path: Path) -> None:
+def test_the_blog_still_gets_its_acl_without_recursion() -> None:
     """Seed 000: gid 2200 and /etc/letsencrypt — the grant the product exists for."""
-    findings = lint(
-        tmp_path,
-        "compose.yaml",
-        """\
-        services:
-          blog:
-            image: jakeblog:latest
-            network_mode: host
-            user: "2200:2200"
-            volumes:
-              - /etc/letsencrypt:/etc/letsencrypt:ro
-        """,
-    )
+    out = io.StringIO()
+    run_lint([str(FIXTURES / "compose" / "blog"), "--format", "json"], stdout=out)
+    findings = json.loads(out.getvalue())["findings"]
     assert_no_protected_grant(findings)
     (ur108,) = [f for f in findings if f["rule"] == "UR108"]
     assert "`setfacl -m g:2200:rx /etc/letsencrypt/live /etc/letsencrypt/archive`" in ur108["fix"]
     assert "deploy hook" in ur108["fix"]
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
+def test_no_rule_example_gets_a_protected_grant(example: Example) -> None:
+    for finding in run_example(example):
+        assert_fix_grants_nothing_protected(finding.fix or "")
+        if "/run/docker.sock" in finding.message:  # UR108's Traefik example
+            assert "never widen access to /run/docker.sock" in (finding.fix or "")
+            assert "socket proxy" in (finding.fix or "")
+            assert "group_add" not in (finding.fix or "")
 
 
 @pytest.mark.parametrize(
