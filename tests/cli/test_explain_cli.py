@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -428,3 +432,115 @@ def test_fuzz_batch_questions_answer_or_error(question: dict[str, Any]) -> None:
     except UnrootError:
         return
     assert "reasons" in result
+
+
+# -- advice that is never given (docs/explain.md) ------------------------------------------------
+def _inode(kind: str, mode: str, uid: int = 0, gid: int = 0) -> dict[str, Any]:
+    return {"type": kind, "mode": mode, "uid": uid, "gid": gid}
+
+
+SECRETS_TREE: dict[str, Any] = {
+    "/etc/shadow": _inode("file", "0640", 0, 42),
+    "/etc/sudoers": _inode("file", "0440"),
+    "/etc/kubernetes/pki/ca.key": _inode("file", "0600"),
+    "/run/docker.sock": _inode("sock", "0660", 0, 998),
+    "/var/run": {"type": "symlink", "target": "/run"},
+    "/root": _inode("dir", "0700"),
+    "/root/x": _inode("file", "0644"),
+    "/srv/key": {"type": "symlink", "target": "/etc/shadow"},
+}
+GRANTS = re.compile(r"\b(setfacl|chgrp|chmod|chown)\b")
+
+
+@pytest.mark.parametrize(
+    ("path", "want", "kind"),
+    [
+        ("/etc/shadow", "r", "password-hashes"),
+        ("//etc//shadow", "r", "password-hashes"),
+        ("/etc/../etc/shadow", "r", "password-hashes"),
+        ("/srv/key", "r", "password-hashes"),
+        ("/etc/kubernetes/pki/ca.key", "r", "ca-key"),
+        ("/run/docker.sock", "rw", "engine-socket"),
+        ("/var/run/docker.sock", "rw", "engine-socket"),
+        ("/root/x", "r", "root-home"),
+        ("/etc/sudoers", "r", "sudo-policy"),
+    ],
+)
+def test_explain_access_never_grants_a_protected_path(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, path: str, want: str, kind: str
+) -> None:
+    fs = tmp_path / "fs.json"
+    fs.write_text(json.dumps(SECRETS_TREE))
+    argv = ("explain", "access", path, "--uid", "65534", "--gid", "65534", "--want", want)
+    code, result = run_json(capsys, *argv, "--fs-json", str(fs))
+    validate("access", result)
+    assert (code, result["allowed"], result["errno"]) == (1, False, "EACCES")
+    assert [fix["command"] for fix in result["fixes"]] == [None]
+    assert result["fixes"][0]["protected"]["class"] == kind
+    code, out, _err = run(capsys, *argv, "--fs-json", str(fs))
+    assert code == 1
+    assert "access: denied with EACCES" in out
+    assert not GRANTS.search(out.split("\nfix:\n", 1)[1]), out
+    assert "no grant is suggested" in out
+
+
+@pytest.mark.skipif(not Path("/etc/shadow").exists(), reason="no /etc/shadow on this host")
+@pytest.mark.parametrize("link", [False, True])
+def test_explain_access_of_the_real_etc_shadow(
+    capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest, link: bool
+) -> None:
+    """The issue's own command, on the live system: and through a symlink to it."""
+    path = "/etc/shadow"
+    if link:  # in a directory nobody can search through (pytest's tmp_path is below a 0700 one)
+        where = Path(tempfile.mkdtemp(prefix="unroot-link-", dir="/tmp"))
+        where.chmod(0o755)
+        request.addfinalizer(lambda: shutil.rmtree(where))
+        (where / "shadow-link").symlink_to("/etc/shadow")
+        path = str(where / "shadow-link")
+    code, result = run_json(capsys, "explain", "access", path, "--uid", "65534", "--gid", "65534")
+    validate("access", result)
+    assert code == 1
+    assert result["denied_at"] == "/etc/shadow"
+    assert [fix["command"] for fix in result["fixes"]] == [None]
+    assert result["fixes"][0]["protected"] == {"path": "/etc/shadow", "class": "password-hashes"}
+    code, out, _err = run(capsys, "explain", "access", path, "--uid", "65534", "--gid", "65534")
+    assert "setfacl" not in out
+    assert "chgrp" not in out
+
+
+def test_explain_access_keeps_the_fix_for_a_services_own_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Seed 000: the blog (uid 2200) reads its own letsencrypt key: an ACL fix on exactly that
+    file and the directories on the way — no 'other' bits, no recursion."""
+    fs = letsencrypt_tree(tmp_path, None)
+    key = "/etc/letsencrypt/live/privkey.pem"
+    code, result = run_json(
+        capsys, "explain", "access", key, "--uid", "2200", "--gid", "2200", "--fs-json", str(fs)
+    )
+    validate("access", result)
+    assert code == 1
+    commands = [fix["command"] for fix in result["fixes"] if fix["command"]]
+    assert commands == [f"setfacl -m u:2200:x /etc/letsencrypt/live && setfacl -m u:2200:r {key}"]
+    for command in commands:
+        assert not re.search(r"\bo[+:=]|-R\b|other|0644|chmod [0-7]", command)
+    assert result["fixes"][-1]["protected"] == {"path": key, "class": "key-store"}
+
+
+def test_batch_goes_through_the_same_refusal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    question = {
+        "kind": "access",
+        "path": "/run/docker.sock",
+        "uid": 1000,
+        "gid": 1000,
+        "want": "rw",
+        "fs": {"/run/docker.sock": _inode("sock", "0660", 0, 998)},
+    }
+    monkeypatch.setattr(sys, "stdin", io.StringIO(json.dumps(question) + "\n"))
+    assert main(["explain", "batch"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    validate("access", answer)
+    assert [fix["command"] for fix in answer["fixes"]] == [None]
+    assert "socket proxy" in answer["fixes"][0]["why"]

@@ -81,8 +81,14 @@ def test_seed_000_root_only_letsencrypt_is_denied_at_live() -> None:
         "setfacl -m g:2200:x /etc/letsencrypt/live /etc/letsencrypt/archive && "
         "setfacl -m g:2200:r /etc/letsencrypt/archive/blog/privkey1.pem"
     )
-    assert verdict.fixes[1].command is not None
-    assert verdict.fixes[1].command.startswith("chgrp 2200 /etc/letsencrypt/live")
+    # live/ and archive/ are key stores (model/protected.py): no chgrp of a store that serves
+    # other services too, and a note on keys that are another service's
+    assert not any("chgrp" in (fix.command or "") for fix in verdict.fixes)
+    note = verdict.fixes[1]
+    assert note.command is None
+    assert note.protected is not None
+    assert note.protected.kind == "key-store"
+    assert "deploy hook" in note.why
 
 
 def test_seed_000_group_granted_read_via_acl_is_allowed() -> None:
@@ -543,9 +549,10 @@ def test_fix_commands_apply_and_work() -> None:
     spec = tree(LETSENCRYPT)
     for fix_group in (None, 2200):
         verdict = access_verdict(spec, KEY, BLOG, fix_group=fix_group)
-        for fix in verdict.fixes:
-            assert fix.command is not None
-            assert access_verdict(apply_fix(spec, fix.command), KEY, BLOG).allowed, fix
+        commands = [fix.command for fix in verdict.fixes if fix.command is not None]
+        assert commands
+        for command in commands:
+            assert access_verdict(apply_fix(spec, command), KEY, BLOG).allowed, command
 
 
 def test_owner_gets_chmod_not_an_acl() -> None:
@@ -782,3 +789,126 @@ def test_bad_questions() -> None:
         Inode("symlink")
     with pytest.raises(ParseError):
         Inode("file", mode=0o10000)
+
+
+# -- advice that is never given (model/protected.py) -----------------------------------------
+NOBODY = who(65534, 65534)
+PROTECTED_TREE = {
+    "/etc/shadow": f("0640", 0, 42),
+    "/etc/sudoers": f("0440"),
+    "/etc/passwd": f("0644"),
+    "/etc/kubernetes/pki": d("0755"),
+    "/etc/kubernetes/pki/ca.key": f("0600"),
+    "/etc/kubernetes/pki/ca.crt": f("0600"),
+    "/run/docker.sock": {"type": "sock", "mode": "0660", "uid": 0, "gid": 998},
+    "/var/run": ln("/run"),
+    "/root": d("0700"),
+    "/root/x": f("0644"),
+    "/srv": d("0755"),
+    "/srv/key": ln("/etc/shadow"),
+    "/srv/etc": ln("/etc"),
+    "/srv/real": f("0600"),
+    "/srv/via-root": ln("/root/../srv/real"),
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "want", "kind"),
+    [
+        ("/etc/shadow", "r", "password-hashes"),
+        ("//etc//shadow", "r", "password-hashes"),
+        ("/etc/./shadow", "r", "password-hashes"),
+        ("/etc/../etc/shadow", "r", "password-hashes"),
+        ("/srv/key", "r", "password-hashes"),  # a symlink to /etc/shadow
+        ("/srv/etc/shadow", "r", "password-hashes"),  # through a symlink to /etc
+        ("/etc/shadow", "w", "password-hashes"),
+        ("/etc/sudoers", "r", "sudo-policy"),
+        ("/etc/passwd", "w", "account-database"),
+        ("/etc/kubernetes/pki/ca.key", "r", "ca-key"),
+        ("/run/docker.sock", "rw", "engine-socket"),
+        ("/var/run/docker.sock", "rw", "engine-socket"),
+        ("/root/x", "r", "root-home"),
+        ("/root/missing", "r", "root-home"),
+        ("/srv/via-root", "r", "root-home"),  # not below /root, but the lookup searches it
+    ],
+)
+@pytest.mark.parametrize("fix_group", [None, 65534])
+def test_no_grant_on_protected_paths(
+    path: str, want: str, kind: str, fix_group: int | None
+) -> None:
+    verdict = access_verdict(tree(PROTECTED_TREE), path, NOBODY, want, fix_group=fix_group)
+    assert (verdict.allowed, verdict.errno) == (False, "EACCES")
+    assert verdict.reasons[-1].code in ("access-denied", "search-denied")  # still says why
+    assert [fix.command for fix in verdict.fixes] == [None]
+    (refusal,) = verdict.fixes
+    assert refusal.protected is not None
+    assert refusal.protected.kind == kind
+    assert refusal.why.startswith("no grant is suggested: ")
+    assert refusal.to_json()["protected"] == {"path": refusal.protected.path, "class": kind}
+
+
+def test_reading_passwd_and_a_certificate_still_get_fixes() -> None:
+    spec = tree(PROTECTED_TREE)
+    assert access_verdict(spec, "/etc/passwd", NOBODY).allowed
+    verdict = access_verdict(spec, "/etc/kubernetes/pki/ca.crt", NOBODY)
+    assert verdict.fixes[0].command == "setfacl -m u:65534:r /etc/kubernetes/pki/ca.crt"
+    assert all(fix.protected is None for fix in verdict.fixes)
+
+
+def test_a_service_may_still_read_its_own_key_in_a_key_store() -> None:
+    """Seed 000: uid 2200 reads its letsencrypt key — ACL entries on exactly the inodes the
+    lookup needs, nothing for 'other', nothing recursive, no chgrp of the store."""
+    verdict = access_verdict(tree(LETSENCRYPT), KEY, BLOG)
+    commands = [fix.command for fix in verdict.fixes if fix.command]
+    assert commands == [
+        "setfacl -m u:2200:x /etc/letsencrypt/live /etc/letsencrypt/archive && "
+        "setfacl -m u:2200:r /etc/letsencrypt/archive/blog/privkey1.pem"
+    ]
+    note = verdict.fixes[-1]
+    assert note.protected is not None
+    assert (note.protected.kind, note.protected.path) == (
+        "key-store",
+        "/etc/letsencrypt/archive/blog/privkey1.pem",
+    )
+    assert "own copy owned by its group, refreshed by a certbot deploy hook" in note.why
+    assert access_verdict(apply_fix(tree(LETSENCRYPT), commands[0]), KEY, BLOG).allowed
+
+
+def test_writing_a_key_store_is_refused() -> None:
+    verdict = access_verdict(tree(LETSENCRYPT), KEY, BLOG, "w")
+    assert [fix.command for fix in verdict.fixes] == [None]
+    assert verdict.fixes[0].protected is not None
+    assert verdict.fixes[0].protected.kind == "key-store-write"
+
+
+PROTECTED_ROOTS = ["/root", "/var/lib/docker", "/etc/sudoers.d", "/run/crio", "/etc/ssl/private"]
+
+
+@settings(max_examples=150)
+@given(
+    trees(),
+    st.sampled_from(PATHS),
+    creds_,
+    wants,
+    st.tuples(st.sampled_from(PROTECTED_ROOTS), st.sampled_from([None, 2200])),
+)
+def test_fixes_never_grant_below_a_protected_root(
+    fs: dict[str, Inode], path: str, creds: Creds, want: str, where: tuple[str, int | None]
+) -> None:
+    root, fix_group = where
+    parents = [root.rsplit("/", n)[0] or "/" for n in range(1, root.count("/") + 1)]
+    moved: dict[str, Inode] = {**dict.fromkeys(parents, Inode("dir")), root: Inode("dir", 0o700)}
+    for key, inode in fs.items():
+        target = inode.target
+        moved[root + key] = (
+            replace(inode, target=root + target)
+            if target is not None and target.startswith("/")
+            else inode
+        )
+    verdict = access_verdict(moved, root + path, creds, want, fix_group=fix_group)
+    for fix in verdict.fixes:
+        if root == "/etc/ssl/private" and "w" not in want:  # a key store: narrow grants only
+            assert "chgrp" not in (fix.command or "")
+            assert " -R" not in (fix.command or "")
+        else:
+            assert fix.command is None, fix

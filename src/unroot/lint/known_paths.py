@@ -68,9 +68,11 @@ KNOWN_PATHS: tuple[KnownPath, ...] = (
         want="rx",
         what="the TLS keys",
         advice=(
-            "the keys inside (privkey*.pem) are 0600 root: also `setfacl -R -m {who}:rX "
-            "/etc/letsencrypt/archive` and a default ACL (`setfacl -R -d -m {who}:rX "
-            "/etc/letsencrypt/archive`) so renewed keys stay readable"
+            "the keys inside (archive/DOMAIN/privkey*.pem) are 0600 root: grant `{who}:r` on "
+            "the service's own domain's keys only, never recursively on archive/ (it holds "
+            "every domain's keys), and again from a certbot deploy hook (`certbot renew "
+            "--deploy-hook`, which names the domain in $RENEWED_LINEAGE) so renewed keys stay "
+            "readable; or let that hook copy the key to a file the service's group owns"
         ),
     ),
     KnownPath("/etc/letsencrypt/keys", "dir", 0o700),  # CSR keys: a server does not need them
@@ -100,11 +102,6 @@ KNOWN_PATHS: tuple[KnownPath, ...] = (
         group="docker",
         want="rw",
         what="Docker's API",
-        advice=(
-            "access to Docker's API is root on the host: prefer a read-only socket proxy, or "
-            "add the host's docker group to the container (`group_add: [\"$(getent group docker "
-            '| cut -d: -f3)"]`, Kubernetes `supplementalGroups`)'
-        ),
     ),
     KnownPath("/var", "dir", 0o755),
     KnownPath("/var/run", "symlink", 0o777, target="/run"),

@@ -32,7 +32,9 @@ X on a regular file of a ``noexec`` mount is EACCES before anything else, and a 
 passed the checks above is EROFS on a read-only *mount* (bind mount ``ro``, a ``:ro`` volume) —
 except for devices, FIFOs and sockets.  open(2) without O_TRUNC answers the same for regular
 files.  This module answers faccessat's question; fixes are simulated on the tree and only ever
-widen access for the identity asked about — never for "other".
+widen access for the identity asked about — never for "other" — and never on a path
+:mod:`unroot.model.protected` protects (credentials, root-equivalents: the fix says why and what
+to do instead; in a key store, only ACL entries naming the identity).
 
 Reason codes (stable): ``searched``, ``symlink`` (the walk); ``missing`` (ENOENT),
 ``not-a-directory`` (ENOTDIR), ``symlink-loop`` (ELOOP), ``protected-symlink``,
@@ -52,6 +54,7 @@ from unroot.errors import ParseError
 from unroot.model.acl import ACL_GROUP, ACL_GROUP_OBJ, ACL_USER, Acl, perm_text
 from unroot.model.caps import CapSet
 from unroot.model.creds import Creds
+from unroot.model.protected import Protection, protection
 from unroot.model.userns import INIT_USERNS, UserNs
 from unroot.model.verdict import Fix, Reason, Verdict
 
@@ -570,9 +573,29 @@ def access_verdict(
     verdict, stop = _evaluate(tree, q)
     if stop is None:
         return verdict
-    if stop.errno == "EACCES" and stop.need:
-        return replace(verdict, fixes=_dac_fixes(tree, q))
-    return replace(verdict, fixes=_other_fixes(stop))
+    target = _target_protection(tree, q)
+    if target is not None and not target.narrow:
+        return replace(verdict, fixes=(_refusal(target),))
+    fixes = _dac_fixes(tree, q) if stop.errno == "EACCES" and stop.need else _other_fixes(stop)
+    if target is not None and fixes:
+        fixes = (*fixes, _refusal(target))
+    return replace(verdict, fixes=fixes)
+
+
+def _target_protection(tree: FsTree, q: _Question) -> Protection | None:
+    """The protection of the path asked about, as written and where the lookup ends (a
+    symlink to /etc/shadow is /etc/shadow); a refusal before a key store's narrow grant."""
+    final = resolve(tree, q.path).path
+    found = [
+        p
+        for path in dict.fromkeys((final or q.path, q.path))
+        if (p := protection(path, write=bool(q.mask & MAY_WRITE))) is not None
+    ]
+    return min(found, key=lambda p: p.narrow, default=None)
+
+
+def _refusal(guard: Protection) -> Fix:
+    return Fix(guard.text(), None, guard)
 
 
 # -- fixes ---------------------------------------------------------------------------------
@@ -651,9 +674,11 @@ class _Overlay(Mapping[str, Inode]):
 
 def _plan(
     tree: FsTree, q: _Question, strategy: Strategy
-) -> tuple[list[_Step], _Stop | None] | None:
+) -> tuple[list[_Step], _Stop | None] | Protection | None:
     """Apply ``strategy`` at each DAC denial in turn until the lookup passes or fails for
-    another reason; None when the strategy cannot make progress."""
+    another reason; None when the strategy cannot make progress, the protection when a step
+    would widen access to a protected path (in a key store: anything but an ACL entry or a
+    chmod for the identity, i.e. a chgrp)."""
     changes: dict[str, Inode] = {}
     overlay = _Overlay(changes, tree)
     steps: list[_Step] = []
@@ -670,6 +695,9 @@ def _plan(
         granted = strategy(stop.at, overlay[stop.at], stop.need)
         if granted is None:
             return None
+        guard = protection(stop.at, write=bool(stop.need & MAY_WRITE))
+        if guard is not None and (not guard.narrow or granted[1][0] == "chgrp"):
+            return guard
         changes[stop.at], argv = granted
         steps.append(_Step(stop.at, argv))
     return None
@@ -726,6 +754,10 @@ def _dac_fixes(tree: FsTree, q: _Question) -> tuple[Fix, ...]:
     seen: set[str] = set()
     for why, strategy in options:
         plan = _plan(tree, q, strategy)
+        if isinstance(plan, Protection):
+            if not plan.narrow and _refusal(plan) not in fixes:
+                fixes.append(_refusal(plan))
+            continue
         if plan is None or not plan[0]:
             continue
         steps, remaining = plan

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from unroot.model.protected import Protection
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,13 +22,21 @@ class Reason:
 
 @dataclass(frozen=True, slots=True)
 class Fix:
-    """The smallest change that turns a denial into an allow: a command when one exists."""
+    """The smallest change that turns a denial into an allow: a command when one exists.
+
+    ``protected`` is set on the fix that stands in for a grant unroot never suggests (see
+    :mod:`unroot.model.protected`), and on the note beside a narrow grant in a key store.
+    """
 
     why: str
     command: str | None = None
+    protected: Protection | None = None
 
-    def to_json(self) -> dict[str, str | None]:
-        return {"command": self.command, "why": self.why}
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"command": self.command, "why": self.why}
+        if self.protected is not None:
+            data["protected"] = {"path": self.protected.path, "class": self.protected.kind}
+        return data
 
 
 @dataclass(frozen=True, slots=True)

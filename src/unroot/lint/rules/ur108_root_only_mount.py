@@ -8,7 +8,10 @@ What it does
     model's access rules (search on every directory, owner/group/other, ACLs, CAP_DAC_*) as the
     host sees the service: the container's uid and gid (Docker and the CRIs add no user
     namespace), or the invoking user and its subordinate ids under rootless engines.  It
-    reports only a denial the model derives; paths it does not know say nothing.
+    reports only a denial the model derives; paths it does not know say nothing.  Its fixes
+    are the model's, so they never widen access to a credential or a root-equivalent
+    (``unroot.model.protected``: ``/etc/shadow``, CA keys, the Docker socket, host SSH keys,
+    ``/root`` …): for those the fix says why not and what to do instead.
 
 Why is this bad?
     Making the service non-root moves the failure from the port to the keys: the server starts
@@ -22,14 +25,19 @@ Example
 
 Use instead
     Grant exactly the service's identity what it needs on the host, with an ACL
-    (``setfacl -m g:2200:rx /etc/letsencrypt/live /etc/letsencrypt/archive``) or a host group
-    with the container's gid (seed 000) — never a recursive ``chmod`` of a key store; or copy
-    the certificates to a directory the service owns with a deploy hook.
+    (``setfacl -m g:2200:rx /etc/letsencrypt/live /etc/letsencrypt/archive`` and ``g:2200:r``
+    on its own domain's keys) or a host group with the container's gid (seed 000) — never a
+    recursive ``chmod`` or ``setfacl`` of a key store, never "other"; or copy the key to a
+    file the service's group owns from a certbot deploy hook.  Credentials that belong to
+    others or are root-equivalent get no grant at all: the Docker socket is root on the host
+    (a socket proxy with an allowlist, or rootless Docker), a CA key signs for any name (issue
+    the service its own certificate), ``/etc/shadow`` is every password hash (PAM).
 
 References
     - seed 000: a host group with the container's gid to read /etc/letsencrypt
     - seed 001: rootless Docker, uid 0 in the container is the invoking user on the host
     - certbot: live/ and archive/ are created 0700
+    - Docker, Linux post-installation steps: "The docker group grants root-level privileges"
 
 UR108: uid 2200 and the certificates of /etc/letsencrypt (seed 000)
     # kind: compose
@@ -105,6 +113,7 @@ from unroot.lint.known_paths import (
 from unroot.lint.registry import Report, rule
 from unroot.lint.situation import Situation
 from unroot.model.access import Inode, access_verdict
+from unroot.model.protected import advice
 from unroot.model.verdict import Verdict
 
 _VERB = {"r": "read", "rx": "read", "x": "reach the files in", "rw": "connect to"}
@@ -162,12 +171,15 @@ def _report(
     paths = ", ".join(e.path for e, _ in denials)
     what = f" ({entry.what})" if entry.what else ""
     commands = _merge([v.fixes[0].command for _, v in denials if v.fixes and v.fixes[0].command])
-    why = next((v.fixes[0].why for _, v in denials if v.fixes), "")
+    why = next((v.fixes[0].why for _, v in denials if v.fixes and v.fixes[0].command), "")
     fix = f"on the host: `{' && '.join(commands)}` — {why}" if commands else None
     qualifier = f"g:{creds.gid.fs}" if creds.gid.fs != 0 else f"u:{creds.uid.fs}"
     for known_entry, _ in denials:
         if fix and known_entry.advice:
             fix += "; " + known_entry.advice.format(who=qualifier)
+    refused = advice(f.protected for _, v in denials for f in v.fixes if f.protected is not None)
+    if refused:
+        fix = "; ".join((fix, *refused) if fix else refused)
     return Report(
         where,
         f"{identity} cannot {_VERB.get(entry.want or 'r', 'open')} {paths}{what} on a default "
