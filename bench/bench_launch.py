@@ -54,7 +54,16 @@ class PortTaken(Exception):
 
 def timed(argv: list[str]) -> float:
     start = time.perf_counter()
-    result = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
+    # No terminal and a session of its own, as under systemd or Docker: the exec path unroot
+    # takes there (from a terminal it forks a relay instead: docs/run.md, "The terminal").
+    result = subprocess.run(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        check=False,
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         message = result.stderr.decode().strip()
