@@ -44,18 +44,32 @@ class Janitor:
         for path, dev, ino in files:
             directory, name = os.path.split(path)
             flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
-            entries.append((os.open(directory or "/", flags), name, dev, ino))
-        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - runs in the forked child
             try:
-                if os.fork() == 0:
-                    _watch(read_fd, entries)
-            finally:
-                os._exit(0)
-        os.close(read_fd)
+                entries.append((os.open(directory or "/", flags), name, dev, ino))
+            except OSError:
+                continue  # the directory is gone already: nothing there to clean
+        try:
+            read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+            try:
+                pid = os.fork()
+            except OSError:
+                os.close(read_fd)
+                os.close(write_fd)
+                raise
+        except OSError:  # no fd or process to spare: launch without the clean-up
+            pid = -1
+        else:
+            if pid == 0:  # pragma: no cover - runs in the forked child
+                try:
+                    if os.fork() == 0:
+                        _watch(read_fd, entries)
+                finally:
+                    os._exit(0)
+            os.close(read_fd)
         for dirfd, *_ in entries:
             os.close(dirfd)
+        if pid < 0:
+            return None
         os.waitpid(pid, 0)
         return cls(write_fd)
 
