@@ -46,13 +46,15 @@ class Supervised:
     """``unroot run --supervise ARGS`` (optionally inside ``unshare --pid``), its stderr lines
     collected by a thread, and the supervisor's pid."""
 
-    def __init__(self, args: Sequence[str], *, pidns: bool = False) -> None:
+    def __init__(
+        self, args: Sequence[str], *, pidns: bool = False, env: dict[str, str] | None = None
+    ) -> None:
         argv = [*UNROOT, "run", "--supervise", *args]
         if pidns:
             argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *argv]
         self.proc = subprocess.Popen(
             argv,
-            env=ENV,
+            env=env or ENV,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -21,7 +21,8 @@ Readiness of a new generation (``--ready``):
   Instead /proc is inspected: the generation is ready when one of its processes waits for
   connections on the first stream listener — the listener is in one of its epoll sets (fdinfo
   ``ino:``), or a thread is blocked in accept/poll/select on it (``/proc/PID/task/TID/syscall``,
-  and ``/proc/PID/mem`` for the poll/select sets).
+  and ``/proc/PID/mem`` for the poll/select sets) — or holds a connection accepted from it (a
+  busy worker that never sleeps on the listener; :mod:`unroot.launch.socktable`).
 * ``none`` — alive after a grace period.
 
 One-line log messages on stderr, prefixed ``unroot:``.  Signals arrive through
@@ -47,6 +48,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
+
+from unroot.launch import socktable
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -161,12 +164,30 @@ _SYSCALLS: dict[str, dict[str, frozenset[int]]] = {
 _POLLFD = struct.Struct("ihh")
 
 
-class ProcInspector:
-    """Reads /proc (``proc`` is injectable) to tell whether a process group waits on a socket."""
+@dataclass(frozen=True)
+class _Fds:
+    """What one process's fd table says about a listener."""
 
-    def __init__(self, proc: str = "/proc", machine: str | None = None) -> None:
+    listening: frozenset[int]  # fds that are the listener
+    epolls: tuple[str, ...]  # fds that are epoll instances
+    sockets: frozenset[int]  # the inodes of every socket it holds
+
+
+# The tables a stream listener can be in, tried in this order until it is found.
+_NET_TABLES = {"tcp": socket.AF_INET, "tcp6": socket.AF_INET6, "unix": socket.AF_UNIX}
+
+
+class ProcInspector:
+    """Reads /proc (``proc`` is injectable) to tell whether processes wait on a listener or hold
+    connections accepted from it."""
+
+    def __init__(
+        self, proc: str = "/proc", machine: str | None = None, *, sock_diag: bool = True
+    ) -> None:
         self.proc = proc
+        self.sock_diag = sock_diag  # TCP connections from netlink; False: from {proc}/self/net
         self.syscalls = _SYSCALLS.get(machine or platform.machine(), {})
+        self._tables: dict[int, str] = {}  # listener inode → the net table it is in
 
     def stat(self, pid: int) -> tuple[str, int, int] | None:
         """(state, ppid, pgrp) of ``pid``, or None when it is gone."""
@@ -207,16 +228,59 @@ class ProcInspector:
             pid = st[1]
         return False
 
+    def serving(self, pids: Iterable[int], inode: int) -> bool:
+        """Whether a process of ``pids`` waits for connections on the stream listener ``inode``
+        or holds a connection accepted from it.  The net table is read once for all of them,
+        and only when no process waits."""
+        held: set[int] = set()
+        for pid in pids:
+            fds = self._fds(pid, inode)
+            if self._waits(pid, fds, inode):
+                return True
+            held |= fds.sockets
+        held.discard(inode)
+        return bool(held) and not held.isdisjoint(self.accepted(inode))
+
     def waits_on(self, pid: int, inode: int) -> bool:
         """Whether a thread of ``pid`` waits for connections on the socket with ``inode``."""
+        return self._waits(pid, self._fds(pid, inode), inode)
+
+    def accepted(self, inode: int) -> set[int]:
+        """The inodes of the connections accepted from the stream listener ``inode``, from the
+        socket tables of the supervisor's network namespace (where it bound the listener)."""
+        kinds = [self._tables[inode]] if inode in self._tables else list(_NET_TABLES)
+        for kind in kinds:
+            found = self._accepted(kind, inode)
+            if found is not None:
+                self._tables[inode] = kind
+                return found
+        return set()
+
+    def _accepted(self, kind: str, inode: int) -> set[int] | None:
+        if kind != "unix" and self.sock_diag:
+            try:
+                return socktable.accepted(socktable.dump(_NET_TABLES[kind]), inode)
+            except OSError:
+                self.sock_diag = False  # no netlink here (a sandbox): /proc/net from now on
+        try:
+            with open(f"{self.proc}/self/net/{kind}") as f:
+                table = f.read()
+        except OSError:
+            return None
+        if kind == "unix":
+            return socktable.accepted_unix(table, inode)
+        return socktable.accepted(socktable.parse_proc_tcp(table), inode)
+
+    def _fds(self, pid: int, inode: int) -> _Fds:
         target = f"socket:[{inode}]"
         fd_dir = f"{self.proc}/{pid}/fd"
         listening: set[int] = set()
         epolls: list[str] = []
+        sockets: set[int] = set()
         try:
             names = os.listdir(fd_dir)
         except OSError:
-            return False
+            return _Fds(frozenset(), (), frozenset())
         for name in names:
             try:
                 link = os.readlink(f"{fd_dir}/{name}")
@@ -226,16 +290,20 @@ class ProcInspector:
                 listening.add(int(name))
             elif link == "anon_inode:[eventpoll]":
                 epolls.append(name)
-        for name in epolls:
-            if self._epoll_watches(pid, name, inode):
-                return True
-        if not listening or not self.syscalls:
+            elif link.startswith("socket:["):
+                sockets.add(int(link[8:-1]))
+        return _Fds(frozenset(listening), tuple(epolls), frozenset(sockets))
+
+    def _waits(self, pid: int, fds: _Fds, inode: int) -> bool:
+        if any(self._epoll_watches(pid, name, inode) for name in fds.epolls):
+            return True
+        if not fds.listening or not self.syscalls:
             return False
         try:
             tids = os.listdir(f"{self.proc}/{pid}/task")
         except OSError:
             return False
-        return any(self._blocked_on(pid, tid, listening) for tid in tids)
+        return any(self._blocked_on(pid, tid, fds.listening) for tid in tids)
 
     def _epoll_watches(self, pid: int, fd: str, inode: int) -> bool:
         try:
@@ -250,7 +318,7 @@ class ProcInspector:
                         return True
         return False
 
-    def _blocked_on(self, pid: int, tid: str, fds: set[int]) -> bool:
+    def _blocked_on(self, pid: int, tid: str, fds: frozenset[int]) -> bool:
         try:
             with open(f"{self.proc}/{pid}/task/{tid}/syscall") as f:
                 words = f.read().split()
@@ -503,7 +571,7 @@ class Supervisor:
         mode = self.service.ready
         if mode == "tcp" and not gen.ready and now >= st.next_poll:
             st.next_poll = now + self.timing.poll_interval
-            gen.ready = self._waiting_on_listener(gen)
+            gen.ready = self._serving(gen)
         if mode == "none" and gen.deadline is not None and now >= gen.deadline:
             gen.ready = True
         if gen.ready:
@@ -512,7 +580,7 @@ class Supervisor:
         if gen.deadline is not None and now >= gen.deadline:
             why = {
                 "notify": "no READY=1 on NOTIFY_SOCKET",
-                "tcp": "no process of it waits on the listener",
+                "tcp": "no process of it waits on the listener or holds a connection from it",
                 "none": "",
             }[mode]
             self.log(
@@ -523,11 +591,11 @@ class Supervisor:
             st.pending = None
             self._stop(gen, now)
 
-    def _waiting_on_listener(self, gen: Generation) -> bool:
+    def _serving(self, gen: Generation) -> bool:
         if not self._ready_inode:
             return True
         pids = set(self.inspector.group(gen.pid)) | {gen.main}
-        return any(self.inspector.waits_on(pid, self._ready_inode) for pid in pids)
+        return self.inspector.serving(pids, self._ready_inode)
 
     def _promote(self, gen: Generation, now: float) -> None:
         st = self.state
