@@ -16,7 +16,8 @@ SIGHUP starts generation N+1 on the same sockets, waits until it is ready, then 
 Readiness of a new generation (``--ready``):
 
 * ``notify`` — ``READY=1`` on a per-generation abstract unix datagram socket; the sender's pid
-  (SCM_CREDENTIALS) must belong to that generation.  ``MAINPID=`` moves the main process.
+  (SCM_CREDENTIALS) must be a process in that generation's session when the message is read.
+  ``MAINPID=`` moves the main process (within the session).
 * ``tcp`` — a connect would prove nothing, since the old generation accepts on the same socket.
   Instead /proc is inspected: the generation is ready when one of its processes waits for
   connections on the first stream listener — the listener is in one of its epoll sets (fdinfo
@@ -47,7 +48,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from unroot.launch import socktable
 
@@ -77,6 +78,7 @@ HANDLED = (signal.SIGCHLD, *FORWARDED)
 CLEAN_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
 
 PR_SET_CHILD_SUBREAPER = 36
+IGNORED_LOG_INTERVAL = 1.0  # seconds between "ignored a notify message" lines, per generation
 _MAX_FD = 0x7FFFFFFF
 
 
@@ -177,6 +179,15 @@ class _Fds:
 _NET_TABLES = {"tcp": socket.AF_INET, "tcp6": socket.AF_INET6, "unix": socket.AF_UNIX}
 
 
+class ProcStat(NamedTuple):
+    """The fields of ``/proc/PID/stat`` (proc(5)) the supervisor reads."""
+
+    state: str  # R S D Z T …; a zombie keeps its ppid, pgrp and session until it is reaped
+    ppid: int
+    pgrp: int
+    session: int
+
+
 class ProcInspector:
     """Reads /proc (``proc`` is injectable) to tell whether processes wait on a listener or hold
     connections accepted from it."""
@@ -189,15 +200,15 @@ class ProcInspector:
         self.syscalls = _SYSCALLS.get(machine or platform.machine(), {})
         self._tables: dict[int, str] = {}  # listener inode → the net table it is in
 
-    def stat(self, pid: int) -> tuple[str, int, int] | None:
-        """(state, ppid, pgrp) of ``pid``, or None when it is gone."""
+    def stat(self, pid: int) -> ProcStat | None:
+        """What ``/proc/PID/stat`` says of ``pid`` (a zombie's too), or None when it is gone."""
         try:
             with open(f"{self.proc}/{pid}/stat", "rb") as f:
                 text = f.read().decode(errors="replace")
         except OSError:
             return None
         fields = text[text.rindex(")") + 2 :].split()
-        return fields[0], int(fields[1]), int(fields[2])
+        return ProcStat(fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
 
     def pids(self) -> list[int]:
         try:
@@ -205,28 +216,19 @@ class ProcInspector:
         except OSError:
             return []
 
-    def group(self, pgid: int) -> list[int]:
-        """The live (non-zombie) members of process group ``pgid``."""
+    def session(self, sid: int) -> list[int]:
+        """The live (non-zombie) members of session ``sid``."""
         members = []
         for pid in self.pids():
             st = self.stat(pid)
-            if st is not None and st[2] == pgid and st[0] not in "ZX":
+            if st is not None and st.session == sid and st.state not in "ZX":
                 members.append(pid)
         return members
 
     def zombies(self) -> list[int]:
-        return [pid for pid in self.pids() if (st := self.stat(pid)) is not None and st[0] == "Z"]
-
-    def descends(self, pid: int, ancestors: set[int]) -> bool:
-        """Whether ``pid`` is in ``ancestors`` or below one of them (following PPid)."""
-        for _ in range(64):
-            if pid in ancestors:
-                return True
-            st = self.stat(pid)
-            if st is None or st[1] <= 1:
-                return False
-            pid = st[1]
-        return False
+        return [
+            pid for pid in self.pids() if (st := self.stat(pid)) is not None and st.state == "Z"
+        ]
 
     def serving(self, pids: Iterable[int], inode: int) -> bool:
         """Whether a process of ``pids`` waits for connections on the stream listener ``inode``
@@ -373,6 +375,8 @@ class Generation:
     main: int = 0  # the process whose exit ends the generation (MAINPID= may move it)
     ready: bool = False
     deadline: float | None = None  # pending: ready by then; draining: SIGKILL at then
+    ignored_quiet_until: float = 0.0  # no "ignored a notify message" line before then
+    ignored_unlogged: int = 0  # notify messages ignored since the last such line
 
     def __post_init__(self) -> None:
         self.main = self.main or self.pid
@@ -594,7 +598,7 @@ class Supervisor:
     def _serving(self, gen: Generation) -> bool:
         if not self._ready_inode:
             return True
-        pids = set(self.inspector.group(gen.pid)) | {gen.main}
+        pids = set(self.inspector.session(gen.pid)) | {gen.main}
         return self.inspector.serving(pids, self._ready_inode)
 
     def _promote(self, gen: Generation, now: float) -> None:
@@ -620,24 +624,26 @@ class Supervisor:
         self.state.draining.append(gen)
         _kill(gen.main, self.service.stop_signal)
 
-    def _on_notify(self, gen: Generation) -> None:
-        assert gen.notify is not None
-        while True:
-            try:
-                data, ancillary, _, _ = gen.notify.recvmsg(4096, socket.CMSG_SPACE(12))
-            except (BlockingIOError, InterruptedError):
+    def _on_notify(self, gen: Generation, exited: int = 0) -> None:
+        """Read what ``gen``'s processes sent on its NOTIFY_SOCKET; ``exited`` is its main
+        process when this is called right after reaping it.  At most 64 datagrams a call, so
+        that a flood cannot hold the loop."""
+        for _ in range(64):
+            if gen.notify is None:
                 return
-            except OSError:
+            try:
+                # Room for the credentials only: descriptors sent along (BARRIER=1's, FDSTORE=1)
+                # are dropped and closed by the kernel (MSG_CTRUNC), which also answers the
+                # barrier.  Receiving them would let a sender make our close() block.
+                data, ancillary, _, _ = gen.notify.recvmsg(4096, socket.CMSG_SPACE(12))
+            except OSError:  # BlockingIOError: nothing left
                 return
             pid, uid = 0, -1
             for level, kind, payload in ancillary:
                 if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
                     pid, uid, _gid = struct.unpack("iII", payload[:12])
-            if not self._sender_in(gen, pid, uid):
-                self.log(
-                    f"ignored a notify message from pid {pid} uid {uid}: "
-                    f"not a process of generation {gen.number}"
-                )
+            if not ((exited > 0 and pid == exited) or self._in_generation(gen, pid)):
+                self._ignored(gen, pid, uid)
                 continue
             for line in data.decode(errors="replace").splitlines():
                 key, _, value = line.partition("=")
@@ -648,26 +654,33 @@ class Supervisor:
                 elif key == "MAINPID" and value.isdigit():
                     self._set_main(gen, int(value))
 
-    def _sender_in(self, gen: Generation, pid: int, uid: int) -> bool:
-        if pid <= 0:
-            return False
-        if pid in (gen.pid, gen.main):
-            return True
-        st = self.inspector.stat(pid)
-        if st is not None and (
-            st[2] == gen.pid or self.inspector.descends(pid, {gen.pid, gen.main})
-        ):
-            return True
-        if st is None or st[0] == "Z":
-            # Gone already (a short-lived helper such as systemd-notify): trust our own uid.
-            return uid in (os.getuid(), 0)
-        return False
+    def _in_generation(self, gen: Generation, pid: int) -> bool:
+        """Whether ``pid`` is a process of ``gen`` right now: a member of its session (zombies
+        included).  A generation is its own session (setsid in ``_exec_child``) and no process
+        can join a session from outside, so this is systemd's ``NotifyAccess=all`` with the
+        session for the cgroup.  A sender that is gone cannot be told from any other."""
+        st = self.inspector.stat(pid) if pid > 0 else None
+        return st is not None and st.session == gen.pid
+
+    def _ignored(self, gen: Generation, pid: int, uid: int) -> None:
+        """Log an ignored notify message: at most one line a second per generation, then the
+        number of messages ignored meanwhile."""
+        now = time.monotonic()
+        if now < gen.ignored_quiet_until:
+            gen.ignored_unlogged += 1
+            return
+        more = f" ({gen.ignored_unlogged} more ignored before)" if gen.ignored_unlogged else ""
+        gen.ignored_unlogged = 0
+        gen.ignored_quiet_until = now + IGNORED_LOG_INTERVAL
+        self.log(
+            f"ignored a notify message from pid {pid} uid {uid}: "
+            f"not a process of generation {gen.number}{more}"
+        )
 
     def _set_main(self, gen: Generation, pid: int) -> None:
         if pid == gen.main:
             return
-        st = self.inspector.stat(pid)
-        if st is None or not (st[2] == gen.pid or self.inspector.descends(pid, {gen.pid})):
+        if not self._in_generation(gen, pid):
             self.log(f"ignored MAINPID={pid}: not a process of generation {gen.number}")
             return
         self.log(f"generation {gen.number}: main process is now pid {pid}")
@@ -690,7 +703,7 @@ class Supervisor:
         now = time.monotonic()
         gen = next((g for g in self._live() if g.main == pid), None)
         if gen is not None and gen.notify is not None:
-            self._on_notify(gen)  # a MAINPID= sent before this exit moves the generation on
+            self._on_notify(gen, pid)  # a MAINPID= sent before this exit moves the generation on
             if gen.main != pid:
                 gen = None
         if gen is None:
@@ -747,6 +760,11 @@ class Supervisor:
         if gen.notify is not None:
             gen.notify.close()
             gen.notify = None
+        if gen.ignored_unlogged:
+            self.log(
+                f"generation {gen.number}: {gen.ignored_unlogged} more notify messages from "
+                "processes outside it ignored"
+            )
         if _killpg(gen.pid, self.service.stop_signal):
             self.state.leftovers[gen.pid] = now + self.timing.stop_timeout
 
@@ -794,10 +812,10 @@ class Supervisor:
 
 
 def _exec_child(service: Service, env: dict[str, str], err_w: int) -> None:
-    """In the forked child: own process group, default signals, fds 3.., LISTEN_PID, exec."""
+    """In the forked child: own session, default signals, fds 3.., LISTEN_PID, exec."""
     what = service.executable
     try:
-        os.setpgid(0, 0)
+        os.setsid()
         signal.set_wakeup_fd(-1)
         for sig in (*HANDLED, signal.SIGPIPE, signal.SIGXFSZ):
             signal.signal(sig, signal.SIG_DFL)
