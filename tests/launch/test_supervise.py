@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from launchutil import UNROOT, free_port
+from launchutil import UNROOT, as_nobody, free_port
 
 from unroot.launch.supervise import ProcInspector, ProcStat, exit_code, restart_wanted
 
@@ -460,6 +460,35 @@ def test_supervisor_and_service_hold_nothing() -> None:
         # the supervisor still holds the very same socket (it outlives every generation)
         held = {os.readlink(p) for p in Path(f"/proc/{sup.pid}/fd").iterdir()}
         assert fds[3] in held
+
+
+SAME_UID = """\
+import os, resource, signal, sys
+pid = int(sys.argv[1])
+limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)  # the uids match: allowed
+for name in ("fd", "environ", "mem"):
+    try:
+        os.listdir(f"/proc/{pid}/fd") if name == "fd" else open(f"/proc/{pid}/{name}").close()
+    except PermissionError:
+        print(name, "denied")
+os.kill(pid, signal.SIGHUP)
+"""
+
+
+@root
+def test_what_the_supervisor_exposes_to_its_uid() -> None:
+    """docs/supervise.md, "What the supervisor exposes to processes of the same uid": any
+    process of the service's uid may change its limits and signal it (here: a reload), but not
+    read its fds, environment or memory."""
+    port = free_port()
+    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "none"]
+    with Supervised([*args, "--", *httpd()]) as sup:
+        wait_serving(port)
+        result = as_nobody([PYTHON, "-c", SAME_UID, str(sup.pid)], cwd="/")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split("\n")[:3] == ["fd denied", "environ denied", "mem denied"]
+        sup.wait_for(r"generation 2 \(pid \d+\) ready; stopping generation 1")
 
 
 @root
