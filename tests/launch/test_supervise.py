@@ -23,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -640,42 +641,52 @@ def notify_socket(pid: int, timeout: float = 10) -> str:
         time.sleep(0.02)
 
 
-def mute_on_reload(tmp: Path) -> str:
-    """httpd that sends READY=1 until ``tmp/mute`` exists: reloads then wait in vain."""
-    return script(
-        tmp,
-        "svc.sh",
-        f"""\
-        #!/bin/sh
-        if [ -e {tmp}/mute ]; then exec {PYTHON} -I {HTTPD} --listen-fds; fi
-        exec {PYTHON} -I {HTTPD} --listen-fds --notify
-        """,
-    )
+@dataclass
+class MutedReload:
+    """A reload that waits for a READY=1 generation 2 never sends (``--ready-timeout 2``)."""
+
+    sup: Supervised
+    port: int
+    first: int  # generation 1's pid, serving
+    second: int  # generation 2's pid, pending
+    address: str  # generation 2's NOTIFY_SOCKET
+
+
+@contextmanager
+def muted_reload() -> Iterator[MutedReload]:
+    port = free_port()
+    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "notify"]
+    with scratch() as tmp:
+        svc = script(
+            tmp,
+            "svc.sh",
+            f"""\
+            #!/bin/sh
+            if [ -e {tmp}/mute ]; then exec {PYTHON} -I {HTTPD} --listen-fds; fi
+            exec {PYTHON} -I {HTTPD} --listen-fds --notify
+            """,
+        )
+        with Supervised([*args, "--ready-timeout", "2", "--", svc]) as sup:
+            first = sup.gen_pid(1)
+            assert wait_serving(port) == str(first)
+            (tmp / "mute").touch()
+            sup.signal(signal.SIGHUP)
+            second = sup.gen_pid(2)
+            yield MutedReload(sup, port, first, second, notify_socket(second))
 
 
 @root
 def test_notify_readiness_is_checked_by_credentials() -> None:
     """READY=1 from a process outside the new generation is ignored; the reload then times out
     and the old generation keeps serving."""
-    port = free_port()
-    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "notify"]
-    with (
-        scratch() as tmp,
-        Supervised([*args, "--ready-timeout", "2", "--", mute_on_reload(tmp)]) as sup,
-    ):
-        first = sup.gen_pid(1)
-        assert wait_serving(port) == str(first)
-        (tmp / "mute").touch()
-        sup.signal(signal.SIGHUP)
-        second = sup.gen_pid(2)
-        address = notify_socket(second)
-        assert address.startswith("@")
+    with muted_reload() as r:
+        assert r.address.startswith("@")
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as forger:
-            forger.sendto(b"READY=1", "\0" + address[1:])
-        sup.wait_for(rf"ignored a notify message from pid {os.getpid()} uid 0")
-        sup.wait_for(r"reload failed: generation 2 .* not ready after 2s")
-        sup.wait_for(rf"generation 2 \(pid {second}\) stopped")
-        assert get(port) == str(first)
+            forger.sendto(b"READY=1", "\0" + r.address[1:])
+        r.sup.wait_for(rf"ignored a notify message from pid {os.getpid()} uid 0")
+        r.sup.wait_for(r"reload failed: generation 2 .* not ready after 2s")
+        r.sup.wait_for(rf"generation 2 \(pid {r.second}\) stopped")
+        assert get(r.port) == str(r.first)
 
 
 @root
@@ -684,62 +695,43 @@ def test_notify_ready_from_a_gone_process_of_the_services_uid_is_ignored() -> No
     exited (and been reaped) before the supervisor reads it: once taken for a short-lived
     helper of the generation, it promoted the reload.  The supervisor is stopped meanwhile so
     that the forger is surely gone when the message is read."""
-    port = free_port()
-    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "notify"]
-    with (
-        scratch() as tmp,
-        Supervised([*args, "--ready-timeout", "2", "--", mute_on_reload(tmp)]) as sup,
-    ):
-        first = sup.gen_pid(1)
-        assert wait_serving(port) == str(first)
-        (tmp / "mute").touch()
-        sup.signal(signal.SIGHUP)
-        address = notify_socket(sup.gen_pid(2))
-        sup.signal(signal.SIGSTOP)
+    with muted_reload() as r:
+        r.sup.signal(signal.SIGSTOP)
         try:
             forger = subprocess.run(
-                [PYTHON, "-c", FORGER, address, "1"],
+                [PYTHON, "-c", FORGER, r.address, "1"],
                 user=NOBODY, group=NOBODY, extra_groups=[],
                 capture_output=True, text=True, timeout=20, check=True,
             )  # fmt: skip
         finally:
-            sup.signal(signal.SIGCONT)
+            r.sup.signal(signal.SIGCONT)
         forger_pid = int(forger.stdout)
         assert not Path(f"/proc/{forger_pid}").exists()
-        verdict = sup.wait_for(r"generation 2 \(pid \d+\) (ready|not ready)")
-        assert verdict.group(1) == "not ready", sup.lines
-        sup.wait_for(rf"ignored a notify message from pid {forger_pid} uid {NOBODY}: ")
-        assert get(port) == str(first)
+        verdict = r.sup.wait_for(r"generation 2 \(pid \d+\) (ready|not ready)")
+        assert verdict.group(1) == "not ready", r.sup.lines
+        r.sup.wait_for(rf"ignored a notify message from pid {forger_pid} uid {NOBODY}: ")
+        r.sup.wait_for(rf"generation 2 \(pid {r.second}\) stopped")
+        assert get(r.port) == str(r.first)
 
 
 @root
 def test_ignored_notify_messages_are_logged_once_a_second() -> None:
     """50 forged READY=1 in a burst: one line, and the count of the others when the generation
     ends (a second line only if the burst straddles a second)."""
-    port = free_port()
-    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "notify"]
-    with (
-        scratch() as tmp,
-        Supervised([*args, "--ready-timeout", "2", "--", mute_on_reload(tmp)]) as sup,
-    ):
-        wait_serving(port)
-        (tmp / "mute").touch()
-        sup.signal(signal.SIGHUP)
-        second = sup.gen_pid(2)
-        address = notify_socket(second)
+    with muted_reload() as r:
         forger = subprocess.run(
-            [PYTHON, "-c", FORGER, address, "50"],
+            [PYTHON, "-c", FORGER, r.address, "50"],
             capture_output=True, text=True, timeout=20, check=True,
         )  # fmt: skip
-        sup.wait_for(r"reload failed: generation 2 .* not ready after 2s")
-        sup.wait_for(rf"generation 2 \(pid {second}\) stopped")
+        r.sup.wait_for(r"reload failed: generation 2 .* not ready after 2s")
+        r.sup.wait_for(rf"generation 2 \(pid {r.second}\) stopped")
         time.sleep(0.2)
-        text = "\n".join(sup.lines)
-        lines = re.findall(rf"ignored a notify message from pid {int(forger.stdout)} uid 0", text)
-        assert 1 <= len(lines) <= 2, sup.lines
-        before = [int(n) for n in re.findall(r"\((\d+) more ignored before\)", text)]
-        swept = [int(n) for n in re.findall(r"generation 2: (\d+) more notify messages", text)]
-        assert len(lines) + sum(before) + sum(swept) == 50, sup.lines
+        text = "\n".join(r.sup.lines)
+    lines = re.findall(rf"ignored a notify message from pid {int(forger.stdout)} uid 0", text)
+    assert 1 <= len(lines) <= 2, text
+    before = [int(n) for n in re.findall(r"\((\d+) more ignored before\)", text)]
+    swept = [int(n) for n in re.findall(r"generation 2: (\d+) more notify messages", text)]
+    assert len(lines) + sum(before) + sum(swept) == 50, text
 
 
 @root

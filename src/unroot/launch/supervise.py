@@ -632,17 +632,18 @@ class Supervisor:
             if gen.notify is None:
                 return
             try:
-                # Room for the credentials only: descriptors sent along (BARRIER=1's, FDSTORE=1)
-                # are dropped and closed by the kernel (MSG_CTRUNC), which also answers the
-                # barrier.  Receiving them would let a sender make our close() block.
-                data, ancillary, _, _ = gen.notify.recvmsg(4096, socket.CMSG_SPACE(12))
+                # The sender is checked on a peek, before the datagram is consumed: consuming
+                # it drops the descriptors sent along (room for the credentials only, so the
+                # kernel closes them: MSG_CTRUNC), and systemd-notify waits for the one sent
+                # with BARRIER=1 to close before it exits.  Receiving them instead would let a
+                # sender make our close() block.
+                _, ancillary, _, _ = gen.notify.recvmsg(1, socket.CMSG_SPACE(12), socket.MSG_PEEK)
+                pid, uid = _credentials(ancillary)
+                accepted = (exited > 0 and pid == exited) or self._in_generation(gen, pid)
+                data = gen.notify.recvmsg(4096, socket.CMSG_SPACE(12))[0]
             except OSError:  # BlockingIOError: nothing left
                 return
-            pid, uid = 0, -1
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid, uid, _gid = struct.unpack("iII", payload[:12])
-            if not ((exited > 0 and pid == exited) or self._in_generation(gen, pid)):
+            if not accepted:
                 self._ignored(gen, pid, uid)
                 continue
             for line in data.decode(errors="replace").splitlines():
@@ -835,6 +836,15 @@ def _exec_child(service: Service, env: dict[str, str], err_w: int) -> None:
             os.write(err_w, f"{exc.errno or errno.EIO}:{what}".encode(errors="replace"))
     finally:
         os._exit(127)
+
+
+def _credentials(ancillary: list[tuple[int, int, bytes]]) -> tuple[int, int]:
+    """(pid, uid) of a datagram's SCM_CREDENTIALS; (0, -1) without them."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid, uid, _gid = struct.unpack("iII", payload[:12])
+            return pid, uid
+    return 0, -1
 
 
 def _notify_socket() -> socket.socket:
