@@ -3,8 +3,11 @@
 A bounded load generator on loopback — Python threads making short HTTP requests, half on
 keep-alive connections and half with ``Connection: close`` (and wrk, when installed) — runs
 against bench/backend/httpd.py under ``unroot run --supervise`` while 20 SIGHUP reloads happen,
-then while the service crashes and is restarted with backoff.  The whole file takes well under a
-minute.
+then while the service crashes and is restarted with backoff.  Then ``--ready tcp`` is held to
+real servers that never sleep on the listener while they are busy (gunicorn's sync workers
+accept in a loop until EAGAIN): wrk runs while one SIGHUP reloads gunicorn (sync, gthread) and
+uvicorn, and the new generation must be promoted while the load lasts.  The whole file takes
+about a minute.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import time
 from collections import Counter
 
 import pytest
-from launchutil import free_port
+from launchutil import free_port, need_service_python, service_env
 from test_supervise import Supervised, httpd, wait_serving
 
 pytestmark = [pytest.mark.root, pytest.mark.slow, pytest.mark.unprivileged_reads_checkout]
@@ -146,3 +149,62 @@ def test_reloads_under_wrk(connection: str) -> None:
         assert "requests in" in out, out
         assert "Socket errors" not in out, out  # wrk prints the line only when there are any
         assert "Non-2xx" not in out, out
+
+
+# Real servers, as nobody, on the examples' apps (examples/run is on the services' PYTHONPATH).
+SERVERS = {
+    "gunicorn-sync": ["-m", "gunicorn", "--workers", "2", "wsgi_app:app"],
+    "gunicorn-gthread": ["-m", "gunicorn", "--workers", "2", "--threads", "4", "wsgi_app:app"],
+    "uvicorn": ["-m", "uvicorn", "--fd", "{fd}", "--log-level", "warning", "asgi_app:app"],
+}
+
+
+@pytest.mark.skipif(
+    shutil.which("wrk") is None, reason="wrk is not installed (apt-get install wrk)"
+)
+@pytest.mark.parametrize("server", sorted(SERVERS))
+def test_tcp_readiness_holds_under_wrk(server: str) -> None:
+    """wrk keeps every worker busy; one SIGHUP: generation 2 is promoted while wrk still runs
+    (a worker that never sleeps in accept/poll is seen by the connection it has accepted), and
+    wrk sees no socket error.  ``--ready-timeout 4`` makes a miss show before wrk ends."""
+    pytest.importorskip(server.split("-", maxsplit=1)[0])
+    python = need_service_python()
+    port = free_port()
+    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "tcp"]
+    args += ["--ready-timeout", "4"]
+    with Supervised([*args, "--", python, "-S", *SERVERS[server]], env=service_env()) as sup:
+        wait_serving(port)
+        wrk = subprocess.Popen(
+            ["wrk", "-t2", "-c8", "-d6s", f"http://127.0.0.1:{port}/"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(1.0)
+            sup.signal(signal.SIGHUP)
+            hup = time.monotonic()
+            verdict = sup.wait_for(r"generation 2 \(pid \d+\) (ready|not ready)", timeout=8)
+            promoted_after = time.monotonic() - hup
+            under_load = wrk.poll() is None
+            out, _ = wrk.communicate(timeout=20)
+        finally:
+            if wrk.poll() is None:
+                wrk.send_signal(signal.SIGKILL)
+                wrk.wait()
+        assert verdict.group(1) == "ready", sup.lines
+        assert under_load, f"promoted after wrk ended ({promoted_after:.2f}s): {out}"
+        sup.wait_for(r"generation 1 \(pid \d+\) stopped")
+    requests = re.search(r"(\d+) requests in", out)
+    assert requests is not None, out
+    errors = dict.fromkeys(["connect", "read", "write", "timeout"], 0)
+    if found := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        errors = dict(zip(errors, map(int, found.groups()), strict=True))
+    print(f"{server}: {requests.group(1)} requests, promoted after {promoted_after:.3f}s, {errors}")
+    assert int(requests.group(1)) > 500, out
+    assert errors["connect"] == errors["timeout"] == 0, out
+    # uvicorn's stop closes each idle keep-alive connection at once, racing wrk's next request
+    # on it: at most one read error per connection, the old generation's stop, not the reload.
+    assert errors["read"] + errors["write"] <= (8 if server == "uvicorn" else 0), out
+    assert "Non-2xx" not in out, out

@@ -23,13 +23,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from launchutil import UNROOT, as_nobody, free_port, port_is_free
 
-from unroot.launch.supervise import ProcInspector, exit_code, restart_wanted
+from unroot.launch.supervise import ProcInspector, ProcStat, exit_code, restart_wanted
 
 ROOT = Path(__file__).resolve().parents[2]
 HTTPD = ROOT / "bench" / "backend" / "httpd.py"
@@ -46,13 +47,15 @@ class Supervised:
     """``unroot run --supervise ARGS`` (optionally inside ``unshare --pid``), its stderr lines
     collected by a thread, and the supervisor's pid."""
 
-    def __init__(self, args: Sequence[str], *, pidns: bool = False) -> None:
+    def __init__(
+        self, args: Sequence[str], *, pidns: bool = False, env: dict[str, str] | None = None
+    ) -> None:
         argv = [*UNROOT, "run", "--supervise", *args]
         if pidns:
             argv = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *argv]
         self.proc = subprocess.Popen(
             argv,
-            env=ENV,
+            env=env or ENV,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -128,6 +131,8 @@ class Supervised:
             with suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=15)
         kill_session(self.proc.pid)
+        for match in re.finditer(r"generation \d+ started \(pid (\d+)\)", "\n".join(self.lines)):
+            kill_session(int(match.group(1)))  # each generation is a session of its own
         with suppress(subprocess.TimeoutExpired):
             self.proc.wait(timeout=5)
         self._reader.join(5)
@@ -289,15 +294,25 @@ def test_inspector_sees_who_waits_on_the_listener(how: str) -> None:
         listener.close()
 
 
-def test_inspector_reads_stat_and_groups() -> None:
+def test_inspector_reads_stat_and_sessions() -> None:
     inspector = ProcInspector()
-    state, ppid, pgrp = inspector.stat(os.getpid()) or ("?", 0, 0)
+    state, ppid, pgrp, session = inspector.stat(os.getpid()) or ("?", 0, 0, 0)
     assert state in "RS"
     assert ppid == os.getppid()
     assert pgrp == os.getpgrp()
-    assert os.getpid() in inspector.group(os.getpgrp())
-    assert inspector.descends(os.getpid(), {os.getppid()})
+    assert session == os.getsid(0)
+    assert os.getpid() in inspector.session(os.getsid(0))
     assert inspector.stat(0x7FFFFFF0) is None
+
+
+def test_inspector_stat_of_a_zombie(tmp_path: Path) -> None:
+    """A zombie keeps its session until it is reaped: the notify sender check counts it."""
+    (tmp_path / "200").mkdir()
+    (tmp_path / "200" / "stat").write_text("200 (sd (notify)) Z 150 150 100 0 -1 4228108 0 0\n")
+    inspector = ProcInspector(str(tmp_path))
+    assert inspector.stat(200) == ProcStat("Z", 150, 150, 100)
+    assert inspector.session(100) == []  # live members only
+    assert inspector.stat(201) is None
 
 
 # -- PID 1 and exit status -----------------------------------------------------------------------
@@ -448,6 +463,35 @@ def test_supervisor_and_service_hold_nothing() -> None:
         assert fds[3] in held
 
 
+SAME_UID = """\
+import os, resource, signal, sys
+pid = int(sys.argv[1])
+limits = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+resource.prlimit(pid, resource.RLIMIT_NOFILE, limits)  # the uids match: allowed
+for name in ("fd", "environ", "mem"):
+    try:
+        os.listdir(f"/proc/{pid}/fd") if name == "fd" else open(f"/proc/{pid}/{name}").close()
+    except PermissionError:
+        print(name, "denied")
+os.kill(pid, signal.SIGHUP)
+"""
+
+
+@root
+def test_what_the_supervisor_exposes_to_its_uid() -> None:
+    """docs/supervise.md, "What the supervisor exposes to processes of the same uid": any
+    process of the service's uid may change its limits and signal it (here: a reload), but not
+    read its fds, environment or memory."""
+    port = free_port()
+    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "none"]
+    with Supervised([*args, "--", *httpd()]) as sup:
+        wait_serving(port)
+        result = as_nobody([PYTHON, "-c", SAME_UID, str(sup.pid)], cwd="/")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.split("\n")[:3] == ["fd denied", "environ denied", "mem denied"]
+        sup.wait_for(r"generation 2 \(pid \d+\) ready; stopping generation 1")
+
+
 @root
 def test_kept_capability_reaches_every_generation() -> None:
     port = free_port()
@@ -575,10 +619,41 @@ def test_failed_reload_keeps_the_old_generation() -> None:
             assert get(port) == str(first)
 
 
-@root
-def test_notify_readiness_is_checked_by_credentials() -> None:
-    """READY=1 from a process outside the new generation is ignored; the reload then times out
-    and the old generation keeps serving."""
+FORGER = """\
+import os, socket, sys
+with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+    s.settimeout(10)
+    for _ in range(int(sys.argv[2])):
+        s.sendto(b"READY=1", "\\0" + sys.argv[1][1:])
+print(os.getpid())
+"""
+
+
+def notify_socket(pid: int, timeout: float = 10) -> str:
+    """NOTIFY_SOCKET of a generation, once it has exec'd the service."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with suppress(OSError):
+            address = environ_of(pid).get("NOTIFY_SOCKET")
+            if address:
+                return address
+        assert time.monotonic() < deadline, f"pid {pid} has no NOTIFY_SOCKET"
+        time.sleep(0.02)
+
+
+@dataclass
+class MutedReload:
+    """A reload that waits for a READY=1 generation 2 never sends (``--ready-timeout 2``)."""
+
+    sup: Supervised
+    port: int
+    first: int  # generation 1's pid, serving
+    second: int  # generation 2's pid, pending
+    address: str  # generation 2's NOTIFY_SOCKET
+
+
+@contextmanager
+def muted_reload() -> Iterator[MutedReload]:
     port = free_port()
     args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "notify"]
     with scratch() as tmp:
@@ -597,15 +672,93 @@ def test_notify_readiness_is_checked_by_credentials() -> None:
             (tmp / "mute").touch()
             sup.signal(signal.SIGHUP)
             second = sup.gen_pid(2)
-            time.sleep(0.3)
-            address = environ_of(second)["NOTIFY_SOCKET"]
-            assert address.startswith("@")
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as forger:
-                forger.sendto(b"READY=1", "\0" + address[1:])
-            sup.wait_for(r"ignored a notify message from pid \d+ uid 0")
-            sup.wait_for(r"reload failed: generation 2 .* not ready after 2s")
-            sup.wait_for(rf"generation 2 \(pid {second}\) stopped")
-            assert get(port) == str(first)
+            yield MutedReload(sup, port, first, second, notify_socket(second))
+
+
+@root
+def test_notify_readiness_is_checked_by_credentials() -> None:
+    """READY=1 from a process outside the new generation is ignored; the reload then times out
+    and the old generation keeps serving."""
+    with muted_reload() as r:
+        assert r.address.startswith("@")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as forger:
+            forger.sendto(b"READY=1", "\0" + r.address[1:])
+        r.sup.wait_for(rf"ignored a notify message from pid {os.getpid()} uid 0")
+        r.sup.wait_for(r"reload failed: generation 2 .* not ready after 2s")
+        r.sup.wait_for(rf"generation 2 \(pid {r.second}\) stopped")
+        assert get(r.port) == str(r.first)
+
+
+@root
+def test_notify_ready_from_a_gone_process_of_the_services_uid_is_ignored() -> None:
+    """A process of the service's uid, outside the new generation, sends READY=1 and has
+    exited (and been reaped) before the supervisor reads it: once taken for a short-lived
+    helper of the generation, it promoted the reload.  The supervisor is stopped meanwhile so
+    that the forger is surely gone when the message is read."""
+    with muted_reload() as r:
+        r.sup.signal(signal.SIGSTOP)
+        try:
+            forger = subprocess.run(
+                [PYTHON, "-c", FORGER, r.address, "1"],
+                user=NOBODY, group=NOBODY, extra_groups=[],
+                capture_output=True, text=True, timeout=20, check=True,
+            )  # fmt: skip
+        finally:
+            r.sup.signal(signal.SIGCONT)
+        forger_pid = int(forger.stdout)
+        assert not Path(f"/proc/{forger_pid}").exists()
+        verdict = r.sup.wait_for(r"generation 2 \(pid \d+\) (ready|not ready)")
+        assert verdict.group(1) == "not ready", r.sup.lines
+        r.sup.wait_for(rf"ignored a notify message from pid {forger_pid} uid {NOBODY}: ")
+        r.sup.wait_for(rf"generation 2 \(pid {r.second}\) stopped")
+        assert get(r.port) == str(r.first)
+
+
+@root
+def test_ignored_notify_messages_are_logged_once_a_second() -> None:
+    """50 forged READY=1 in a burst: one line, and the count of the others when the generation
+    ends (a second line only if the burst straddles a second)."""
+    with muted_reload() as r:
+        forger = subprocess.run(
+            [PYTHON, "-c", FORGER, r.address, "50"],
+            capture_output=True, text=True, timeout=20, check=True,
+        )  # fmt: skip
+        r.sup.wait_for(r"reload failed: generation 2 .* not ready after 2s")
+        r.sup.wait_for(rf"generation 2 \(pid {r.second}\) stopped")
+        time.sleep(0.2)
+        text = "\n".join(r.sup.lines)
+    lines = re.findall(rf"ignored a notify message from pid {int(forger.stdout)} uid 0", text)
+    assert 1 <= len(lines) <= 2, text
+    before = [int(n) for n in re.findall(r"\((\d+) more ignored before\)", text)]
+    swept = [int(n) for n in re.findall(r"generation 2: (\d+) more notify messages", text)]
+    assert len(lines) + sum(before) + sum(swept) == 50, text
+
+
+@root
+@pytest.mark.skipif(shutil.which("systemd-notify") is None, reason="no systemd-notify")
+def test_notify_from_a_systemd_notify_helper() -> None:
+    """``systemd-notify --ready`` from a shell script is a short-lived child of the generation;
+    it waits until its message is read (BARRIER=1 since systemd 246; its descriptor is dropped
+    and closed by the kernel), so it is still a member of the session then."""
+    port = free_port()
+    args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--ready", "notify"]
+    with scratch() as tmp:
+        svc = script(
+            tmp,
+            "svc.sh",
+            f"""\
+            #!/bin/sh
+            systemd-notify --ready || exit 1
+            exec {PYTHON} -I {HTTPD} --listen-fds
+            """,
+        )
+        with Supervised([*args, "--ready-timeout", "10", "--", svc]) as sup:
+            sup.gen_pid(1)
+            wait_serving(port)
+            second = sup.reload(2)
+            sup.wait_for(r"generation 1 \(pid \d+\) stopped")
+            assert wait_serving(port) == str(second)
+            assert not any("ignored" in line for line in sup.lines), sup.lines
 
 
 @root

@@ -16,12 +16,14 @@ SIGHUP starts generation N+1 on the same sockets, waits until it is ready, then 
 Readiness of a new generation (``--ready``):
 
 * ``notify`` — ``READY=1`` on a per-generation abstract unix datagram socket; the sender's pid
-  (SCM_CREDENTIALS) must belong to that generation.  ``MAINPID=`` moves the main process.
+  (SCM_CREDENTIALS) must be a process in that generation's session when the message is read.
+  ``MAINPID=`` moves the main process (within the session).
 * ``tcp`` — a connect would prove nothing, since the old generation accepts on the same socket.
   Instead /proc is inspected: the generation is ready when one of its processes waits for
   connections on the first stream listener — the listener is in one of its epoll sets (fdinfo
   ``ino:``), or a thread is blocked in accept/poll/select on it (``/proc/PID/task/TID/syscall``,
-  and ``/proc/PID/mem`` for the poll/select sets).
+  and ``/proc/PID/mem`` for the poll/select sets) — or holds a connection accepted from it (a
+  busy worker that never sleeps on the listener; :mod:`unroot.launch.socktable`).
 * ``none`` — alive after a grace period.
 
 One-line log messages on stderr, prefixed ``unroot:``.  Signals arrive through
@@ -46,9 +48,10 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from unroot.errors import UsageError
+from unroot.launch import socktable
 
 if TYPE_CHECKING:
     from types import FrameType
@@ -80,6 +83,7 @@ CLEAN_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
+IGNORED_LOG_INTERVAL = 1.0  # seconds between "ignored a notify message" lines, per generation
 _MAX_FD = 0x7FFFFFFF
 
 
@@ -170,22 +174,49 @@ _SYSCALLS: dict[str, dict[str, frozenset[int]]] = {
 _POLLFD = struct.Struct("ihh")
 
 
+@dataclass(frozen=True)
+class _Fds:
+    """What one process's fd table says about a listener."""
+
+    listening: frozenset[int]  # fds that are the listener
+    epolls: tuple[str, ...]  # fds that are epoll instances
+    sockets: frozenset[int]  # the inodes of every socket it holds
+
+
+# The tables a stream listener can be in, tried in this order until it is found.
+_NET_TABLES = {"tcp": socket.AF_INET, "tcp6": socket.AF_INET6, "unix": socket.AF_UNIX}
+
+
+class ProcStat(NamedTuple):
+    """The fields of ``/proc/PID/stat`` (proc(5)) the supervisor reads."""
+
+    state: str  # R S D Z T …; a zombie keeps its ppid, pgrp and session until it is reaped
+    ppid: int
+    pgrp: int
+    session: int
+
+
 class ProcInspector:
-    """Reads /proc (``proc`` is injectable) to tell whether a process group waits on a socket."""
+    """Reads /proc (``proc`` is injectable) to tell whether processes wait on a listener or hold
+    connections accepted from it."""
 
-    def __init__(self, proc: str = "/proc", machine: str | None = None) -> None:
+    def __init__(
+        self, proc: str = "/proc", machine: str | None = None, *, sock_diag: bool = True
+    ) -> None:
         self.proc = proc
+        self.sock_diag = sock_diag  # TCP connections from netlink; False: from {proc}/self/net
         self.syscalls = _SYSCALLS.get(machine or platform.machine(), {})
+        self._tables: dict[int, str] = {}  # listener inode → the net table it is in
 
-    def stat(self, pid: int) -> tuple[str, int, int] | None:
-        """(state, ppid, pgrp) of ``pid``, or None when it is gone."""
+    def stat(self, pid: int) -> ProcStat | None:
+        """What ``/proc/PID/stat`` says of ``pid`` (a zombie's too), or None when it is gone."""
         try:
             with open(f"{self.proc}/{pid}/stat", "rb") as f:
                 text = f.read().decode(errors="replace")
         except OSError:
             return None
         fields = text[text.rindex(")") + 2 :].split()
-        return fields[0], int(fields[1]), int(fields[2])
+        return ProcStat(fields[0], int(fields[1]), int(fields[2]), int(fields[3]))
 
     def pids(self) -> list[int]:
         try:
@@ -193,39 +224,73 @@ class ProcInspector:
         except OSError:
             return []
 
-    def group(self, pgid: int) -> list[int]:
-        """The live (non-zombie) members of process group ``pgid``."""
+    def session(self, sid: int) -> list[int]:
+        """The live (non-zombie) members of session ``sid``."""
         members = []
         for pid in self.pids():
             st = self.stat(pid)
-            if st is not None and st[2] == pgid and st[0] not in "ZX":
+            if st is not None and st.session == sid and st.state not in "ZX":
                 members.append(pid)
         return members
 
     def zombies(self) -> list[int]:
-        return [pid for pid in self.pids() if (st := self.stat(pid)) is not None and st[0] == "Z"]
+        return [
+            pid for pid in self.pids() if (st := self.stat(pid)) is not None and st.state == "Z"
+        ]
 
-    def descends(self, pid: int, ancestors: set[int]) -> bool:
-        """Whether ``pid`` is in ``ancestors`` or below one of them (following PPid)."""
-        for _ in range(64):
-            if pid in ancestors:
+    def serving(self, pids: Iterable[int], inode: int) -> bool:
+        """Whether a process of ``pids`` waits for connections on the stream listener ``inode``
+        or holds a connection accepted from it.  The net table is read once for all of them,
+        and only when no process waits."""
+        held: set[int] = set()
+        for pid in pids:
+            fds = self._fds(pid, inode)
+            if self._waits(pid, fds, inode):
                 return True
-            st = self.stat(pid)
-            if st is None or st[1] <= 1:
-                return False
-            pid = st[1]
-        return False
+            held |= fds.sockets
+        held.discard(inode)
+        return bool(held) and not held.isdisjoint(self.accepted(inode))
 
     def waits_on(self, pid: int, inode: int) -> bool:
         """Whether a thread of ``pid`` waits for connections on the socket with ``inode``."""
+        return self._waits(pid, self._fds(pid, inode), inode)
+
+    def accepted(self, inode: int) -> set[int]:
+        """The inodes of the connections accepted from the stream listener ``inode``, from the
+        socket tables of the supervisor's network namespace (where it bound the listener)."""
+        kinds = [self._tables[inode]] if inode in self._tables else list(_NET_TABLES)
+        for kind in kinds:
+            found = self._accepted(kind, inode)
+            if found is not None:
+                self._tables[inode] = kind
+                return found
+        return set()
+
+    def _accepted(self, kind: str, inode: int) -> set[int] | None:
+        if kind != "unix" and self.sock_diag:
+            try:
+                return socktable.accepted(socktable.dump(_NET_TABLES[kind]), inode)
+            except OSError:
+                self.sock_diag = False  # no netlink here (a sandbox): /proc/net from now on
+        try:
+            with open(f"{self.proc}/self/net/{kind}") as f:
+                table = f.read()
+        except OSError:
+            return None
+        if kind == "unix":
+            return socktable.accepted_unix(table, inode)
+        return socktable.accepted(socktable.parse_proc_tcp(table), inode)
+
+    def _fds(self, pid: int, inode: int) -> _Fds:
         target = f"socket:[{inode}]"
         fd_dir = f"{self.proc}/{pid}/fd"
         listening: set[int] = set()
         epolls: list[str] = []
+        sockets: set[int] = set()
         try:
             names = os.listdir(fd_dir)
         except OSError:
-            return False
+            return _Fds(frozenset(), (), frozenset())
         for name in names:
             try:
                 link = os.readlink(f"{fd_dir}/{name}")
@@ -235,16 +300,20 @@ class ProcInspector:
                 listening.add(int(name))
             elif link == "anon_inode:[eventpoll]":
                 epolls.append(name)
-        for name in epolls:
-            if self._epoll_watches(pid, name, inode):
-                return True
-        if not listening or not self.syscalls:
+            elif link.startswith("socket:["):
+                sockets.add(int(link[8:-1]))
+        return _Fds(frozenset(listening), tuple(epolls), frozenset(sockets))
+
+    def _waits(self, pid: int, fds: _Fds, inode: int) -> bool:
+        if any(self._epoll_watches(pid, name, inode) for name in fds.epolls):
+            return True
+        if not fds.listening or not self.syscalls:
             return False
         try:
             tids = os.listdir(f"{self.proc}/{pid}/task")
         except OSError:
             return False
-        return any(self._blocked_on(pid, tid, listening) for tid in tids)
+        return any(self._blocked_on(pid, tid, fds.listening) for tid in tids)
 
     def _epoll_watches(self, pid: int, fd: str, inode: int) -> bool:
         try:
@@ -259,7 +328,7 @@ class ProcInspector:
                         return True
         return False
 
-    def _blocked_on(self, pid: int, tid: str, fds: set[int]) -> bool:
+    def _blocked_on(self, pid: int, tid: str, fds: frozenset[int]) -> bool:
         try:
             with open(f"{self.proc}/{pid}/task/{tid}/syscall") as f:
                 words = f.read().split()
@@ -314,6 +383,8 @@ class Generation:
     main: int = 0  # the process whose exit ends the generation (MAINPID= may move it)
     ready: bool = False
     deadline: float | None = None  # pending: ready by then; draining: SIGKILL at then
+    ignored_quiet_until: float = 0.0  # no "ignored a notify message" line before then
+    ignored_unlogged: int = 0  # notify messages ignored since the last such line
 
     def __post_init__(self) -> None:
         self.main = self.main or self.pid
@@ -546,7 +617,7 @@ class Supervisor:
         mode = self.service.ready
         if mode == "tcp" and not gen.ready and now >= st.next_poll:
             st.next_poll = now + self.timing.poll_interval
-            gen.ready = self._waiting_on_listener(gen)
+            gen.ready = self._serving(gen)
         if mode == "none" and gen.deadline is not None and now >= gen.deadline:
             gen.ready = True
         if gen.ready:
@@ -555,7 +626,7 @@ class Supervisor:
         if gen.deadline is not None and now >= gen.deadline:
             why = {
                 "notify": "no READY=1 on NOTIFY_SOCKET",
-                "tcp": "no process of it waits on the listener",
+                "tcp": "no process of it waits on the listener or holds a connection from it",
                 "none": "",
             }[mode]
             self.log(
@@ -566,11 +637,11 @@ class Supervisor:
             st.pending = None
             self._stop(gen, now)
 
-    def _waiting_on_listener(self, gen: Generation) -> bool:
+    def _serving(self, gen: Generation) -> bool:
         if not self._ready_inode:
             return True
-        pids = set(self.inspector.group(gen.pid)) | {gen.main}
-        return any(self.inspector.waits_on(pid, self._ready_inode) for pid in pids)
+        pids = set(self.inspector.session(gen.pid)) | {gen.main}
+        return self.inspector.serving(pids, self._ready_inode)
 
     def _promote(self, gen: Generation, now: float) -> None:
         st = self.state
@@ -595,24 +666,27 @@ class Supervisor:
         self.state.draining.append(gen)
         _kill(gen.main, self.service.stop_signal)
 
-    def _on_notify(self, gen: Generation) -> None:
-        assert gen.notify is not None
-        while True:
+    def _on_notify(self, gen: Generation, exited: int = 0) -> None:
+        """Read what ``gen``'s processes sent on its NOTIFY_SOCKET; ``exited`` is its main
+        process when this is called right after reaping it.  At most 64 datagrams a call, so
+        that a flood cannot hold the loop."""
+        for _ in range(64):
+            if gen.notify is None:
+                return
             try:
-                data, ancillary, _, _ = gen.notify.recvmsg(4096, socket.CMSG_SPACE(12))
-            except (BlockingIOError, InterruptedError):
+                # The sender is checked on a peek, before the datagram is consumed: consuming
+                # it drops the descriptors sent along (room for the credentials only, so the
+                # kernel closes them: MSG_CTRUNC), and systemd-notify waits for the one sent
+                # with BARRIER=1 to close before it exits.  Receiving them instead would let a
+                # sender make our close() block.
+                _, ancillary, _, _ = gen.notify.recvmsg(1, socket.CMSG_SPACE(12), socket.MSG_PEEK)
+                pid, uid = _credentials(ancillary)
+                accepted = (exited > 0 and pid == exited) or self._in_generation(gen, pid)
+                data = gen.notify.recvmsg(4096, socket.CMSG_SPACE(12))[0]
+            except OSError:  # BlockingIOError: nothing left
                 return
-            except OSError:
-                return
-            pid, uid = 0, -1
-            for level, kind, payload in ancillary:
-                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
-                    pid, uid, _gid = struct.unpack("iII", payload[:12])
-            if not self._sender_in(gen, pid, uid):
-                self.log(
-                    f"ignored a notify message from pid {pid} uid {uid}: "
-                    f"not a process of generation {gen.number}"
-                )
+            if not accepted:
+                self._ignored(gen, pid, uid)
                 continue
             for line in data.decode(errors="replace").splitlines():
                 key, _, value = line.partition("=")
@@ -623,26 +697,33 @@ class Supervisor:
                 elif key == "MAINPID" and value.isdigit():
                     self._set_main(gen, int(value))
 
-    def _sender_in(self, gen: Generation, pid: int, uid: int) -> bool:
-        if pid <= 0:
-            return False
-        if pid in (gen.pid, gen.main):
-            return True
-        st = self.inspector.stat(pid)
-        if st is not None and (
-            st[2] == gen.pid or self.inspector.descends(pid, {gen.pid, gen.main})
-        ):
-            return True
-        if st is None or st[0] == "Z":
-            # Gone already (a short-lived helper such as systemd-notify): trust our own uid.
-            return uid in (os.getuid(), 0)
-        return False
+    def _in_generation(self, gen: Generation, pid: int) -> bool:
+        """Whether ``pid`` is a process of ``gen`` right now: a member of its session (zombies
+        included).  A generation is its own session (setsid in ``_exec_child``) and no process
+        can join a session from outside, so this is systemd's ``NotifyAccess=all`` with the
+        session for the cgroup.  A sender that is gone cannot be told from any other."""
+        st = self.inspector.stat(pid) if pid > 0 else None
+        return st is not None and st.session == gen.pid
+
+    def _ignored(self, gen: Generation, pid: int, uid: int) -> None:
+        """Log an ignored notify message: at most one line a second per generation, then the
+        number of messages ignored meanwhile."""
+        now = time.monotonic()
+        if now < gen.ignored_quiet_until:
+            gen.ignored_unlogged += 1
+            return
+        more = f" ({gen.ignored_unlogged} more ignored before)" if gen.ignored_unlogged else ""
+        gen.ignored_unlogged = 0
+        gen.ignored_quiet_until = now + IGNORED_LOG_INTERVAL
+        self.log(
+            f"ignored a notify message from pid {pid} uid {uid}: "
+            f"not a process of generation {gen.number}{more}"
+        )
 
     def _set_main(self, gen: Generation, pid: int) -> None:
         if pid == gen.main:
             return
-        st = self.inspector.stat(pid)
-        if st is None or not (st[2] == gen.pid or self.inspector.descends(pid, {gen.pid})):
+        if not self._in_generation(gen, pid):
             self.log(f"ignored MAINPID={pid}: not a process of generation {gen.number}")
             return
         self.log(f"generation {gen.number}: main process is now pid {pid}")
@@ -665,7 +746,7 @@ class Supervisor:
         now = time.monotonic()
         gen = next((g for g in self._live() if g.main == pid), None)
         if gen is not None and gen.notify is not None:
-            self._on_notify(gen)  # a MAINPID= sent before this exit moves the generation on
+            self._on_notify(gen, pid)  # a MAINPID= sent before this exit moves the generation on
             if gen.main != pid:
                 gen = None
         if gen is None:
@@ -723,6 +804,11 @@ class Supervisor:
         if gen.notify is not None:
             gen.notify.close()
             gen.notify = None
+        if gen.ignored_unlogged:
+            self.log(
+                f"generation {gen.number}: {gen.ignored_unlogged} more notify messages from "
+                "processes outside it ignored"
+            )
         if _killpg(gen.pid, self.service.stop_signal):
             self.state.leftovers[gen.pid] = now + self.timing.stop_timeout
 
@@ -890,6 +976,15 @@ def _session_of(proc: str, pid: int) -> int | None:
         return int(text[text.rindex(")") + 2 :].split()[3])  # state ppid pgrp session
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _credentials(ancillary: list[tuple[int, int, bytes]]) -> tuple[int, int]:
+    """(pid, uid) of a datagram's SCM_CREDENTIALS; (0, -1) without them."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid, uid, _gid = struct.unpack("iII", payload[:12])
+            return pid, uid
+    return 0, -1
 
 
 def _notify_socket() -> socket.socket:
