@@ -17,7 +17,6 @@ import stat
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 from launchutil import NOBODY, need_service_python, private_dir, run_unroot, service_env
