@@ -7,6 +7,9 @@ so the service's output goes through the relay.
   shell says "Stopped" — and the service, in a session of its own, keeps running, unseen, until
   its output fills the pseudo-terminal and it blocks in write(2) with its listeners open. sudo's
   ``use_pty`` and ``su --pty``, which the module doc cites, suspend the command instead.
+* Without --supervise the relay still SIGKILLs the service 10s after Ctrl-C (the supervisor's
+  stop timeout, which --stop-timeout cannot change without --supervise): started from a terminal,
+  a service with a long graceful stop is killed; the same command without a terminal is not.
 * While root's terminal is paused (Ctrl-S / XOFF, or an ssh session whose peer stopped reading),
   the relay blocks in write(2) to it; the signal handler only records the signal, and the write is
   retried (PEP 475), so SIGTERM to unroot (``kill``, ``systemctl stop``) is never forwarded: the
@@ -144,3 +147,43 @@ def test_sigterm_reaches_the_service_while_roots_terminal_is_paused(
     finally:
         kill_all(list(processes(str(ticker))))
         shell.type("\x11")  # Ctrl-Q
+
+
+SLOW_STOP = """\
+import signal, sys, time
+def stop(signum, frame):
+    print("stopping gracefully", flush=True)
+    time.sleep(12)  # a database flushing its buffers
+    print("stopped cleanly", flush=True)
+    sys.exit(0)
+signal.signal(signal.SIGINT, stop)
+print("ready", flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def test_the_relay_lets_the_service_finish_its_graceful_stop(shell: RootShell) -> None:
+    """Without --supervise there is no --stop-timeout (it needs --supervise), yet the relay
+    SIGKILLs the service 10s (Timing.stop_timeout) after Ctrl-C: the same command without a
+    terminal lets it finish."""
+    base = Path("/tmp") / f"unroot-redteam-slow-{os.getpid()}"
+    base.mkdir(exist_ok=True)
+    base.chmod(0o755)
+    script = base / "slow.py"
+    script.write_text(SLOW_STOP)
+    script.chmod(0o644)
+    port = free_port()
+    argv = [*UNROOT, "run", "-l", f"127.0.0.1:{port}", "--user", "nobody", "--"]
+    argv += [need_service_python(), "-I", "-S", str(script)]
+    try:
+        shell.type(" ".join(argv) + "; echo EXIT=$?\n")
+        shell.expect("ready")
+        shell.type("\x03")
+        shell.expect("stopping gracefully")
+        shell.expect("stopped cleanly", timeout=20)  # not "SIGKILL" and "Killed" after 10s
+        shell.expect("EXIT=0")
+    finally:
+        kill_all(list(processes(str(script))))
+        script.unlink()
+        base.rmdir()
