@@ -98,3 +98,30 @@ def test_relay_from_a_terminal_with_stdout_closed_runs_the_service() -> None:
         assert code == 0, (code, text)
     finally:
         os.close(master)
+
+
+@pytest.mark.parametrize("stderr", ["closed", "/dev/full"])
+def test_a_warning_on_an_unwritable_stderr_does_not_stop_the_launch(stderr: str) -> None:
+    """``--keep-cap`` of a root-equivalent capability warns with a bare os.write(2, ...): with
+    fd 2 closed (EBADF) or full (ENOSPC) that raises out of handle() and unroot exits 1 before
+    anything is bound — the service never runs, and nothing says why."""
+    marker = f"/tmp/unroot-redteam-warned-{os.getpid()}-{stderr.strip('/').replace('/', '-')}"
+    args = [*UNROOT, "run", "--keep-cap", "sys_admin", "--user", "nobody", "--"]
+    args += ["/bin/sh", "-c", f"echo ran > {marker}"]
+    with open(os.devnull if stderr == "closed" else stderr, "wb") as err:
+        try:
+            result = subprocess.run(
+                args,
+                env=service_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                preexec_fn=close_fd(2) if stderr == "closed" else None,
+                timeout=30,
+                check=False,
+            )
+            assert result.returncode == 0, result.returncode
+            assert os.path.exists(marker), "the service never ran"
+        finally:
+            if os.path.exists(marker):
+                os.unlink(marker)
