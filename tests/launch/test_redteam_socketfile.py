@@ -97,6 +97,8 @@ def test_the_service_user_cannot_make_root_chmod_another_file_through_the_socket
         finally:
             proc.kill()
             proc.wait(timeout=10)
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 if __name__ == "__main__":  # pragma: no cover
