@@ -732,3 +732,34 @@ def test_session_variables_of_the_invoker_do_not_reach_the_service() -> None:
     )
     me = Invoker(1000, 1000, [1000])
     assert plan(invoker=me).environment(root_shell) == root_shell
+
+
+class NamedGroups(TableAccounts):
+    NAMES: ClassVar[dict[int, str]] = {6: "disk", 42: "shadow", 999: "docker", 110: "ssl-cert"}
+
+    def group_name(self, gid: int) -> str | None:
+        return self.NAMES.get(gid)
+
+
+@pytest.mark.parametrize(
+    ("groups", "named"), [("6", "disk"), ("42,110", "shadow"), ("999", "docker")]
+)
+def test_a_root_equivalent_group_warns(groups: str, named: str) -> None:
+    p = make_plan(accounts=NamedGroups(), invoker=ROOT, command=["srv"], user="www", groups=groups)
+    assert len(p.warnings) == 1
+    assert p.warnings[0].startswith(f"group {named} (")
+    assert "root by another name" in p.warnings[0]
+
+
+def test_an_ordinary_group_and_the_invokers_own_groups_are_quiet() -> None:
+    assert (
+        make_plan(accounts=NamedGroups(), invoker=ROOT, command=["srv"], user="blog").warnings == ()
+    )
+    me = Invoker(1000, 6, [6])  # not root: the service keeps unroot's own identity, no change
+    assert make_plan(accounts=NamedGroups(), invoker=me, command=["srv"]).warnings == ()
+
+
+def test_xdg_homes_of_the_invoker_are_dropped() -> None:
+    env = {"XDG_CONFIG_HOME": "/root/.config", "XDG_CACHE_HOME": "/root/.cache", "A": "1"}
+    assert "XDG_CONFIG_HOME" not in plan(user="www").environment(env)
+    assert "XDG_CACHE_HOME" not in plan(user="www").environment(env)

@@ -253,7 +253,10 @@ def handle(args: argparse.Namespace | SimpleNamespace) -> int:
         env=args.env,
     )
     for warning in plan.warnings:
-        os.write(2, f"unroot: warning: {warning}\n".encode(errors="replace"))
+        try:  # noqa: SIM105 - contextlib is not imported on the exec path
+            os.write(2, f"unroot: warning: {warning}\n".encode(errors="replace"))
+        except OSError:  # stderr closed or full: the warning is lost, the launch goes on
+            pass
     isolation = terminal.isolation()
     supervise = _supervisor() if plan.supervise or isolation == "relay" else None
     env = plan.environment(os.environ)

@@ -36,6 +36,12 @@ class SystemAccounts(Accounts):
     def grouplist(self, user: str, gid: int) -> tuple[int, ...]:
         return tuple(os.getgrouplist(user, gid))
 
+    def group_name(self, gid: int) -> str | None:
+        try:
+            return grp.getgrgid(gid).gr_name
+        except (KeyError, OverflowError):
+            return None
+
 
 def invoker() -> Invoker:
     """The calling process: real uid and gid, supplementary groups."""

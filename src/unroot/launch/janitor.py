@@ -73,6 +73,11 @@ class Janitor:
         os.waitpid(pid, 0)
         return cls(write_fd)
 
+    @property
+    def fd(self) -> int | None:
+        """Our end of the pipe (None once released)."""
+        return self._fd
+
     def move_above(self, low: int) -> int:
         """Move our end of the pipe to the lowest free fd >= ``low``; that fd."""
         import fcntl

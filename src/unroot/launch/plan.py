@@ -70,8 +70,27 @@ SESSION_VARS = frozenset(
         "SSH_TTY",  # root's terminal
         "KRB5CCNAME",  # root's Kerberos credential cache
         "HISTFILE",
+        "XDG_CONFIG_HOME",  # these four point into the invoking user's home
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_STATE_HOME",
     }
 )
+#: Groups whose members hold root, or root's secrets, by another name (Debian's base-passwd
+#: README: disk "mostly equivalent to root access", kmem reads kernel memory, shadow reads
+#: /etc/shadow; Docker's post-install guide: the docker group "grants root-level privileges";
+#: lxd and libvirt start privileged containers and VMs; sudo and wheel run anything as root
+#: with a password). Keeping one is allowed, and said on stderr.
+ROOT_EQUIVALENT_GROUPS = {
+    "disk": "raw access to every disk",
+    "kmem": "read kernel memory (/dev/mem, /dev/kmem, /dev/port)",
+    "shadow": "read the password hashes in /etc/shadow",
+    "docker": "the Docker API, which starts privileged containers",
+    "lxd": "the LXD API, which starts privileged containers",
+    "libvirt": "the libvirt API, which starts virtual machines with the host's disks",
+    "sudo": "sudo, with a password",
+    "wheel": "sudo, with a password",
+}
 RESTART_POLICIES = ("on-failure", "always", "never")
 READY_PROBES = ("tcp", "notify", "none")
 DEFAULT_RESTART = "on-failure"
@@ -505,6 +524,10 @@ class Accounts:
         """getgrouplist(3): ``gid`` and every group that lists ``user`` as a member."""
         raise NotImplementedError
 
+    def group_name(self, gid: int) -> str | None:
+        """getgrgid(3)'s name for ``gid``, or None (only warnings need it)."""
+        return None
+
 
 def _number(text: str) -> int | None:
     if text and set(text) <= _DIGITS and len(text) <= 10:
@@ -906,10 +929,18 @@ def make_plan(
         keep_mask = kept.mask
         for cap in kept.names():
             if cap in ROOT_EQUIVALENT:
+                cite = "" if "capabilities(7)" in ROOT_EQUIVALENT[cap] else " (capabilities(7))"
                 warnings.append(
                     f"--keep-cap {cap} is root by another name: the service can "
-                    f"{ROOT_EQUIVALENT[cap]} (capabilities(7))"
+                    f"{ROOT_EQUIVALENT[cap]}{cite}"
                 )
+    for member in sorted({gid, *supplementary}):
+        group_name = accounts.group_name(member) if uid != invoker.uid else None
+        if group_name in ROOT_EQUIVALENT_GROUPS:
+            warnings.append(
+                f"group {group_name} ({member}) is root by another name: the service gets "
+                f"{ROOT_EQUIVALENT_GROUPS[group_name]}"
+            )
 
     nofile_limits = parse_nofile(nofile) if nofile is not None else None
     if nofile_limits is not None and nofile_limits[0] < SD_LISTEN_FDS_START + len(specs):

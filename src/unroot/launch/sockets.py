@@ -229,6 +229,7 @@ def _bind_unix(spec: ListenSpec) -> BoundSocket:
     try:
         if spec.abstract:
             sock.bind(b"\0" + path[1:].encode("utf-8", "surrogateescape"))
+            sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
         else:
             _remove_stale_socket(spec, path)
             mode = spec.mode if spec.mode is not None else 0o666
@@ -237,21 +238,71 @@ def _bind_unix(spec: ListenSpec) -> BoundSocket:
                 sock.bind(path)
             finally:
                 os.umask(old_umask)
-            info = os.lstat(path)
-            created = (path, info.st_dev, info.st_ino)
-            if stat.S_IMODE(info.st_mode) != mode:  # a default ACL on the directory wins
-                os.chmod(path, mode)
-            if spec.owner_uid is not None or spec.owner_gid is not None:
-                uid = -1 if spec.owner_uid is None else spec.owner_uid
-                gid = -1 if spec.owner_gid is None else spec.owner_gid
-                os.chown(path, uid, gid, follow_symlinks=False)
-        sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
+            sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
+            pinned = _pin_own_socket(sock, spec, path)
+            try:
+                info = os.fstat(pinned)
+                created = (path, info.st_dev, info.st_ino)
+                via = f"{PROCFS}/self/fd/{pinned}"  # this very inode, whatever the path is now
+                if stat.S_IMODE(info.st_mode) != mode:  # a default ACL on the directory wins
+                    os.chmod(via, mode)
+                if spec.owner_uid is not None or spec.owner_gid is not None:
+                    uid = -1 if spec.owner_uid is None else spec.owner_uid
+                    gid = -1 if spec.owner_gid is None else spec.owner_gid
+                    os.chown(via, uid, gid)
+            finally:
+                os.close(pinned)
     except BaseException as exc:
         close_all([BoundSocket(sock, spec, created)])
         if isinstance(exc, OSError):
             raise _unix_error(spec, exc) from None
         raise
     return BoundSocket(sock, spec, created)
+
+
+def _pin_own_socket(sock: socket.socket, spec: ListenSpec, path: str) -> int:
+    """An ``O_PATH`` fd on the socket file ``sock`` was just bound to, proven to be that file.
+
+    Between bind() and the chmod/chown that follow, whoever may write the socket's directory
+    (the service's own runtime directory, often) can rename something else over the path — a
+    symlink to /etc/shadow, another socket. So the path is opened without following a symlink,
+    and the file found must be a socket that reaches *our* listener: a probe connects through
+    the pinned fd, and our accept() must return a connection whose SO_PEERCRED pid is ours
+    (a client of the real service that connected meanwhile is accepted and closed). chmod and
+    chown then go through ``/proc/self/fd/N``: the pinned inode, not the path.
+    """
+    import struct  # lazily: only for socket files
+
+    try:
+        pinned = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        pinned = -1
+    ours = False
+    if pinned >= 0 and stat.S_ISSOCK(os.fstat(pinned).st_mode):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        try:
+            probe.connect(f"{PROCFS}/self/fd/{pinned}")
+            for _ in range(256):
+                conn, _ = sock.accept()
+                with conn:
+                    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+                if struct.unpack("3i", creds)[0] == os.getpid():
+                    ours = True
+                    break
+        except OSError:  # BlockingIOError: our listener got no probe, so the file is not ours
+            pass
+        finally:
+            probe.close()
+            sock.setblocking(True)
+    if not ours:
+        if pinned >= 0:
+            os.close(pinned)
+        raise EnvironmentProblem(
+            f"{spec.address}: the socket file was replaced while unroot set it up (someone else "
+            f"may write {os.path.dirname(path) or '/'}); refusing"
+        )
+    return pinned
 
 
 def _remove_stale_socket(spec: ListenSpec, path: str) -> None:

@@ -76,7 +76,8 @@ FORWARDED = (
 )
 # These also end the supervisor: no restart after the service stops.
 STOPPING = frozenset({signal.SIGTERM, signal.SIGINT, signal.SIGQUIT})
-HANDLED = (signal.SIGCHLD, *FORWARDED)
+# SIGTSTP (Ctrl-Z): the generations are stopped with the supervisor, and continued with it.
+HANDLED = (signal.SIGCHLD, signal.SIGTSTP, *FORWARDED)
 # systemd's "clean" deaths: Restart=on-failure does not restart after them.
 CLEAN_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
 
@@ -420,6 +421,7 @@ class Supervisor:
         log: Callable[[str], None] = _log,
         inspector: ProcInspector | None = None,
         relay: Relay | None = None,
+        bound_stop: bool = True,
         verbose: bool = True,
         on_first_start: Callable[[bool], None] | None = None,
     ) -> None:
@@ -431,7 +433,7 @@ class Supervisor:
         self.inspector = inspector or ProcInspector()
         self.state = _State(delay=self.timing.backoff_first)
         self.relay = relay
-        self._copying = dict(relay.copies) if relay else {}
+        self.bound_stop = bound_stop
         self._on_first_start = on_first_start
         self._wake_r = -1
         self._watchdog = -1
@@ -473,19 +475,19 @@ class Supervisor:
         timeout = max(0.0, min(deadlines) - now) if deadlines else None
         socks = {g.notify.fileno(): g for g in self._live() if g.notify is not None}
         poller = select.poll()  # not select(): no FD_SETSIZE limit on our fd numbers
-        for fd in (self._wake_r, *socks, *self._copying):
+        for fd in (self._wake_r, *socks):
             poller.register(fd, select.POLLIN)
-        readable = {fd for fd, _ in poller.poll(None if timeout is None else timeout * 1e3)}
+        relayed = dict(self.relay.interest()) if self.relay is not None else {}
+        for fd, mask in relayed.items():
+            poller.register(fd, mask)
+        events = dict(poller.poll(None if timeout is None else timeout * 1e3))
+        readable = set(events)
         signals = self._drain_wakeup() if self._wake_r in readable else []
         for fd in readable:
             if fd in socks:
                 self._on_notify(socks[fd])
-            elif (
-                fd in self._copying
-                and self.relay is not None
-                and not self.relay.copy(fd, self._copying[fd])
-            ):
-                del self._copying[fd]
+        if self.relay is not None:
+            self.relay.ready({fd: ev for fd, ev in events.items() if fd in relayed})
         for sig in signals:
             if sig != signal.SIGCHLD:
                 self._on_signal(sig)
@@ -539,12 +541,16 @@ class Supervisor:
         if sig in STOPPING:
             if st.stopping is None:
                 self.info(f"{name}: stopping the service")
-                st.stop_deadline = time.monotonic() + self.timing.stop_timeout
+                if self.bound_stop:
+                    st.stop_deadline = time.monotonic() + self.timing.stop_timeout
             st.stopping = sig
             st.restart_at = None
             st.reload_queued = False
             for gen in self._live():
                 _kill(gen.main, sig)
+            return
+        if sig == signal.SIGTSTP:
+            self._suspend()
             return
         if sig == signal.SIGWINCH and self.relay is not None:
             self.relay.resize()
@@ -552,6 +558,17 @@ class Supervisor:
             self.info(f"{name} not forwarded: the service is not running")
             return
         _kill(st.current.main, sig)
+
+    def _suspend(self) -> None:
+        """Ctrl-Z: stop every generation, then ourselves (the shell sees the job stopped); when
+        ``fg`` or ``bg`` continues us, continue them. As PID 1 the kernel ignores our SIGSTOP,
+        so the generations are continued at once."""
+        gens = self._live()
+        for gen in gens:
+            _killpg(gen.pid, signal.SIGSTOP)
+        _kill(os.getpid(), signal.SIGSTOP)
+        for gen in gens:
+            _killpg(gen.pid, signal.SIGCONT)
 
     def _reload(self, name: str) -> None:
         st = self.state
@@ -602,6 +619,7 @@ class Supervisor:
             if now >= deadline:
                 _killpg(pgid, signal.SIGKILL)
                 del st.leftovers[pgid]
+                self._forget(pgid)
         if st.stop_deadline is not None and now >= st.stop_deadline:
             st.stop_deadline = None
             for gen in self._live():
@@ -811,6 +829,14 @@ class Supervisor:
             )
         if _killpg(gen.pid, self.service.stop_signal):
             self.state.leftovers[gen.pid] = now + self.timing.stop_timeout
+        else:
+            self._forget(gen.pid)
+
+    def _forget(self, session: int) -> None:
+        """Tell the watchdog that a generation's session is empty: its id may be reused."""
+        if self._watchdog >= 0:
+            with contextlib.suppress(OSError):
+                os.write(self._watchdog, f"-{session}\n".encode())
 
     def _cleanup(self) -> None:
         st = self.state
@@ -914,7 +940,9 @@ def _spawn_watchdog() -> int:
     exited, or was killed with SIGKILL — it kills every process still in those sessions. So
     a service's workers never outlive the supervisor (nginx's keep serving after their master
     dies: PR_SET_PDEATHSIG only reaches the master). It has the supervisor's uid and
-    non-dumpable state, holds no fd but its pipe's, and ignores the terminal's signals.
+    non-dumpable state, holds no fd but its pipe's, ignores the terminal's signals and is a
+    session of its own (``kill -9 -PGID`` of the job does not reach it). A session that the
+    supervisor reports empty (``-SID``) is forgotten, so a reused id is never killed.
     """
     try:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
@@ -939,6 +967,7 @@ def _spawn_watchdog() -> int:
 
 
 def _watch(read_fd: int) -> None:  # pragma: no cover - runs in the forked watchdog
+    os.setsid()  # out of the job's process group: a kill of the whole job must not reach it
     signal.set_wakeup_fd(-1)
     for sig in (*HANDLED, signal.SIGTSTP):
         signal.signal(sig, signal.SIG_IGN if sig != signal.SIGCHLD else signal.SIG_DFL)
@@ -958,7 +987,11 @@ def _watch(read_fd: int) -> None:  # pragma: no cover - runs in the forked watch
             break
         pending += chunk
         *lines, pending = pending.split(b"\n")
-        sessions.update(int(line) for line in lines if line.isdigit())
+        for line in lines:
+            if line.isdigit():
+                sessions.add(int(line))
+            elif line[:1] == b"-" and line[1:].isdigit():
+                sessions.discard(int(line[1:]))
     inspector = ProcInspector()
     for _ in range(50):  # until a scan finds no one (a process may fork while we look)
         found = [pid for pid in inspector.pids() if _session_of(inspector.proc, pid) in sessions]
@@ -1052,6 +1085,10 @@ def supervise(
     from unroot.launch.plan import listen_environment
 
     service_env = plan.environment(os.environ) if env is None else dict(env)
+    keep = {bound.sock.fileno() for bound in socks}
+    keep.update(relay.fds() if relay is not None else ())
+    keep.update([janitor.fd] if janitor is not None and janitor.fd is not None else [])
+    _close_inherited(keep)
     drop.drop_privileges(plan)
     with contextlib.suppress(OSError):  # no ptrace, no /proc/PID/fd for same-uid processes
         _prctl(PR_SET_DUMPABLE, 0)
@@ -1080,8 +1117,7 @@ def supervise(
         stdio=relay.stdio if relay is not None else {},
         nofile=drop.service_nofile(plan),
     )
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush_std()
 
     def first_start(ok: bool) -> None:
         if janitor is not None:
@@ -1091,6 +1127,7 @@ def supervise(
         service,
         timing or Timing(ready_timeout=plan.ready_timeout, stop_timeout=plan.stop_timeout),
         relay=relay,
+        bound_stop=plan.supervise,  # the relay lets the service stop as long as it takes
         verbose=plan.supervise,
         on_first_start=first_start,
     )
@@ -1105,13 +1142,30 @@ def supervise(
     return code
 
 
+def _close_inherited(keep: set[int]) -> None:
+    """Close every fd above 2 that unroot inherited (``7</etc/shadow``): the exec path closes
+    them before the exec, the supervisor before it becomes the service's user."""
+    low = 3
+    for fd in sorted(fd for fd in keep if fd >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _MAX_FD)
+
+
+def _flush_std() -> None:
+    """Flush Python's stdout and stderr (None when unroot started with that fd closed)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            with contextlib.suppress(OSError, ValueError):
+                stream.flush()
+
+
 def _die_like(sig: int) -> None:
     """End this process by the signal that ended the service, so that whoever waits for us
     (a shell: "Interrupted", a script loop) sees what it would have seen without the relay."""
     if sig in (signal.SIGKILL, signal.SIGSTOP):
         os.kill(os.getpid(), signal.SIGKILL)
-    sys.stdout.flush()
-    sys.stderr.flush()
+    _flush_std()
     with contextlib.suppress(OSError, ValueError):
         signal.signal(sig, signal.SIG_DFL)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, (sig,))

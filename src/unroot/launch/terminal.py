@@ -36,6 +36,8 @@ from __future__ import annotations
 import os
 
 TIOCNOTTY = 0x5422  # include/uapi/asm-generic/ioctls.h
+PENDING_MAX = 1 << 16  # output held for the real terminal before the pty is left to fill up
+CHUNK = 4096  # bytes written to the real terminal at a time (it said it has room)
 STDIO = (0, 1, 2)
 
 
@@ -94,6 +96,8 @@ class Relay:
         self.stdio: dict[int, int] = {}
         self.copies: list[tuple[int, int]] = []
         self._owned: list[int] = []
+        self._pending: dict[int, bytes] = {}  # pty master -> output not yet on the terminal
+        self._done: set[int] = set()  # masters that will give no more output
         ttys = terminal_fds()
         if 0 in ttys:
             null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -136,40 +140,75 @@ class Relay:
             except OSError:
                 pass
 
-    def copy(self, master: int, real: int) -> bool:
-        """Copy what the service wrote to the real terminal; False once nothing is left to read."""
-        try:
-            data = os.read(master, 65536)
-        except BlockingIOError:
-            return True
-        except OSError:  # EIO: every slave end is closed
-            return False
-        if not data:
-            return False
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(real, view) :]
-            except InterruptedError:
-                continue
-            except OSError:  # the terminal went away: keep draining, drop the output
-                break
-        return True
+    def fds(self) -> list[int]:
+        """Every fd the relay holds (the supervisor keeps them when it closes what it inherited)."""
+        return [*self._owned, *(real for _, real in self.copies)]
 
-    def drain(self) -> None:
-        """Copy whatever is still buffered in each pseudo-terminal."""
+    def interest(self) -> list[tuple[int, int]]:
+        """(fd, poll events) to wait for: a pseudo-terminal's output while little of it waits
+        for the real terminal, the real terminal's room while something does. Nothing here
+        blocks: a terminal paused by Ctrl-S (or a stalled ssh) holds the service's output back
+        (its writes block once the pseudo-terminal is full), never unroot's signal handling."""
+        import select
+
+        wanted = []
         for master, real in self.copies:
-            for _ in range(64):
+            pending = self._pending.get(master, b"")
+            if len(pending) < PENDING_MAX and master not in self._done:
+                wanted.append((master, select.POLLIN))
+            if pending:
+                wanted.append((real, select.POLLOUT))
+        return wanted
+
+    def ready(self, events: dict[int, int]) -> None:
+        """Read what the service wrote, write what the real terminal has room for."""
+        import select
+
+        for master, real in self.copies:
+            if events.get(master, 0) and master not in self._done:
                 try:
                     data = os.read(master, 65536)
-                except OSError:
-                    break
-                if not data:
-                    break
+                except BlockingIOError:
+                    data = b""
+                except OSError:  # EIO: every slave end is closed
+                    self._done.add(master)
+                    data = b""
+                self._pending[master] = self._pending.get(master, b"") + data
+            pending = self._pending.get(master, b"")
+            if pending and events.get(real, 0) & (select.POLLOUT | select.POLLERR):
                 try:
-                    os.write(real, data)
-                except OSError:
-                    break
+                    written = os.write(real, pending[:CHUNK])
+                except BlockingIOError:
+                    written = 0
+                except OSError:  # the terminal went away: drop the output, keep draining
+                    written = len(pending)
+                self._pending[master] = pending[written:]
+
+    def drain(self, seconds: float = 0.5) -> None:
+        """At the end: copy what is still buffered, for as long as the real terminal takes it
+        (at most ``seconds``: a paused terminal does not keep unroot from exiting)."""
+        import select
+        import time
+
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for master, _ in self.copies:  # whatever the service wrote last
+                while master not in self._done:
+                    try:
+                        data = os.read(master, 65536)
+                    except OSError:
+                        break
+                    if not data:
+                        break
+                    self._pending[master] = self._pending.get(master, b"") + data
+            wanted = [(real, select.POLLOUT) for m, real in self.copies if self._pending.get(m)]
+            if not wanted:
+                return
+            poller = select.poll()
+            for fd, events in wanted:
+                poller.register(fd, events)
+            left = max(0.0, deadline - time.monotonic())
+            self.ready(dict(poller.poll(left * 1e3)))
 
     def close(self) -> None:
         for fd in self._owned:
