@@ -216,7 +216,7 @@ def test_nginx_takes_its_socket_from_the_nginx_variable() -> None:
             assert len(members) == 3  # the master unroot exec'd and two workers
             log = wait_for_log(prefix / "error.log", 'using inherited sockets from "3;"')
             assert troubles(log) == []
-            assert '"GET / HTTP/1.1" 200' in (prefix / "access.log").read_text()
+            wait_for_log(prefix / "access.log", '"GET / HTTP/1.1" 200')  # written after the reply
             listener = socket_inode(service.pid, 3)
             assert {socket_inode(pid, 3) for pid in members} == {listener}
 

@@ -902,12 +902,18 @@ def test_stop_timeout_bounds_the_stop_of_a_service_that_ignores_it() -> None:
             """\
             #!/bin/sh
             trap '' TERM INT
+            touch "$1"
             while :; do sleep 0.05; done
             """,
         )
-        args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--stop-timeout", "0.5", "--", svc]
-        with Supervised(args) as sup:
+        armed = Path(tmp) / "armed"
+        args = ["-l", f"127.0.0.1:{port}", "--user", "nobody", "--stop-timeout", "0.5", "--"]
+        with Supervised([*args, svc, str(armed)]) as sup:
             pid = sup.gen_pid(1)
+            deadline = time.monotonic() + 10
+            while not armed.exists():  # the trap is set: SIGTERM is ignored from now on
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
             started = time.monotonic()
             sup.signal(signal.SIGTERM)
             sup.wait_for(rf"generation 1 \(pid {pid}\) still running 0.5s after the stop signal")
