@@ -223,7 +223,6 @@ def parse_fast(argv: Sequence[str]) -> SimpleNamespace | None:
 
 def handle(args: argparse.Namespace | SimpleNamespace) -> int:
     from unroot.launch import accounts, drop, sockets, terminal
-    from unroot.launch.janitor import Janitor
     from unroot.launch.plan import make_plan
 
     command = list(args.command)
@@ -265,7 +264,10 @@ def handle(args: argparse.Namespace | SimpleNamespace) -> int:
     socks = sockets.bind_all(plan)
     janitor = None
     try:
-        janitor = Janitor.start(socks)
+        if any(bound.created is not None for bound in socks):  # only socket files need one
+            from unroot.launch.janitor import Janitor
+
+            janitor = Janitor.start(socks)
         if supervise is not None:
             relay = terminal.Relay() if isolation == "relay" else None
             return supervise(
