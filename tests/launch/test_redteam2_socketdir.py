@@ -127,7 +127,7 @@ def test_root_never_unlinks_a_file_that_is_not_a_socket_through_a_swapped_direct
         try:
             assert flipper.stdout is not None
             assert flipper.stdout.readline().strip() == "flipping"
-            for _ in range(60):
+            for _ in range(150):
                 flipper.send_signal(signal.SIGSTOP)  # lay out the next try
                 wait_stopped(flipper.pid)
                 try:
