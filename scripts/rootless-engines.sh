@@ -211,7 +211,11 @@ if ! rdocker info >/dev/null 2>&1; then
     fi
     wait_for "rootless dockerd" "$STATE/dockerd.pid" rootlesskit "$DOCKERD_LOG" rdocker info
 fi
-rdocker info --format '{{range .SecurityOptions}}{{println .}}{{end}}' | grep -qx 'name=rootless' ||
+# Into a variable first: `| grep -q` may exit before docker has written everything, and the
+# SIGPIPE would fail the pipeline (pipefail).
+security=$(rdocker info --format '{{range .SecurityOptions}}{{println .}}{{end}}') ||
+    die "docker info on $DOCKER_SOCK answered once, then failed"
+grep -qx 'name=rootless' <<<"$security" ||
     die "the dockerd on $DOCKER_SOCK does not report SecurityOptions name=rootless"
 
 # --- rootless Podman ---------------------------------------------------------------------------
