@@ -184,17 +184,22 @@ wait_for() {
 start_background() {
     # $1: pid file, $2: log, $3...: command (run as the user). setsid: a process group and
     # session of its own (not killed with the caller's); the subshell execs all the way down,
-    # so $! is the pid of the command itself. 9>&-: it must not hold the lock.
+    # so $! is the pid of the command itself. It keeps no descriptor but 0-2: an inherited one
+    # (our lock on 9, a caller's `flock FILE cmd`) would hold that lock as long as the daemon.
     local pidfile=$1 log=$2
     shift 2
     echo "--- $(date -Is) rootless-engines.sh starting $*" >>"$log"
     (
+        for fd in /proc/"$BASHPID"/fd/*; do
+            fd=${fd##*/}
+            if [ "$fd" -gt 2 ] && [ "$fd" != 255 ]; then eval "exec $fd>&-"; fi
+        done
         ulimit -n "$NOFILE" || exit 1
         cd "$home"
         exec setsid setpriv --reuid="$uid" --regid="$gid" --init-groups \
             env -i PATH="$USER_PATH" HOME="$home" USER="$USER_NAME" LOGNAME="$USER_NAME" \
             XDG_RUNTIME_DIR="$XDG" "$@"
-    ) </dev/null >>"$log" 2>&1 9>&- &
+    ) </dev/null >>"$log" 2>&1 &
     echo $! >"$pidfile"
 }
 

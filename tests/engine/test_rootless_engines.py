@@ -33,15 +33,25 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from _engine import LABEL, Engine, free_port, host_port_start, host_privileged_port, http_get
+from _engine import (
+    LABEL,
+    Engine,
+    free_port,
+    host_port_start,
+    host_privileged_port,
+    http_get,
+    rootless_engines_lock,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.engine]
 
@@ -50,6 +60,8 @@ USER = os.environ.get("UNROOT_ROOTLESS_USER", "unroot-rl")
 STATE = Path("/run/unroot-rootless")
 DOCKER_CLI = os.environ.get("UNROOT_DOCKER", "/usr/bin/docker")
 CAP_NET_BIND_SERVICE = 1 << 10
+#: Tests that restart the rootless dockerd (see _rootless_lock).
+RESTARTS_DOCKERD = {"test_setcap_rootlesskit_needs_restart"}
 #: Serves /w/index.html ("ok") on :80 inside the container (busybox httpd of the base image).
 HTTPD = ["sh", "-c", "mkdir -p /w && echo ok >/w/index.html && exec httpd -f -p 80 -h /w"]
 
@@ -114,6 +126,13 @@ def rootless(engine: Engine) -> Iterator[Rootless]:
         ids = _run([*cli, "ps", "-aq", "--filter", label]).stdout.split()
         if ids:
             _run([*cli, "rm", "-f", *_NO_GRACE[kind], *ids], timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def _rootless_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Shared while a test uses the engines; exclusive for one that restarts rootless dockerd."""
+    with rootless_engines_lock(exclusive=request.node.name in RESTARTS_DOCKERD):
+        yield
 
 
 def _rdocker_argv(rl: Rootless) -> list[str]:
@@ -372,6 +391,20 @@ def test_uid_mapping_bind_mount(rootless: Rootless, kind: str) -> None:
 # -- setcap on rootlesskit: takes effect only after a restart ----------------------------------
 
 
+@contextmanager
+def _term_raises() -> Iterator[None]:
+    """SIGTERM (e.g. from `timeout`) raises here, so that ``finally`` restores rootlesskit."""
+
+    def _raise(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _restart_rootless_docker() -> None:
     stopped = _script("stop", "docker", timeout=60)
     assert stopped.returncode == 0, stopped.stderr
@@ -388,7 +421,7 @@ def test_setcap_rootlesskit_needs_restart(rootless: Rootless) -> None:
     getfattr_before = _run(["getfattr", "-n", "security.capability", binary])
     old_pid = _rootlesskit_pid()
     restarted = False
-    with host_privileged_port(80) as port:
+    with host_privileged_port(80) as port, _term_raises():
         try:
             setcap = _run(["setcap", "cap_net_bind_service=ep", binary])
             assert setcap.returncode == 0, setcap.stderr
