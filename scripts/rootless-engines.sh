@@ -13,16 +13,16 @@
 #   - creates XDG_RUNTIME_DIR=/run/user/UID (the user's, 0700);
 #   - rootless Docker: docker.io's own /usr/share/docker.io/contrib/dockerd-rootless.sh as the
 #     user, without systemd --user (setsid + setpriv, in the background): rootlesskit (pid file
-#     /run/unroot-rootless/dockerd.pid, the process group's leader) -> dockerd, socket
-#     unix:///run/user/UID/docker.sock, log /var/log/unroot-rootless-dockerd.log; open-file limit
+#     /run/unroot-rootless/USER/dockerd.pid, the process group's leader) -> dockerd, socket
+#     unix:///run/user/UID/docker.sock, log /var/log/unroot-rootless/USER/dockerd.log; open-file limit
 #     (soft = hard) UNROOT_ROOTLESS_NOFILE, default the caller's hard limit (the setuptool's
 #     unit says LimitNOFILE=infinity, i.e. fs.nr_open under systemd; raising the hard limit needs
 #     CAP_SYS_RESOURCE, which a sandbox may lack); checks SecurityOptions name=rootless;
 #   - rootless Podman: native overlay storage (~/.config/containers/storage.conf; the kernel
 #     allows overlay in a user namespace, so no fuse-overlayfs; the default vfs copies the image
 #     per container) and `podman system service` as the user (pid file
-#     /run/unroot-rootless/podman.pid, socket unix:///run/user/UID/podman/podman.sock, log
-#     /var/log/unroot-rootless-podman.log); checks host.security.rootless;
+#     /run/unroot-rootless/USER/podman.pid, socket unix:///run/user/UID/podman/podman.sock, log
+#     /var/log/unroot-rootless/USER/podman.log); checks host.security.rootless;
 #   - loads the offline base image (scripts/base-image.sh) from the rootful engine into both,
 #     when its id differs there.
 # Root reaches them through the sockets (root may connect to any unix socket):
@@ -43,9 +43,10 @@ IMAGE=${UNROOT_BASE_IMAGE:-unroot-base:bookworm}
 DOCKER=${UNROOT_DOCKER:-/usr/bin/docker}
 WAIT=${UNROOT_ROOTLESS_WAIT:-60}
 NOFILE=${UNROOT_ROOTLESS_NOFILE:-$(ulimit -Hn)}
-STATE=/run/unroot-rootless
-DOCKERD_LOG=/var/log/unroot-rootless-dockerd.log
-PODMAN_LOG=/var/log/unroot-rootless-podman.log
+STATE=/run/unroot-rootless/$USER_NAME
+LOGS=/var/log/unroot-rootless/$USER_NAME
+DOCKERD_LOG=$LOGS/dockerd.log
+PODMAN_LOG=$LOGS/podman.log
 LOCK=/var/lock/unroot-rootless-engines.lock
 ROOTLESS_SH=/usr/share/docker.io/contrib/dockerd-rootless.sh
 USER_PATH=/usr/local/bin:/usr/bin:/bin:/usr/local/sbin:/usr/sbin:/sbin
@@ -68,7 +69,7 @@ fi
 case "$ACTION" in start | stop) ;; *) die "unknown action $ACTION (start, stop, env)" ;; esac
 
 # One caller at a time: several test sessions may race to start the same engines.
-mkdir -p "$STATE"
+mkdir -p "$STATE" "$LOGS"
 exec 9>"$LOCK"
 flock -w 300 9 || die "another rootless-engines.sh still holds $LOCK after 300 s"
 

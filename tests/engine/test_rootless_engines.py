@@ -57,7 +57,7 @@ pytestmark = [pytest.mark.root, pytest.mark.engine]
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rootless-engines.sh"
 USER = os.environ.get("UNROOT_ROOTLESS_USER", "unroot-rl")
-STATE = Path("/run/unroot-rootless")
+STATE = Path("/run/unroot-rootless") / USER
 DOCKER_CLI = os.environ.get("UNROOT_DOCKER", "/usr/bin/docker")
 CAP_NET_BIND_SERVICE = 1 << 10
 #: Tests that restart the rootless dockerd (see _rootless_lock).
