@@ -137,6 +137,7 @@ if ! uid_of >/dev/null; then
         die "useradd $USER_NAME failed"
 fi
 uid=$(uid_of)
+[ "$uid" -ne 0 ] || die "UNROOT_ROOTLESS_USER must not be root ($USER_NAME has uid 0)"
 gid=$(id -g "$USER_NAME")
 home=$(getent passwd "$USER_NAME" | cut -d: -f6)
 { grep -q "^$USER_NAME:" /etc/subuid && grep -q "^$USER_NAME:" /etc/subgid; } ||

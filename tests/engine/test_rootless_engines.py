@@ -105,7 +105,7 @@ def rootless(engine: Engine) -> Iterator[Rootless]:
     done = _script("start")
     if done.returncode != 0:
         why = (done.stderr or done.stdout).strip().splitlines() or ["(no output)"]
-        pytest.skip(f"rootless engines not up: scripts/rootless-engines.sh: {why[-1]}")
+        pytest.skip(f"rootless engines not up: {why[-1]}")
     env = dict(line.split("=", 1) for line in _script("env").stdout.split())
     entry = pwd.getpwnam(USER)
     found = Rootless(
