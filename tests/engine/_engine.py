@@ -29,6 +29,9 @@ BASE_IMAGE = os.environ.get("UNROOT_BASE_IMAGE", "unroot-base:bookworm")
 LABEL = "org.unroot.test"
 HOST_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 PORT80_LOCK = "/var/lock/unroot-host-privileged-port.lock"
+#: Tests that use the rootless engines of scripts/rootless-engines.sh hold it shared; a test that
+#: restarts one of them (or changes rootlesskit's file capability) holds it exclusively.
+ROOTLESS_LOCK = "/var/lock/unroot-rootless-engines-tests.lock"
 Builder = Literal["classic", "buildkit"]
 BUILDERS: tuple[Builder, ...] = ("classic", "buildkit")
 
@@ -244,6 +247,15 @@ def host_privileged_ports(
         if len(ports) < count:
             raise AssertionError(f"fewer than {count} free ports below 1024 on the host")
         yield ports[:count]
+
+
+@contextmanager
+def rootless_engines_lock(exclusive: bool = False) -> Iterator[None]:
+    """Hold :data:`ROOTLESS_LOCK`: shared to use the rootless engines, exclusive to restart them
+    (other sessions on this machine may be running containers on them)."""
+    with open(ROOTLESS_LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
 
 
 def image_file(engine: Engine, image: str, path: str) -> bytes:
