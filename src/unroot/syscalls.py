@@ -9,6 +9,7 @@ uses this module.
 from __future__ import annotations
 
 import ctypes
+import errno
 import os
 
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
@@ -121,3 +122,20 @@ def set_no_new_privs() -> None:
 
 def get_no_new_privs() -> bool:
     return prctl(PR_GET_NO_NEW_PRIVS) == 1
+
+
+#: keyctl(2)'s syscall number (glibc has no wrapper), per architecture.
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219, "i686": 288, "armv7l": 311, "ppc64le": 271}
+KEYCTL_JOIN_SESSION_KEYRING = 1
+
+
+def join_session_keyring() -> int:
+    """keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL): a new anonymous session keyring."""
+    number = _SYS_KEYCTL.get(os.uname().machine)
+    if number is None:
+        raise OSError(errno.ENOSYS, "keyctl: unknown syscall number on this architecture")
+    fn = _c().syscall
+    fn.restype = ctypes.c_long
+    return _check(
+        fn(ctypes.c_long(number), ctypes.c_long(KEYCTL_JOIN_SESSION_KEYRING), None), "keyctl"
+    )

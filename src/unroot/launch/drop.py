@@ -22,6 +22,7 @@ The order (credentials(7), capabilities(7), prctl(2)), after the sockets are bou
 8. Verify: /proc/thread-self/status must show the uid and gid in all four slots, exactly the
    groups, every capability set (bounding included) equal to the kept capabilities, and
    NoNewPrivs 1 — or nothing is exec'd.
+   A new session keyring replaces root's (keyctl JOIN_SESSION_KEYRING, as the service's user).
 9. As the service's user: the umask gets at least 022 (never wider than unroot's own), and the
    working directory stays unroot's if the user may search it, else it is ``/`` (systemd's
    default WorkingDirectory=); PWD follows.
@@ -246,6 +247,7 @@ def drop_privileges(plan: LaunchPlan) -> None:
             os.setresuid(plan.uid, plan.uid, plan.uid)
         if keep:
             syscalls.set_keepcaps(False)
+        _leave_session_keyring()
         syscalls.capset(keep, keep, keep)
         try:
             syscalls.ambient_clear_all()
@@ -261,6 +263,19 @@ def drop_privileges(plan: LaunchPlan) -> None:
     problems = check_status(plan, _read_own_status(), bounding_cut=cut_bounding)
     if problems:
         raise EnvironmentProblem("the privilege drop did not take: " + "; ".join(problems))
+
+
+def _leave_session_keyring() -> None:
+    """Join a new, empty session keyring as the service's user (keyctl(2)
+    KEYCTL_JOIN_SESSION_KEYRING): the one inherited is root's, and possessing it lets the
+    service search and read every key in it (cifscreds, eCryptfs, a Kerberos KEYRING: cache,
+    ``keyctl add ... @s``). systemd does the same (KeyringMode=private). A kernel or seccomp
+    profile without keyctl (ENOSYS, EPERM) leaves the service without it, too."""
+    try:
+        syscalls.join_session_keyring()
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSYS, errno.EPERM):
+            raise
 
 
 def _raise_hard_nofile(plan: LaunchPlan) -> None:
@@ -288,9 +303,8 @@ def set_nofile(limits: tuple[int, int]) -> None:
 def settle(env: dict[str, str]) -> None:
     """Step 9, as the service's user: umask at least 022, a working directory it may use, PWD."""
     os.umask(os.umask(0o022) | 0o022)
-    try:
-        usable = os.access(".", os.X_OK)
-        os.getcwd()
+    try:  # by its path: every directory above must be open to the user too, not only the last
+        usable = os.access(os.getcwd(), os.X_OK)
     except OSError:  # the directory was removed
         usable = False
     if not usable:
@@ -372,6 +386,8 @@ def prepare_listen_fds(
     else:
         os.closerange(top, keep)
         os.closerange(keep + 1, _FD_MAX)
+    for bound in socks:
+        bound.directory = None  # closed above: the janitor has its own
     return listen_environment([bound.spec for bound in socks], os.getpid())
 
 

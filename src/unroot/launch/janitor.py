@@ -37,17 +37,20 @@ class Janitor:
     @classmethod
     def start(cls, socks: Sequence[BoundSocket]) -> Janitor | None:
         """Fork the janitor for the socket files among ``socks`` (None when there are none)."""
-        files = [bound.created for bound in socks if bound.created is not None]
-        if not files:
-            return None
+        import fcntl
+
         entries = []
-        for path, dev, ino in files:
-            directory, name = os.path.split(path)
-            flags = os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC
+        for bound in socks:
+            if bound.created is None or bound.directory is None:
+                continue
+            path, dev, ino = bound.created
             try:
-                entries.append((os.open(directory or "/", flags), name, dev, ino))
+                directory = fcntl.fcntl(bound.directory, fcntl.F_DUPFD_CLOEXEC, 3)
             except OSError:
-                continue  # the directory is gone already: nothing there to clean
+                continue  # no fd to spare: that file is not cleaned up
+            entries.append((directory, os.path.basename(path), dev, ino))
+        if not entries:
+            return None
         try:
             read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
             try:
@@ -124,10 +127,7 @@ def _watch(read_fd: int, entries: list[tuple[int, str, int, int]]) -> None:  # p
         refused = b""
     if not refused:
         return
+    from unroot.launch.sockets import remove_if_same
+
     for dirfd, name, dev, ino in entries:
-        try:
-            info = os.stat(name, dir_fd=dirfd, follow_symlinks=False)
-            if (info.st_dev, info.st_ino) == (dev, ino):
-                os.unlink(name, dir_fd=dirfd)
-        except OSError:
-            pass
+        remove_if_same(dirfd, name, dev, ino)

@@ -30,21 +30,29 @@ if TYPE_CHECKING:
     from unroot.launch.plan import LaunchPlan, ListenSpec
 
 PROCFS = "/proc"
+UNIX_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) less the terminating NUL
 _NS_GET_USERNS = 0xB701  # include/uapi/linux/nsfs.h: _IO(0xb7, 0x1)
 
 
 class BoundSocket:
     """A bound (and, for streams, listening) socket and the spec it came from. ``created`` is the
-    socket file this launch created, as (path, st_dev, st_ino), so cleanup removes exactly it."""
+    socket file this launch created, as (path, st_dev, st_ino), and ``directory`` an ``O_PATH``
+    fd on the directory it was created in (looked up safely: :func:`_open_directory`), so that
+    cleanup removes exactly that file there, whatever the path names by then."""
 
-    __slots__ = ("created", "sock", "spec")
+    __slots__ = ("created", "directory", "sock", "spec")
 
     def __init__(
-        self, sock: socket.socket, spec: ListenSpec, created: tuple[str, int, int] | None = None
+        self,
+        sock: socket.socket,
+        spec: ListenSpec,
+        created: tuple[str, int, int] | None = None,
+        directory: int | None = None,
     ) -> None:
         self.sock = sock
         self.spec = spec
         self.created = created
+        self.directory = directory
 
     def __repr__(self) -> str:
         return f"BoundSocket({self.spec.address!r}, fd={self.sock.fileno()})"
@@ -67,14 +75,26 @@ def close_all(socks: Iterable[BoundSocket], *, unlink: bool = True) -> None:
     """Close the sockets and remove the socket files this launch created (if still ours)."""
     for bound in socks:
         bound.sock.close()
-        if unlink and bound.created is not None:
+        if unlink and bound.created is not None and bound.directory is not None:
             path, dev, ino = bound.created
-            try:
-                info = os.lstat(path)
-                if (info.st_dev, info.st_ino) == (dev, ino):
-                    os.unlink(path)
+            remove_if_same(bound.directory, os.path.basename(path), dev, ino)
+        if bound.directory is not None:
+            try:  # noqa: SIM105 - contextlib is not imported on the exec path
+                os.close(bound.directory)
             except OSError:
                 pass
+            bound.directory = None
+
+
+def remove_if_same(directory: int, name: str, dev: int, ino: int) -> None:
+    """Unlink ``name`` in the directory fd ``directory`` if it is still the file (dev, ino):
+    looked up without following a symlink, in the directory opened when the file was made."""
+    try:
+        info = os.stat(name, dir_fd=directory, follow_symlinks=False)
+        if (info.st_dev, info.st_ino) == (dev, ino):
+            os.unlink(name, dir_fd=directory)
+    except OSError:
+        pass
 
 
 def ensure_std_fds() -> None:
@@ -226,20 +246,22 @@ def _bind_unix(spec: ListenSpec) -> BoundSocket:
     assert path is not None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     created: tuple[str, int, int] | None = None
+    directory: int | None = None
     try:
         if spec.abstract:
             sock.bind(b"\0" + path[1:].encode("utf-8", "surrogateescape"))
             sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
         else:
-            _remove_stale_socket(spec, path)
+            directory, name = _open_directory(spec, path)
+            _remove_stale_socket(spec, directory, name)
             mode = spec.mode if spec.mode is not None else 0o666
             old_umask = os.umask(0o777 & ~mode)
             try:
-                sock.bind(path)
+                sock.bind(path)  # by its name, so that getsockname() tells the service that
             finally:
                 os.umask(old_umask)
             sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
-            pinned = _pin_own_socket(sock, spec, path)
+            pinned = _pin_own_socket(sock, spec, directory, name)
             try:
                 info = os.fstat(pinned)
                 created = (path, info.st_dev, info.st_ino)
@@ -253,81 +275,156 @@ def _bind_unix(spec: ListenSpec) -> BoundSocket:
             finally:
                 os.close(pinned)
     except BaseException as exc:
-        close_all([BoundSocket(sock, spec, created)])
+        close_all([BoundSocket(sock, spec, created, directory)])
         if isinstance(exc, OSError):
             raise _unix_error(spec, exc) from None
         raise
-    return BoundSocket(sock, spec, created)
+    return BoundSocket(sock, spec, created, directory)
 
 
-def _pin_own_socket(sock: socket.socket, spec: ListenSpec, path: str) -> int:
+#: Symlinks followed before a refusal (the kernel's MAXSYMLINKS).
+MAXSYMLINKS = 40
+
+
+def _open_directory(spec: ListenSpec, path: str) -> tuple[int, str]:
+    """An ``O_PATH`` fd on the socket's directory, and the socket's name in it.
+
+    unroot works there as root, so the lookup must not let anyone else choose where: the path is
+    walked component by component from ``/``, each directory opened ``O_NOFOLLOW`` (a directory
+    swapped for a symlink meanwhile fails the open), and a symlink is followed only when nobody
+    but root could have put it there — owned by root, in a root-owned directory that no one
+    else may write or that is sticky (``/var/run`` -> ``/run``). A symlink the service's user
+    planted in its own directory (``/srv/app/tmp/sockets`` -> a root-only directory) refuses the
+    launch instead of making root unlink and bind there.
+    """
+    directory, name = os.path.split(path)
+    if name in ("", ".", ".."):
+        raise UsageError(f"{spec.address}: the path must end in the socket's file name")
+    queue = [part for part in directory.split("/") if part]
+    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    hops = 0
+    try:
+        while queue:
+            part = queue.pop(0)
+            if part == ".":
+                continue
+            info = os.stat(part, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISLNK(info.st_mode):
+                hops += 1
+                if not _trusted_link(fd, info) or hops > MAXSYMLINKS:
+                    raise EnvironmentProblem(
+                        f"{spec.address}: {part} on the way to the socket is a symlink that "
+                        f"uid {info.st_uid} or a writer of its directory may change; unroot "
+                        "does not follow it as root (give the real directory)"
+                    )
+                target = os.readlink(part, dir_fd=fd)
+                queue = [piece for piece in target.split("/") if piece] + queue
+                if target.startswith("/"):
+                    os.close(fd)
+                    fd = os.open("/", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+                continue
+            flags = os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            step = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = step
+        return fd, name
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _trusted_link(directory: int, link: os.stat_result) -> bool:
+    """Whether only root could have made this symlink what it is: root's, in a root-owned
+    directory that others may not write (or a sticky one, where they may not replace it)."""
+    where = os.fstat(directory)
+    if link.st_uid != 0 or where.st_uid != 0:
+        return False
+    return not where.st_mode & 0o022 or bool(where.st_mode & stat.S_ISVTX)
+
+
+def _pin_own_socket(sock: socket.socket, spec: ListenSpec, directory: int, name: str) -> int:
     """An ``O_PATH`` fd on the socket file ``sock`` was just bound to, proven to be that file.
 
     Between bind() and the chmod/chown that follow, whoever may write the socket's directory
-    (the service's own runtime directory, often) can rename something else over the path — a
-    symlink to /etc/shadow, another socket. So the path is opened without following a symlink,
-    and the file found must be a socket that reaches *our* listener: a probe connects through
-    the pinned fd, and our accept() must return a connection whose SO_PEERCRED pid is ours
-    (a client of the real service that connected meanwhile is accepted and closed). chmod and
-    chown then go through ``/proc/self/fd/N``: the pinned inode, not the path.
+    (the service's own runtime directory, often) can rename something else over the name — a
+    symlink to /etc/shadow, another socket — and bind() itself resolved the path anew. So the
+    name is opened in the directory :func:`_open_directory` pinned, without following a
+    symlink, and the file found must be a socket that reaches *our* listener: a probe connects
+    through the pinned fd, and our accept() must return a connection whose SO_PEERCRED pid is
+    ours. Clients of the real service that connected meanwhile are accepted and closed; the
+    probe never blocks (a full backlog is drained and the connect tried again). chmod and chown
+    then go through ``/proc/self/fd/N``: the pinned inode, not the path.
     """
-    import struct  # lazily: only for socket files
+    import errno as errnos  # lazily: only for socket files
+    import struct
 
     try:
-        pinned = os.open(path, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
+        pinned = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=directory)
+    except OSError as exc:
+        if exc.errno not in (errnos.ENOENT, errnos.ELOOP):
+            raise
         pinned = -1
     ours = False
     if pinned >= 0 and stat.S_ISSOCK(os.fstat(pinned).st_mode):
-        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
-            probe.connect(f"{PROCFS}/self/fd/{pinned}")
-            for _ in range(256):
-                conn, _ = sock.accept()
-                with conn:
-                    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-                if struct.unpack("3i", creds)[0] == os.getpid():
-                    ours = True
-                    break
-        except OSError:  # BlockingIOError: our listener got no probe, so the file is not ours
-            pass
+            for _ in range(64):
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                probe.setblocking(False)
+                try:
+                    connected = probe.connect_ex(f"{PROCFS}/self/fd/{pinned}") == 0
+                    while True:  # what is queued, oldest first: clients, then (perhaps) us
+                        try:
+                            conn, _ = sock.accept()
+                        except BlockingIOError:
+                            break
+                        with conn:
+                            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+                        if connected and struct.unpack("3i", creds)[0] == os.getpid():
+                            ours = True
+                            break
+                finally:
+                    probe.close()
+                if ours or connected:
+                    break  # connected but not to us: someone else's socket is at the name
         finally:
-            probe.close()
             sock.setblocking(True)
     if not ours:
         if pinned >= 0:
             os.close(pinned)
         raise EnvironmentProblem(
             f"{spec.address}: the socket file was replaced while unroot set it up (someone else "
-            f"may write {os.path.dirname(path) or '/'}); refusing"
+            f"may write {os.path.dirname(spec.path or '') or '/'}); refusing"
         )
     return pinned
 
 
-def _remove_stale_socket(spec: ListenSpec, path: str) -> None:
+def _remove_stale_socket(spec: ListenSpec, directory: int, name: str) -> None:
+    """Remove a socket file left at the name by an earlier run (nothing accepts on it);
+    anything else there is refused. Everything relative to the pinned directory, no symlink
+    followed, and the file unlinked only if it is still the socket found."""
     try:
-        info = os.lstat(path)
+        info = os.stat(name, dir_fd=directory, follow_symlinks=False)
     except FileNotFoundError:
         return
     if not stat.S_ISSOCK(info.st_mode):
-        raise UsageError(f"{spec.address}: {path} exists and is not a socket; not removing it")
+        raise UsageError(f"{spec.address}: {spec.path} exists and is not a socket; not removing it")
+    where = f"{PROCFS}/self/fd/{directory}/{name}"
+    if len(where.encode("utf-8", "surrogateescape")) > UNIX_PATH_MAX:
+        where = spec.path or ""  # a name too long to prefix: the path itself
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.setblocking(False)
     try:
-        result = probe.connect_ex(path)
+        result = probe.connect_ex(where)
     finally:
         probe.close()
     if result in (errno.ECONNREFUSED, errno.ENOENT):
-        try:  # noqa: SIM105 - contextlib is not imported on the exec path
-            os.unlink(path)
-        except FileNotFoundError:
-            pass
+        remove_if_same(directory, name, info.st_dev, info.st_ino)
         return
     if result in (0, errno.EAGAIN, errno.EPROTOTYPE, errno.EINPROGRESS):
         raise UsageError(f"{spec.address} is already in use")
     raise EnvironmentProblem(
-        f"{spec.address}: {path} exists and cannot be probed ({os.strerror(result)})"
+        f"{spec.address}: {spec.path} exists and cannot be probed ({os.strerror(result)})"
     )
 
 

@@ -81,6 +81,8 @@ HANDLED = (signal.SIGCHLD, signal.SIGTSTP, *FORWARDED)
 # systemd's "clean" deaths: Restart=on-failure does not restart after them.
 CLEAN_SIGNALS = frozenset({signal.SIGHUP, signal.SIGINT, signal.SIGTERM, signal.SIGPIPE})
 
+#: unroot's exit code when the first generation cannot even be forked (the system refuses).
+START_FAILED = 3
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -396,7 +398,8 @@ class _State:
     current: Generation | None = None
     pending: Generation | None = None  # started by a reload, not ready yet
     draining: list[Generation] = field(default_factory=list)
-    leftovers: dict[int, float] = field(default_factory=dict)  # pgid → SIGKILL deadline
+    # session → (SIGKILL deadline, pidfds of what the stop signal reached)
+    leftovers: dict[int, tuple[float, list[int]]] = field(default_factory=dict)
     restart_at: float | None = None
     delay: float = 0.0
     stopping: int | None = None  # the signal that asked us to stop
@@ -499,7 +502,7 @@ class Supervisor:
         yield st.restart_at
         yield st.stop_deadline
         yield from (g.deadline for g in st.draining)
-        yield from st.leftovers.values()
+        yield from (deadline for deadline, _ in st.leftovers.values())
         if st.pending is not None:
             yield st.pending.deadline
             if self.service.ready == "tcp":
@@ -565,10 +568,12 @@ class Supervisor:
         so the generations are continued at once."""
         gens = self._live()
         for gen in gens:
-            _killpg(gen.pid, signal.SIGSTOP)
+            for pidfd in self._signal_session(gen.pid, signal.SIGSTOP):
+                os.close(pidfd)
         _kill(os.getpid(), signal.SIGSTOP)
         for gen in gens:
-            _killpg(gen.pid, signal.SIGCONT)
+            for pidfd in self._signal_session(gen.pid, signal.SIGCONT):
+                os.close(pidfd)
 
     def _reload(self, name: str) -> None:
         st = self.state
@@ -612,14 +617,13 @@ class Supervisor:
                     f"generation {gen.number} (pid {gen.main}) still running after "
                     f"{self.timing.stop_timeout:g}s; SIGKILL"
                 )
-                _killpg(gen.pid, signal.SIGKILL)
+                self._kill_session(gen.pid)
                 _kill(gen.main, signal.SIGKILL)
                 gen.deadline = None
-        for pgid, deadline in list(st.leftovers.items()):
+        for session, (deadline, pidfds) in list(st.leftovers.items()):
             if now >= deadline:
-                _killpg(pgid, signal.SIGKILL)
-                del st.leftovers[pgid]
-                self._forget(pgid)
+                self._kill_leftovers(session, pidfds)
+                del st.leftovers[session]
         if st.stop_deadline is not None and now >= st.stop_deadline:
             st.stop_deadline = None
             for gen in self._live():
@@ -627,7 +631,7 @@ class Supervisor:
                     f"generation {gen.number} (pid {gen.main}) still running "
                     f"{self.timing.stop_timeout:g}s after the stop signal; SIGKILL"
                 )
-                _killpg(gen.pid, signal.SIGKILL)
+                self._kill_session(gen.pid)
                 _kill(gen.main, signal.SIGKILL)
 
     def _check_ready(self, gen: Generation, now: float) -> None:
@@ -827,10 +831,48 @@ class Supervisor:
                 f"generation {gen.number}: {gen.ignored_unlogged} more notify messages from "
                 "processes outside it ignored"
             )
-        if _killpg(gen.pid, self.service.stop_signal):
-            self.state.leftovers[gen.pid] = now + self.timing.stop_timeout
+        pidfds = self._signal_session(gen.pid, self.service.stop_signal)
+        if pidfds:
+            self.state.leftovers[gen.pid] = (now + self.timing.stop_timeout, pidfds)
         else:
             self._forget(gen.pid)
+
+    def _signal_session(self, session: int, sig: int) -> list[int]:
+        """Signal every live process of a generation's session — also one that moved to a
+        process group of its own — through a pidfd, so that a pid reused meanwhile is never
+        hit; the pidfds of those signalled (the caller closes them)."""
+        pidfds = []
+        for pid in self.inspector.session(session):
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                continue
+            st = self.inspector.stat(pid)  # the pid is pinned now: is it still that process?
+            if st is None or st.session != session:
+                os.close(pidfd)
+                continue
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, sig)
+            pidfds.append(pidfd)
+        return pidfds
+
+    def _kill_session(self, session: int) -> None:
+        """SIGKILL what runs in a session whose leader still lives (so its id is not reused)."""
+        for pidfd in self._signal_session(session, signal.SIGKILL):
+            os.close(pidfd)
+
+    def _kill_leftovers(self, session: int, pidfds: list[int]) -> None:
+        """SIGKILL the leftovers signalled at the sweep; the session is looked at again only
+        while one of them still lives in it (an empty session's id may belong to others)."""
+        alive = False
+        for pidfd in pidfds:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+                alive = True
+            os.close(pidfd)
+        if alive:
+            self._kill_session(session)
+        self._forget(session)
 
     def _forget(self, session: int) -> None:
         """Tell the watchdog that a generation's session is empty: its id may be reused."""
@@ -843,8 +885,9 @@ class Supervisor:
         for gen in self._live():
             if gen.notify is not None:
                 gen.notify.close()
-        for pgid in st.leftovers:
-            _killpg(pgid, signal.SIGKILL)
+        for session, (_, pidfds) in st.leftovers.items():
+            self._kill_leftovers(session, pidfds)
+        st.leftovers.clear()
         if self._watchdog >= 0:  # what is still left of any generation goes with us
             os.close(self._watchdog)
             self._watchdog = -1
@@ -857,19 +900,36 @@ class Supervisor:
         st = self.state
         number = st.next_number
         st.next_number += 1
-        notify = _notify_socket() if self.service.ready == "notify" else None
-        env = dict(self.service.env)
-        if notify is not None:
-            env["NOTIFY_SOCKET"] = "@" + notify.getsockname()[1:].decode()
-        err_r, err_w = os.pipe2(os.O_CLOEXEC)
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
-        parent = os.getpid()
+        notify: socket.socket | None = None
+        err_r = err_w = -1
+        step = "socket"
         try:
-            pid = os.fork()
-            if pid == 0:  # pragma: no cover - the child execs or exits
-                _exec_child(self.service, env, err_w, parent)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            notify = _notify_socket() if self.service.ready == "notify" else None
+            env = dict(self.service.env)
+            if notify is not None:
+                env["NOTIFY_SOCKET"] = "@" + notify.getsockname()[1:].decode()
+            step = "pipe"
+            err_r, err_w = os.pipe2(os.O_CLOEXEC)
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
+            parent = os.getpid()
+            step = "fork"
+            try:
+                pid = os.fork()
+                if pid == 0:  # pragma: no cover - the child execs or exits
+                    _exec_child(self.service, env, err_w, parent)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        except OSError as exc:  # EAGAIN (RLIMIT_NPROC, pids.max), EMFILE: this start fails
+            for fd in (err_r, err_w):
+                if fd >= 0:
+                    os.close(fd)
+            if notify is not None:
+                notify.close()
+            self.log(f"cannot start generation {number}: {step}: {exc.strerror or exc}")
+            first, self._on_first_start = self._on_first_start, None
+            if first is not None:
+                first(False)
+            return START_FAILED
         os.close(err_w)
         with os.fdopen(err_r, "rb") as pipe:
             report = pipe.read()
@@ -1033,15 +1093,6 @@ def _kill(pid: int, sig: int) -> None:
         os.kill(pid, sig)
 
 
-def _killpg(pgid: int, sig: int) -> bool:
-    """Signal a process group; False when it has no members left."""
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
-
-
 def _quiet(message: str) -> None:
     """``Supervisor.info`` when only problems are worth a line (the relay without --supervise)."""
 
@@ -1089,6 +1140,8 @@ def supervise(
     keep.update(relay.fds() if relay is not None else ())
     keep.update([janitor.fd] if janitor is not None and janitor.fd is not None else [])
     _close_inherited(keep)
+    for bound in socks:
+        bound.directory = None  # closed: the janitor has its own
     drop.drop_privileges(plan)
     with contextlib.suppress(OSError):  # no ptrace, no /proc/PID/fd for same-uid processes
         _prctl(PR_SET_DUMPABLE, 0)
