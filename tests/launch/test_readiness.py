@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from unroot.launch import socktable
+from unroot.launch.inspect import ProcInspector
 from unroot.launch.socktable import (
     InetSocket,
     accepted,
@@ -27,7 +28,6 @@ from unroot.launch.socktable import (
     parse_diag,
     parse_proc_tcp,
 )
-from unroot.launch.supervise import ProcInspector
 
 LOOP = bytes([127, 0, 0, 1])
 TCP_HEAD = (
