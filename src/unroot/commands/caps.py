@@ -18,6 +18,7 @@ import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TextIO
 
+from unroot.commands.edge import one_line as _display
 from unroot.errors import ParseError, UnrootError, UsageError
 from unroot.model.caps import MASK_BITS, CapSet, libcap_name
 from unroot.model.creds import (
@@ -441,24 +442,6 @@ def _warn(message: str, stream: TextIO | None = None) -> None:
 
 def _without_path(exc: UnrootError, path: str) -> str:
     return str(exc).removeprefix(f"{path}: ")
-
-
-def _display(text: str) -> str:
-    """Text safe for a terminal and for line-based readers.
-
-    Bytes that are not UTF-8 (surrogate-escaped file names) and control characters, which a
-    file name may contain (a newline, or an escape sequence that would repaint the screen),
-    are shown as ``\\xNN`` / ``\\uNNNN``.
-    """
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text if text.isprintable() else _UNPRINTABLE.sub(_escape, text)
-
-
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def _isatty(stream: TextIO) -> bool:
