@@ -40,8 +40,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 from unroot.errors import UnrootError
 from unroot.lint.chain import ChainLink, exec_chain_argv
@@ -59,9 +60,9 @@ from unroot.lint.facts import (
 )
 from unroot.model.bind import bind_verdict
 from unroot.model.caps import EMPTY, CapSet
-from unroot.model.chain import ChainResult, ChainStep
+from unroot.model.chain import ChainResult, exec_chain
 from unroot.model.creds import Creds, Ids
-from unroot.model.execve import ExecFile, execve
+from unroot.model.execve import ExecFile
 from unroot.model.runtimes import (
     NEW_NETNS_PORT_START,
     PORT_SYSCTL,
@@ -70,6 +71,7 @@ from unroot.model.runtimes import (
     start_creds,
     unprivileged_port_start,
 )
+from unroot.model.setid import setpriv_switch, setuid_switch
 from unroot.model.userns import INIT_USERNS, SubIdRange, UserNs, rootless_map
 from unroot.model.verdict import Verdict
 
@@ -452,73 +454,33 @@ def _links(
     return tuple(links), decidable, notes
 
 
-def _setuid(creds: Creds, target: UserView, wrapper: ChainLink | None = None) -> Creds:
-    """What a user-switching wrapper (gosu, su-exec, runuser…) leaves after setgroups,
-    setgid and setuid: capabilities(7) clears permitted, effective and ambient when all uids
-    leave 0 (no SECBIT_KEEP_CAPS).  ``setpriv`` is the exception: it sets PR_SET_KEEPCAPS
-    before setresuid and re-applies its capabilities after it, then edits the bounding set
-    (``--bounding-set``), the inheritable set (``--inh-caps``) and raises ambient capabilities
-    (``--ambient-caps``), in that order (util-linux sys-utils/setpriv.c) — so
-    ``--inh-caps=+net_bind_service --ambient-caps=+net_bind_service`` carries the capability
-    through the exec of the service (observed on the engine: tests/engine)."""
-    if creds.uid.effective != 0:
-        return creds  # not root: the switch fails or changes nothing the model can see
-    switched = creds.with_(
-        uid=Ids.same(target.uid),
-        gid=Ids.same(target.gid),
-        groups=frozenset(target.groups),
-    )
-    if wrapper is not None and wrapper.program.rsplit("/", 1)[-1] == "setpriv":
+def _switch(target: UserView, wrapper: ChainLink) -> Callable[[Creds], Creds]:
+    """The user switch a setuid-wrapper link makes (``setpriv`` with its capability options)."""
+    if wrapper.program.rsplit("/", 1)[-1] == "setpriv":
         edits = dict(wrapper.options)  # the last of each option wins
-        bounding = _apply_cap_edit(creds.bounding, edits.get("--bounding-set"))
-        inheritable = _apply_cap_edit(creds.inheritable, edits.get("--inh-caps"))
-        # raising an ambient capability needs it in permitted and inheritable (prctl EPERM)
-        ambient = _apply_cap_edit(creds.ambient, edits.get("--ambient-caps"))
-        ambient &= creds.permitted & inheritable
-        return switched.with_(
-            bounding=bounding,
-            inheritable=inheritable,
-            effective=creds.permitted if target.uid != 0 else creds.effective,
-            ambient=ambient,
+        return partial(
+            setpriv_switch,
+            uid=target.uid,
+            gid=target.gid,
+            groups=target.groups,
+            bounding_set=edits.get("--bounding-set"),
+            inh_caps=edits.get("--inh-caps"),
+            ambient_caps=edits.get("--ambient-caps"),
         )
-    if target.uid != 0:
-        switched = switched.with_(permitted=EMPTY, effective=EMPTY, ambient=EMPTY)
-    return switched
-
-
-def _apply_cap_edit(caps: CapSet, edit: str | None) -> CapSet:
-    """setpriv's ``+cap,-cap,+all,-all`` list applied to ``caps``; an unknown name leaves the
-    set as it was (setpriv would refuse to run; the model does not guess)."""
-    if not edit:
-        return caps
-    result = caps
-    for item in edit.split(","):
-        sign, name = item[:1], item[1:].strip().lower()
-        if sign not in "+-" or not sign or not name:
-            return caps
-        try:
-            change = CapSet.all() if name == "all" else CapSet.parse(name)
-        except UnrootError:
-            return caps
-        result = result | change if sign == "+" else result - change
-    return result
+    return partial(setuid_switch, uid=target.uid, gid=target.gid, groups=target.groups)
 
 
 def _run_chain(
     start: Creds, links: Sequence[Link], users: Mapping[int, UserView]
 ) -> tuple[ChainResult, Creds | None]:
-    """exec_chain over the links, switching users after each setuid-wrapper link."""
-    steps: list[ChainStep] = []
-    creds = start
-    for index, link in enumerate(links):
-        result = execve(creds, link.file)
-        steps.append(ChainStep(link.file, creds, result))
-        if not result.ok:
-            return ChainResult(start, tuple(steps)), None
-        creds = result.creds
-        if index in users:
-            creds = _setuid(creds, users[index], link.link)
-    return ChainResult(start, tuple(steps)), creds
+    """The model's exec chain over the links, switching users after each setuid-wrapper link.
+
+    Ids are as the container sees them: its own root is uid 0 there, so a v3 file capability
+    counts for rootid 0 only (exec_chain's default userns_root_uids), whatever the runtime's
+    user namespace maps that root to on the host."""
+    switches = {index: _switch(user, links[index].link) for index, user in users.items()}
+    chain = exec_chain(start, [link.file for link in links], switches=switches)
+    return chain, chain.final if chain.ok else None
 
 
 # -- ports ----------------------------------------------------------------------------------
