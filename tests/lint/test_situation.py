@@ -7,13 +7,13 @@ import textwrap
 import pytest
 
 from unroot.lint.config import LintConfig
-from unroot.lint.facts import ParsedFile
-from unroot.lint.parsers.compose import parse_compose
-from unroot.lint.parsers.dockerfile import parse_dockerfile
-from unroot.lint.parsers.k8s import parse_k8s
-from unroot.lint.parsers.systemd import parse_systemd_units
-from unroot.lint.situation import NAMED_UID, Situation, build_situations
 from unroot.model.caps import NET_BIND_SERVICE, CapSet
+from unroot.situation import NAMED_UID, Situation, build_situations
+from unroot.sources.compose.parser import parse_compose
+from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.k8s import parse_k8s
+from unroot.sources.parsed import ParsedFile
+from unroot.sources.systemd import parse_systemd_units
 
 CAPPED = """
     FROM golang:1.22 AS build

@@ -13,7 +13,7 @@ with a note, unless ``--kind`` says what it is.  A drop-in named explicitly brin
 when the unit is beside its directory (``a.service.d/x.conf`` → ``a.service``); otherwise it is
 skipped with a note: a drop-in alone says nothing about what runs.
 
-A compose file is linted as its project (``parsers/compose.py``): the override file beside a
+A compose file is linted as its project (``sources/compose/``): the override file beside a
 default-named file, and the files that ``include`` or ``extends: {file}`` pull in, are read
 through the project that uses them, not as projects of their own; named alone on the command
 line, they bring that project (``unroot lint compose.override.yaml`` lints ``compose.yaml`` with
@@ -28,8 +28,8 @@ import re
 from collections.abc import Iterator, Sequence
 
 from unroot.errors import UsageError
-from unroot.lint.parsers.compose import DEFAULT_FILES, main_file_of, references
-from unroot.lint.parsers.systemd import dropin_unit, is_dropin
+from unroot.sources.compose.files import DEFAULT_FILES, main_file_of, references
+from unroot.sources.systemd import dropin_unit, is_dropin
 
 KINDS = ("dockerfile", "compose", "k8s", "systemd")
 SKIP_DIRS = frozenset(

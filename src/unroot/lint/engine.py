@@ -32,14 +32,14 @@ from dataclasses import dataclass, field, replace
 from unroot.errors import UsageError
 from unroot.lint.config import THRESHOLDS, LintConfig
 from unroot.lint.discover import discover, path_key, path_like
-from unroot.lint.facts import Location, ParsedFile, Workload
 from unroot.lint.findings import SEVERITIES, Finding
-from unroot.lint.parsers.compose import parse_compose
-from unroot.lint.parsers.dockerfile import parse_dockerfile
-from unroot.lint.parsers.k8s import parse_k8s
-from unroot.lint.parsers.systemd import dropin_dirs, parse_systemd_units, socket_candidates
 from unroot.lint.registry import RuleInfo, load_rules, matches
-from unroot.lint.situation import Situation, build_situations
+from unroot.situation import Situation, build_situations
+from unroot.sources.compose.parser import parse_compose
+from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.k8s import parse_k8s
+from unroot.sources.parsed import Location, ParsedFile, Workload
+from unroot.sources.systemd import dropin_dirs, parse_systemd_units, socket_candidates
 
 #: The failure threshold when neither --failure-threshold nor the config sets one: errors and
 #: warnings fail a CI job, ``info`` findings (runs-as-root, duplicate-layer) do not.

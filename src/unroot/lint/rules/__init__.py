@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from unroot.lint.facts import ImageFile, Location
-from unroot.lint.situation import NO_CAPS_PROGRAMS, Situation
 from unroot.model.caps import CapSet, cap_name
+from unroot.situation import NO_CAPS_PROGRAMS, Situation
+from unroot.sources.parsed import ImageFile, Location
 
 
 def flag(caps: CapSet | Iterable[int]) -> str:

@@ -1,8 +1,9 @@
-"""What the linter's parsers extract: plain frozen facts with the file and line they came from.
+"""What the configuration parsers extract: plain frozen facts with the file and line they came
+from.
 
-Parsers (``lint/parsers/``) turn Dockerfiles, compose files, Kubernetes manifests and systemd
-units into these facts and nothing else; ``lint/situation.py`` turns facts into the questions
-the model answers (start credentials from a runtime profile, the exec chain, the bind rule, path
+Parsers (``sources/``) turn Dockerfiles, compose files, Kubernetes manifests and systemd units
+into these facts and nothing else; ``situation/`` turns facts into the questions the model
+answers (start credentials from a runtime profile, the exec chain, the bind rule, path
 access); rules only read verdicts.  No fact knows which file format it came from beyond
 ``Location`` and ``source_kind``.
 
