@@ -14,11 +14,10 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from unroot.errors import UsageError
+from unroot.lint.config import RUNTIMES, THRESHOLDS
+from unroot.sources.kinds import NAMES as KINDS
 
 FORMATS = ("text", "json", "sarif")
-KINDS = ("dockerfile", "compose", "k8s", "systemd")
-RUNTIMES = ("docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o")
-THRESHOLDS = ("error", "warning", "info")
 
 
 def register(sub: Any) -> None:

@@ -68,6 +68,7 @@ from unroot.situation.nonroot import (
 )
 from unroot.situation.types import NAMED_UID, Link, NonRootRefusal, PortBind, Situation, UserView
 from unroot.sources.exec_argv import ChainLink, exec_chain_argv
+from unroot.sources.kinds import KINDS
 from unroot.sources.parsed import (
     DockerfileFacts,
     ImageFile,
@@ -105,7 +106,6 @@ class _NoChoices:
 
 NO_CHOICES: Choices = _NoChoices()
 
-DEFAULT_RUNTIME = {"compose": "docker", "dockerfile": "docker", "k8s": "containerd2"}
 DEFAULT_BUILDER = "buildkit"
 HOST_PORT_START = 1024  # the kernel's default; the linter cannot see the host's sysctl
 #: Rootless engines: the invoking user and its subordinate ids (the usual first allocation).
@@ -663,9 +663,10 @@ def _stage_for(dockerfile: DockerfileFacts, target: str | None) -> Stage:
 
 
 def _runtime(kind: str, chosen: str | None) -> RuntimeProfile:
-    if kind == "systemd":
-        return PROFILES["systemd"]
-    return PROFILES[chosen or DEFAULT_RUNTIME[kind]]
+    info = KINDS[kind]
+    if info.runtime_fixed:
+        return PROFILES[info.default_runtime]
+    return PROFILES[chosen or info.default_runtime]
 
 
 def _runtime_note(kind: str, runtime: RuntimeProfile, chosen: str | None) -> str:
