@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from unroot.commands.edge import one_line as _display
 from unroot.errors import ParseError, UnrootError, UsageError
+from unroot.facts import PROCFS_PATH
 from unroot.model.caps import MASK_BITS, CapSet, libcap_name
 from unroot.model.creds import (
     SECBIT_KEEP_CAPS,
@@ -135,7 +136,7 @@ def register(sub: Any) -> None:
     proc = subcommand("proc", "show a process's credentials and capabilities", PROC_HELP, run_proc)
     proc.add_argument("pid", metavar="PID|self")
     proc.add_argument(
-        "--procfs", default="/proc", metavar="DIR", help="procfs root (default /proc)"
+        "--procfs", default=PROCFS_PATH, metavar="DIR", help=f"procfs root (default {PROCFS_PATH})"
     )
 
     scan = subcommand(
@@ -226,7 +227,7 @@ def securebits_names(bits: int) -> list[str]:
 
 def _own_securebits(pid: str, procfs: str) -> int | None:
     """prctl(PR_GET_SECUREBITS) answers for the calling process only."""
-    if procfs != "/proc" or pid not in ("self", str(os.getpid())):
+    if procfs != PROCFS_PATH or pid not in ("self", str(os.getpid())):
         return None
     from unroot import syscalls
 
