@@ -70,6 +70,7 @@ from unroot.situation.types import NAMED_UID, Link, NonRootRefusal, PortBind, Si
 from unroot.sources.exec_argv import ChainLink, exec_chain_argv
 from unroot.sources.kinds import KINDS
 from unroot.sources.parsed import (
+    DEFAULT_PATH,
     DockerfileFacts,
     ImageFile,
     Location,
@@ -111,7 +112,6 @@ HOST_PORT_START = 1024  # the kernel's default; the linter cannot see the host's
 #: Rootless engines: the invoking user and its subordinate ids (the usual first allocation).
 ROOTLESS_USER = 1000
 ROOTLESS_SUBIDS = (SubIdRange("user", 100000, 65536),)
-DEFAULT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 #: Programs base images ship without file capabilities (interpreters: a script's own file
 #: capabilities never count either — the kernel executes the interpreter).
 NO_CAPS_PROGRAMS = re.compile(
@@ -137,12 +137,16 @@ def _user_view(fact: UserFact | None, origin: str, groups: Sequence[str] = ()) -
 
 
 # -- the exec chain -------------------------------------------------------------------------
-def _resolve(program: str, files: Mapping[str, ImageFile]) -> tuple[str, ImageFile | None]:
+def _resolve(
+    program: str, files: Mapping[str, ImageFile], search: Sequence[str]
+) -> tuple[str, ImageFile | None]:
+    """The file ``program`` names: as written when absolute, else the first match in the
+    directories of the image's PATH (``search``)."""
     if program.startswith("/"):
         path = posixpath.normpath(program)
         return path, files.get(path)
     if "/" not in program:
-        for directory in DEFAULT_PATH:
+        for directory in search:
             candidate = f"{directory}/{program}"
             if candidate in files:
                 return candidate, files[candidate]
@@ -150,14 +154,18 @@ def _resolve(program: str, files: Mapping[str, ImageFile]) -> tuple[str, ImageFi
 
 
 def _links(
-    argv_links: Sequence[ChainLink], files: Mapping[str, ImageFile], *, host: bool
+    argv_links: Sequence[ChainLink],
+    files: Mapping[str, ImageFile],
+    *,
+    host: bool,
+    search: Sequence[str] = DEFAULT_PATH,
 ) -> tuple[tuple[Link, ...], bool, list[str]]:
     """(links, decidable, assumptions).  ``host``: the programs are the host's (systemd)."""
     links: list[Link] = []
     notes: list[str] = []
     decidable = True
     for chain_link in argv_links:
-        path, image_file = _resolve(chain_link.program, files)
+        path, image_file = _resolve(chain_link.program, files, search)
         base = posixpath.basename(path)
         note: str | None = None
         script = bool(_SCRIPT.fullmatch(base)) or (
@@ -501,7 +509,8 @@ def _situation(build: _Build) -> Situation:
             entrypoint, cmd = ("/sbin/docker-init", "--", *(cmd or ())), None
     argv_links = exec_chain_argv(entrypoint, cmd) if program_known else []
     host = workload is not None and workload.source_kind == "systemd"
-    links, decidable, link_notes = _links(argv_links, build.stage_files(), host=host)
+    search = stage.path if stage is not None and stage.path else DEFAULT_PATH
+    links, decidable, link_notes = _links(argv_links, build.stage_files(), host=host, search=search)
     notes.extend(link_notes)
     if not links:
         decidable = False

@@ -95,9 +95,19 @@ class ImageFile:
     caps_known: bool = True
 
 
+#: The PATH of an image that sets none (Docker's and the OCI runtimes' default).
+DEFAULT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def path_dirs(value: str | None) -> tuple[str, ...]:
+    """The directories of a ``PATH`` value (an empty entry is ``/``); DEFAULT_PATH for none."""
+    return tuple(d or "/" for d in value.split(":")) if value else DEFAULT_PATH
+
+
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """One FROM … stage."""
+    """One FROM … stage; ``path``: the directories of its ``PATH`` (its ENV, else Docker's
+    default), where a program named without a slash is looked up."""
 
     index: int
     name: str | None  # AS name
@@ -113,6 +123,7 @@ class Stage:
     cmd: tuple[str, ...] | None = None
     cmd_location: Location | None = None
     installed_packages: tuple[str, ...] = ()  # what RUN apt-get/apk/dnf install put in
+    path: tuple[str, ...] = ()  # () : DEFAULT_PATH
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,12 +146,12 @@ from unroot.sources.parsed import (
     PortFact,
     Stage,
     UserFact,
+    path_dirs,
 )
 from unroot.sources.ports import ports_from_argv
 from unroot.sources.pragmas import parse_pragmas
 from unroot.sources.shell import Env, expand_word, shell_c_script
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NOBODY = 65534
 MAX_EXPOSE_RANGE = 1024
 _ARCHIVE = re.compile(r"\.(tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst|tzst)$", re.I)
@@ -816,6 +816,7 @@ class _Builder(BuildContext):
             cmd=stage.cmd,
             cmd_location=stage.cmd_location,
             installed_packages=tuple(dict.fromkeys(stage.packages)),
+            path=path_dirs(stage.env.get("PATH")),
         )
 
     @staticmethod
@@ -834,7 +835,6 @@ class _Builder(BuildContext):
     def exec_paths(self, stage: StageState) -> list[str]:
         """The files ENTRYPOINT/CMD exec (through wrappers), as absolute paths."""
         paths: list[str] = []
-        path_var = stage.env.get("PATH") or DEFAULT_PATH
         for link in exec_chain_argv(stage.entrypoint, stage.cmd):
             program = link.program
             if not program or "$" in program:
@@ -842,7 +842,7 @@ class _Builder(BuildContext):
             if "/" in program:
                 candidates = [posixpath.normpath(posixpath.join(stage.workdir, program))]
             else:
-                candidates = [posixpath.join(d or "/", program) for d in path_var.split(":")]
+                candidates = [posixpath.join(d, program) for d in path_dirs(stage.env.get("PATH"))]
             for candidate in candidates:
                 resolved = self.follow(stage, candidate)
                 if resolved is None:
