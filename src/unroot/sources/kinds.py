@@ -1,6 +1,6 @@
 """The kinds of input unroot reads, in one registry: how a file is recognised (by its name, else
-by its content), which parser reads it, and which runtime runs what it describes unless the
-user chooses one.
+by its content), which parser reads it, which runtime runs what it describes unless the user
+chooses one, and how a fix is spelled in its syntax (its :class:`Dialect`).
 
 Adding a kind (Podman Quadlet units, Helm charts, Nomad jobs) is one entry in :data:`KINDS` and
 its parser module under ``sources/``; discovery, ``--kind``, the rules' ``kinds`` and the
@@ -26,6 +26,35 @@ Reader = Callable[[str], "str | None"]
 Parser = Callable[[str, str, "Reader | None", "str | None"], ParsedFile]
 
 
+def _docker_cap_add(items: str, names: str) -> str:
+    del items
+    return f"run it with `docker run --cap-add {names}` (or compose `cap_add`)"
+
+
+def _docker_sysctl(port: int) -> str:
+    return f"run it with `--sysctl net.ipv4.ip_unprivileged_port_start={port}`"
+
+
+def _systemd_cap_add(items: str, names: str) -> str:
+    del items
+    systemd = " ".join(f"CAP_{n}" for n in names.split(","))
+    return f"include {systemd} in CapabilityBoundingSet="
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How a fix is spelled in a kind's own syntax.
+
+    ``add_caps(items, names)``: the edit that puts capabilities into the bounding set (``items``
+    is ``"NET_BIND_SERVICE, NET_RAW"``, ``names`` ``"NET_BIND_SERVICE,NET_RAW"``); ``drop_nnp``:
+    the edit that turns no_new_privs off; ``set_sysctl(port)``: the edit that lowers
+    ``net.ipv4.ip_unprivileged_port_start`` to ``port``."""
+
+    add_caps: Callable[[str, str], str] = _docker_cap_add
+    drop_nnp: str = "run without `--security-opt no-new-privileges`"
+    set_sysctl: Callable[[int], str] = _docker_sysctl
+
+
 @dataclass(frozen=True, slots=True)
 class Kind:
     """One kind of input.
@@ -41,6 +70,7 @@ class Kind:
     default_runtime: str
     parse: Parser | None = None
     runtime_fixed: bool = False
+    dialect: Dialect = Dialect()
 
 
 def _parse_dockerfile(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
@@ -64,11 +94,31 @@ def _parse_k8s(text: str, path: str, read: Reader | None, builder: str | None) -
     return parse_k8s(text, path)
 
 
+COMPOSE = Dialect(
+    add_caps=lambda items, names: f"add `cap_add: [{items}]` to the service",
+    drop_nnp="remove `no-new-privileges` from `security_opt`",
+    set_sysctl=lambda port: (
+        f"add `sysctls: [net.ipv4.ip_unprivileged_port_start={port}]` to the service"
+    ),
+)
+K8S = Dialect(
+    add_caps=lambda items, names: f"add `{items}` to `securityContext.capabilities.add`",
+    drop_nnp="set `allowPrivilegeEscalation: true` (or leave it unset)",
+    set_sysctl=lambda port: (
+        "set the pod sysctl `securityContext.sysctls: [{name: "
+        f'net.ipv4.ip_unprivileged_port_start, value: "{port}"}}]` (a safe sysctl since '
+        "Kubernetes 1.22; not possible with hostNetwork)"
+    ),
+)
+SYSTEMD = Dialect(
+    add_caps=_systemd_cap_add, drop_nnp="drop NoNewPrivileges= and the options that imply it"
+)
+
 KINDS: dict[str, Kind] = {
     "dockerfile": Kind("dockerfile", "docker", _parse_dockerfile),
-    "compose": Kind("compose", "docker", _parse_compose),
-    "k8s": Kind("k8s", "containerd2", _parse_k8s),
-    "systemd": Kind("systemd", "systemd", None, runtime_fixed=True),
+    "compose": Kind("compose", "docker", _parse_compose, dialect=COMPOSE),
+    "k8s": Kind("k8s", "containerd2", _parse_k8s, dialect=K8S),
+    "systemd": Kind("systemd", "systemd", None, runtime_fixed=True, dialect=SYSTEMD),
 }
 NAMES = tuple(KINDS)
 
