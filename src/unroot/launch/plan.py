@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from unroot.errors import UsageError
 from unroot.launch.activation import SD_LISTEN_FDS_START
-from unroot.launch.frozen import Frozen
 from unroot.launch.listen import (
     DIGITS,
     FDNAME_MAX,
     INT_MAX,
+    Frozen,
     ListenSpec,
     _ipv6,
     parse_listen_spec,
