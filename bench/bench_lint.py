@@ -14,7 +14,7 @@ Kubernetes files, 200 systemd services at scale 1) in a temporary directory, the
   (``lint_paths``) without interpreter start-up.
 
 Each ``unroot`` measurement has a *baseline* measured in the same run, interleaved with it: the
-same code with the shell fast path switched off (``unroot.lint.shell._fast_path`` returning
+same code with the shell fast path switched off (``unroot.sources.shell._fast_path`` returning
 None, bashlex imported at start-up, as before the fast path existed), so that the speed-up is a
 ratio of two timings taken under the same background load.  The fast path's hit rate (scripts
 it parsed / scripts ``parse_shell`` was given, over the whole corpus) is printed too.
@@ -50,7 +50,7 @@ _RUN_LINT = (
 #: ``unroot lint`` without the shell fast path: what it was before (bashlex for every script,
 #: imported at start-up).
 _BASELINE = (
-    "import sys, bashlex; import unroot.lint.shell as s; s._fast_path = lambda script: None; "
+    "import sys, bashlex; import unroot.sources.shell as s; s._fast_path = lambda script: None; "
     "from unroot.commands.lint import run_lint; sys.exit(run_lint(sys.argv[1:]))"
 )
 
@@ -120,7 +120,7 @@ def baseline_command() -> list[str]:
 @contextmanager
 def fast_path(enabled: bool) -> Iterator[None]:
     """Run the block with the shell fast path on (as shipped) or off (the baseline)."""
-    from unroot.lint import shell
+    from unroot.sources import shell
 
     original = shell._fast_path
     if not enabled:
@@ -133,8 +133,8 @@ def fast_path(enabled: bool) -> Iterator[None]:
 
 def hit_rate(paths: list[str]) -> str:
     """How many of the scripts ``parse_shell`` was given the fast path took (in-process)."""
-    from unroot.lint import shell
     from unroot.lint.engine import lint_paths
+    from unroot.sources import shell
 
     original = shell._fast_path
     seen: list[tuple[str, bool]] = []
@@ -159,7 +159,7 @@ def hit_rate(paths: list[str]) -> str:
 
 def in_process(corpus: Corpus, dockerfiles: list[str]) -> dict[str, Callable[[], object]]:
     from unroot.lint.engine import lint_paths
-    from unroot.lint.parsers.dockerfile import parse_dockerfile
+    from unroot.sources.dockerfile.parser import parse_dockerfile
 
     texts = [(p, (corpus.root / p).read_text(encoding="utf-8")) for p in dockerfiles]
 

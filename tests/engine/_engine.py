@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from unroot.facts.docker import Completed, Docker, RunOptions
+from unroot.engine.docker import Completed, Docker, RunOptions
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGES = Path(__file__).resolve().parent / "images"

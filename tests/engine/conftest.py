@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import pytest
 from _engine import BASE_IMAGE, LABEL, Engine, Lab, new_session, run_script
 
+from unroot.engine.docker import Docker
 from unroot.errors import UnrootError
-from unroot.facts.docker import Docker
 
 #: BuildKit build cache older than this is pruned when the session ends.
 BUILD_CACHE_KEPT = "72h"

@@ -54,7 +54,7 @@ from pathlib import Path
 import pytest
 from _engine import BUILDERS, IMAGES, LABEL, Builder, Engine, Lab, parse_getcap
 
-from unroot.facts.docker import DockerFailed, Layer, RunOptions
+from unroot.engine.docker import DockerFailed, Layer, RunOptions
 from unroot.facts.filecaps import read_file_caps
 from unroot.model.filecaps import FileCaps
 

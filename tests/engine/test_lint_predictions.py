@@ -97,8 +97,8 @@ from _engine import (
 )
 
 from unroot.commands.lint import run_lint
+from unroot.engine.docker import RunOptions
 from unroot.errors import UnrootError
-from unroot.facts.docker import RunOptions
 from unroot.model.filecaps import FileCaps
 
 pytestmark = [pytest.mark.root, pytest.mark.engine]

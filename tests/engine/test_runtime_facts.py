@@ -30,7 +30,7 @@ import os
 import pytest
 from _engine import Engine, Lab, host_port_start
 
-from unroot.facts.docker import RunOptions
+from unroot.engine.docker import RunOptions
 from unroot.facts.proc import parse_status
 from unroot.model.creds import Creds
 from unroot.model.execve import ExecFile, Kernel, execve

@@ -56,7 +56,7 @@ from _engine import (
     run_and_observe,
 )
 
-from unroot.facts.docker import RunOptions
+from unroot.engine.docker import RunOptions
 from unroot.model.bind import bind_verdict
 from unroot.model.execve import ExecFile, Kernel, execve
 from unroot.model.filecaps import FileCaps

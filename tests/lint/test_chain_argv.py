@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from unroot.lint.chain import ROLES, ChainLink, exec_chain_argv
+from unroot.sources.exec_argv import ROLES, ChainLink, exec_chain_argv
 
 Link = tuple[str, str, str | None, bool]  # program, role, user, replaces_parent
 

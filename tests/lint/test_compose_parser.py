@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from _parser_fixtures import column_of, fixture, line_of
 
-from unroot.lint.facts import Location, MountFact, PortFact, UserFact, Workload
-from unroot.lint.parsers._shared import RLIM_INFINITY
-from unroot.lint.parsers.compose import interpolate, parse_compose
+from unroot.sources._shared import RLIM_INFINITY
+from unroot.sources.compose.parser import interpolate, parse_compose
+from unroot.sources.parsed import Location, MountFact, PortFact, UserFact, Workload
 
 
 def one(text: str, path: str = "compose.yaml", name: str | None = None) -> Workload:

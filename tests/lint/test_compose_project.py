@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 from unroot.commands.lint import run_lint
 from unroot.lint.discover import discover
 from unroot.lint.engine import lint_paths
-from unroot.lint.facts import Location, ParsedFile, Workload
-from unroot.lint.parsers._compose_env import interpolate, parse_dotenv
-from unroot.lint.parsers._compose_merge import Merger, without_resets
-from unroot.lint.parsers._shared import INTERNAL_ERROR
-from unroot.lint.parsers.compose import parse_compose
-from unroot.lint.parsers.yamlsupport import YMap, YNode, YScalar, YSeq, load_yaml
+from unroot.sources._shared import INTERNAL_ERROR
+from unroot.sources.compose.env import interpolate, parse_dotenv
+from unroot.sources.compose.merge import Merger, without_resets
+from unroot.sources.compose.parser import parse_compose
+from unroot.sources.parsed import Location, ParsedFile, Workload
+from unroot.sources.yamlsupport import YMap, YNode, YScalar, YSeq, load_yaml
 
 FIXTURES = Path(__file__).parent / "fixtures"
 FUZZ = settings(
@@ -617,7 +617,7 @@ def test_ipc(line: str, host_ipc: bool) -> None:
                        ("service:app", False), ("bridge", False), ("none", False)]
 )  # fmt: skip
 def test_network_mode_of_another_container_is_not_the_host(mode: str, host: bool) -> None:
-    from unroot.lint.situation import build_situations
+    from unroot.situation import build_situations
 
     parsed = project(
         {

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from unroot.errors import UsageError
-from unroot.lint.discover import UNKNOWN_KIND, discover, kind_by_content, kind_by_name
+from unroot.lint.discover import UNKNOWN_KIND, discover
+from unroot.sources.kinds import kind_by_content, kind_by_name
 
 K8S = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
 COMPOSE = "services:\n  web:\n    image: nginx\n"

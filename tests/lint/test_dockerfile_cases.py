@@ -18,8 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unroot.commands.lint import run_lint
-from unroot.lint.facts import ImageFile, ParsedFile
-from unroot.lint.parsers.dockerfile import parse_dockerfile
+from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.parsed import ImageFile, ParsedFile
 
 NET_BIND = "cap_net_bind_service=ep"
 

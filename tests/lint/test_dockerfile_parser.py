@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from unroot.lint.facts import ImageFile, ParsedFile, Stage
-from unroot.lint.parsers.dockerfile import parse_dockerfile
+from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.parsed import ImageFile, ParsedFile, Stage
 
 NET_BIND = "cap_net_bind_service=ep"
 

@@ -1,7 +1,7 @@
 """The tool behaviours the Dockerfile parser models, checked with the real tools on this machine.
 
 Each case copies/changes a file carrying ``cap_net_bind_service=ep`` and reads the result with
-getcap; the table is the one in :mod:`unroot.lint.parsers.dockerfile`'s docstring.  A case whose
+getcap; the table is the one in :mod:`unroot.sources.dockerfile.parser`'s docstring.  A case whose
 tool is missing is skipped, not passed.
 """
 

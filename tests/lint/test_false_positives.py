@@ -20,7 +20,7 @@ import pytest
 
 from unroot.commands.lint import run_lint
 from unroot.lint.engine import lint_texts
-from unroot.lint.situation import nonroot_image
+from unroot.situation import nonroot_image
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NEGATIVES = sorted(p.name for p in FIXTURES.iterdir() if p.name.startswith("negative-"))

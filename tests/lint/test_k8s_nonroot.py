@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 
 from unroot.lint.config import LintConfig, config_from_mapping
 from unroot.lint.engine import LintOptions, lint_texts
-from unroot.lint.facts import ParsedFile
-from unroot.lint.parsers.compose import parse_compose
-from unroot.lint.parsers.dockerfile import parse_dockerfile
-from unroot.lint.parsers.k8s import parse_k8s
-from unroot.lint.situation import MAX_USER_ID, Situation, build_situations, verify_run_as_non_root
+from unroot.situation import MAX_USER_ID, Situation, build_situations, verify_run_as_non_root
+from unroot.sources.compose.parser import parse_compose
+from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.k8s import parse_k8s
+from unroot.sources.parsed import ParsedFile
 
 FIXTURES = Path(__file__).parent / "fixtures"
 NON_NUMERIC = (

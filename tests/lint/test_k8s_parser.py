@@ -7,8 +7,8 @@ from _parser_fixtures import fixture, line_of
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from unroot.lint.facts import Location, MountFact, PortFact, UserFact, Workload
-from unroot.lint.parsers.k8s import parse_k8s
+from unroot.sources.k8s import parse_k8s
+from unroot.sources.parsed import Location, MountFact, PortFact, UserFact, Workload
 
 
 def by_name(text: str, path: str = "m.yaml") -> dict[str, Workload]:

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from unroot.lint.facts import Location, PortFact
-from unroot.lint.ports import ports_from_argv
+from unroot.sources.parsed import Location, PortFact
+from unroot.sources.ports import ports_from_argv
 
 HERE = Location("compose.yaml", 12, 5)
 

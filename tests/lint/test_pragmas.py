@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from unroot.lint.pragmas import Pragmas, parse_pragmas
+from unroot.sources.pragmas import Pragmas, parse_pragmas
 
 
 def pragmas(text: str, **kwargs: object) -> Pragmas:

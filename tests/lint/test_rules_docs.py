@@ -12,10 +12,10 @@ import tomllib
 import pytest
 
 from unroot.lint.config import LintConfig, config_from_mapping
-from unroot.lint.discover import kind_by_content, kind_by_name
 from unroot.lint.engine import LintOptions, lint_texts
 from unroot.lint.findings import Finding
 from unroot.lint.registry import Example, RuleInfo, examples, load_rules, rule
+from unroot.sources.kinds import kind_by_content, kind_by_name
 
 RULES = load_rules()
 EXAMPLES = [example for info in RULES.values() for example in examples(info)]

@@ -570,7 +570,7 @@ def test_hook_skips(hook: dict[str, Any], name: str) -> None:
 @pytest.mark.parametrize("name", HOOK_MATCHES + HOOK_SKIPS)
 def test_hook_agrees_with_discovery_on_names(hook: dict[str, Any], name: str) -> None:
     """A name that ``unroot lint`` recognises by name alone is one the hook passes it."""
-    from unroot.lint.discover import kind_by_name
+    from unroot.sources.kinds import kind_by_name
 
     if kind_by_name(name) is not None:
         assert re.search(hook["files"], name)

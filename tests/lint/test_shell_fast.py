@@ -1,4 +1,4 @@
-"""The fast path of :func:`unroot.lint.shell.parse_shell` agrees with the bashlex walk.
+"""The fast path of :func:`unroot.sources.shell.parse_shell` agrees with the bashlex walk.
 
 Whenever ``_fast_path`` accepts a script, its commands must equal, field by field (words,
 assignments, redirects, pipeline numbers, positions, ``conditional``), what bashlex's tree
@@ -20,10 +20,10 @@ import pytest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
-from unroot.lint import shell
 from unroot.lint.engine import lint_paths
 from unroot.lint.registry import examples, load_rules
-from unroot.lint.shell import (
+from unroot.sources import shell
+from unroot.sources.shell import (
     Env,
     SimpleCommand,
     _fast_path,

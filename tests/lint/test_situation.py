@@ -7,13 +7,13 @@ import textwrap
 import pytest
 
 from unroot.lint.config import LintConfig
-from unroot.lint.facts import ParsedFile
-from unroot.lint.parsers.compose import parse_compose
-from unroot.lint.parsers.dockerfile import parse_dockerfile
-from unroot.lint.parsers.k8s import parse_k8s
-from unroot.lint.parsers.systemd import parse_systemd_units
-from unroot.lint.situation import NAMED_UID, Situation, build_situations
 from unroot.model.caps import NET_BIND_SERVICE, CapSet
+from unroot.situation import NAMED_UID, Situation, build_situations
+from unroot.sources.compose.parser import parse_compose
+from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.k8s import parse_k8s
+from unroot.sources.parsed import ParsedFile
+from unroot.sources.systemd import parse_systemd_units
 
 CAPPED = """
     FROM golang:1.22 AS build
@@ -269,3 +269,32 @@ def test_privileged_gets_every_capability() -> None:
     s = only(situations(compose(text)))
     assert s.start is not None
     assert s.start.bounding == CapSet.all()
+
+
+@pytest.mark.parametrize(
+    ("env_path", "resolved", "known"),
+    [
+        # the program is looked up in the image's PATH, as the runtime does (bug: the situation
+        # searched Docker's default PATH only, so /app/bin/server was never found and the chain
+        # stayed undecidable: UR105 was missed)
+        ("ENV PATH=/app/bin:/usr/local/bin:/usr/bin:/bin", "/app/bin/server", True),
+        # without ENV PATH (or with one unroot cannot expand) Docker's default PATH applies
+        ("", "server", False),
+        ("ENV PATH=/app/bin:$PATH", "server", False),
+    ],
+)
+def test_programs_are_resolved_in_the_images_path(
+    env_path: str, resolved: str, known: bool
+) -> None:
+    text = f"""
+        FROM debian:12-slim
+        COPY server /app/bin/server
+        {env_path}
+        USER 10001
+        CMD ["server", "--port", "80"]
+    """
+    s = only(situations(dockerfile(text), runtime="containerd1"))
+    assert [(link.path, link.caps_known) for link in s.links] == [(resolved, known)]
+    assert s.decidable is known
+    if known:
+        assert [p.verdict.errno for p in s.ports] == ["EACCES"]

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unroot.commands.lint import run_lint
-from unroot.lint.discover import discover, kind_by_name
+from unroot.lint.discover import discover
 from unroot.lint.engine import lint_paths, lint_texts
-from unroot.lint.facts import Location, ParsedFile, Workload
-from unroot.lint.parsers.systemd import (
+from unroot.sources.kinds import kind_by_name
+from unroot.sources.parsed import Location, ParsedFile, Workload
+from unroot.sources.systemd import (
     dropin_dirs,
     dropin_unit,
     is_dropin,

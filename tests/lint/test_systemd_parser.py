@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from _parser_fixtures import FIXTURES, fixture, line_of
 
-from unroot.lint.facts import Location, PortFact, UserFact, Workload
-from unroot.lint.parsers._shared import RLIM_INFINITY
-from unroot.lint.parsers.systemd import (
+from unroot.sources._shared import RLIM_INFINITY
+from unroot.sources.parsed import Location, PortFact, UserFact, Workload
+from unroot.sources.systemd import (
     parse_socket_unit,
     parse_systemd,
     parse_systemd_units,

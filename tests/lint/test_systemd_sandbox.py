@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 
 from unroot.lint.engine import lint_texts
-from unroot.lint.facts import Location, SocketBindRule, UnitSandbox, Workload
-from unroot.lint.parsers.systemd import parse_systemd
 from unroot.lint.rules.ur111_systemd_bind_fails import socket_bind_denial
-from unroot.lint.situation import Situation, build_situations
 from unroot.model.creds import SECBIT_KEEP_CAPS, SECBIT_NOROOT, SECBIT_NOROOT_LOCKED
+from unroot.situation import Situation, build_situations
+from unroot.sources.parsed import Location, SocketBindRule, UnitSandbox, Workload
+from unroot.sources.systemd import parse_systemd
 
 
 def service(body: str) -> Workload:

@@ -23,10 +23,10 @@ from collections.abc import Callable
 import pytest
 
 from unroot import syscalls
-from unroot.lint.parsers.systemd import parse_systemd
-from unroot.lint.situation import build_situations
 from unroot.model.bind import bind_verdict
 from unroot.model.caps import NET_BIND_SERVICE
+from unroot.situation import build_situations
+from unroot.sources.systemd import parse_systemd
 
 pytestmark = pytest.mark.root
 

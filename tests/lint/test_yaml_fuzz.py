@@ -9,12 +9,12 @@ from _parser_fixtures import FIXTURES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from unroot.lint.facts import Location, ParsedFile
-from unroot.lint.parsers._shared import INTERNAL_ERROR
-from unroot.lint.parsers.compose import parse_compose
-from unroot.lint.parsers.k8s import parse_k8s
-from unroot.lint.parsers.systemd import parse_socket_unit, parse_systemd
-from unroot.lint.parsers.yamlsupport import YMap, YNode, YSeq, load_yaml
+from unroot.sources._shared import INTERNAL_ERROR
+from unroot.sources.compose.parser import parse_compose
+from unroot.sources.k8s import parse_k8s
+from unroot.sources.parsed import Location, ParsedFile
+from unroot.sources.systemd import parse_socket_unit, parse_systemd
+from unroot.sources.yamlsupport import YMap, YNode, YSeq, load_yaml
 
 #: UNROOT_FUZZ_EXAMPLES=5000 for a long run
 FUZZ = settings(

@@ -18,7 +18,9 @@ import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TextIO
 
+from unroot.commands.edge import one_line as _display
 from unroot.errors import ParseError, UnrootError, UsageError
+from unroot.facts import PROCFS_PATH
 from unroot.model.caps import MASK_BITS, CapSet, libcap_name
 from unroot.model.creds import (
     SECBIT_KEEP_CAPS,
@@ -134,7 +136,7 @@ def register(sub: Any) -> None:
     proc = subcommand("proc", "show a process's credentials and capabilities", PROC_HELP, run_proc)
     proc.add_argument("pid", metavar="PID|self")
     proc.add_argument(
-        "--procfs", default="/proc", metavar="DIR", help="procfs root (default /proc)"
+        "--procfs", default=PROCFS_PATH, metavar="DIR", help=f"procfs root (default {PROCFS_PATH})"
     )
 
     scan = subcommand(
@@ -225,7 +227,7 @@ def securebits_names(bits: int) -> list[str]:
 
 def _own_securebits(pid: str, procfs: str) -> int | None:
     """prctl(PR_GET_SECUREBITS) answers for the calling process only."""
-    if procfs != "/proc" or pid not in ("self", str(os.getpid())):
+    if procfs != PROCFS_PATH or pid not in ("self", str(os.getpid())):
         return None
     from unroot import syscalls
 
@@ -441,24 +443,6 @@ def _warn(message: str, stream: TextIO | None = None) -> None:
 
 def _without_path(exc: UnrootError, path: str) -> str:
     return str(exc).removeprefix(f"{path}: ")
-
-
-def _display(text: str) -> str:
-    """Text safe for a terminal and for line-based readers.
-
-    Bytes that are not UTF-8 (surrogate-escaped file names) and control characters, which a
-    file name may contain (a newline, or an escape sequence that would repaint the screen),
-    are shown as ``\\xNN`` / ``\\uNNNN``.
-    """
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return text if text.isprintable() else _UNPRINTABLE.sub(_escape, text)
-
-
-_UNPRINTABLE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -13,12 +13,11 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from unroot.errors import UnrootError, UsageError
+from unroot.errors import UsageError
+from unroot.lint.config import RUNTIMES, THRESHOLDS
+from unroot.sources.kinds import NAMES as KINDS
 
 FORMATS = ("text", "json", "sarif")
-KINDS = ("dockerfile", "compose", "k8s", "systemd")
-RUNTIMES = ("docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o")
-THRESHOLDS = ("error", "warning", "info")
 
 
 def register(sub: Any) -> None:
@@ -93,15 +92,6 @@ def _color(stream: TextIO) -> bool:
 
 def run_lint(argv: Sequence[str], stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:
     """``unroot lint ARGV…`` with the CLI's contract: errors are one line on stderr, exit 2."""
-    from unroot.cli import argument_parser_class, one_line
+    from unroot.commands.edge import run_command
 
-    parser_class = argument_parser_class()
-    parser = parser_class(prog="unroot")
-    sub = parser.add_subparsers(dest="command", parser_class=parser_class)
-    register(sub)
-    try:
-        args = parser.parse_args(["lint", *argv])
-        return handle(args, stdout=stdout, stdin=stdin)
-    except UnrootError as exc:
-        print(f"unroot: {one_line(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+    return run_command(register, ["lint", *argv], stdout=stdout, stdin=stdin)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from unroot.errors import UnrootError, UsageError
+from unroot.errors import UsageError
 
 
 def register(sub: Any) -> None:
@@ -52,14 +52,6 @@ def handle(args: Any, stdout: TextIO | None = None) -> int:
 
 def run_rules(argv: Sequence[str], stdout: TextIO | None = None) -> int:
     """``unroot rules ARGV…`` with the CLI's contract."""
-    from unroot.cli import argument_parser_class, one_line
+    from unroot.commands.edge import run_command
 
-    parser_class = argument_parser_class()
-    parser = parser_class(prog="unroot")
-    sub = parser.add_subparsers(dest="command", parser_class=parser_class)
-    register(sub)
-    try:
-        return handle(parser.parse_args(["rules", *argv]), stdout=stdout)
-    except UnrootError as exc:
-        print(f"unroot: {one_line(str(exc))}", file=sys.stderr)
-        return exc.exit_code
+    return run_command(register, ["rules", *argv], stdout=stdout)

@@ -19,7 +19,8 @@ import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from unroot.errors import EnvironmentProblem, ParseError, UnrootError, UsageError
+from unroot.errors import ParseError, UnrootError
+from unroot.facts import path_error
 from unroot.facts.mounts import Mount, MountTree, read_mountinfo
 from unroot.model.filecaps import XATTR_NAME_CAPS, FileCaps
 
@@ -64,7 +65,7 @@ def read_xattr(path: str, *, follow_symlinks: bool = True) -> bytes | None:
     except OSError as exc:
         if exc.errno in _NO_XATTR:
             return None
-        raise _translate(exc, path) from None
+        raise path_error(exc, path) from None
 
 
 def read_file_caps(path: str, *, follow_symlinks: bool = True) -> FileCaps | None:
@@ -79,16 +80,6 @@ def decode_xattr(data: bytes, path: str) -> FileCaps:
     except ParseError as exc:
         detail = str(exc).removeprefix("security.capability ")
         raise ParseError(f"invalid security.capability ({detail})", where=path) from None
-
-
-def _translate(exc: OSError, path: str) -> UnrootError:
-    """OSError -> unroot's errors: a path that is not there is bad input, the rest environment."""
-    reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP, errno.ENAMETOOLONG):
-        return UsageError(f"{path}: {reason}")
-    if exc.errno == errno.EOVERFLOW:  # v3 caps whose rootid has no id in our user namespace
-        reason = "file capabilities belong to another user namespace (EOVERFLOW)"
-    return EnvironmentProblem(f"{path}: {reason}")
 
 
 # -- the tree walk ------------------------------------------------------------------------------
@@ -292,7 +283,7 @@ class _Walk:
             data = os.getxattr(path, XATTR_NAME_CAPS, follow_symlinks=follow_symlinks)
         except OSError as exc:
             if exc.errno not in _NO_XATTR:
-                caps_error = str(_translate(exc, path)).removeprefix(f"{path}: ")
+                caps_error = str(path_error(exc, path)).removeprefix(f"{path}: ")
         else:
             try:
                 caps = decode_xattr(data, path)

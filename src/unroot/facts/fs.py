@@ -24,7 +24,8 @@ import stat
 from collections.abc import Iterator, Mapping, Sequence
 
 from unroot.errors import EnvironmentProblem, ParseError
-from unroot.facts.mounts import PROCFS_PATH, Mount, MountTree, read_mountinfo
+from unroot.facts import PROCFS_PATH, cannot
+from unroot.facts.mounts import Mount, MountTree, read_mountinfo
 from unroot.model.access import Inode, resolve
 from unroot.model.acl import XATTR_NAME_ACL_ACCESS, Acl
 
@@ -134,9 +135,7 @@ class _LiveTree(Mapping[str, Inode]):
 
 
 def _problem(err: OSError, what: str) -> EnvironmentProblem:
-    name = f" {err.filename}" if err.filename else ""
-    hint = " (run as root to inspect paths you cannot search)" if err.errno == errno.EACCES else ""
-    return EnvironmentProblem(f"cannot {what}{name}: {err.strerror or err}{hint}")
+    return cannot(err, what, err.filename or "", "run as root to inspect paths you cannot search")
 
 
 def absolute_path(path: str, cwd: str | None = None) -> str:

@@ -12,15 +12,14 @@ reached, and stacked mounts are crossed to the one on top.
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from unroot.errors import EnvironmentProblem, ParseError
+from unroot.errors import ParseError
+from unroot.facts import PROCFS_PATH, cannot
 
-PROCFS_PATH = "/proc"
 _NUMBER = re.compile(r"[0-9]{1,10}")
 _OCTAL_ESCAPE = re.compile(r"\\([0-7]{3})")
 
@@ -115,9 +114,8 @@ def read_mountinfo(procfs: str = PROCFS_PATH, pid: int | str = "self") -> list[M
         with open(path, encoding="utf-8", errors="surrogateescape") as file:
             text = file.read()
     except OSError as err:
-        hint = " (run as root for other users' processes)" if err.errno == errno.EACCES else ""
-        raise EnvironmentProblem(
-            f"cannot read the mount table {path}: {err.strerror or err}{hint}"
+        raise cannot(
+            err, "read the mount table", path, "run as root for other users' processes"
         ) from None
     return parse_mountinfo(text, path)
 

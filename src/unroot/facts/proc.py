@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from unroot.errors import EnvironmentProblem, ParseError, UsageError
+from unroot.facts import PROCFS_PATH, cannot
 from unroot.model.caps import CapSet
 from unroot.model.creds import Creds, Ids
 
@@ -88,7 +89,7 @@ def parse_status(text: str) -> ProcStatus:
     )
 
 
-def read_status(pid: int | str, procfs: str = "/proc") -> ProcStatus:
+def read_status(pid: int | str, procfs: str = PROCFS_PATH) -> ProcStatus:
     """Read and parse ``{procfs}/{pid}/status``; ``pid`` may be ``"self"``.
 
     No such process: UsageError (exit 2).  Not allowed to read it, or no procfs at all:
@@ -103,11 +104,11 @@ def read_status(pid: int | str, procfs: str = "/proc") -> ProcStatus:
             raise EnvironmentProblem(f"{procfs} is not mounted (no procfs)") from None
         raise UsageError(f"no such process: {pid}") from None
     except PermissionError as exc:
-        raise EnvironmentProblem(f"cannot read {path}: {exc.strerror}") from None
+        raise cannot(exc, "read", path) from None
     except OSError as exc:
         if exc.errno == errno.ESRCH:  # the process exited while we read it
             raise UsageError(f"no such process: {pid}") from None
-        raise EnvironmentProblem(f"cannot read {path}: {exc.strerror}") from None
+        raise cannot(exc, "read", path) from None
     return parse_status(text)
 
 

@@ -31,10 +31,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from unroot.errors import UsageError
+from unroot.lint.findings import SEVERITIES
 
 CONFIG_NAME = ".unroot.toml"
 PYPROJECT = "pyproject.toml"
-THRESHOLDS = ("error", "warning", "info")
+THRESHOLDS = SEVERITIES
 RUNTIMES = ("docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o")
 BUILDERS = ("buildkit", "classic")
 _SELECTOR = re.compile(r"UR\d*|[a-z][a-z0-9]*(?:-[a-z0-9]+)*", re.I)

@@ -1,19 +1,16 @@
 """Which files ``unroot lint PATH…`` reads, and what kind each is.
 
-By name: ``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``, ``Containerfile`` (and the same
-forms) → dockerfile; ``compose*.y?ml``, ``docker-compose*.y?ml`` → compose; ``*.service``,
-``*.socket`` and their drop-ins (``NAME.service.d/*.conf``, the type-level ``service.d/*.conf``)
-→ systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level ``apiVersion:`` and ``kind:`` →
-k8s, a top-level ``services:`` → compose; text with template markers (``{{``,
-Helm/Jinja) is not YAML yet and is skipped when found in a directory.  Directories are walked
-recursively in sorted order without VCS, dependency and cache directories; symbolic links are
-followed once (a loop is cut).  ``-`` is standard input and needs ``--kind``.  A file named
-explicitly whose kind cannot be told (a Helm ``values.yaml`` that pre-commit passes) is skipped
-with a note, unless ``--kind`` says what it is.  A drop-in named explicitly brings its unit
-when the unit is beside its directory (``a.service.d/x.conf`` → ``a.service``); otherwise it is
+A file's kind comes from its name, else its content (:mod:`unroot.sources.kinds`); YAML text
+with template markers (``{{``, Helm/Jinja) is not YAML yet and is skipped when found in a
+directory.  Directories are walked recursively in sorted order without VCS, dependency and
+cache directories; symbolic links are followed once (a loop is cut).  ``-`` is standard input
+and needs ``--kind``.  A file named explicitly whose kind cannot be told (a Helm
+``values.yaml`` that pre-commit passes) is skipped with a note, unless ``--kind`` says what it
+is.  A drop-in named explicitly brings its unit when the unit is beside its directory
+(``a.service.d/x.conf`` → ``a.service``); otherwise it is
 skipped with a note: a drop-in alone says nothing about what runs.
 
-A compose file is linted as its project (``parsers/compose.py``): the override file beside a
+A compose file is linted as its project (``sources/compose/``): the override file beside a
 default-named file, and the files that ``include`` or ``extends: {file}`` pull in, are read
 through the project that uses them, not as projects of their own; named alone on the command
 line, they bring that project (``unroot lint compose.override.yaml`` lints ``compose.yaml`` with
@@ -28,49 +25,18 @@ import re
 from collections.abc import Iterator, Sequence
 
 from unroot.errors import UsageError
-from unroot.lint.parsers.compose import DEFAULT_FILES, main_file_of, references
-from unroot.lint.parsers.systemd import dropin_unit, is_dropin
+from unroot.sources.compose.files import DEFAULT_FILES, main_file_of, references
+from unroot.sources.kinds import NAMES as KINDS
+from unroot.sources.kinds import kind_by_content, kind_by_name
+from unroot.sources.systemd import dropin_unit, is_dropin
 
-KINDS = ("dockerfile", "compose", "k8s", "systemd")
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", "vendor", ".venv", "__pycache__", ".tox"}
 )
 _SNIFF_BYTES = 256 * 1024
-_COMPOSE_NAME = re.compile(r"(?:docker-)?compose[^/]*\.ya?ml", re.I)
-_DOCKERFILE_NAME = re.compile(
-    r"(?:dockerfile|containerfile)(?:\.[^/]+)?|[^/]+\.(?:dockerfile|containerfile)", re.I
-)
-_API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
-_KIND = re.compile(r"^kind\s*:", re.M)
-_SERVICES = re.compile(r"^services\s*:", re.M)
 _TEMPLATE = re.compile(r"\{\{|\{%")
 #: Why a file named explicitly was skipped (``unroot: skipped PATH: …`` on stderr).
 UNKNOWN_KIND = "not a Dockerfile, compose file, Kubernetes manifest or systemd unit (use --kind)"
-
-
-def kind_by_name(name: str) -> str | None:
-    """The kind a file name alone says, or None (``*.yaml`` needs its content)."""
-    base = os.path.basename(name)
-    if base.lower().endswith(".dockerignore"):
-        return None
-    if _DOCKERFILE_NAME.fullmatch(base):
-        return "dockerfile"
-    if _COMPOSE_NAME.fullmatch(base):
-        return "compose"
-    if base.endswith((".service", ".socket")):
-        return "systemd"
-    if is_dropin(name):
-        return "systemd"
-    return None
-
-
-def kind_by_content(text: str) -> str | None:
-    """``k8s`` for a top-level apiVersion + kind, ``compose`` for top-level services, else None."""
-    if _API_VERSION.search(text) and _KIND.search(text):
-        return "k8s"
-    if _SERVICES.search(text):
-        return "compose"
-    return None
 
 
 def _is_yaml(name: str) -> bool:

@@ -32,14 +32,13 @@ from dataclasses import dataclass, field, replace
 from unroot.errors import UsageError
 from unroot.lint.config import THRESHOLDS, LintConfig
 from unroot.lint.discover import discover, path_key, path_like
-from unroot.lint.facts import Location, ParsedFile, Workload
 from unroot.lint.findings import SEVERITIES, Finding
-from unroot.lint.parsers.compose import parse_compose
-from unroot.lint.parsers.dockerfile import parse_dockerfile
-from unroot.lint.parsers.k8s import parse_k8s
-from unroot.lint.parsers.systemd import dropin_dirs, parse_systemd_units, socket_candidates
 from unroot.lint.registry import RuleInfo, load_rules, matches
-from unroot.lint.situation import Situation, build_situations
+from unroot.situation import Situation, build_situations
+from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.kinds import KINDS
+from unroot.sources.parsed import Location, ParsedFile, Workload
+from unroot.sources.systemd import dropin_dirs, parse_systemd_units, socket_candidates
 
 #: The failure threshold when neither --failure-threshold nor the config sets one: errors and
 #: warnings fail a CI job, ``info`` findings (runs-as-root, duplicate-layer) do not.
@@ -107,13 +106,10 @@ def parse_selectors(text: str, what: str) -> tuple[str, ...]:
 def _parse_one(
     path: str, kind: str, text: str, read: Reader | None, builder: str | None
 ) -> ParsedFile:
-    if kind == "dockerfile":
-        return parse_dockerfile(text, path, builder=builder)
-    if kind == "compose":  # the project: .env, override, extends and include files via read
-        return parse_compose(text, path, read=read)
-    if kind == "k8s":
-        return parse_k8s(text, path)
-    raise UsageError(f"{path}: no parser for kind {kind!r}")  # pragma: no cover - discover checks
+    parse = KINDS[kind].parse if kind in KINDS else None
+    if parse is None:  # pragma: no cover - discover checks; systemd units are joined first
+        raise UsageError(f"{path}: no parser for kind {kind!r}")
+    return parse(text, path, read, builder)
 
 
 def _parse_all(

@@ -2,8 +2,8 @@
 default severity and the kinds of situation it reads.
 
 Rules are pure (hadolint's ``run :: Config -> [Instruction] -> Failures``): a *situation* rule
-takes one :class:`~unroot.lint.situation.Situation` and yields :class:`Report` values; a *file*
-rule takes one :class:`~unroot.lint.facts.ParsedFile`.  The registry turns reports into
+takes one :class:`~unroot.situation.Situation` and yields :class:`Report` values; a *file*
+rule takes one :class:`~unroot.sources.parsed.ParsedFile`.  The registry turns reports into
 :class:`~unroot.lint.findings.Finding` values (id, topic, severity, the situation's
 assumptions).  The module docstring of a rule (one rule per module) is its documentation
 (``unroot rules ID``) and its test: see :func:`examples` for the ``Okay:`` / ``URxxx:`` format.
@@ -23,14 +23,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from unroot.lint.facts import Location
 from unroot.lint.findings import SEVERITIES, Finding
+from unroot.sources.kinds import NAMES
+from unroot.sources.parsed import Location
 
 if TYPE_CHECKING:
-    from unroot.lint.facts import ParsedFile
-    from unroot.lint.situation import Situation
+    from unroot.situation import Situation
+    from unroot.sources.parsed import ParsedFile
 
-SITUATION_KINDS = ("dockerfile", "compose", "k8s", "systemd")
 _ID = re.compile(r"UR\d{3}")
 _TOPIC = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)+")
 
@@ -94,7 +94,7 @@ def rule(
     *,
     topic: str,
     severity: str,
-    kinds: Iterable[str] = SITUATION_KINDS,
+    kinds: Iterable[str] = NAMES,
     scope: str = "situation",
     removed: bool = False,
 ) -> Callable[[Callable[[Any], Iterable[Report]]], Callable[[Any], Iterable[Report]]]:
@@ -106,7 +106,7 @@ def rule(
         raise ValueError(f"topic {topic!r} is not a slug")
     if severity not in SEVERITIES:
         raise ValueError(f"severity {severity!r} is not one of {SEVERITIES}")
-    if scope not in ("situation", "file") or not set(kinds) <= set(SITUATION_KINDS):
+    if scope not in ("situation", "file") or not set(kinds) <= set(NAMES):
         raise ValueError(f"bad scope {scope!r} or kinds {kinds!r}")
 
     def register(check: Callable[[Any], Iterable[Report]]) -> Callable[[Any], Iterable[Report]]:

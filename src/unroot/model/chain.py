@@ -14,7 +14,7 @@ of a chain: *which step lost the capability my service needs, and why?*  Typical
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +26,14 @@ from unroot.model.verdict import Fix, Reason
 
 @dataclass(frozen=True, slots=True)
 class ChainStep:
-    """One exec of the chain: the file, the credentials it started from, and the outcome."""
+    """One exec of the chain: the file, the credentials it started from, and the outcome;
+    ``after``: what the program leaves to the next exec when it switches users first (gosu,
+    setpriv: :mod:`unroot.model.setid`), None when it does not."""
 
     file: ExecFile
     before: Creds
     result: ExecResult
+    after: Creds | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {"path": self.file.path, **self.result.to_json()}
@@ -56,7 +59,10 @@ class ChainResult:
     def final(self) -> Creds:
         """The credentials of the last program that runs (the start state if none ran)."""
         running = [step for step in self.steps if step.result.ok]
-        return running[-1].result.creds if running else self.start
+        if not running:
+            return self.start
+        last = running[-1]
+        return last.result.creds if last.after is None else last.after
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,16 +78,22 @@ def exec_chain(
     *,
     userns_root_uids: tuple[int, ...] = (0,),
     kernel: Kernel = RUNNING,
+    switches: Mapping[int, Callable[[Creds], Creds]] | None = None,
 ) -> ChainResult:
-    """Run ``files`` one after another from ``start``; stop at the first failing exec."""
+    """Run ``files`` one after another from ``start``; stop at the first failing exec.
+
+    ``switches[i]``: the change of identity the ``i``-th program makes before it executes the
+    next one (a user-switching wrapper: :func:`unroot.model.setid.setuid_switch`)."""
     steps: list[ChainStep] = []
     creds = start
-    for file in files:
+    for index, file in enumerate(files):
         result = execve(creds, file, userns_root_uids=userns_root_uids, kernel=kernel)
-        steps.append(ChainStep(file, creds, result))
+        switch = switches.get(index) if switches and result.ok else None
+        after = switch(result.creds) if switch is not None else None
+        steps.append(ChainStep(file, creds, result, after))
         if not result.ok:
             break
-        creds = result.creds
+        creds = result.creds if after is None else after
     return ChainResult(start, tuple(steps))
 
 

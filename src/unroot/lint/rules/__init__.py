@@ -1,8 +1,9 @@
 """The rules: one module per rule (``urNNN_<topic>.py``), each registered by
 :func:`unroot.lint.registry.rule`; :func:`unroot.lint.registry.load_rules` imports them all.
 
-This module holds the phrasing the rules share: how each kind of file spells a capability
-edit, why a bounding set lacks a capability, what set no_new_privs.  Messages say what *will*
+This module holds the phrasing the rules share: a capability edit, a sysctl or no_new_privs
+spelled in each kind's syntax (the kind's :class:`~unroot.sources.kinds.Dialect`), why a
+bounding set lacks a capability, what set no_new_privs.  Messages say what *will*
 happen at run time; every fact in them comes from the situation's model verdicts.
 """
 
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from unroot.lint.facts import ImageFile, Location
-from unroot.lint.situation import NO_CAPS_PROGRAMS, Situation
 from unroot.model.caps import CapSet, cap_name
+from unroot.situation import NO_CAPS_PROGRAMS, Situation
+from unroot.sources.kinds import KINDS
+from unroot.sources.parsed import ImageFile, Location
 
 
 def flag(caps: CapSet | Iterable[int]) -> str:
@@ -23,15 +25,7 @@ def flag(caps: CapSet | Iterable[int]) -> str:
 def add_caps(situation: Situation, caps: CapSet) -> str:
     """The smallest edit that puts ``caps`` into the bounding set, in the file's own syntax."""
     names = flag(caps)
-    items = ", ".join(names.split(","))
-    if situation.kind == "compose":
-        return f"add `cap_add: [{items}]` to the service"
-    if situation.kind == "k8s":
-        return f"add `{items}` to `securityContext.capabilities.add`"
-    if situation.kind == "systemd":
-        systemd = " ".join(f"CAP_{n}" for n in names.split(","))
-        return f"include {systemd} in CapabilityBoundingSet="
-    return f"run it with `docker run --cap-add {names}` (or compose `cap_add`)"
+    return KINDS[situation.kind].dialect.add_caps(", ".join(names.split(",")), names)
 
 
 def bounding_cause(situation: Situation, missing: CapSet) -> str:
@@ -54,25 +48,11 @@ def nnp_cause(situation: Situation) -> str:
 
 
 def drop_nnp(situation: Situation) -> str:
-    if situation.kind == "compose":
-        return "remove `no-new-privileges` from `security_opt`"
-    if situation.kind == "k8s":
-        return "set `allowPrivilegeEscalation: true` (or leave it unset)"
-    if situation.kind == "systemd":
-        return "drop NoNewPrivileges= and the options that imply it"
-    return "run without `--security-opt no-new-privileges`"
+    return KINDS[situation.kind].dialect.drop_nnp
 
 
 def set_sysctl(situation: Situation, port: int) -> str:
-    if situation.kind == "k8s":
-        return (
-            "set the pod sysctl `securityContext.sysctls: [{name: "
-            f'net.ipv4.ip_unprivileged_port_start, value: "{port}"}}]` (a safe sysctl since '
-            "Kubernetes 1.22; not possible with hostNetwork)"
-        )
-    if situation.kind == "compose":
-        return f"add `sysctls: [net.ipv4.ip_unprivileged_port_start={port}]` to the service"
-    return f"run it with `--sysctl net.ipv4.ip_unprivileged_port_start={port}`"
+    return KINDS[situation.kind].dialect.set_sysctl(port)
 
 
 def setcap_in_build(path: str, caps: str = "cap_net_bind_service") -> str:

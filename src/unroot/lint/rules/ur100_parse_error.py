@@ -88,8 +88,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from unroot.lint.facts import ParsedFile
 from unroot.lint.registry import Report, rule
+from unroot.sources.parsed import ParsedFile
 
 _SOFT = ("variable ", "unroot pragma", "malformed unroot pragma")
 _CLASSIC = "the classic builder"

@@ -127,10 +127,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from unroot.lint.facts import CapsEvent, ImageFile
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import related_lines
-from unroot.lint.situation import Situation
+from unroot.situation import Situation
+from unroot.sources.parsed import CapsEvent, ImageFile
 
 _BUILDER = {"buildkit": "BuildKit", "classic": "the classic builder"}
 

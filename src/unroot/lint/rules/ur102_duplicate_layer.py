@@ -61,7 +61,7 @@ from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import last_set, related_lines
-from unroot.lint.situation import Situation
+from unroot.situation import Situation
 
 _HOW = {
     "copy": "COPY",

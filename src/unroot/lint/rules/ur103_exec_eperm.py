@@ -91,7 +91,7 @@ from dataclasses import replace
 
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import add_caps, bounding_cause, flag, last_set, related_lines
-from unroot.lint.situation import Situation
+from unroot.situation import Situation
 
 
 @rule("UR103", topic="exec-eperm", severity="error", kinds=("dockerfile", "compose", "k8s"))

@@ -125,9 +125,9 @@ from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import drop_nnp, nnp_cause, related_lines
-from unroot.lint.situation import Situation
 from unroot.model.caps import NET_BIND_SERVICE, cap_name
 from unroot.model.chain import where_lost
+from unroot.situation import Situation
 
 _IGNORED = ("nnp-dropped-caps", "cap-dropped-by-earlier-exec")
 

@@ -170,13 +170,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from unroot.lint.facts import Location
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import add_caps, bounding_cause, file_cap_fix, set_sysctl
-from unroot.lint.situation import PortBind, Situation
 from unroot.model.caps import NET_BIND_SERVICE
 from unroot.model.chain import where_lost
 from unroot.model.runtimes import PORT_SYSCTL
+from unroot.situation import PortBind, Situation
+from unroot.sources.parsed import Location
 
 
 def _netns(situation: Situation, bind: PortBind) -> str:

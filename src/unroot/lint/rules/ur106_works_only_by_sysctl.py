@@ -61,8 +61,8 @@ from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import file_cap_fix, set_sysctl
-from unroot.lint.situation import Situation
 from unroot.model.runtimes import PORT_SYSCTL
+from unroot.situation import Situation
 
 _BREAKS = {
     "compose": "with network_mode: host, under Podman and on Docker before 20.10",

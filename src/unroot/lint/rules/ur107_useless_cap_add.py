@@ -112,9 +112,9 @@ from collections.abc import Iterator
 from unroot.errors import UnrootError
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import flag
-from unroot.lint.situation import Situation
 from unroot.model.caps import CapSet
 from unroot.model.chain import where_lost
+from unroot.situation import Situation
 
 
 def _offered(situation: Situation, caps: CapSet) -> CapSet:

@@ -102,7 +102,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from unroot.lint.facts import Location
 from unroot.lint.known_paths import (
     KnownPath,
     known_tree,
@@ -111,10 +110,11 @@ from unroot.lint.known_paths import (
     placeholder_names,
 )
 from unroot.lint.registry import Report, rule
-from unroot.lint.situation import Situation
 from unroot.model.access import Inode, access_verdict
 from unroot.model.protected import advice
 from unroot.model.verdict import Verdict
+from unroot.situation import Situation
+from unroot.sources.parsed import Location
 
 _VERB = {"r": "read", "rx": "read", "x": "reach the files in", "rw": "connect to"}
 _ASSUMPTION = (

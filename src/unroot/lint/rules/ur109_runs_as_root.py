@@ -114,7 +114,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
-from unroot.lint.situation import Situation
+from unroot.situation import Situation
 
 
 def _nonroot_path(situation: Situation) -> str:

@@ -66,7 +66,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
-from unroot.lint.situation import Situation
+from unroot.situation import Situation
 
 #: Below this hard limit a server cannot hold ~2000 proxied clients (see the rule's doc).
 MIN_HARD = 4096

@@ -137,11 +137,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from unroot.lint.facts import Location, SocketBindRule, UnitSandbox
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules.ur116_systemd_private_users import foreign_netns
-from unroot.lint.situation import PortBind, Situation
 from unroot.model.runtimes import PORT_SYSCTL
+from unroot.situation import PortBind, Situation
+from unroot.sources.parsed import Location, SocketBindRule, UnitSandbox
 
 AMBIENT_FIX = (
     "AmbientCapabilities=CAP_NET_BIND_SERVICE (and CapabilityBoundingSet=CAP_NET_BIND_SERVICE "

@@ -44,7 +44,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
-from unroot.lint.situation import Situation
+from unroot.situation import Situation
 
 
 @rule("UR112", topic="exec-eperm", severity="error", kinds=("systemd",))

@@ -71,11 +71,11 @@ from collections.abc import Iterator
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules.ur111_systemd_bind_fails import AMBIENT_FIX, ambient_reset
 from unroot.lint.rules.ur116_systemd_private_users import foreign_netns
-from unroot.lint.situation import Situation
 from unroot.model.caps import NET_BIND_SERVICE
 from unroot.model.execve import ExecFile, execve
 from unroot.model.filecaps import FileCaps
 from unroot.model.runtimes import PORT_SYSCTL
+from unroot.situation import Situation
 
 
 @rule("UR113", topic="caps-ignored", severity="error", kinds=("systemd",))

@@ -160,7 +160,7 @@ from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import related_lines
-from unroot.lint.situation import NonRootRefusal, Situation
+from unroot.situation import NonRootRefusal, Situation
 
 EXAMPLE_UID = 10001
 

@@ -98,8 +98,8 @@ from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
 from unroot.lint.rules import related_lines
-from unroot.lint.situation import PortBind, Situation
 from unroot.model.runtimes import PORT_SYSCTL
+from unroot.situation import PortBind, Situation
 
 
 def foreign_netns(bind: PortBind) -> bool:

@@ -191,8 +191,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
-from unroot.lint.situation import Situation
 from unroot.model.runtimes import PORT_SYSCTL, sysctl_key, sysctl_namespace, sysctl_refusal
+from unroot.situation import Situation
 
 
 @rule("UR118", topic="sysctl-refused", severity="error", kinds=("compose", "k8s"))

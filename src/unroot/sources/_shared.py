@@ -7,9 +7,9 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import ParamSpec
 
-from unroot.lint.facts import Location, ParsedFile, PortFact, UserFact
-from unroot.lint.ports import ports_from_argv
-from unroot.lint.pragmas import parse_pragmas
+from unroot.sources.parsed import Location, ParsedFile, PortFact, UserFact
+from unroot.sources.ports import ports_from_argv
+from unroot.sources.pragmas import parse_pragmas
 
 #: RLIM_INFINITY (unlimited: compose ``-1``, systemd ``infinity``); the kernel caps NOFILE at
 #: fs.nr_open, so for open files it means "as many as the kernel allows".
@@ -64,7 +64,7 @@ def rule_ids(values: str | Iterable[str]) -> tuple[str, ...]:
 
 
 def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact, ...]:
-    """Ports named on a command line (``--port 80``, ``-addr :443``): lint/ports.py's scan.
+    """Ports named on a command line (``--port 80``, ``-addr :443``): sources/ports.py's scan.
 
     An argv that starts with a flag (compose ``command: ["--port", "80"]``, k8s ``args``) is
     the arguments of the image's ENTRYPOINT: an empty program name stands in for it.

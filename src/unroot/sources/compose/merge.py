@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from unroot.lint.parsers.yamlsupport import YMap, YNode, YScalar, YSeq, describe, is_absent
+from unroot.sources.yamlsupport import YMap, YNode, YScalar, YSeq, describe, is_absent
 
 RESET = "!reset"
 OVERRIDE = "!override"

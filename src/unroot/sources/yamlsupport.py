@@ -22,7 +22,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from unroot.lint.facts import Location
+from unroot.sources.parsed import Location
 
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"

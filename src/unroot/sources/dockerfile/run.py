@@ -1,14 +1,14 @@
 """RUN: what the commands of a RUN instruction do to the files of interest, for every builder.
 
-Each simple command (:mod:`unroot.lint.shell`) is matched by name — setcap, chown/chgrp, chmod,
+Each simple command (:mod:`unroot.sources.shell`) is matched by name — setcap, chown/chgrp, chmod,
 touch, cp, install, mv, ln, rm, rsync, tar, sed -i, strip/upx/objcopy/patchelf, curl/wget/go -o,
 tee and ``>`` redirections, cd, mkdir, useradd/adduser/groupadd/addgroup/usermod, the package
-managers — and applied to the stage (:mod:`._build`).  A command unroot does not know may have
-written anything: it leaves a "/" :class:`~._build.Cover`.  ``sh -c '…'`` and a shell fed a
+managers — and applied to the stage (:mod:`.build`).  A command unroot does not know may have
+written anything: it leaves a "/" :class:`~.build.Cover`.  ``sh -c '…'`` and a shell fed a
 here-document are followed one level deeper; ``find … -exec``/``-execdir`` and ``… | xargs``
 run their command template on the files they select as far as that is known, and leave a
-:class:`~._build.CapsRegion` (capabilities unknown) where it is not.  What each tool keeps or
-loses is tabulated, with its verification, in :mod:`.dockerfile`.
+:class:`~.build.CapsRegion` (capabilities unknown) where it is not.  What each tool keeps or
+loses is tabulated, with its verification, in :mod:`.parser`.
 """
 
 from __future__ import annotations
@@ -16,22 +16,17 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import ClassVar
 
 from unroot.errors import UnrootError
-from unroot.lint.facts import CapsEvent, Location, UserFact
-from unroot.lint.parsers._build import (
+from unroot.model.filecaps import FileCaps
+from unroot.sources.dockerfile.build import (
     NUMERIC,
     SH_LIKE,
     WHY_CHOWN,
-    WHY_CP,
-    WHY_INSTALL,
     WHY_KEPT_CP,
-    WHY_MV,
     WHY_NONROOT,
-    WHY_RSYNC,
-    WHY_TAR_CREATE,
-    WHY_TAR_EXTRACT,
     Archive,
     BuildContext,
     CapsRegion,
@@ -42,15 +37,15 @@ from unroot.lint.parsers._build import (
     StageState,
     mode_bits,
 )
-from unroot.lint.parsers._buildkit import RawInstruction
-from unroot.lint.shell import Env, SimpleCommand, expand_word, parse_shell, shell_c_script
-from unroot.model.filecaps import FileCaps
+from unroot.sources.dockerfile.buildkit import RawInstruction
+from unroot.sources.parsed import CapsEvent, Location, UserFact
+from unroot.sources.shell import Env, SimpleCommand, expand_word, parse_shell, shell_c_script
 
 MAX_NESTING = 2  # sh -c inside RUN, and one more level
-_SYSTEM_WORDS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin"})
+SYSTEM_WORDS = frozenset({"/dev/null", "/dev/stdout", "/dev/stderr", "/dev/stdin"})
 
 
-def _last(options: dict[str, list[str]], *names: str) -> str | None:
+def last_option(options: dict[str, list[str]], *names: str) -> str | None:
     """The last value given to any of ``names``."""
     for name in names:
         if options.get(name):
@@ -58,7 +53,7 @@ def _last(options: dict[str, list[str]], *names: str) -> str | None:
     return None
 
 
-def _split_opts(
+def split_opts(
     args: Sequence[str], with_value: frozenset[str], long_with_value: frozenset[str] = frozenset()
 ) -> tuple[dict[str, list[str]], list[str]]:
     """GNU-style option parsing: (options → values, operands).  Short clusters (``-av``) are
@@ -95,7 +90,13 @@ def _split_opts(
 
 
 class RunStep:
-    """One RUN instruction: its commands applied to the stage, for every builder."""
+    """One RUN instruction: its commands applied to the stage, for every builder.
+
+    The shell walk, the file helpers and the commands that edit metadata in place (setcap,
+    chown/chgrp, chmod, touch, find, xargs); :class:`~.tools.RunTools` adds the tools that copy,
+    move, archive or rewrite files, and ``handlers`` maps a command's name to its method."""
+
+    handlers: ClassVar[Mapping[str, Callable[..., None]]] = {}
 
     def __init__(
         self,
@@ -184,13 +185,13 @@ class RunStep:
             if redirect.op in (">", ">>", ">|", "&>", "&>>") and redirect.target:
                 target = expand_word(redirect.target, env)
                 path = self.abs(target.text, scope) if target.complete else None
-                if path and path not in _SYSTEM_WORDS:
+                if path and path not in SYSTEM_WORDS:
                     self.write(path, where, f"the redirection '{redirect.op} {target.text}'")
         if not argv:
             return
         name = argv[0].rsplit("/", 1)[-1]
         args = argv[1:]
-        handler = _HANDLERS.get(name)
+        handler = self.handlers.get(name)
         if name == "xargs":
             self.xargs(args, command, where, upstream)
         elif handler is not None:
@@ -542,7 +543,7 @@ class RunStep:
         if name == "setcap" or (name in SH_LIKE and "setcap" in " ".join(template)):
             self.maybe_setcap(CapsRegion("/", None, where), None)
             return
-        if name in _HANDLERS:
+        if name in self.handlers:
             for fs in self.stage.fs.values():
                 for file in fs.files.values():
                     if file.caps:
@@ -614,7 +615,7 @@ class RunStep:
     def _chown(
         self, args: list[str], command: SimpleCommand, where: Location, *, group_only: bool
     ) -> None:
-        options, operands = _split_opts(args, frozenset(), frozenset({"from", "reference"}))
+        options, operands = split_opts(args, frozenset(), frozenset({"from", "reference"}))
         if "--reference" not in options:
             if not operands:
                 return
@@ -636,7 +637,7 @@ class RunStep:
     def chmod(self, args: list[str], command: SimpleCommand, where: Location) -> None:
         mode_first = [a for a in args if re.fullmatch(r"-[rwxXst]+", a)]
         cleaned = [a for a in args if a not in mode_first]
-        options, operands = _split_opts(cleaned, frozenset(), frozenset({"reference"}))
+        options, operands = split_opts(cleaned, frozenset(), frozenset({"reference"}))
         if mode_first:
             mode = mode_first[0]
         elif operands and "--reference" not in options:
@@ -653,554 +654,12 @@ class RunStep:
                 file.touched(self.location)
 
     def touch(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        _, operands = _split_opts(args, frozenset("drt"), frozenset({"reference", "date"}))
+        _, operands = split_opts(args, frozenset("drt"), frozenset({"reference", "date"}))
         paths = [p for p in (self.abs(o, command.scope) for o in operands) if p]
         del where
         for fs in self.stage.fs.values():
             for file in self.targets(fs, paths, False):
                 file.touched(self.location)
-
-    def cp(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        options, operands = _split_opts(
-            args, frozenset("tS"), frozenset({"target-directory", "suffix", "sparse"})
-        )
-        keep = False
-        for arg in args:  # in order: the last word on xattrs wins
-            if (
-                arg in ("-a", "--archive")
-                or re.fullmatch(r"-[A-Za-z]*a[A-Za-z]*", arg)
-                or (arg.startswith("--preserve=") and _names_xattr(arg))
-            ):
-                keep = True
-            elif arg.startswith("--no-preserve=") and _names_xattr(arg):
-                keep = False
-        link = "-l" in options or "--link" in options
-        if "-s" in options or "--symbolic-link" in options:
-            self.ln(["-s", *args], command, where)
-            return
-        recursive = any(o in options for o in ("-r", "-R", "-a", "--recursive", "--archive"))
-        target_dir = _last(options, "-t", "--target-directory")
-        no_target = "-T" in options or "--no-target-directory" in options
-        self._copyish(
-            operands,
-            target_dir,
-            no_target,
-            command,
-            where,
-            keep=keep or link,
-            recursive=recursive,
-            why_lost=WHY_CP,
-        )
-
-    def _copyish(
-        self,
-        operands: list[str],
-        target_dir: str | None,
-        no_target: bool,
-        command: SimpleCommand,
-        where: Location,
-        *,
-        keep: bool,
-        recursive: bool,
-        why_lost: str,
-        remove_source: bool = False,
-        rsync: bool = False,
-    ) -> list[str]:
-        into: bool | None
-        if target_dir:
-            sources, dest, into = operands, self.abs(target_dir, command.scope), True
-        elif len(operands) >= 2:
-            sources, dest = operands[:-1], self.abs(operands[-1], command.scope)
-            into = False if no_target else (True if operands[-1].endswith("/") else None)
-        else:
-            return []
-        return self.copy(
-            sources,
-            dest,
-            command.scope,
-            where,
-            keep=keep,
-            recursive=recursive,
-            into_dir=into,
-            why_lost=why_lost,
-            remove_source=remove_source,
-            why_kept=WHY_MV if remove_source else WHY_KEPT_CP,
-            rsync=rsync,
-        )
-
-    def install(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        options, operands = _split_opts(
-            args,
-            frozenset("mogtSZ"),
-            frozenset({"mode", "owner", "group", "target-directory", "suffix", "strip-program"}),
-        )
-        if "-d" in options or "--directory" in options:
-            for operand in operands:
-                if path := self.abs(operand, command.scope):
-                    self.stage.dirs.add(path)
-            return
-        target_dir = _last(options, "-t", "--target-directory")
-        made = self._copyish(
-            operands,
-            target_dir,
-            "-T" in options,
-            command,
-            where,
-            keep=False,
-            recursive=False,
-            why_lost=WHY_INSTALL,
-        )
-        mode = _last(options, "-m", "--mode")
-        owner = _last(options, "-o", "--owner")
-        group = _last(options, "-g", "--group")
-        for fs in self.stage.fs.values():
-            for path in made:
-                file = fs.files.get(path)
-                if file is None:
-                    continue
-                file.setuid, file.setgid = mode_bits(mode or "755", False, False)
-                if owner or group:
-                    file.owner = f"{owner or ''}{':' + group if group else ''}"
-
-    def mv(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        options, operands = _split_opts(args, frozenset("tS"), frozenset({"target-directory"}))
-        target_dir = _last(options, "-t", "--target-directory")
-        self._copyish(
-            operands,
-            target_dir,
-            "-T" in options,
-            command,
-            where,
-            keep=True,
-            recursive=True,
-            why_lost=WHY_CP,
-            remove_source=True,
-        )
-
-    def ln(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        options, operands = _split_opts(args, frozenset("tS"), frozenset({"target-directory"}))
-        symbolic = "-s" in options or "--symbolic" in options
-        if len(operands) == 1:
-            operands = [operands[0], posixpath.basename(operands[0])]
-        if len(operands) < 2:
-            return
-        if symbolic:
-            link = self.abs(operands[-1], command.scope)
-            if link is None:
-                return
-            if self.b.is_dir(link, self.stage) or operands[-1].endswith("/"):
-                link = posixpath.join(link, posixpath.basename(operands[0]))
-            self.stage.symlinks[link] = operands[0]
-            return
-        self._copyish(
-            operands,
-            None,
-            "-T" in options,
-            command,
-            where,
-            keep=True,
-            recursive=False,
-            why_lost=WHY_CP,
-        )
-
-    def rm(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        options, operands = _split_opts(args, frozenset(), frozenset())
-        recursive = any(o in options for o in ("-r", "-R", "--recursive"))
-        paths = [p for p in (self.abs(o, command.scope) for o in operands) if p]
-        del where
-        for fs in self.stage.fs.values():
-            for file in self.targets(fs, paths, recursive):
-                fs.files.pop(file.path, None)
-            for path in paths:
-                fs.archives.pop(path, None)
-        for path in paths:
-            self.stage.symlinks.pop(path, None)
-
-    def rsync(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        keep = False
-        for arg in args:
-            if arg == "--xattrs" or re.fullmatch(r"-[A-Za-z]*X[A-Za-z]*", arg):
-                keep = True
-            elif arg == "--no-xattrs":
-                keep = False
-        _, operands = _split_opts(
-            args,
-            frozenset("efBTM"),
-            frozenset(
-                {
-                    "rsh",
-                    "filter",
-                    "exclude",
-                    "include",
-                    "files-from",
-                    "chown",
-                    "chmod",
-                    "rsync-path",
-                    "temp-dir",
-                    "partial-dir",
-                    "log-file",
-                    "password-file",
-                    "exclude-from",
-                    "include-from",
-                    "backup-dir",
-                    "suffix",
-                    "usermap",
-                    "groupmap",
-                    "block-size",
-                    "compare-dest",
-                    "copy-dest",
-                    "link-dest",
-                }
-            ),
-        )
-        if any(":" in o.split("/", 1)[0] or o.startswith("rsync://") for o in operands):
-            return
-        self._copyish(
-            operands,
-            None,
-            False,
-            command,
-            where,
-            keep=keep,
-            recursive=True,
-            why_lost=WHY_RSYNC,
-            rsync=True,
-        )
-
-    def tar(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        if args and not args[0].startswith("-"):
-            args = ["-" + args[0], *args[1:]]  # old-style bundled letters: `tar czf …`
-        mode = ""
-        archive: str | None = None
-        create_xattrs = False
-        includes: list[str] = []
-        no_xattrs = False
-        directory = self.cwd_of(command.scope)
-        members: list[tuple[str, str]] = []
-        extract_dir = directory
-        i = 0
-        with_value = set("fCTXbHKLNVgIF")
-        while i < len(args):
-            arg = args[i]
-            if arg.startswith("--"):
-                name, eq, value = arg[2:].partition("=")
-                needs = name in (
-                    "file",
-                    "directory",
-                    "files-from",
-                    "exclude-from",
-                    "use-compress-program",
-                    "xattrs-include",
-                    "xattrs-exclude",
-                    "owner",
-                    "group",
-                    "mode",
-                    "transform",
-                    "exclude",
-                    "format",
-                    "blocking-factor",
-                )
-                if needs and not eq and i + 1 < len(args):
-                    value = args[i + 1]
-                    i += 1
-                if name in ("create",):
-                    mode = "c"
-                elif name in ("extract", "get"):
-                    mode = "x"
-                elif name == "file":
-                    archive = value
-                elif name == "directory":
-                    directory = posixpath.normpath(posixpath.join(directory, value))
-                    extract_dir = directory
-                elif name == "xattrs":
-                    create_xattrs = True
-                elif name == "xattrs-include":
-                    create_xattrs = True
-                    includes.append(value)
-                elif name == "no-xattrs":
-                    no_xattrs = True
-            elif arg.startswith("-") and len(arg) > 1:
-                letters = arg[1:]
-                for j, letter in enumerate(letters):
-                    if letter in "cxt":
-                        mode = mode or letter
-                    if letter in with_value:
-                        value = letters[j + 1 :]
-                        if not value and i + 1 < len(args):
-                            value = args[i + 1]
-                            i += 1
-                        if letter == "f":
-                            archive = value
-                        elif letter == "C":
-                            directory = posixpath.normpath(posixpath.join(directory, value))
-                            extract_dir = directory
-                        break
-            else:
-                members.append((directory, arg))
-            i += 1
-        if no_xattrs:
-            create_xattrs, includes = False, []
-        pipe = command.pipeline
-        for builder, fs in self.stage.fs.items():
-            if mode == "c":
-                stored: dict[str, FileState] = {}
-                for base, member in members:
-                    member_path = posixpath.normpath(posixpath.join(base, member))
-                    for rel, file in fs.under(member_path, recursive=True):
-                        name = posixpath.normpath(posixpath.join(member, rel)) if rel else member
-                        stored[name.lstrip("./") or name] = file.clone()
-                made = Archive(stored, create_xattrs)
-                if archive in (None, "-"):
-                    self.pipe_archive[(builder, pipe)] = made
-                elif (stored_at := self.abs(archive, command.scope)) is not None:
-                    fs.archives[stored_at] = made
-            elif mode == "x":
-                source: Archive | None
-                if archive in (None, "-"):
-                    source = self.pipe_archive.get((builder, pipe))
-                else:
-                    read_from = self.abs(archive, command.scope)
-                    source = fs.archives.get(read_from) if read_from else None
-                if source is None:
-                    self.stage.covers.append(Cover(extract_dir, self.location, "run"))
-                    continue
-                restore = any(fnmatch.fnmatchcase("security.capability", p) for p in includes)
-                wanted = [m for _, m in members]
-                for name, file in source.members.items():
-                    if wanted and not any(
-                        name == w or name.startswith(w.rstrip("/") + "/") for w in wanted
-                    ):
-                        continue
-                    target = posixpath.normpath(posixpath.join(extract_dir, name))
-                    why = WHY_TAR_CREATE if not source.xattrs else WHY_TAR_EXTRACT
-                    self.create(
-                        builder,
-                        fs,
-                        target,
-                        file,
-                        keep=source.xattrs and restore,
-                        known_if_untracked=True,
-                        where=where,
-                        why_lost=why,
-                        why_kept="tar --xattrs with --xattrs-include covering security.capability",
-                    )
-
-    def sed(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        options, operands = _split_opts(
-            args, frozenset("efl"), frozenset({"expression", "file", "line-length"})
-        )
-        in_place = any(k == "-i" or k.startswith("--in-place") for k in options) or any(
-            a.startswith("-i") for a in args if not a.startswith("--")
-        )
-        if not in_place:
-            return
-        if not ({"-e", "-f", "--expression", "--file"} & options.keys()) and operands:
-            operands = operands[1:]  # the script
-        for operand in operands:
-            if path := self.abs(operand, command.scope):
-                self.write(path, where, "sed -i")
-
-    def rewrite_tool(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        tool = command.words[0].rsplit("/", 1)[-1] if command.words else "a tool"
-        options, operands = _split_opts(args, frozenset("oIOFKNRsw"), frozenset({"output"}))
-        out = _last(options, "-o", "--output")
-        if tool in ("patchelf",):
-            operands = operands[-1:]
-        if tool == "objcopy" and len(operands) >= 2:
-            out, operands = operands[-1], []
-        if out and (path := self.abs(out, command.scope)):
-            self.write(path, where, tool)
-            if operands and not tool.startswith("strip"):
-                return
-        for operand in operands:
-            if path := self.abs(operand, command.scope):
-                self.write(path, where, tool)
-
-    def outputs(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        """Commands whose output file is given by an option: curl -o, wget -O, go build -o …"""
-        tool = command.words[0].rsplit("/", 1)[-1] if command.words else ""
-        flag = {"wget": "-O", "dd": "of"}.get(tool, "-o")
-        targets: list[str] = []
-        for i, arg in enumerate(args):
-            if tool == "dd" and arg.startswith("of="):
-                targets.append(arg[3:])
-            elif arg == flag and i + 1 < len(args):
-                targets.append(args[i + 1])
-            elif arg.startswith(("--output=", "--output-document=")):
-                targets.append(arg.split("=", 1)[1])
-            elif arg in ("--output", "--output-document") and i + 1 < len(args):
-                targets.append(args[i + 1])
-            elif tool != "dd" and arg.startswith(flag) and len(arg) > len(flag):
-                targets.append(arg[len(flag) :])
-        if tool in ("go", "cargo", "make", "cmake", "gcc", "cc", "g++", "clang", "rustc"):
-            self.stage.covers.append(Cover("/", self.location, "run"))
-        for target in targets:
-            if path := self.abs(target, command.scope):
-                self.write(path, where, tool)
-
-    def tee(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        _, operands = _split_opts(args, frozenset(), frozenset())
-        for operand in operands:
-            if (path := self.abs(operand, command.scope)) and path not in _SYSTEM_WORDS:
-                self.write(path, where, "tee")
-
-    def cd(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del where
-        operands = [a for a in args if not a.startswith("-")]
-        target = operands[0] if operands else "/root"
-        path = self.abs(target, command.scope)
-        if path:
-            self.cwd[command.scope] = path
-
-    def mkdir(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del where
-        _, operands = _split_opts(args, frozenset("m"), frozenset({"mode"}))
-        for operand in operands:
-            if path := self.abs(operand, command.scope):
-                self.stage.dirs.add(path)
-
-    def export(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del where
-        for arg in command.words[1:]:
-            name, eq, raw = arg.partition("=")
-            if eq and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-                value = expand_word(raw, self.env(command))
-                self.shell_vars[name] = value.text if value.complete else None
-        del args
-
-    # -- accounts and packages -------------------------------------------------------------
-    def useradd(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del command, where
-        self._account(args, adduser=False)
-
-    def adduser(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del command, where
-        self._account(args, adduser=True)
-
-    def _account(self, args: list[str], *, adduser: bool) -> None:
-        short = frozenset("uGhsgkcdeKpfb") if adduser else frozenset("ugGcdeKpsfbkZ")
-        options, operands = _split_opts(
-            args,
-            short,
-            frozenset(
-                {
-                    "uid",
-                    "gid",
-                    "ingroup",
-                    "home",
-                    "shell",
-                    "gecos",
-                    "comment",
-                    "groups",
-                    "add_extra_groups",
-                    "firstuid",
-                    "lastuid",
-                    "conf",
-                    "key",
-                    "password",
-                    "expiredate",
-                    "inactive",
-                    "base-dir",
-                    "skel",
-                    "selinux-user",
-                    "extrausers",
-                }
-            ),
-        )
-        if not operands:
-            return
-        name = operands[0]
-        uid_text = _last(options, "-u", "--uid")
-        if adduser:
-            group = _last(options, "-G", "--ingroup", "--gid")
-            membership = len(operands) >= 2 and not (options.get("-G") or options.get("--ingroup"))
-            if membership and name in self.stage.users:  # `adduser USER GROUP`: add to a group
-                return
-        else:
-            group = _last(options, "-g", "--gid")
-        uid = int(uid_text) if uid_text and NUMERIC.fullmatch(uid_text) else None
-        primary: int | str | None = None
-        if group is not None:
-            primary = int(group) if NUMERIC.fullmatch(group) else group
-            if isinstance(primary, str):
-                primary = self.stage.groups.get(primary, primary)
-        elif name in self.stage.groups:
-            primary = self.stage.groups[name]
-        self.stage.users[name] = (uid, primary)
-
-    def groupadd(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del command, where
-        options, operands = _split_opts(
-            args, frozenset("gKp"), frozenset({"gid", "key", "password"})
-        )
-        if not operands:
-            return
-        gid_text = _last(options, "-g", "--gid")
-        if len(operands) >= 2 and operands[0] in self.stage.users:
-            return  # `addgroup USER GROUP`: membership, not a new group
-        gid = int(gid_text) if gid_text and NUMERIC.fullmatch(gid_text) else None
-        self.stage.groups[operands[0]] = gid
-        for user, (uid, primary) in list(self.stage.users.items()):
-            if primary == operands[0]:
-                self.stage.users[user] = (uid, gid)
-
-    def usermod(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del command, where
-        options, operands = _split_opts(args, frozenset("ugGdlsceLUfp"), frozenset({"uid", "gid"}))
-        if not operands or operands[-1] not in self.stage.users:
-            return
-        uid, primary = self.stage.users[operands[-1]]
-        new_uid = _last(options, "-u", "--uid")
-        new_gid = _last(options, "-g", "--gid")
-        if new_uid and NUMERIC.fullmatch(new_uid):
-            uid = int(new_uid)
-        if new_gid:
-            primary = (
-                int(new_gid)
-                if NUMERIC.fullmatch(new_gid)
-                else self.stage.groups.get(new_gid, new_gid)
-            )
-        self.stage.users[operands[-1]] = (uid, primary)
-
-    def packages(self, args: list[str], command: SimpleCommand, where: Location) -> None:
-        del where
-        tool = command.words[0].rsplit("/", 1)[-1] if command.words else ""
-        options, operands = _split_opts(
-            args,
-            frozenset("otXp") if tool == "apk" else frozenset("otc"),
-            frozenset(
-                {
-                    "virtual",
-                    "repository",
-                    "option",
-                    "target-release",
-                    "root",
-                    "setopt",
-                    "repo",
-                    "enablerepo",
-                    "disablerepo",
-                    "installroot",
-                }
-            ),
-        )
-        if not operands:
-            return
-        verb, names = operands[0], [n for n in operands[1:] if not n.startswith("$?")]
-        names = [re.split(r"[=<>~]", n, maxsplit=1)[0] for n in names]
-        names = [n.split(":", 1)[0] if tool in ("apt-get", "apt") else n for n in names]
-        names = [n for n in names if n and not n.endswith((".deb", ".rpm", ".apk"))]
-        if verb in ("install", "add", "in", "reinstall"):
-            virtual = (options.get("-t") if tool == "apk" else None) or options.get("--virtual")
-            if virtual:
-                self.stage.virtual[virtual[-1]] = names
-            self.stage.packages.extend(n for n in names if n not in self.stage.packages)
-            if names:
-                self.stage.covers.append(Cover("", self.location, "run", tuple(names)))
-        elif verb in ("purge", "remove", "del", "erase", "rm", "autoremove"):
-            removed = set(names)
-            for name in names:
-                removed.update(self.stage.virtual.pop(name, []))
-            self.stage.packages[:] = [p for p in self.stage.packages if p not in removed]
 
 
 class _FindPlan:
@@ -1448,7 +907,7 @@ def _strip_prefixes(argv: list[str]) -> list[str]:
     return argv
 
 
-def _names_xattr(option: str) -> bool:
+def names_xattr(option: str) -> bool:
     """``--preserve=LIST``/``--no-preserve=LIST`` names xattrs (``xattr`` or ``all``)."""
     return bool({"all", "xattr"} & set(option.split("=", 1)[1].split(",")))
 
@@ -1466,51 +925,3 @@ def _known_nonroot(user: UserFact | None) -> bool:
 def _quote(word: str) -> str:
     """A literal word as a shell word (so expansion leaves it as it is)."""
     return "'" + word.replace("'", "'\\''") + "'"
-
-
-_HANDLERS = {
-    "setcap": RunStep.setcap,
-    "find": RunStep.find,
-    "chown": RunStep.chown,
-    "chgrp": RunStep.chgrp,
-    "chmod": RunStep.chmod,
-    "touch": RunStep.touch,
-    "cp": RunStep.cp,
-    "install": RunStep.install,
-    "mv": RunStep.mv,
-    "ln": RunStep.ln,
-    "rm": RunStep.rm,
-    "rsync": RunStep.rsync,
-    "tar": RunStep.tar,
-    "sed": RunStep.sed,
-    "strip": RunStep.rewrite_tool,
-    "upx": RunStep.rewrite_tool,
-    "objcopy": RunStep.rewrite_tool,
-    "patchelf": RunStep.rewrite_tool,
-    "truncate": RunStep.rewrite_tool,
-    "curl": RunStep.outputs,
-    "wget": RunStep.outputs,
-    "go": RunStep.outputs,
-    "gcc": RunStep.outputs,
-    "cc": RunStep.outputs,
-    "clang": RunStep.outputs,
-    "rustc": RunStep.outputs,
-    "dd": RunStep.outputs,
-    "tee": RunStep.tee,
-    "cd": RunStep.cd,
-    "pushd": RunStep.cd,
-    "mkdir": RunStep.mkdir,
-    "export": RunStep.export,
-    "useradd": RunStep.useradd,
-    "adduser": RunStep.adduser,
-    "groupadd": RunStep.groupadd,
-    "addgroup": RunStep.groupadd,
-    "usermod": RunStep.usermod,
-    "apt-get": RunStep.packages,
-    "apt": RunStep.packages,
-    "apk": RunStep.packages,
-    "dnf": RunStep.packages,
-    "yum": RunStep.packages,
-    "microdnf": RunStep.packages,
-    "zypper": RunStep.packages,
-}

@@ -16,7 +16,7 @@ For each one the model answers (no rule re-derives any of it):
 * the runtime profile (``--runtime``/config, else Docker for compose and Dockerfiles,
   containerd 2 for Kubernetes, systemd for units) and its start credentials
   (:func:`unroot.model.runtimes.start_creds`: user, ``cap_add``/``cap_drop``, no_new_privs);
-* the exec chain of ENTRYPOINT/CMD (:func:`unroot.lint.chain.exec_chain_argv`) through
+* the exec chain of ENTRYPOINT/CMD (:func:`unroot.sources.exec_argv.exec_chain_argv`) through
   :func:`unroot.model.chain.exec_chain`, each link with the file capabilities the build leaves
   it under the builder in use (BuildKit unless ``builder = "classic"``); a user-switching wrapper
   (gosu, su-exec…) starts a new segment with the capabilities setuid(2) clears;
@@ -40,13 +40,37 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Protocol
 
 from unroot.errors import UnrootError
-from unroot.lint.chain import ChainLink, exec_chain_argv
-from unroot.lint.config import LintConfig
-from unroot.lint.facts import (
+from unroot.model.bind import bind_verdict
+from unroot.model.caps import EMPTY, CapSet
+from unroot.model.chain import ChainResult, exec_chain
+from unroot.model.creds import Creds, Ids
+from unroot.model.execve import ExecFile
+from unroot.model.runtimes import (
+    NEW_NETNS_PORT_START,
+    PORT_SYSCTL,
+    PROFILES,
+    RuntimeProfile,
+    start_creds,
+    unprivileged_port_start,
+)
+from unroot.model.setid import setpriv_switch, setuid_switch
+from unroot.model.userns import INIT_USERNS, SubIdRange, UserNs, rootless_map
+from unroot.situation.nonroot import (
+    nonroot_base,
+    nonroot_refusal,
+    root_stage,
+)
+from unroot.situation.types import NAMED_UID, Link, NonRootRefusal, PortBind, Situation, UserView
+from unroot.sources.exec_argv import ChainLink, exec_chain_argv
+from unroot.sources.kinds import KINDS
+from unroot.sources.parsed import (
+    DEFAULT_PATH,
     DockerfileFacts,
     ImageFile,
     Location,
@@ -57,61 +81,37 @@ from unroot.lint.facts import (
     UserFact,
     Workload,
 )
-from unroot.model.bind import bind_verdict
-from unroot.model.caps import EMPTY, CapSet
-from unroot.model.chain import ChainResult, ChainStep
-from unroot.model.creds import Creds, Ids
-from unroot.model.execve import ExecFile, execve
-from unroot.model.runtimes import (
-    NEW_NETNS_PORT_START,
-    PORT_SYSCTL,
-    PROFILES,
-    RuntimeProfile,
-    start_creds,
-    unprivileged_port_start,
-)
-from unroot.model.userns import INIT_USERNS, SubIdRange, UserNs, rootless_map
-from unroot.model.verdict import Verdict
 
-DEFAULT_RUNTIME = {"compose": "docker", "dockerfile": "docker", "k8s": "containerd2"}
+
+class Choices(Protocol):
+    """What the front end chose (lint: its config file): the runtime, the builder, and the
+    Dockerfile an image reference is built from (``[images]``)."""
+
+    @property
+    def runtime(self) -> str | None: ...
+
+    @property
+    def builder(self) -> str | None: ...
+
+    def dockerfile_for(self, image: str, /) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class _NoChoices:
+    runtime: str | None = None
+    builder: str | None = None
+
+    def dockerfile_for(self, image: str, /) -> str | None:
+        return None
+
+
+NO_CHOICES: Choices = _NoChoices()
+
 DEFAULT_BUILDER = "buildkit"
 HOST_PORT_START = 1024  # the kernel's default; the linter cannot see the host's sysctl
-#: A non-root user known only by name: any non-zero uid behaves the same for capabilities.
-NAMED_UID = 2_000_000_000
 #: Rootless engines: the invoking user and its subordinate ids (the usual first allocation).
 ROOTLESS_USER = 1000
 ROOTLESS_SUBIDS = (SubIdRange("user", 100000, 65536),)
-DEFAULT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-_NONROOT_BASE = re.compile(r"nonroot|non-root|rootless|unprivileged", re.I)
-#: Images whose config sets a non-root ``User`` that a Dockerfile built ``FROM`` them does not
-#: show (matched on the repository, ``docker.io/`` and ``library/`` removed).  A stage on one of
-#: them without a ``USER`` of its own runs as that user, which the linter cannot read: it is
-#: *unknown* (never "root"), and the kubelet's runAsNonRoot check is assumed to pass.  Listing an
-#: image here can only silence findings, never raise one.  Sources, each the image's own
-#: Dockerfile or documentation: Chainguard (edu.chainguard.dev: images run as nonroot/65532; not
-#: wolfi-base and chainguard-base, which run as root), Bitnami ("non-root containers", uid 1001;
-#: not minideb, a base OS), docker-library/haproxy (``USER haproxy`` since 2.4), Envoy's
-#: distroless images (built on distroless ``:nonroot``), grafana/grafana (``USER 472``),
-#: grafana/loki (10001), the Prometheus project's images (``USER nobody``), Keycloak (``USER
-#: 1000``), jenkins/jenkins (``USER jenkins``), Elastic's images (``USER 1000``), SonarQube,
-#: Nexus, Red Hat's UBI language and server images (``USER 1001``), .NET chiseled images
-#: (``app``).
-_NONROOT_REPOSITORIES = re.compile(
-    r"(?:cgr\.dev/chainguard/(?!wolfi-base\b|chainguard-base\b)"
-    r"|(?:[\w.-]+/)?bitnami/(?!minideb\b)"
-    r"|haproxy[:@]|haproxy$"
-    r"|envoyproxy/envoy-distroless\b|envoyproxy/envoy:distroless"
-    r"|grafana/grafana(?:-oss|-enterprise)?\b|grafana/loki\b"
-    r"|prom/|quay\.io/prometheus/"
-    r"|quay\.io/keycloak/keycloak\b"
-    r"|jenkins/jenkins\b"
-    r"|docker\.elastic\.co/(?:elasticsearch|kibana|logstash)/"
-    r"|sonarqube[:@]|sonarqube$|sonatype/nexus3\b"
-    r"|registry\.access\.redhat\.com/ubi\d+/"
-    r"(?:python|nodejs|ruby|php|perl|go-toolset|openjdk|nginx|httpd)-"
-    r"|mcr\.microsoft\.com/dotnet/[\w/-]+:[\w.-]*chiseled)",
-    re.I,
-)
 #: Programs base images ship without file capabilities (interpreters: a script's own file
 #: capabilities never count either — the kernel executes the interpreter).
 NO_CAPS_PROGRAMS = re.compile(
@@ -119,143 +119,6 @@ NO_CAPS_PROGRAMS = re.compile(
     r"java|dotnet|lua[0-9.]*|Rscript|uvicorn|gunicorn|hypercorn|npm|npx|yarn|pnpm)"
 )
 _SCRIPT = re.compile(r".*\.(sh|bash|py|rb|pl|js|mjs|php)$")
-
-
-@dataclass(frozen=True, slots=True)
-class UserView:
-    """Who the process runs as, and where that was decided."""
-
-    state: str  # "root" | "nonroot" | "unknown"
-    uid: int  # 0 for root; NAMED_UID for a non-root name; the number otherwise
-    gid: int
-    text: str  # as written: "10001", "www", "0:0", "root (no USER)"
-    location: Location | None  # where it was set (None: a default)
-    origin: str  # "workload" | "image" | "default" | "wrapper"
-    groups: tuple[int, ...] = ()
-    named_groups: tuple[str, ...] = ()
-
-    @property
-    def is_root(self) -> bool:
-        return self.state == "root"
-
-    @property
-    def label(self) -> str:
-        """``uid 10001`` / ``user www`` / ``root``."""
-        if self.state == "root":
-            return "root"
-        name = self.text.split(":", 1)[0]
-        return f"uid {self.uid}" if self.uid != NAMED_UID else f"user {name}"
-
-
-@dataclass(frozen=True, slots=True)
-class Link:
-    """One exec of the start sequence and the file the model executes."""
-
-    link: ChainLink
-    path: str  # resolved in the image when possible, else as written
-    image_file: ImageFile | None
-    caps_known: bool
-    file: ExecFile
-    note: str | None = None  # the assumption this link rests on
-
-    @property
-    def role(self) -> str:
-        return self.link.role
-
-
-@dataclass(frozen=True, slots=True)
-class PortBind:
-    """One port the service binds, and the kernel's answer."""
-
-    port: PortFact
-    start: int  # ip_unprivileged_port_start of the netns
-    start_source: str  # "host" | "sysctl" | "runtime" | "new-netns"
-    verdict: Verdict
-    #: the same bind where the runtime does not lower the sysctl (new netns: 1024)
-    portable: Verdict
-    who: str = "service"  # "service" | "rootlesskit" (rootless engines publish host ports)
-
-
-@dataclass(frozen=True, slots=True)
-class NonRootRefusal:
-    """The kubelet's runAsNonRoot check failed: the container stays in
-    CreateContainerConfigError."""
-
-    cause: str  # "run-as-user-root" | "image-root" | "image-non-numeric" | "image-invalid-uid"
-    error: str  # the kubelet's error, without its "(pod: …, container: …)" suffix
-    #: the user the check read: the runAsUser value, or the image config's User ("" for none)
-    user: str
-    location: Location | None  # runAsUser, or the image's USER line (None: none in the build)
-    #: the image's User comes from a base image the linter cannot see (assumed to set none)
-    from_base: bool = False
-    #: the uid a named image user resolves to in the build (useradd -u, nobody), if known
-    resolved_uid: int | None = None
-
-
-@dataclass(frozen=True)
-class Situation:
-    """One thing that runs, with the model's answers (see the module doc)."""
-
-    kind: str  # "dockerfile" | "compose" | "k8s" | "systemd"
-    name: str
-    location: Location
-    runtime: RuntimeProfile
-    builder: str
-    workload: Workload | None = None
-    dockerfile: DockerfileFacts | None = None
-    stage: Stage | None = None
-    user: UserView | None = None  # at the start (what the runtime execs as)
-    service_user: UserView | None = None  # after user-switching wrappers
-    host_network: bool = False
-    start: Creds | None = None
-    start_error: str | None = None
-    links: tuple[Link, ...] = ()
-    chain: ChainResult | None = None
-    decidable: bool = False  # every link's file capabilities are known (or safely assumed)
-    final: Creds | None = None  # the service's credentials (None: exec fails or unknown)
-    ports: tuple[PortBind, ...] = ()
-    access_creds: Creds | None = None  # as the host's permission checks see the service
-    userns: UserNs = field(default_factory=UserNs)
-    assumptions: tuple[str, ...] = ()
-    ignores: tuple[str, ...] = ()  # annotation / x-unroot-ignore
-    #: the kubelet refuses to create the container (runAsNonRoot): nothing in it ever runs
-    nonroot_refusal: NonRootRefusal | None = None
-
-    @property
-    def service(self) -> Link | None:
-        return self.links[-1] if self.links else None
-
-    @property
-    def files(self) -> dict[str, ImageFile]:
-        """The stage's files of interest under the builder in use."""
-        if self.stage is None:
-            return {}
-        return self.stage.files.get(self.builder, {})
-
-    def entry_location(self) -> Location:
-        """Where the program is chosen: the workload's command, else ENTRYPOINT/CMD."""
-        if self.workload is not None:
-            found = self.workload.location_of("entrypoint") or self.workload.location_of("command")
-            if found is not None:
-                return found
-        if self.stage is not None:
-            return self.stage.entrypoint_location or self.stage.cmd_location or self.stage.location
-        return self.location
-
-    def where(self, *fields: str) -> Location:
-        """The location of the first workload field that was set, else the situation's."""
-        if self.workload is not None:
-            for name in fields:
-                found = self.workload.location_of(name)
-                if found is None and name == "caps":
-                    found = self.workload.caps_location
-                if found is None and name == "no_new_privs":
-                    found = self.workload.no_new_privs_location
-                if found is None and name == "nofile":
-                    found = self.workload.nofile_location
-                if found is not None:
-                    return found
-        return self.location
 
 
 # -- users ----------------------------------------------------------------------------------
@@ -273,137 +136,17 @@ def _user_view(fact: UserFact | None, origin: str, groups: Sequence[str] = ()) -
     return UserView(state, uid, gid, fact.text, fact.location, origin, numeric, named)
 
 
-def nonroot_image(reference: str) -> bool:
-    """``reference`` names an image whose config sets a non-root ``User`` (by its name:
-    ``…:nonroot``, ``nginx-unprivileged``; or :data:`_NONROOT_REPOSITORIES`)."""
-    name = reference.strip().lower()
-    for prefix in ("docker.io/", "index.docker.io/", "registry-1.docker.io/"):
-        name = name.removeprefix(prefix)
-    name = name.removeprefix("library/")
-    return bool(_NONROOT_BASE.search(name) or _NONROOT_REPOSITORIES.match(name))
-
-
-def _nonroot_base(stage: Stage | None, dockerfile: DockerfileFacts | None) -> bool:
-    """The stage chain starts from an image that sets a non-root USER of its own."""
-    if stage is None or dockerfile is None:
-        return False
-    current: Stage | None = stage
-    seen: set[int] = set()
-    while current is not None and current.index not in seen:
-        seen.add(current.index)
-        if current.base_stage is None:
-            return nonroot_image(current.base)
-        current = dockerfile.stages[current.base_stage]
-    return False
-
-
-def _root_stage(stage: Stage, dockerfile: DockerfileFacts) -> Stage:
-    """The first stage of ``stage``'s FROM chain (the one built on an image)."""
-    current, seen = stage, {stage.index}
-    while current.base_stage is not None and current.base_stage not in seen:
-        seen.add(current.base_stage)
-        current = dockerfile.stages[current.base_stage]
-    return current
-
-
-_GO_INT = re.compile(r"[+-]?[0-9]+")
-MAX_USER_ID = 2**31 - 1  # k8s.io/apimachinery validation.IsValidUserID: 0 … math.MaxInt32
-
-
-def _go_parse_int64(text: str) -> int | None:
-    """``strconv.ParseInt(text, 10, 64)``: a sign and decimal digits within int64, else None."""
-    if not _GO_INT.fullmatch(text):
-        return None
-    value = int(text)
-    return value if -(2**63) <= value < 2**63 else None
-
-
-def verify_run_as_non_root(run_as_user: int | None, image_user: str) -> tuple[str, str] | None:
-    """The kubelet's ``verifyRunAsNonRoot`` (pkg/kubelet/kuberuntime/security_context_others.go,
-    Linux) fed the way ``getImageUser`` feeds it: ``(cause, error)``, or None when it passes.
-
-    ``run_as_user`` is the effective ``runAsUser`` (container over pod); ``image_user`` the
-    image config's ``User``.  containerd and CRI-O report it in ImageStatus the same way
-    (``getUserFromImage``): the part before ``:``, as ``uid`` when ``strconv.ParseInt`` takes
-    it, else as ``username`` — ``root`` is a name; an empty User is neither, and the kubelet
-    then treats the image as uid 0.  A name is never looked up in the image's /etc/passwd
-    (kubernetes#40958, #56503).
-    """
-    if run_as_user is not None:
-        if run_as_user == 0:
-            return "run-as-user-root", "container's runAsUser breaks non-root policy"
-        return None
-    name = image_user.split(":", 1)[0]
-    uid = _go_parse_int64(name) if name else 0
-    if uid is None:
-        return (
-            "image-non-numeric",
-            f"container has runAsNonRoot and image has non-numeric user ({name}), cannot "
-            "verify user is non-root",
-        )
-    if uid == 0:
-        return "image-root", "container has runAsNonRoot and image will run as root"
-    if not 0 <= uid <= MAX_USER_ID:
-        return (
-            "image-invalid-uid",
-            f"container has runAsNonRoot and image has an invalid user id ({uid}). "
-            f"(Must be 1-({MAX_USER_ID})): must be between 0 and {MAX_USER_ID}, inclusive",
-        )
-    return None
-
-
-def _nonroot_refusal(
-    workload: Workload, stage: Stage | None, dockerfile: DockerfileFacts | None, notes: list[str]
-) -> NonRootRefusal | None:
-    """Run the kubelet's runAsNonRoot check on what the files say; silent (with the
-    assumption noted) when the image's User cannot be known."""
-    run_as_user = workload.user.uid if workload.user is not None else None
-    if run_as_user is not None:
-        found = verify_run_as_non_root(run_as_user, "")
-        if found is None:
-            return None
-        location = workload.user.location if workload.user is not None else None
-        return NonRootRefusal(*found, str(run_as_user), location)
-    if stage is None or dockerfile is None:
-        notes.append(
-            "runAsNonRoot without runAsUser and an unknown image: its USER is assumed numeric "
-            "and non-zero (the kubelet refuses to create the container otherwise)"
-        )
-        return None
-    user = stage.user
-    from_base = False
-    if user is not None and "$" in user.text:
-        notes.append(
-            f"USER {user.text} is not known at lint time: the kubelet's runAsNonRoot check is "
-            "assumed to pass"
-        )
-        return None
-    if user is None:
-        root = _root_stage(stage, dockerfile)
-        if root.base.lower() != "scratch" and (
-            _nonroot_base(stage, dockerfile) or "$" in root.base or not root.base
-        ):
-            notes.append(
-                f"the base image {root.base} sets the image's USER: the kubelet's runAsNonRoot "
-                "check is assumed to pass"
-            )
-            return None
-        from_base = root.base.lower() != "scratch"
-    found = verify_run_as_non_root(None, user.text if user is not None else "")
-    if found is None:
-        return None
-    resolved = user.uid if user is not None else None
-    location = user.location if user is not None else None
-    return NonRootRefusal(*found, user.text if user else "", location, from_base, resolved)
-
-
 # -- the exec chain -------------------------------------------------------------------------
-def _resolve(program: str, files: Mapping[str, ImageFile]) -> tuple[str, ImageFile | None]:
+def _resolve(
+    program: str, files: Mapping[str, ImageFile], search: Sequence[str]
+) -> tuple[str, ImageFile | None]:
+    """The file ``program`` names: as written when absolute, else the first match in the
+    directories of the image's PATH (``search``)."""
     if program.startswith("/"):
         path = posixpath.normpath(program)
         return path, files.get(path)
     if "/" not in program:
-        for directory in DEFAULT_PATH:
+        for directory in search:
             candidate = f"{directory}/{program}"
             if candidate in files:
                 return candidate, files[candidate]
@@ -411,14 +154,18 @@ def _resolve(program: str, files: Mapping[str, ImageFile]) -> tuple[str, ImageFi
 
 
 def _links(
-    argv_links: Sequence[ChainLink], files: Mapping[str, ImageFile], *, host: bool
+    argv_links: Sequence[ChainLink],
+    files: Mapping[str, ImageFile],
+    *,
+    host: bool,
+    search: Sequence[str] = DEFAULT_PATH,
 ) -> tuple[tuple[Link, ...], bool, list[str]]:
     """(links, decidable, assumptions).  ``host``: the programs are the host's (systemd)."""
     links: list[Link] = []
     notes: list[str] = []
     decidable = True
     for chain_link in argv_links:
-        path, image_file = _resolve(chain_link.program, files)
+        path, image_file = _resolve(chain_link.program, files, search)
         base = posixpath.basename(path)
         note: str | None = None
         script = bool(_SCRIPT.fullmatch(base)) or (
@@ -452,73 +199,33 @@ def _links(
     return tuple(links), decidable, notes
 
 
-def _setuid(creds: Creds, target: UserView, wrapper: ChainLink | None = None) -> Creds:
-    """What a user-switching wrapper (gosu, su-exec, runuser…) leaves after setgroups,
-    setgid and setuid: capabilities(7) clears permitted, effective and ambient when all uids
-    leave 0 (no SECBIT_KEEP_CAPS).  ``setpriv`` is the exception: it sets PR_SET_KEEPCAPS
-    before setresuid and re-applies its capabilities after it, then edits the bounding set
-    (``--bounding-set``), the inheritable set (``--inh-caps``) and raises ambient capabilities
-    (``--ambient-caps``), in that order (util-linux sys-utils/setpriv.c) — so
-    ``--inh-caps=+net_bind_service --ambient-caps=+net_bind_service`` carries the capability
-    through the exec of the service (observed on the engine: tests/engine)."""
-    if creds.uid.effective != 0:
-        return creds  # not root: the switch fails or changes nothing the model can see
-    switched = creds.with_(
-        uid=Ids.same(target.uid),
-        gid=Ids.same(target.gid),
-        groups=frozenset(target.groups),
-    )
-    if wrapper is not None and wrapper.program.rsplit("/", 1)[-1] == "setpriv":
+def _switch(target: UserView, wrapper: ChainLink) -> Callable[[Creds], Creds]:
+    """The user switch a setuid-wrapper link makes (``setpriv`` with its capability options)."""
+    if wrapper.program.rsplit("/", 1)[-1] == "setpriv":
         edits = dict(wrapper.options)  # the last of each option wins
-        bounding = _apply_cap_edit(creds.bounding, edits.get("--bounding-set"))
-        inheritable = _apply_cap_edit(creds.inheritable, edits.get("--inh-caps"))
-        # raising an ambient capability needs it in permitted and inheritable (prctl EPERM)
-        ambient = _apply_cap_edit(creds.ambient, edits.get("--ambient-caps"))
-        ambient &= creds.permitted & inheritable
-        return switched.with_(
-            bounding=bounding,
-            inheritable=inheritable,
-            effective=creds.permitted if target.uid != 0 else creds.effective,
-            ambient=ambient,
+        return partial(
+            setpriv_switch,
+            uid=target.uid,
+            gid=target.gid,
+            groups=target.groups,
+            bounding_set=edits.get("--bounding-set"),
+            inh_caps=edits.get("--inh-caps"),
+            ambient_caps=edits.get("--ambient-caps"),
         )
-    if target.uid != 0:
-        switched = switched.with_(permitted=EMPTY, effective=EMPTY, ambient=EMPTY)
-    return switched
-
-
-def _apply_cap_edit(caps: CapSet, edit: str | None) -> CapSet:
-    """setpriv's ``+cap,-cap,+all,-all`` list applied to ``caps``; an unknown name leaves the
-    set as it was (setpriv would refuse to run; the model does not guess)."""
-    if not edit:
-        return caps
-    result = caps
-    for item in edit.split(","):
-        sign, name = item[:1], item[1:].strip().lower()
-        if sign not in "+-" or not sign or not name:
-            return caps
-        try:
-            change = CapSet.all() if name == "all" else CapSet.parse(name)
-        except UnrootError:
-            return caps
-        result = result | change if sign == "+" else result - change
-    return result
+    return partial(setuid_switch, uid=target.uid, gid=target.gid, groups=target.groups)
 
 
 def _run_chain(
     start: Creds, links: Sequence[Link], users: Mapping[int, UserView]
 ) -> tuple[ChainResult, Creds | None]:
-    """exec_chain over the links, switching users after each setuid-wrapper link."""
-    steps: list[ChainStep] = []
-    creds = start
-    for index, link in enumerate(links):
-        result = execve(creds, link.file)
-        steps.append(ChainStep(link.file, creds, result))
-        if not result.ok:
-            return ChainResult(start, tuple(steps)), None
-        creds = result.creds
-        if index in users:
-            creds = _setuid(creds, users[index], link.link)
-    return ChainResult(start, tuple(steps)), creds
+    """The model's exec chain over the links, switching users after each setuid-wrapper link.
+
+    Ids are as the container sees them: its own root is uid 0 there, so a v3 file capability
+    counts for rootid 0 only (exec_chain's default userns_root_uids), whatever the runtime's
+    user namespace maps that root to on the host."""
+    switches = {index: _switch(user, links[index].link) for index, user in users.items()}
+    chain = exec_chain(start, [link.file for link in links], switches=switches)
+    return chain, chain.final if chain.ok else None
 
 
 # -- ports ----------------------------------------------------------------------------------
@@ -669,10 +376,10 @@ def _who(build: _Build) -> UserView:
         return _user_view(workload.user, "workload", groups)
     if stage is not None:
         image_user = stage.user
-        if image_user is None and _nonroot_base(stage, build.dockerfile):
+        if image_user is None and nonroot_base(stage, build.dockerfile):
             user = UserView("unknown", NAMED_UID, 0, "(the base image's USER)", None, "image")
             if build.dockerfile is not None:
-                base = _root_stage(stage, build.dockerfile).base
+                base = root_stage(stage, build.dockerfile).base
                 notes.append(
                     f"no USER in the Dockerfile: the base image {base} sets a non-root USER of "
                     "its own (unknown here)"
@@ -756,7 +463,7 @@ def _situation(build: _Build) -> Situation:
     # -- who ---------------------------------------------------------------------------------
     user = _who(build)
     if workload is not None and workload.source_kind == "k8s" and workload.run_as_non_root:
-        refusal = _nonroot_refusal(workload, stage, build.dockerfile, notes)
+        refusal = nonroot_refusal(workload, stage, build.dockerfile, notes)
         if refusal is not None:
             if refusal.from_base:
                 notes.append("no USER in the Dockerfile: the base image's user, assumed root")
@@ -802,7 +509,8 @@ def _situation(build: _Build) -> Situation:
             entrypoint, cmd = ("/sbin/docker-init", "--", *(cmd or ())), None
     argv_links = exec_chain_argv(entrypoint, cmd) if program_known else []
     host = workload is not None and workload.source_kind == "systemd"
-    links, decidable, link_notes = _links(argv_links, build.stage_files(), host=host)
+    search = stage.path if stage is not None and stage.path else DEFAULT_PATH
+    links, decidable, link_notes = _links(argv_links, build.stage_files(), host=host, search=search)
     notes.extend(link_notes)
     if not links:
         decidable = False
@@ -964,9 +672,10 @@ def _stage_for(dockerfile: DockerfileFacts, target: str | None) -> Stage:
 
 
 def _runtime(kind: str, chosen: str | None) -> RuntimeProfile:
-    if kind == "systemd":
-        return PROFILES["systemd"]
-    return PROFILES[chosen or DEFAULT_RUNTIME[kind]]
+    info = KINDS[kind]
+    if info.runtime_fixed:
+        return PROFILES[info.default_runtime]
+    return PROFILES[chosen or info.default_runtime]
 
 
 def _runtime_note(kind: str, runtime: RuntimeProfile, chosen: str | None) -> str:
@@ -997,7 +706,7 @@ def _builder_note(builder: str, stage: Stage | None) -> str | None:
 def build_situations(
     parsed: Sequence[ParsedFile],
     dockerfiles: Mapping[str, ParsedFile],
-    config: LintConfig | None = None,
+    config: Choices | None = None,
     runtime: str | None = None,
 ) -> list[Situation]:
     """One situation per workload, plus one per Dockerfile of ``parsed`` no workload uses.
@@ -1005,7 +714,7 @@ def build_situations(
     ``dockerfiles`` holds every parsed Dockerfile a workload may join (by normalised path),
     ``runtime`` overrides the config's.
     """
-    config = config or LintConfig()
+    config = config or NO_CHOICES
     chosen = runtime or config.runtime
     builder = config.builder or DEFAULT_BUILDER
     situations: list[Situation] = []
@@ -1042,7 +751,7 @@ def build_situations(
     return situations
 
 
-def _dockerfile_path(workload: Workload, config: LintConfig) -> str | None:
+def _dockerfile_path(workload: Workload, config: Choices) -> str | None:
     if workload.dockerfile is not None:
         return posixpath.normpath(workload.dockerfile)
     if workload.image:
@@ -1055,7 +764,7 @@ def _workload_situation(  # noqa: PLR0917 - the join's inputs, each used once
     workload: Workload,
     parsed_file: ParsedFile,
     dockerfiles: Mapping[str, ParsedFile],
-    config: LintConfig,
+    config: Choices,
     chosen: str | None,
     builder: str,
 ) -> Situation:

@@ -1,29 +1,32 @@
-"""Dockerfile → :class:`~unroot.lint.facts.DockerfileFacts`: stages, users, ports, ENTRYPOINT/CMD,
-and what the build does to the ``security.capability`` xattr of the files that matter.
+"""Dockerfile → :class:`~unroot.sources.parsed.DockerfileFacts`: stages, users, ports,
+ENTRYPOINT/CMD, and what the build does to the ``security.capability`` xattr of the files that
+matter.
 
 Reading the file
     Instructions, line numbers, flags, exec/shell form, heredocs, the ``# escape=`` directive and
     line continuations come from BuildKit's own parser (the ``dockerfile`` package, see
-    :mod:`._buildkit`).  When it rejects the file (it names no line), each instruction is
+    :mod:`.buildkit`).  When it rejects the file (it names no line), each instruction is
     re-parsed on its own so the problem can be pinned to ``file:line`` and the rest still
-    analysed.  ARG/ENV substitution follows BuildKit's rules (:func:`unroot.lint.shell.expand_word`)
-    in FROM (global ARGs), USER, WORKDIR, COPY/ADD, EXPOSE and inside RUN; ENTRYPOINT/CMD are
-    kept as written (Docker does not substitute them; a shell form is ``SHELL + [text]``, by
-    default ``("/bin/sh", "-c", text)``).  RUN shell commands go through a real shell parser
-    (:mod:`unroot.lint.shell`), ``sh -c '…'`` strings one level deeper.
+    analysed.  ARG/ENV substitution follows BuildKit's rules
+    (:func:`unroot.sources.shell.expand_word`) in FROM (global ARGs), USER, WORKDIR, COPY/ADD,
+    EXPOSE and inside RUN; ENTRYPOINT/CMD are kept as written (Docker does not substitute them;
+    a shell form is ``SHELL + [text]``, by default ``("/bin/sh", "-c", text)``).  RUN shell
+    commands go through a real shell parser (:mod:`unroot.sources.shell`), ``sh -c '…'`` strings
+    one level deeper.
 
 The files of interest, per builder
     Every file a ``setcap`` touches, everything copied from or over such a file, every file made
-    setuid/setgid, and every file ENTRYPOINT/CMD execs (through wrappers, :mod:`unroot.lint.chain`)
-    when the Dockerfile wrote it.  ``Stage.files`` holds them for ``"classic"`` and
-    ``"buildkit"``; ``ImageFile.events`` is the history of the xattr (``set``, ``removed``,
-    ``lost`` with the reason, ``kept`` where a copy carried it), ``layers_with_content`` every
-    layer that stores the whole file: a metadata or data change in a later instruction than the
-    one that created the file stores it again (the layer diff holds whole files; overlayfs
-    copies the file up), so ``COPY`` then ``RUN setcap`` stores the binary twice while ``install``
-    + ``setcap`` in one ``RUN`` stores it once.  The simulation lives in :mod:`._build` (files,
-    stages, and "covers": paths written without naming each file — a directory COPY, a package
-    install, a command unroot does not model) and :mod:`._run` (what each RUN command does).
+    setuid/setgid, and every file ENTRYPOINT/CMD execs (through wrappers,
+    :mod:`unroot.sources.exec_argv`) when the Dockerfile wrote it.  ``Stage.files`` holds them
+    for ``"classic"`` and ``"buildkit"``; ``ImageFile.events`` is the history of the xattr
+    (``set``, ``removed``, ``lost`` with the reason, ``kept`` where a copy carried it);
+    ``layers_with_content`` every layer that stores the whole file: a metadata or data change in
+    a later instruction than the one that created the file stores it again (the layer diff
+    holds whole files; overlayfs copies the file up), so ``COPY`` then ``RUN setcap`` stores the
+    binary twice while ``install`` + ``setcap`` in one ``RUN`` stores it once.  The simulation
+    lives in :mod:`.build` (files, stages, and "covers": paths written without naming each
+    file — a directory COPY, a package install, a command unroot does not model) and
+    :mod:`.run` (what each RUN command does).
 
 What keeps and what loses the xattr
     Kernel: any chown/chgrp (even to the same owner) and any write of the data remove it;
@@ -100,7 +103,7 @@ Users
     chain.  ``Stage.user`` is the effective USER: the stage's last, else the one inherited
     through ``FROM <stage>`` (None: no USER in the chain — the base image decides, usually
     root).  ``Stage.exposed`` holds EXPOSE ports (``source="expose"``) and the ports the
-    ENTRYPOINT/CMD flags name (``source="command-line"``, :mod:`unroot.lint.ports`).
+    ENTRYPOINT/CMD flags name (``source="command-line"``, :mod:`unroot.sources.ports`).
 
 Never raises: unparseable parts become ``problems`` naming ``file:line``.
 """
@@ -111,18 +114,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
-from unroot.lint.chain import exec_chain_argv
-from unroot.lint.facts import (
-    CapsEvent,
-    DockerfileFacts,
-    ImageFile,
-    Location,
-    ParsedFile,
-    PortFact,
-    Stage,
-    UserFact,
-)
-from unroot.lint.parsers._build import (
+from unroot.sources.dockerfile.build import (
     NUMERIC,
     SH_LIKE,
     WHY_BUILDKIT_FROM,
@@ -135,7 +127,7 @@ from unroot.lint.parsers._build import (
     StageState,
     mode_bits,
 )
-from unroot.lint.parsers._buildkit import (
+from unroot.sources.dockerfile.buildkit import (
     BuildKitParseError,
     RawHeredoc,
     RawInstruction,
@@ -143,12 +135,23 @@ from unroot.lint.parsers._buildkit import (
     parse_instructions,
     safe_text,
 )
-from unroot.lint.parsers._run import RunStep
-from unroot.lint.ports import ports_from_argv
-from unroot.lint.pragmas import parse_pragmas
-from unroot.lint.shell import Env, expand_word, shell_c_script
+from unroot.sources.dockerfile.tools import RunTools
+from unroot.sources.exec_argv import exec_chain_argv
+from unroot.sources.parsed import (
+    CapsEvent,
+    DockerfileFacts,
+    ImageFile,
+    Location,
+    ParsedFile,
+    PortFact,
+    Stage,
+    UserFact,
+    path_dirs,
+)
+from unroot.sources.ports import ports_from_argv
+from unroot.sources.pragmas import parse_pragmas
+from unroot.sources.shell import Env, expand_word, shell_c_script
 
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 NOBODY = 65534
 MAX_EXPOSE_RANGE = 1024
 _ARCHIVE = re.compile(r"\.(tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst|tzst)$", re.I)
@@ -744,7 +747,7 @@ class _Builder(BuildContext):
         location = self.loc(ins.start_line)
         flags = _flags(ins.flags)
         mounts = [m for spec in flags.get_all("mount") if (m := self.mount(spec, stage))]
-        run = RunStep(self, stage, ins, location, mounts)
+        run = RunTools(self, stage, ins, location, mounts)
         if ins.json:
             argv = list(ins.value)
             script = shell_c_script(argv)
@@ -813,6 +816,7 @@ class _Builder(BuildContext):
             cmd=stage.cmd,
             cmd_location=stage.cmd_location,
             installed_packages=tuple(dict.fromkeys(stage.packages)),
+            path=path_dirs(stage.env.get("PATH")),
         )
 
     @staticmethod
@@ -831,7 +835,6 @@ class _Builder(BuildContext):
     def exec_paths(self, stage: StageState) -> list[str]:
         """The files ENTRYPOINT/CMD exec (through wrappers), as absolute paths."""
         paths: list[str] = []
-        path_var = stage.env.get("PATH") or DEFAULT_PATH
         for link in exec_chain_argv(stage.entrypoint, stage.cmd):
             program = link.program
             if not program or "$" in program:
@@ -839,7 +842,7 @@ class _Builder(BuildContext):
             if "/" in program:
                 candidates = [posixpath.normpath(posixpath.join(stage.workdir, program))]
             else:
-                candidates = [posixpath.join(d or "/", program) for d in path_var.split(":")]
+                candidates = [posixpath.join(d, program) for d in path_dirs(stage.env.get("PATH"))]
             for candidate in candidates:
                 resolved = self.follow(stage, candidate)
                 if resolved is None:

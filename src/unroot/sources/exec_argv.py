@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from unroot.lint.shell import expand_word, parse_shell, shell_c_script
+from unroot.sources.shell import expand_word, parse_shell, shell_c_script
 
 ROLES = ("shell", "init", "setuid-wrapper", "wrapper", "service")
 MAX_LINKS = 16

@@ -26,8 +26,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
-from unroot.lint.facts import Location, PortFact
-from unroot.lint.shell import expand_word, parse_shell, shell_c_script
+from unroot.sources.parsed import Location, PortFact
+from unroot.sources.shell import expand_word, parse_shell, shell_c_script
 
 _PORT_NAME = re.compile(r"(?:^|[.\-_])(?:port|ports|http-port|https-port|listen-port)$")
 _ADDR_NAME = re.compile(

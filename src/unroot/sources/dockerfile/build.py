@@ -15,9 +15,9 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 
-from unroot.lint.facts import CapsEvent, ImageFile, Location, PortFact, UserFact
-from unroot.lint.parsers._buildkit import RawInstruction
 from unroot.model.filecaps import FileCaps
+from unroot.sources.dockerfile.buildkit import RawInstruction
+from unroot.sources.parsed import CapsEvent, ImageFile, Location, PortFact, UserFact
 
 BUILDERS = ("classic", "buildkit")
 DEFAULT_SHELL = ("/bin/sh", "-c")

@@ -15,7 +15,7 @@ no_new_privs is set exactly when ``allowPrivilegeEscalation: false`` is written
 ``allowPrivilegeEscalation: false`` with ``privileged: true`` or with an added
 ``CAP_SYS_ADMIN``, and a ``runAsUser``/``runAsGroup`` outside 0…2147483647
 (``ValidateSecurityContext``): reported as problems.  ``runAsNonRoot`` is kept as the
-effective value; the kubelet's check of it is modelled in ``lint/situation.py``.  With
+effective value; the kubelet's check of it is modelled in ``situation/nonroot.py``.  With
 ``hostNetwork: true`` a containerPort without hostPort gets hostPort = containerPort (API
 defaulting).  ``hostIPC: true`` puts every container in the host's IPC namespace.  Image
 references are kept as written; the ``[images]`` config joins them to Dockerfiles later.
@@ -27,9 +27,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from unroot.lint.facts import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
-from unroot.lint.parsers._shared import argv_ports, comment_ignores, never_raises, rule_ids
-from unroot.lint.parsers.yamlsupport import (
+from unroot.sources._shared import argv_ports, comment_ignores, never_raises, rule_ids
+from unroot.sources.parsed import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
+from unroot.sources.yamlsupport import (
     YMap,
     YNode,
     YScalar,

@@ -1,8 +1,9 @@
-"""What the linter's parsers extract: plain frozen facts with the file and line they came from.
+"""What the configuration parsers extract: plain frozen facts with the file and line they came
+from.
 
-Parsers (``lint/parsers/``) turn Dockerfiles, compose files, Kubernetes manifests and systemd
-units into these facts and nothing else; ``lint/situation.py`` turns facts into the questions
-the model answers (start credentials from a runtime profile, the exec chain, the bind rule, path
+Parsers (``sources/``) turn Dockerfiles, compose files, Kubernetes manifests and systemd units
+into these facts and nothing else; ``situation/`` turns facts into the questions the model
+answers (start credentials from a runtime profile, the exec chain, the bind rule, path
 access); rules only read verdicts.  No fact knows which file format it came from beyond
 ``Location`` and ``source_kind``.
 
@@ -94,9 +95,19 @@ class ImageFile:
     caps_known: bool = True
 
 
+#: The PATH of an image that sets none (Docker's and the OCI runtimes' default).
+DEFAULT_PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+
+
+def path_dirs(value: str | None) -> tuple[str, ...]:
+    """The directories of a ``PATH`` value (an empty entry is ``/``); DEFAULT_PATH for none."""
+    return tuple(d or "/" for d in value.split(":")) if value else DEFAULT_PATH
+
+
 @dataclass(frozen=True, slots=True)
 class Stage:
-    """One FROM … stage."""
+    """One FROM … stage; ``path``: the directories of its ``PATH`` (its ENV, else Docker's
+    default), where a program named without a slash is looked up."""
 
     index: int
     name: str | None  # AS name
@@ -112,6 +123,7 @@ class Stage:
     cmd: tuple[str, ...] | None = None
     cmd_location: Location | None = None
     installed_packages: tuple[str, ...] = ()  # what RUN apt-get/apk/dnf install put in
+    path: tuple[str, ...] = ()  # () : DEFAULT_PATH
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ key that set it.
 A project is read the way ``docker compose`` (compose-go) loads it, from the file given:
 
 * **variables** come from ``.env`` in the project directory (the file's directory), parsed as
-  compose parses it (``_compose_env.py``).  ``env`` stands for the environment compose runs in
+  compose parses it (``env.py``).  ``env`` stands for the environment compose runs in
   and wins over ``.env``, as in compose; ``unroot lint`` passes none, so findings depend on the
   repository only, never on the shell or CI runner unroot runs in.  A variable set nowhere is
   ``""`` and one problem (a warning), as compose warns.
@@ -13,7 +13,7 @@ A project is read the way ``docker compose`` (compose-go) loads it, from the fil
   ``compose.override.yml``, ``compose.override.yaml``, ``docker-compose.override.yml``,
   ``docker-compose.override.yaml`` beside it is merged onto it (compose-go ``cli/options.go``).
   Several YAML documents in one file are merged in order, as compose does.
-* **merge** rules of the specification (``13-merge.md``, ``_compose_merge.py``), ``!reset`` and
+* **merge** rules of the specification (``13-merge.md``, ``merge.py``), ``!reset`` and
   ``!override`` included.  Every node keeps its file and line, so a finding points at the file
   the effective value came from.
 * ``extends: NAME`` / ``extends: {service, file}``, chained, per file before the files are
@@ -55,13 +55,10 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
-from unroot.lint.facts import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
-from unroot.lint.parsers._compose_env import Use, interpolate, parse_dotenv
-from unroot.lint.parsers._compose_merge import TAGS, Merger, without_resets
-from unroot.lint.parsers._shared import (
+from unroot.sources._shared import (
     RLIM_INFINITY,
     argv_ports,
     comment_ignores,
@@ -69,7 +66,11 @@ from unroot.lint.parsers._shared import (
     rule_ids,
     user_fact,
 )
-from unroot.lint.parsers.yamlsupport import (
+from unroot.sources.compose.env import Use, interpolate, parse_dotenv
+from unroot.sources.compose.files import override_of, relative
+from unroot.sources.compose.merge import TAGS, Merger, without_resets
+from unroot.sources.parsed import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
+from unroot.sources.yamlsupport import (
     YMap,
     YNode,
     YScalar,
@@ -80,15 +81,7 @@ from unroot.lint.parsers.yamlsupport import (
     present_seq,
 )
 
-__all__ = [
-    "DEFAULT_FILES",
-    "OVERRIDE_FILES",
-    "interpolate",
-    "main_file_of",
-    "override_of",
-    "parse_compose",
-    "references",
-]
+__all__ = ["interpolate", "parse_compose"]
 
 _GO_TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
 _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
@@ -96,39 +89,7 @@ _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 _MAX_RANGE = 256  # a wider published range keeps only its privileged ports and its ends
 _BIND_PREFIXES = ("/", ".", "~")
 IGNORE_KEY = "x-unroot-ignore"
-#: compose-go cli/options.go, in its order of preference
-DEFAULT_FILES = ("compose.yaml", "compose.yml", "docker-compose.yml", "docker-compose.yaml")
-OVERRIDE_FILES = (
-    "compose.override.yml",
-    "compose.override.yaml",
-    "docker-compose.override.yml",
-    "docker-compose.override.yaml",
-)
 Reader = Callable[[str], "str | None"]
-
-
-def override_of(path: str, exists: Callable[[str], bool]) -> str | None:
-    """The override file compose merges onto ``path`` (only a default name has one)."""
-    if path == "-" or posixpath.basename(path) not in DEFAULT_FILES:
-        return None
-    return _first_beside(path, OVERRIDE_FILES, exists)
-
-
-def main_file_of(path: str, exists: Callable[[str], bool]) -> str | None:
-    """For an override file, the default-named file beside it that compose merges it onto."""
-    if posixpath.basename(path) not in OVERRIDE_FILES:
-        return None
-    return _first_beside(path, DEFAULT_FILES, exists)
-
-
-def _first_beside(path: str, names: Sequence[str], exists: Callable[[str], bool]) -> str | None:
-    """The first of ``names`` that exists in ``path``'s directory."""
-    directory = posixpath.dirname(path)
-    for name in names:
-        candidate = posixpath.join(directory, name)
-        if exists(candidate):
-            return candidate
-    return None
 
 
 class _Vars(dict[str, str]):
@@ -140,40 +101,6 @@ class _Vars(dict[str, str]):
     ) -> None:
         super().__init__(values or {})
         self.origins: dict[str, Location] = dict(origins or {})
-
-
-def _relative(base: str, path: str) -> str:
-    return posixpath.normpath(path if posixpath.isabs(path) else posixpath.join(base, path))
-
-
-def references(text: str, path: str) -> list[str]:
-    """The local files a compose file pulls in with ``include`` and ``extends: {file}``
-    (normalised, relative to its directory; paths with variables are left out)."""
-    loaded = load_yaml(text, path, TAGS)
-    base = posixpath.dirname(path)
-    found: list[str] = []
-
-    def add(node: YNode | None) -> None:
-        if not isinstance(node, YScalar) or not node.text or "$" in node.text:
-            return
-        if "://" not in node.text and not node.text.startswith("git@"):
-            found.append(_relative(base, node.text))
-
-    for document in loaded.documents:
-        root = document.root
-        if not isinstance(root, YMap):
-            continue
-        include = root.get_seq("include")
-        for item in include.items if include is not None else ():
-            paths = item.get("path") if isinstance(item, YMap) else item
-            for one in paths.items if isinstance(paths, YSeq) else [paths]:
-                add(one)
-        services = root.get_map("services")
-        for _, service in services.entries() if services is not None else ():
-            extends = service.get_map("extends") if isinstance(service, YMap) else None
-            if extends is not None:
-                add(extends.get("file"))
-    return list(dict.fromkeys(found))
 
 
 @dataclass
@@ -368,7 +295,7 @@ class _Project:
         if not paths:
             ctx.problem(item, "include: needs a path")
             return None
-        files = [_relative(directory, text) for text, _ in paths]
+        files = [relative(directory, text) for text, _ in paths]
         if files[0] in stack:
             chain = " → ".join((*stack, files[0]))
             ctx.problem(item, f"include cycle: {chain} (docker compose refuses the project)")
@@ -382,7 +309,7 @@ class _Project:
                 return None
         sub_directory = posixpath.dirname(files[0])
         if project_directory:
-            sub_directory = _relative(directory, project_directory)
+            sub_directory = relative(directory, project_directory)
         # the including project's variables win over the included's .env
         sub_env = _Vars(env, env.origins if isinstance(env, _Vars) else None)
         if not env_files:
@@ -391,7 +318,7 @@ class _Project:
         for text, node in env_files:
             if text == "/dev/null":
                 continue
-            env_path = _relative(directory, text)
+            env_path = relative(directory, text)
             found = self.dotenv(env_path, env)
             if found is None:
                 ctx.problem(
@@ -466,7 +393,7 @@ class _Project:
             return plain
         target, target_services = file, services
         if other:
-            target = _relative(posixpath.dirname(file), other)
+            target = relative(posixpath.dirname(file), other)
             if self.text_of(target) is None:
                 where = extends.get("file") if isinstance(extends, YMap) else None
                 ctx.problem(

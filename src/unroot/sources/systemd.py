@@ -71,7 +71,16 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from unroot.lint.facts import (
+from unroot.model.caps import CAP_NAMES, CapSet
+from unroot.sources._shared import (
+    RLIM_INFINITY,
+    argv_ports,
+    comment_ignores,
+    never_raises,
+    parse_id,
+    user_fact,
+)
+from unroot.sources.parsed import (
     Location,
     ParsedFile,
     PortFact,
@@ -80,15 +89,6 @@ from unroot.lint.facts import (
     UserFact,
     Workload,
 )
-from unroot.lint.parsers._shared import (
-    RLIM_INFINITY,
-    argv_ports,
-    comment_ignores,
-    never_raises,
-    parse_id,
-    user_fact,
-)
-from unroot.model.caps import CAP_NAMES, CapSet
 
 _ALL64 = (1 << 64) - 1
 _KNOWN_MASK = CapSet.all().mask

@@ -1,1 +1,0 @@
-"""One parser per input kind; each returns a ParsedFile (facts with file:line), never raises."""

@@ -1,0 +1,158 @@
+"""The kinds of input unroot reads, in one registry: how a file is recognised (by its name, else
+by its content), which parser reads it, which runtime runs what it describes unless the user
+chooses one, and how a fix is spelled in its syntax (its :class:`Dialect`).
+
+Adding a kind (Podman Quadlet units, Helm charts, Nomad jobs) is one entry in :data:`KINDS` and
+its parser module under ``sources/``; discovery, ``--kind``, the rules' ``kinds`` and the
+situation's default runtime all read this table.
+
+By name: ``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``, ``Containerfile`` (and the same
+forms) → dockerfile; ``compose*.y?ml``, ``docker-compose*.y?ml`` → compose; ``*.service``,
+``*.socket`` and their drop-ins (``NAME.service.d/*.conf``, the type-level ``service.d/*.conf``)
+→ systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level ``apiVersion:`` and ``kind:`` →
+k8s, a top-level ``services:`` → compose.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from unroot.sources.parsed import ParsedFile
+
+Reader = Callable[[str], "str | None"]
+Parser = Callable[[str, str, "Reader | None", "str | None"], ParsedFile]
+
+
+def _docker_cap_add(items: str, names: str) -> str:
+    del items
+    return f"run it with `docker run --cap-add {names}` (or compose `cap_add`)"
+
+
+def _docker_sysctl(port: int) -> str:
+    return f"run it with `--sysctl net.ipv4.ip_unprivileged_port_start={port}`"
+
+
+def _systemd_cap_add(items: str, names: str) -> str:
+    del items
+    systemd = " ".join(f"CAP_{n}" for n in names.split(","))
+    return f"include {systemd} in CapabilityBoundingSet="
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How a fix is spelled in a kind's own syntax.
+
+    ``add_caps(items, names)``: the edit that puts capabilities into the bounding set (``items``
+    is ``"NET_BIND_SERVICE, NET_RAW"``, ``names`` ``"NET_BIND_SERVICE,NET_RAW"``); ``drop_nnp``:
+    the edit that turns no_new_privs off; ``set_sysctl(port)``: the edit that lowers
+    ``net.ipv4.ip_unprivileged_port_start`` to ``port``."""
+
+    add_caps: Callable[[str, str], str] = _docker_cap_add
+    drop_nnp: str = "run without `--security-opt no-new-privileges`"
+    set_sysctl: Callable[[int], str] = _docker_sysctl
+
+
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """One kind of input.
+
+    ``parse(text, path, read, builder)``: the file's facts (``read`` reads the other files a
+    compose project pulls in; ``builder`` is the image builder for Dockerfiles); None for a kind
+    whose files are joined before they are parsed (systemd units with their sockets and
+    drop-ins).  ``default_runtime``: the runtime profile (``unroot.model.runtimes.PROFILES``)
+    that runs it unless ``--runtime`` says otherwise; ``runtime_fixed``: ``--runtime`` does not
+    apply (a systemd unit always runs under systemd)."""
+
+    name: str
+    default_runtime: str
+    parse: Parser | None = None
+    runtime_fixed: bool = False
+    dialect: Dialect = Dialect()
+
+
+def _parse_dockerfile(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
+    from unroot.sources.dockerfile.parser import parse_dockerfile
+
+    del read
+    return parse_dockerfile(text, path, builder=builder)
+
+
+def _parse_compose(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
+    from unroot.sources.compose.parser import parse_compose
+
+    del builder  # the project: .env, override, extends and include files via read
+    return parse_compose(text, path, read=read)
+
+
+def _parse_k8s(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
+    from unroot.sources.k8s import parse_k8s
+
+    del read, builder
+    return parse_k8s(text, path)
+
+
+COMPOSE = Dialect(
+    add_caps=lambda items, names: f"add `cap_add: [{items}]` to the service",
+    drop_nnp="remove `no-new-privileges` from `security_opt`",
+    set_sysctl=lambda port: (
+        f"add `sysctls: [net.ipv4.ip_unprivileged_port_start={port}]` to the service"
+    ),
+)
+K8S = Dialect(
+    add_caps=lambda items, names: f"add `{items}` to `securityContext.capabilities.add`",
+    drop_nnp="set `allowPrivilegeEscalation: true` (or leave it unset)",
+    set_sysctl=lambda port: (
+        "set the pod sysctl `securityContext.sysctls: [{name: "
+        f'net.ipv4.ip_unprivileged_port_start, value: "{port}"}}]` (a safe sysctl since '
+        "Kubernetes 1.22; not possible with hostNetwork)"
+    ),
+)
+SYSTEMD = Dialect(
+    add_caps=_systemd_cap_add, drop_nnp="drop NoNewPrivileges= and the options that imply it"
+)
+
+KINDS: dict[str, Kind] = {
+    "dockerfile": Kind("dockerfile", "docker", _parse_dockerfile),
+    "compose": Kind("compose", "docker", _parse_compose, dialect=COMPOSE),
+    "k8s": Kind("k8s", "containerd2", _parse_k8s, dialect=K8S),
+    "systemd": Kind("systemd", "systemd", None, runtime_fixed=True, dialect=SYSTEMD),
+}
+NAMES = tuple(KINDS)
+
+_COMPOSE_NAME = re.compile(r"(?:docker-)?compose[^/]*\.ya?ml", re.I)
+_DOCKERFILE_NAME = re.compile(
+    r"(?:dockerfile|containerfile)(?:\.[^/]+)?|[^/]+\.(?:dockerfile|containerfile)", re.I
+)
+_API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
+_KIND = re.compile(r"^kind\s*:", re.M)
+_SERVICES = re.compile(r"^services\s*:", re.M)
+
+
+def kind_by_name(name: str) -> str | None:
+    """The kind a file name alone says, or None (``*.yaml`` needs its content)."""
+    from unroot.sources.systemd import is_dropin
+
+    base = posixpath.basename(name)
+    if base.lower().endswith(".dockerignore"):
+        return None
+    if _DOCKERFILE_NAME.fullmatch(base):
+        return "dockerfile"
+    if _COMPOSE_NAME.fullmatch(base):
+        return "compose"
+    if base.endswith((".service", ".socket")):
+        return "systemd"
+    if is_dropin(name):
+        return "systemd"
+    return None
+
+
+def kind_by_content(text: str) -> str | None:
+    """``k8s`` for a top-level apiVersion + kind, ``compose`` for top-level services, else None."""
+    if _API_VERSION.search(text) and _KIND.search(text):
+        return "k8s"
+    if _SERVICES.search(text):
+        return "compose"
+    return None
