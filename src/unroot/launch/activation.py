@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import errno
 import os
-import socket
 
 from unroot.errors import UnrootError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import socket
 
 SD_LISTEN_FDS_START = 3
 LISTEN_VARS = ("LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES")
@@ -75,6 +78,8 @@ def listeners(*, unset_environment: bool = True) -> dict[str, list[socket.socket
     objects whose family, type and protocol come from the fd itself. Passed fds that are not
     sockets (a FIFO, a file) are left out and stay open, with FD_CLOEXEC set.
     """
+    import socket  # here: unroot run imports this module for SD_LISTEN_FDS_START only
+
     result: dict[str, list[socket.socket]] = {}
     for name, fd in listen_fds(unset_environment=unset_environment):
         try:
@@ -105,6 +110,8 @@ def notify(state: str, *, unset_environment: bool = False) -> bool:
         raise ActivationError(f"NOTIFY_SOCKET={address!r}: not a socket path or @abstract name")
     if not state:
         raise ActivationError("sd_notify: empty state")
+    import socket
+
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
             sock.sendto(state.encode("utf-8"), target)

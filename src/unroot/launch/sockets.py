@@ -16,9 +16,9 @@
 
 from __future__ import annotations
 
+import _socket  # the C module: socket.py imports enum and selectors (launch latency)
 import errno
 import os
-import socket
 import stat
 
 from unroot.errors import EnvironmentProblem, UnrootError, UsageError
@@ -44,7 +44,7 @@ class BoundSocket:
 
     def __init__(
         self,
-        sock: socket.socket,
+        sock: _socket.socket,
         spec: ListenSpec,
         created: tuple[str, int, int] | None = None,
         directory: int | None = None,
@@ -118,33 +118,33 @@ def bind_one(spec: ListenSpec) -> BoundSocket:
 
 # -- tcp and udp ---------------------------------------------------------------------------------
 def _bind_inet(spec: ListenSpec) -> BoundSocket:
-    kind = socket.SOCK_STREAM if spec.stream else socket.SOCK_DGRAM
+    kind = _socket.SOCK_STREAM if spec.stream else _socket.SOCK_DGRAM
     family = spec.family
     if family == "any":
         try:
-            sock = socket.socket(socket.AF_INET6, kind)
+            sock = _socket.socket(_socket.AF_INET6, kind)
             v6only: bool | None = False
         except OSError as exc:
             if exc.errno != errno.EAFNOSUPPORT or spec.v6only is False:
                 raise _bind_error(spec, exc, "inet6") from None
-            sock, v6only = socket.socket(socket.AF_INET, kind), None
+            sock, v6only = _socket.socket(_socket.AF_INET, kind), None
     else:
         try:
-            sock = socket.socket(socket.AF_INET6 if family == "inet6" else socket.AF_INET, kind)
+            sock = _socket.socket(_socket.AF_INET6 if family == "inet6" else _socket.AF_INET, kind)
         except OSError as exc:
             raise _bind_error(spec, exc, family) from None
         v6only = (spec.v6only is not False) if family == "inet6" else None
     try:
         if v6only is not None:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(v6only))
+            sock.setsockopt(_socket.IPPROTO_IPV6, _socket.IPV6_V6ONLY, int(v6only))
         if spec.stream:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(_socket.SOL_SOCKET, _socket.SO_REUSEADDR, 1)
         sock.bind(_sockaddr(spec, sock.family, kind))
         if spec.stream:
-            sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
+            sock.listen(_socket.SOMAXCONN if spec.backlog is None else spec.backlog)
     except OSError as exc:
         sock.close()
-        fam = "inet6" if sock.family == socket.AF_INET6 else "inet"
+        fam = "inet6" if sock.family == _socket.AF_INET6 else "inet"
         raise _bind_error(spec, exc, fam) from None
     return BoundSocket(sock, spec)
 
@@ -153,10 +153,10 @@ def _sockaddr(
     spec: ListenSpec, family: int, kind: int
 ) -> tuple[str, int] | tuple[str, int, int, int]:
     if spec.host is None:
-        return ("::" if family == socket.AF_INET6 else "0.0.0.0", spec.port)  # noqa: S104
-    if family == socket.AF_INET6 and "%" in spec.host:  # the scope id comes from getaddrinfo
-        flags = socket.AI_NUMERICHOST | socket.AI_PASSIVE
-        info = socket.getaddrinfo(spec.host, spec.port, family, kind, 0, flags)
+        return ("::" if family == _socket.AF_INET6 else "0.0.0.0", spec.port)  # noqa: S104
+    if family == _socket.AF_INET6 and "%" in spec.host:  # the scope id comes from getaddrinfo
+        flags = _socket.AI_NUMERICHOST | _socket.AI_PASSIVE
+        info = _socket.getaddrinfo(spec.host, spec.port, family, kind, 0, flags)
         return info[0][4]  # type: ignore[return-value]
     return (spec.host, spec.port)
 
@@ -173,7 +173,7 @@ def _bind_error(spec: ListenSpec, exc: OSError, family: str) -> UnrootError:
         return EnvironmentProblem(f"{spec.address}: this kernel has no IPv6")
     if code in (errno.ENODEV, errno.EINVAL) and spec.host and "%" in spec.host:
         return UsageError(f"{spec.address}: no such interface for the IPv6 scope")
-    if isinstance(exc, socket.gaierror):
+    if isinstance(exc, _socket.gaierror):
         return UsageError(f"{spec.address}: {exc.strerror}")
     return EnvironmentProblem(f"cannot bind {spec.address}: {exc.strerror or exc}")
 
@@ -244,13 +244,13 @@ def _netns_is_ours() -> bool:
 def _bind_unix(spec: ListenSpec) -> BoundSocket:
     path = spec.path
     assert path is not None
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     created: tuple[str, int, int] | None = None
     directory: int | None = None
     try:
         if spec.abstract:
             sock.bind(b"\0" + path[1:].encode("utf-8", "surrogateescape"))
-            sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
+            sock.listen(_socket.SOMAXCONN if spec.backlog is None else spec.backlog)
         else:
             directory, name = _open_directory(spec, path)
             _remove_stale_socket(spec, directory, name)
@@ -260,7 +260,7 @@ def _bind_unix(spec: ListenSpec) -> BoundSocket:
                 sock.bind(path)  # by its name, so that getsockname() tells the service that
             finally:
                 os.umask(old_umask)
-            sock.listen(socket.SOMAXCONN if spec.backlog is None else spec.backlog)
+            sock.listen(_socket.SOMAXCONN if spec.backlog is None else spec.backlog)
             pinned = _pin_own_socket(sock, spec, directory, name)
             try:
                 info = os.fstat(pinned)
@@ -342,7 +342,7 @@ def _trusted_link(directory: int, link: os.stat_result) -> bool:
     return not where.st_mode & 0o022 or bool(where.st_mode & stat.S_ISVTX)
 
 
-def _pin_own_socket(sock: socket.socket, spec: ListenSpec, directory: int, name: str) -> int:
+def _pin_own_socket(sock: _socket.socket, spec: ListenSpec, directory: int, name: str) -> int:
     """An ``O_PATH`` fd on the socket file ``sock`` was just bound to, proven to be that file.
 
     Between bind() and the chmod/chown that follow, whoever may write the socket's directory
@@ -369,17 +369,20 @@ def _pin_own_socket(sock: socket.socket, spec: ListenSpec, directory: int, name:
         sock.setblocking(False)
         try:
             for _ in range(64):
-                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
                 probe.setblocking(False)
                 try:
                     connected = probe.connect_ex(f"{PROCFS}/self/fd/{pinned}") == 0
                     while True:  # what is queued, oldest first: clients, then (perhaps) us
                         try:
-                            conn, _ = sock.accept()
+                            fd, _ = sock._accept()  # type: ignore[attr-defined]  # socket.py's accept() wraps it
                         except BlockingIOError:
                             break
-                        with conn:
-                            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+                        conn = _socket.socket(fileno=fd)
+                        try:
+                            creds = conn.getsockopt(_socket.SOL_SOCKET, _socket.SO_PEERCRED, 12)
+                        finally:
+                            conn.close()
                         if connected and struct.unpack("3i", creds)[0] == os.getpid():
                             ours = True
                             break
@@ -412,7 +415,7 @@ def _remove_stale_socket(spec: ListenSpec, directory: int, name: str) -> None:
     where = f"{PROCFS}/self/fd/{directory}/{name}"
     if len(where.encode("utf-8", "surrogateescape")) > UNIX_PATH_MAX:
         where = spec.path or ""  # a name too long to prefix: the path itself
-    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
     probe.setblocking(False)
     try:
         result = probe.connect_ex(where)
