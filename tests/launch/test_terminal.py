@@ -188,3 +188,19 @@ def test_output_reaches_the_terminal_and_ctrl_c_stops_the_service(
     shell.type("echo AFTER\n")
     shell.expect("AFTER")
     assert_terminal_untouched(workdir)
+
+
+def test_without_pseudo_terminals_the_output_still_reaches_the_terminal(
+    shell: RootShell, workdir: Path
+) -> None:
+    """No usable /dev/ptmx (a container without devpts; here /dev/null bound over it in a mount
+    namespace of the command's own): the relay carries the output through a pipe instead."""
+    inner = command("exec", workdir)
+    shell.type(
+        "unshare --mount sh -c "
+        + shlex.quote(f"mount --bind /dev/null /dev/ptmx && exec {inner}")
+        + "; echo EXIT=$?\n"
+    )
+    shell.expect("probe: stdout reaches the terminal")
+    shell.expect(r"EXIT=0")
+    assert_terminal_untouched(workdir)

@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from unroot.errors import UsageError
+from unroot.errors import EnvironmentProblem, UsageError
 from unroot.launch import watchdog
 from unroot.launch.inspect import ProcInspector
 
@@ -889,7 +889,10 @@ def supervise(
         verbose=plan.supervise,
         on_first_start=first_start,
     )
-    code = supervisor.run()
+    try:
+        code = supervisor.run()
+    except OSError as exc:  # no fd or memory for its own pipe: the system refuses
+        raise EnvironmentProblem(f"the supervisor cannot run: {exc.strerror or exc}") from None
     state = supervisor.state
     if plan.supervise:
         return code

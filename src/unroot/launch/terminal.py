@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import os
 
+from unroot.errors import EnvironmentProblem
+
 TIOCNOTTY = 0x5422  # include/uapi/asm-generic/ioctls.h
 PENDING_MAX = 1 << 16  # output held for the real terminal before the pty is left to fill up
 CHUNK = 4096  # bytes written to the real terminal at a time (it said it has room)
@@ -90,14 +92,23 @@ class Relay:
     """
 
     def __init__(self) -> None:
-        import fcntl
-        import termios
-
         self.stdio: dict[int, int] = {}
         self.copies: list[tuple[int, int]] = []
         self._owned: list[int] = []
         self._pending: dict[int, bytes] = {}  # pty master -> output not yet on the terminal
         self._done: set[int] = set()  # masters that will give no more output
+        try:
+            self._open()
+        except OSError as exc:
+            self.close()
+            raise EnvironmentProblem(
+                f"cannot set up the terminal relay: {exc.strerror or exc}"
+            ) from None
+
+    def _open(self) -> None:
+        import fcntl
+        import termios
+
         ttys = terminal_fds()
         if 0 in ttys:
             null = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)
@@ -109,7 +120,10 @@ class Relay:
                 continue
             device = os.fstat(fd).st_rdev
             if device not in by_device:
-                master, slave = os.openpty()
+                try:
+                    master, slave = os.openpty()
+                except OSError:  # no /dev/ptmx (a container without devpts): a pipe carries it
+                    master, slave = os.pipe()
                 for end in (master, slave):
                     os.set_inheritable(end, False)
                 self._owned += [master, slave]
@@ -168,6 +182,8 @@ class Relay:
             if events.get(master, 0) and master not in self._done:
                 try:
                     data = os.read(master, 65536)
+                    if not data:  # end of file: no writer is left
+                        self._done.add(master)
                 except BlockingIOError:
                     data = b""
                 except OSError:  # EIO: every slave end is closed
