@@ -199,3 +199,52 @@ def read_listeners(
 def listeners_below(listeners: Iterable[Listener], port_start: int) -> tuple[Listener, ...]:
     """The listeners on a port below ``port_start`` (``ip_unprivileged_port_start``)."""
     return tuple(x for x in listeners if x.port < port_start)
+
+
+# -- unix sockets -----------------------------------------------------------------------------
+SO_ACCEPTCON = 0x10000  # the Flags column of /proc/net/unix for a listening socket
+
+
+def parse_unix(text: str) -> dict[str, tuple[int, ...]]:
+    """Path → inodes of the listening sockets bound to it in a ``/proc/net/unix`` text."""
+    bound: dict[str, list[int]] = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split(maxsplit=7)
+        if len(fields) < 8 or not fields[6].isdigit():
+            continue  # unbound (no path) or not a row
+        try:
+            flags = int(fields[3], 16)
+        except ValueError:
+            continue
+        if flags & SO_ACCEPTCON:
+            bound.setdefault(fields[7], []).append(int(fields[6]))
+    return {path: tuple(inodes) for path, inodes in bound.items()}
+
+
+def unix_socket_servers(
+    path: str, candidates: Iterable[int], procfs: str = PROCFS_PATH
+) -> tuple[int, ...]:
+    """The pids among ``candidates`` holding the listening unix socket bound to ``path``, read
+    in each candidate's own network namespace (``/proc/PID/net/unix``); gone ones are skipped."""
+    servers = []
+    for pid in candidates:
+        base = os.path.join(procfs, str(pid))
+        try:
+            with open(os.path.join(base, "net", "unix"), encoding="utf-8", errors="replace") as f:
+                inodes = parse_unix(f.read()).get(path, ())
+            held = (
+                {os.readlink(os.path.join(base, "fd", fd)) for fd in _fds(base)}
+                if inodes
+                else set()
+            )
+        except OSError as exc:
+            if exc.errno in _GONE:
+                continue
+            raise cannot(exc, "read", base) from None
+        if any(f"socket:[{inode}]" in held for inode in inodes):
+            servers.append(pid)
+    return tuple(servers)
+
+
+def _fds(base: str) -> list[str]:
+    return os.listdir(os.path.join(base, "fd"))
