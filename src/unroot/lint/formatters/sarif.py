@@ -301,7 +301,8 @@ def _help_markdown(doc: RuleDoc, rule_id: str) -> str:
         label = "Okay" if example.tag == "Okay" else f"Reported as {example.tag}"
         parts.append(f"**{label}**: {_plain(example.title)}")
         parts.extend(
-            _fenced(name, kind or _kind_of(name), text) for name, kind, text in example.files()
+            _fenced(name, kind or _kind_of(name, text), text)
+            for name, kind, text in example.files()
         )
     return "\n\n".join(parts)
 
@@ -327,15 +328,18 @@ def _one_paragraph(text: str) -> str:
     return _plain(" ".join(text.split()))
 
 
-def _kind_of(name: str) -> str:
+def _kind_of(name: str, text: str) -> str:
+    """The kind of an example file as ``unroot lint`` finds it (:mod:`unroot.sources.kinds`:
+    by name, a YAML file by its content); ``toml`` for the config."""
+    from unroot.sources.kinds import kind_by_content, kind_by_name
+
     base = posixpath.basename(name).lower()
-    if base.endswith((".service", ".socket")):
-        return "systemd"
-    if base.endswith((".yaml", ".yml")):
-        return "compose" if "compose" in base else "k8s"
     if base.endswith(".toml"):
         return "toml"
-    return "dockerfile" if "dockerfile" in base or "containerfile" in base else ""
+    kind = kind_by_name(name)
+    if kind is None and base.endswith((".yaml", ".yml")):
+        kind = kind_by_content(text) or "yaml"
+    return kind or ""
 
 
 def _fenced(name: str, kind: str, text: str) -> str:
