@@ -32,11 +32,13 @@ from dataclasses import dataclass
 
 from unroot.errors import UsageError
 from unroot.lint.findings import SEVERITIES
+from unroot.model.runtimes import CONTAINER_PROFILES
 
 CONFIG_NAME = ".unroot.toml"
 PYPROJECT = "pyproject.toml"
 THRESHOLDS = SEVERITIES
-RUNTIMES = ("docker", "docker-rootless", "podman-rootless", "containerd1", "containerd2", "cri-o")
+#: The container runtimes, from the model's runtime profiles.
+RUNTIMES = tuple(profile.name for profile in CONTAINER_PROFILES)
 BUILDERS = ("buildkit", "classic")
 _SELECTOR = re.compile(r"UR\d*|[a-z][a-z0-9]*(?:-[a-z0-9]+)*", re.I)
 _KEYS = ("select", "ignore", "failure-threshold", "runtime", "exclude", "images", "builder")

@@ -18,12 +18,12 @@ import inspect
 import pkgutil
 import re
 import sys
-import textwrap
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from unroot.lint.findings import SEVERITIES, Finding
+from unroot.lint.ruledoc import DocExample, RuleDoc
 from unroot.sources.kinds import NAMES
 from unroot.sources.parsed import Location
 
@@ -156,9 +156,6 @@ class Example:
         return f"{self.rule}-{verdict}-{self.line}"
 
 
-_HEADER = re.compile(r"^(?P<tag>Okay|UR\d{3}):[ \t]*(?P<title>.*)$")
-_FILE = re.compile(r"^---[ \t]+(?P<name>\S+)[ \t]*$")
-_KIND_LINE = re.compile(r"^#\s*kind:\s*(?P<kind>\w+)\s*$")
 _DEFAULT_NAMES = {
     "dockerfile": "Dockerfile",
     "compose": "compose.yaml",
@@ -179,47 +176,26 @@ def examples(info: RuleInfo) -> Iterator[Example]:
     must produce at least one finding of that rule; an ``Okay`` example none of the rule whose
     doc holds it.
     """
-    lines = info.doc.splitlines()
-    i = 0
-    while i < len(lines):
-        header = _HEADER.match(lines[i])
-        if header is None:
-            i += 1
-            continue
-        start = i + 1
-        i += 1
-        block: list[str] = []
-        while i < len(lines) and (not lines[i].strip() or lines[i].startswith((" ", "\t"))):
-            block.append(lines[i])
-            i += 1
-        while block and not block[-1].strip():
-            block.pop()
-        body = textwrap.dedent("\n".join(block)).splitlines()
-        tag = header.group("tag")
+    for example in RuleDoc.parse(info.doc).examples:
         yield Example(
             rule=info.id,
-            expect=None if tag == "Okay" else tag,
-            title=header.group("title").strip(),
-            files=_files(body, info.id, start),
-            line=start,
+            expect=None if example.tag == "Okay" else example.tag,
+            title=example.title,
+            files=_files(example, info.id),
+            line=example.line,
         )
 
 
-def _files(body: list[str], rule_id: str, line: int) -> tuple[tuple[str, str], ...]:
-    if not body:
+def _files(example: DocExample, rule_id: str) -> tuple[tuple[str, str], ...]:
+    line = example.line
+    if not example.block:
         raise ValueError(f"{rule_id}: the example at doc line {line} has no file")
-    if _FILE.match(body[0]) is None:
-        kind = _KIND_LINE.match(body[0])
-        if kind is None or kind.group("kind") not in _DEFAULT_NAMES:
+    files = list(example.files())
+    name, kind, text = files[0]
+    if not name:
+        if kind not in _DEFAULT_NAMES:
             raise ValueError(
                 f"{rule_id}: the example at doc line {line} needs '--- NAME' or '# kind: KIND'"
             )
-        return ((_DEFAULT_NAMES[kind.group("kind")], "\n".join(body[1:]) + "\n"),)
-    files: list[tuple[str, list[str]]] = []
-    for text in body:
-        found = _FILE.match(text)
-        if found is not None:
-            files.append((found.group("name"), []))
-        else:
-            files[-1][1].append(text)
-    return tuple((name, "\n".join(content).strip("\n") + "\n") for name, content in files)
+        return ((_DEFAULT_NAMES[kind], text + "\n"),)
+    return tuple((name, text + "\n") for name, _, text in files)

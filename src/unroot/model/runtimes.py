@@ -181,19 +181,17 @@ USER_SHELL = RuntimeProfile(
     "user-shell", "a user's shell", CapSet.all(), "shell", "shell", False, False, False
 )
 
+#: The runtimes that run containers (``unroot lint --runtime``, ``.unroot.toml``'s ``runtime``).
+CONTAINER_PROFILES: tuple[RuntimeProfile, ...] = (
+    DOCKER,
+    DOCKER_ROOTLESS,
+    PODMAN_ROOTLESS,
+    CONTAINERD1,
+    CONTAINERD2,
+    CRIO,
+)
 PROFILES: dict[str, RuntimeProfile] = {
-    p.name: p
-    for p in (
-        DOCKER,
-        DOCKER_ROOTLESS,
-        PODMAN_ROOTLESS,
-        CONTAINERD1,
-        CONTAINERD2,
-        CRIO,
-        SYSTEMD,
-        ROOT_SHELL,
-        USER_SHELL,
-    )
+    p.name: p for p in (*CONTAINER_PROFILES, SYSTEMD, ROOT_SHELL, USER_SHELL)
 }
 
 

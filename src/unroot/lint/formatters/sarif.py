@@ -26,13 +26,14 @@ import os
 import posixpath
 import re
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import PurePosixPath
 from typing import Any, Protocol
 from urllib.parse import quote
 
 from unroot import __version__
 from unroot.lint.findings import Finding
+from unroot.lint.ruledoc import RuleDoc
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = (
@@ -249,7 +250,10 @@ def _descriptor(info: RuleLike) -> dict[str, Any]:
         "name": camel_case(info.topic),
         "shortDescription": {"text": summary},
         "fullDescription": {"text": _clean(_one_paragraph(what) if what else summary)},
-        "help": {"text": _clean(doc.text(info.id)), "markdown": _clean(doc.markdown(info.id))},
+        "help": {
+            "text": _clean(_help_text(doc, info.id)),
+            "markdown": _clean(_help_markdown(doc, info.id)),
+        },
         "helpUri": HELP_URI.format(id=info.id),
         "defaultConfiguration": {"level": LEVELS.get(info.severity, "warning")},
         "properties": properties,
@@ -272,77 +276,35 @@ def camel_case(topic: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in re.split(r"[^A-Za-z0-9]+", topic))
 
 
-_HEADINGS = ("What it does", "Why is this bad?", "Example", "Use instead", "References")
-_EXAMPLE = re.compile(r"^(?P<tag>Okay|UR\d{3}):[ \t]*(?P<title>.*)$")
-_FILE_LINE = re.compile(r"^---[ \t]+(?P<name>\S+)[ \t]*$")
-_KIND_LINE = re.compile(r"^#\s*kind:\s*(?P<kind>\w+)\s*$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _RST_LITERAL = re.compile(r"``(.+?)``")
 _FENCE_BY_KIND = {"dockerfile": "dockerfile", "compose": "yaml", "k8s": "yaml", "systemd": "ini"}
 
 
-class RuleDoc:
-    """A rule docstring in ruff's shape: a summary line, headed sections (an unindented heading,
-    an indented body) and ``Okay:`` / ``URxxx:`` examples with indented files."""
+def _help_text(doc: RuleDoc, rule_id: str) -> str:
+    parts = [f"{rule_id}: {doc.summary}"]
+    for heading, body in doc.sections:
+        parts.append(f"{heading}\n{textwrap.indent(_plain(body), '    ')}")
+    for example in doc.examples:
+        label = "Okay" if example.tag == "Okay" else f"Reported ({example.tag})"
+        parts.append(f"{label}: {example.title}\n{textwrap.indent(example.block, '    ')}")
+    return "\n\n".join(parts)
 
-    def __init__(
-        self,
-        summary: str,
-        sections: list[tuple[str, str]],
-        examples: list[tuple[str, str, str]],
-    ) -> None:
-        self.summary = summary
-        self.sections = sections  # (heading, dedented body)
-        self.examples = examples  # (tag, title, dedented block)
 
-    @classmethod
-    def parse(cls, doc: str) -> RuleDoc:
-        lines = textwrap.dedent(doc).strip("\n").splitlines()
-        summary = lines[0].strip() if lines else ""
-        sections: list[tuple[str, str]] = []
-        examples: list[tuple[str, str, str]] = []
-        i = 1
-        while i < len(lines):
-            head = lines[i]
-            if not head.strip() or head[:1].isspace():
-                i += 1
-                continue
-            i += 1
-            block: list[str] = []
-            while i < len(lines) and (not lines[i].strip() or lines[i][:1].isspace()):
-                block.append(lines[i])
-                i += 1
-            body = textwrap.dedent("\n".join(block)).strip("\n")
-            example = _EXAMPLE.match(head)
-            if example is not None:
-                examples.append((example.group("tag"), example.group("title").strip(), body))
-            else:
-                sections.append((head.strip().rstrip(":"), body))
-        return cls(summary, sections, examples)
-
-    def section(self, heading: str) -> str:
-        return next((body for name, body in self.sections if name == heading), "")
-
-    def text(self, rule_id: str) -> str:
-        parts = [f"{rule_id}: {self.summary}"]
-        for heading, body in self.sections:
-            parts.append(f"{heading}\n{textwrap.indent(_plain(body), '    ')}")
-        for tag, title, block in self.examples:
-            label = "Okay" if tag == "Okay" else f"Reported ({tag})"
-            parts.append(f"{label}: {title}\n{textwrap.indent(block, '    ')}")
-        return "\n\n".join(parts)
-
-    def markdown(self, rule_id: str) -> str:
-        parts = [f"**{rule_id}**: {_plain(self.summary)}"]
-        for heading, body in self.sections:
-            parts.append(f"## {heading}\n\n{_markdown_body(body)}")
-        if self.examples:
-            parts.append("## Examples (checked by the test suite)")
-        for tag, title, block in self.examples:
-            label = "Okay" if tag == "Okay" else f"Reported as {tag}"
-            parts.append(f"**{label}**: {_plain(title)}")
-            parts.extend(_fenced(name, kind, text) for name, kind, text in _example_files(block))
-        return "\n\n".join(parts)
+def _help_markdown(doc: RuleDoc, rule_id: str) -> str:
+    parts = [f"**{rule_id}**: {_plain(doc.summary)}"]
+    for heading, body in doc.sections:
+        parts.append(f"## {heading}\n\n{_markdown_body(body)}")
+    if doc.examples:
+        parts.append("## Examples (checked by the test suite)")
+    for example in doc.examples:
+        label = "Okay" if example.tag == "Okay" else f"Reported as {example.tag}"
+        parts.append(f"**{label}**: {_plain(example.title)}")
+        parts.extend(
+            _fenced(name, kind or _kind_of(name, text), text)
+            for name, kind, text in example.files()
+        )
+    return "\n\n".join(parts)
 
 
 def _plain(text: str) -> str:
@@ -366,34 +328,18 @@ def _one_paragraph(text: str) -> str:
     return _plain(" ".join(text.split()))
 
 
-def _example_files(block: str) -> Iterator[tuple[str, str, str]]:
-    """(file name, kind, text) of an example block (``--- NAME`` files or ``# kind:``)."""
-    lines = block.splitlines()
-    if not lines or _FILE_LINE.match(lines[0]) is None:
-        kind_line = _KIND_LINE.match(lines[0]) if lines else None
-        kind = kind_line.group("kind") if kind_line else ""
-        yield "", kind, "\n".join(lines[1:] if kind_line else lines)
-        return
-    files: list[tuple[str, list[str]]] = []
-    for line in lines:
-        found = _FILE_LINE.match(line)
-        if found is not None:
-            files.append((found.group("name"), []))
-        else:
-            files[-1][1].append(line)
-    for name, chunk in files:
-        yield name, _kind_of(name), "\n".join(chunk).strip("\n")
+def _kind_of(name: str, text: str) -> str:
+    """The kind of an example file as ``unroot lint`` finds it (:mod:`unroot.sources.kinds`:
+    by name, a YAML file by its content); ``toml`` for the config."""
+    from unroot.sources.kinds import kind_by_content, kind_by_name
 
-
-def _kind_of(name: str) -> str:
     base = posixpath.basename(name).lower()
-    if base.endswith((".service", ".socket")):
-        return "systemd"
-    if base.endswith((".yaml", ".yml")):
-        return "compose" if "compose" in base else "k8s"
     if base.endswith(".toml"):
         return "toml"
-    return "dockerfile" if "dockerfile" in base or "containerfile" in base else ""
+    kind = kind_by_name(name)
+    if kind is None and base.endswith((".yaml", ".yml")):
+        kind = kind_by_content(text) or "yaml"
+    return kind or ""
 
 
 def _fenced(name: str, kind: str, text: str) -> str:
