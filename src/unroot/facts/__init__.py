@@ -15,6 +15,10 @@ from unroot.errors import EnvironmentProblem, UnrootError, UsageError
 PROCFS_PATH = "/proc"
 
 
+#: The errors that say a process went away (or hid) while /proc was read: not a failure.
+PROCESS_GONE = frozenset({errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM, errno.ENOTDIR})
+
+
 def cannot(err: OSError, what: str, name: str = "", eacces_hint: str = "") -> EnvironmentProblem:
     """``cannot WHAT NAME: strerror (hint)``: an environment problem (exit 3); ``eacces_hint``
     is added when permission was denied."""

@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from unroot.errors import EnvironmentProblem, ParseError, UsageError
-from unroot.facts import PROCFS_PATH, cannot
+from unroot.facts import PROCESS_GONE, PROCFS_PATH, cannot
+from unroot.facts.proc import status_fields
 
 Proto = Literal["tcp", "tcp6", "udp", "udp6"]
 PROTOS: tuple[Proto, ...] = ("tcp", "tcp6", "udp", "udp6")
 TCP_LISTEN = 0x0A
 TCP_CLOSE = 0x07  # an unconnected UDP socket
-_GONE = (errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM, errno.ENOTDIR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,14 +145,14 @@ def socket_owners(procfs: str = PROCFS_PATH) -> dict[int, tuple[int, ...]]:
         try:
             fds = os.listdir(fd_dir)
         except OSError as exc:
-            if exc.errno in _GONE:
+            if exc.errno in PROCESS_GONE:
                 continue
             raise cannot(exc, "list", fd_dir) from None
         for fd in fds:
             try:
                 target = os.readlink(os.path.join(fd_dir, fd))
             except OSError as exc:
-                if exc.errno in _GONE:
+                if exc.errno in PROCESS_GONE:
                     continue
                 raise cannot(exc, "read", os.path.join(fd_dir, fd)) from None
             if target.startswith("socket:[") and target.endswith("]"):
@@ -162,19 +162,15 @@ def socket_owners(procfs: str = PROCFS_PATH) -> dict[int, tuple[int, ...]]:
 
 def process_euid(pid: int, procfs: str = PROCFS_PATH) -> int | None:
     """The effective uid on the ``Uid:`` line of ``/proc/PID/status``; None once it is gone."""
+    path = os.path.join(procfs, str(pid), "status")
     try:
-        with open(
-            os.path.join(procfs, str(pid), "status"), encoding="utf-8", errors="replace"
-        ) as f:
-            for line in f:
-                if line.startswith("Uid:"):
-                    fields = line.split()
-                    return int(fields[2]) if len(fields) > 2 and fields[2].isdigit() else None
+        with open(path, encoding="utf-8", errors="replace") as f:
+            uids = status_fields(f.read()).get("Uid", "").split()
     except OSError as exc:
-        if exc.errno in _GONE:
+        if exc.errno in PROCESS_GONE:
             return None
-        raise cannot(exc, "read", os.path.join(procfs, str(pid), "status")) from None
-    return None
+        raise cannot(exc, "read", path) from None
+    return int(uids[1]) if len(uids) > 1 and uids[1].isdigit() else None
 
 
 def read_listeners(
@@ -238,7 +234,7 @@ def unix_socket_servers(
                 else set()
             )
         except OSError as exc:
-            if exc.errno in _GONE:
+            if exc.errno in PROCESS_GONE:
                 continue
             raise cannot(exc, "read", base) from None
         if any(f"socket:[{inode}]" in held for inode in inodes):

@@ -63,13 +63,20 @@ class ProcStatus:
         )
 
 
-def parse_status(text: str) -> ProcStatus:
-    """Parse the text of ``/proc/PID/status``; ParseError names the field that is wrong."""
+def status_fields(text: str) -> dict[str, str]:
+    """The ``Key:\tvalue`` lines of a ``/proc/PID/status`` text, the first of each key (the
+    Name keeps its spaces)."""
     fields: dict[str, str] = {}
     for line in text.split("\n"):
         key, sep, value = line.partition(":")
         if sep and key not in fields:
             fields[key] = value.removeprefix("\t") if key == "Name" else value.strip()
+    return fields
+
+
+def parse_status(text: str) -> ProcStatus:
+    """Parse the text of ``/proc/PID/status``; ParseError names the field that is wrong."""
+    fields = status_fields(text)
     missing = [key for key in _REQUIRED if key not in fields]
     if missing:
         raise ParseError(f"not a /proc/PID/status text: no {', '.join(missing)} line")

@@ -6,13 +6,11 @@ so a scan of ``/proc`` tolerates the races.  ``OSError`` is translated here, onc
 
 from __future__ import annotations
 
-import errno
 import os
 from dataclasses import dataclass
 
-from unroot.facts import PROCFS_PATH, cannot
-
-_GONE = (errno.ENOENT, errno.ESRCH, errno.EACCES, errno.EPERM, errno.ENOTDIR)
+from unroot.facts import PROCESS_GONE, PROCFS_PATH, cannot
+from unroot.facts.proc import status_fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,26 +26,16 @@ class Process:
     exe: str
 
 
-def parse_status_fields(text: str) -> dict[str, str]:
-    """The ``Key:\\tvalue`` lines of ``/proc/PID/status``, the first of each key."""
-    fields: dict[str, str] = {}
-    for line in text.split("\n"):
-        key, sep, value = line.partition(":")
-        if sep and key not in fields:
-            fields[key] = value.removeprefix("\t") if key == "Name" else value.strip()
-    return fields
-
-
 def read_process(pid: int, procfs: str = PROCFS_PATH) -> Process | None:
     """The process ``pid``, or None once it is gone."""
     base = os.path.join(procfs, str(pid))
     try:
         with open(os.path.join(base, "status"), encoding="utf-8", errors="replace") as file:
-            fields = parse_status_fields(file.read())
+            fields = status_fields(file.read())
         with open(os.path.join(base, "cmdline"), "rb") as binary:
             raw = binary.read()
     except OSError as exc:
-        if exc.errno in _GONE:
+        if exc.errno in PROCESS_GONE:
             return None
         raise cannot(exc, "read", base) from None
     try:
