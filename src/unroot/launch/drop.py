@@ -48,7 +48,7 @@ from unroot.launch.plan import SD_LISTEN_FDS_START, listen_environment
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Iterable, Mapping, Sequence
     from typing import NoReturn
 
     from unroot.launch.janitor import Janitor
@@ -381,14 +381,18 @@ def prepare_listen_fds(
     for index, fd in enumerate(parked):
         os.dup2(fd, SD_LISTEN_FDS_START + index, inheritable=True)
         os.close(fd)
-    if keep is None:
-        os.closerange(top, _FD_MAX)
-    else:
-        os.closerange(top, keep)
-        os.closerange(keep + 1, _FD_MAX)
+    close_from(top, () if keep is None else (keep,))
     for bound in socks:
         bound.directory = None  # closed above: the janitor has its own
     return listen_environment([bound.spec for bound in socks], os.getpid())
+
+
+def close_from(low: int, keep: Iterable[int] = ()) -> None:
+    """Close every fd from ``low`` up but those in ``keep``."""
+    for fd in sorted(fd for fd in set(keep) if fd >= low):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, _FD_MAX)
 
 
 def reset_inherited_signals() -> None:

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from unroot.errors import EnvironmentProblem, UsageError
-from unroot.launch import watchdog
+from unroot.launch import drop, watchdog
 from unroot.launch.inspect import ProcInspector
 
 if TYPE_CHECKING:
@@ -87,7 +87,6 @@ PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
 IGNORED_LOG_INTERVAL = 1.0  # seconds between "ignored a notify message" lines, per generation
-_MAX_FD = 0x7FFFFFFF
 
 
 @dataclass(frozen=True)
@@ -759,8 +758,7 @@ def _exec_child(service: Service, env: dict[str, str], err_w: int, parent: int) 
         err_w = fcntl.fcntl(err_w, fcntl.F_DUPFD_CLOEXEC, 3 + n)
         for i, fd in enumerate(high):
             os.dup2(fd, 3 + i, inheritable=True)
-        os.closerange(3 + n, err_w)
-        os.closerange(err_w + 1, _MAX_FD)
+        drop.close_from(3 + n, (err_w,))
         if n:
             env["LISTEN_PID"] = str(os.getpid())
         if service.nofile is not None:
@@ -837,14 +835,14 @@ def supervise(
     a failed exec reported as the exec path reports it, and a death by signal passed on as one.
     ``janitor`` is released once the first generation runs, told to clean if it cannot.
     """
-    from unroot.launch import drop, terminal
+    from unroot.launch import terminal
     from unroot.launch.plan import listen_environment
 
     service_env = plan.environment(os.environ) if env is None else dict(env)
     keep = {bound.sock.fileno() for bound in socks}
     keep.update(relay.fds() if relay is not None else ())
     keep.update([janitor.fd] if janitor is not None and janitor.fd is not None else [])
-    _close_inherited(keep)
+    drop.close_from(3, keep)  # what unroot inherited (7</etc/shadow), as the exec path does
     for bound in socks:
         bound.directory = None  # closed: the janitor has its own
     drop.drop_privileges(plan)
@@ -901,16 +899,6 @@ def supervise(
     if state.wait_status is not None and os.WIFSIGNALED(state.wait_status):
         _die_like(os.WTERMSIG(state.wait_status))
     return code
-
-
-def _close_inherited(keep: set[int]) -> None:
-    """Close every fd above 2 that unroot inherited (``7</etc/shadow``): the exec path closes
-    them before the exec, the supervisor before it becomes the service's user."""
-    low = 3
-    for fd in sorted(fd for fd in keep if fd >= low):
-        os.closerange(low, fd)
-        low = fd + 1
-    os.closerange(low, _MAX_FD)
 
 
 def _flush_std() -> None:

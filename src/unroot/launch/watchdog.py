@@ -13,23 +13,14 @@ import os
 import signal
 import time
 
+from unroot.launch.drop import close_from
 from unroot.launch.inspect import ProcInspector
-
-_MAX_FD = 0x7FFFFFFF
 
 
 def spawn(handled: tuple[int, ...]) -> int:
-    """Fork the watchdog; our end of its pipe (close-on-exec), or -1 if it cannot be had.
-
-    Each generation is a session of its own, so nothing outside it can join it. The watchdog
-    is told each generation's session id; when the pipe reaches end of file — the supervisor
-    exited, or was killed with SIGKILL — it kills every process still in those sessions. So
-    a service's workers never outlive the supervisor (nginx's keep serving after their master
-    dies: PR_SET_PDEATHSIG only reaches the master). It has the supervisor's uid and
-    non-dumpable state, holds no fd but its pipe's, ignores the terminal's signals and is a
-    session of its own (``kill -9 -PGID`` of the job does not reach it). A session that the
-    supervisor reports empty (``-SID``) is forgotten, so a reused id is never killed.
-    """
+    """Fork the watchdog (the module doc says what it does); our end of its pipe
+    (close-on-exec), or -1 if it cannot be had. ``handled``: the supervisor's signals, which
+    the watchdog ignores (a session of its own and no terminal: only end of file ends it)."""
     try:
         read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     except OSError:
@@ -61,7 +52,7 @@ def _watch(
         signal.signal(sig, signal.SIG_IGN if sig != signal.SIGCHLD else signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, ())
     os.dup2(read_fd, 0)
-    os.closerange(1, _MAX_FD)
+    close_from(1)
     sessions: set[int] = set()
     pending = b""
     while True:
