@@ -25,6 +25,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "launch": frozenset({"errors", "model", "syscalls"}),
     "lint": frozenset({"errors", "model", "sources", "situation"}),
     "activation": frozenset({"launch"}),
+    "doctor": frozenset({"errors", "model", "sources", "situation", "facts", "engine"}),
 }
 #: Front ends: nothing below them imports them.
 FRONT_ENDS = frozenset({"cli", "commands", "lint", "doctor", "verify"})
