@@ -703,6 +703,20 @@ def _plan(
     return None
 
 
+def _argvs(steps: list[_Step]) -> tuple[tuple[str, ...], ...]:
+    """Each step as the simple commands it is made of, with its path (``chgrp G && chmod``
+    is two)."""
+    argvs: list[tuple[str, ...]] = []
+    for step in steps:
+        argv = step.argv
+        while "&&" in argv:
+            cut = argv.index("&&")
+            argvs.append((*argv[:cut], step.path))
+            argv = argv[cut + 1 :]
+        argvs.append((*argv, step.path))
+    return tuple(argvs)
+
+
 def _command(steps: list[_Step]) -> str:
     groups: list[tuple[tuple[str, ...], list[str]]] = []
     for step in steps:
@@ -773,7 +787,7 @@ def _dac_fixes(tree: FsTree, q: _Question) -> tuple[Fix, ...]:
         tail = "".join(_apply_note(step.path, tree[step.path]) for step in steps)
         if remaining is not None:
             tail += f" (then: {remaining.reason.text})"
-        fixes.append(Fix(why + tail, command))
+        fixes.append(Fix(why + tail, command, steps=_argvs(steps)))
         if remaining is not None:
             fixes.extend(f for f in _other_fixes(remaining) if f not in fixes)
     return tuple(fixes)

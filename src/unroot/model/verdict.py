@@ -26,11 +26,14 @@ class Fix:
 
     ``protected`` is set on the fix that stands in for a grant unroot never suggests (see
     :mod:`unroot.model.protected`), and on the note beside a narrow grant in a key store.
+    ``steps`` is ``command`` as argv lists, one per simple command, for a front end that
+    performs the fix (``doctor --apply``); empty when the fix is not a command it can run.
     """
 
     why: str
     command: str | None = None
     protected: Protection | None = None
+    steps: tuple[tuple[str, ...], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {"command": self.command, "why": self.why}
