@@ -125,8 +125,6 @@ def _base_subject(request: Request, rootless: Any) -> Subject:
     sources = [x for x in (request.container, request.compose, request.unit) if x]
     if len(sources) > 1:
         raise UsageError("give one of --container, --compose, --unit")
-    if request.service and not request.compose:
-        raise UsageError("--service names a service of --compose FILE")
     if request.container or request.compose or request.unit:
         from . import sources as subject_sources  # type: ignore[attr-defined]
 
@@ -145,13 +143,15 @@ def diagnose(request: Request, host: Host) -> Report:
     from . import identity
 
     report = Report()
+    if request.engine and not request.rootless:
+        raise UsageError("--engine picks OWNER's engine: give --rootless OWNER")
+    if request.service and not request.compose:
+        raise UsageError("--service names a service of --compose FILE")
     if not request.has_question:
         from .overview import gather
 
         report.host = gather(host)
         return report
-    if request.engine and not request.rootless:
-        raise UsageError("--engine picks OWNER's engine: give --rootless OWNER")
     rootless = (
         identity.rootless_owner(request.rootless, request.engine or "docker")
         if request.rootless
