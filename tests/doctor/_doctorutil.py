@@ -14,7 +14,9 @@ from typing import Any
 _XATTRS = ("system.posix_acl_access", "system.posix_acl_default", "security.capability")
 
 
-def unroot(*argv: str, stdin: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def unroot(
+    *argv: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "unroot", *argv],
         input=stdin,

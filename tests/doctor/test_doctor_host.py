@@ -55,7 +55,10 @@ def test_seed000_key_store_diagnosed_without_change(scratch: Path) -> None:
     first = check["fixes"][0]["command"]
     assert f"setfacl -m g:2200:x {scratch}/letsencrypt/live {scratch}/letsencrypt/archive" in first
     assert "example.org/privkey1.pem" in first  # the target the symlink reaches, not the link
-    assert all("o+" not in (f["command"] or "") and "-R" not in (f["command"] or "") for f in check["fixes"])
+    assert all(
+        "o+" not in (f["command"] or "") and "-R" not in (f["command"] or "")
+        for f in check["fixes"]
+    )
 
 
 def test_text_view_marks_each_check(scratch: Path) -> None:
@@ -116,7 +119,9 @@ def _privileged_free_port() -> int:
 def nosuid_mount(scratch: Path) -> Iterator[Path]:
     mount = scratch / "mnt"
     mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "nosuid,size=16m", "tmpfs", str(mount)], check=True)
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "nosuid,size=16m", "tmpfs", str(mount)], check=True
+    )
     try:
         yield mount
     finally:
@@ -130,10 +135,14 @@ def test_nosuid_mount_defeats_file_caps(scratch: Path, nosuid_mount: Path) -> No
         binary.write_bytes(Path("/usr/bin/true").read_bytes())
         binary.chmod(0o755)
         subprocess.run(["setcap", "cap_net_bind_service=+ep", str(binary)], check=True)
-    code, data = doctor_json("--user", "nobody", "--exe", str(scratch / "server"), "--port", str(port))
+    code, data = doctor_json(
+        "--user", "nobody", "--exe", str(scratch / "server"), "--port", str(port)
+    )
     assert code == 0, data
     assert [c["kind"] for c in data["verdicts"]] == ["exec", "bind"]
-    code, data = doctor_json("--user", "nobody", "--exe", str(nosuid_mount / "server"), "--port", str(port))
+    code, data = doctor_json(
+        "--user", "nobody", "--exe", str(nosuid_mount / "server"), "--port", str(port)
+    )
     assert code == 1
     exec_check, bind_check = data["verdicts"]
     assert exec_check["allowed"] is True and "nosuid" in exec_check["observed"]
