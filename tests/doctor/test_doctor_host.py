@@ -68,7 +68,8 @@ def test_text_view_marks_each_check(scratch: Path) -> None:
     assert f"✗ read {key.resolve()}" not in done.stdout  # the path asked about is shown as asked
     assert f"✗ read {key}: EACCES at {scratch}/le/live" in done.stdout
     assert f"✓ read {scratch}: ok" in done.stdout
-    assert "observed:" in done.stdout and "expected:" in done.stdout
+    assert "observed:" in done.stdout
+    assert "expected:" in done.stdout
     assert "2 checks: 1 pass, 1 fail" in done.stdout
 
 
@@ -88,12 +89,14 @@ def test_port_held_by_another_process() -> None:
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "up"
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "up"
         code, data = doctor_json("--user", "2200", "--port", str(port))
         (check,) = data["verdicts"]
         assert code == 1
         assert (check["allowed"], check["errno"]) == (False, "EADDRINUSE")
-        assert f"pid {holder.pid}" in check["observed"] and "uid 65534" in check["observed"]
+        assert f"pid {holder.pid}" in check["observed"]
+        assert "uid 65534" in check["observed"]
         code, data = doctor_json("--user", "nobody", "--port", str(port))
         assert code == 0, data  # its own listener: already serving
         assert data["verdicts"][0]["reasons"][-1]["code"] == "listening"
@@ -145,7 +148,8 @@ def test_nosuid_mount_defeats_file_caps(scratch: Path, nosuid_mount: Path) -> No
     )
     assert code == 1
     exec_check, bind_check = data["verdicts"]
-    assert exec_check["allowed"] is True and "nosuid" in exec_check["observed"]
+    assert exec_check["allowed"] is True
+    assert "nosuid" in exec_check["observed"]
     assert "nosuid" in " ".join(r["text"] for r in exec_check["reasons"])
     assert (bind_check["allowed"], bind_check["errno"]) == (False, "EACCES")
     assert "effective: none" in bind_check["observed"]
@@ -176,7 +180,8 @@ def test_overview_with_no_question() -> None:
     host = data["host"]
     start = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
     assert host["unprivileged_port_start"] == start
-    assert data["verdicts"] == [] and data["subject"] is None
+    assert data["verdicts"] == []
+    assert data["subject"] is None
     done = unroot("doctor")
     assert done.returncode == 0
     assert f"net.ipv4.ip_unprivileged_port_start = {start}" in done.stdout

@@ -26,10 +26,18 @@ from test_rootless_engines import (
     _pid,
     _privileged_refusal_docker,
     _privileged_refusal_podman,
-    rootless,  # noqa: F401 - the module-scoped fixture, shared
+)
+from test_rootless_engines import (
+    rootless as _rootless_fixture,  # noqa: F401 - the module-scoped fixture `rootless`, shared
 )
 
 pytestmark = [pytest.mark.root, pytest.mark.engine]
+
+
+@pytest.fixture(scope="module")
+def rootless(_rootless_fixture: Rootless) -> Rootless:
+    """The engines of test_rootless_engines.py's fixture (started there, cleaned up there)."""
+    return _rootless_fixture
 
 
 @pytest.fixture(autouse=True)
@@ -79,7 +87,8 @@ def test_podman_privileged_port_explained_without_setcap(rootless: Rootless) -> 
     (check,) = _verdicts(data)
     assert (check["allowed"], check["errno"]) == (False, "EACCES")
     commands = [f["command"] for f in check["fixes"]]  # type: ignore[attr-defined]
-    assert commands and all("setcap" not in c for c in commands)
+    assert commands
+    assert all("setcap" not in c for c in commands)
     assert "net.ipv4.ip_unprivileged_port_start=80" in commands[0]
 
 
@@ -106,7 +115,7 @@ def test_uid_mapping_agrees_with_the_engine(rootless: Rootless, kind: str) -> No
                 rootless, kind, "--user", uid, "-v", f"{shared}:/d", rootless.image, "ls", "/d"
             )
             assert (ran.returncode == 0) is allowed, ran.stderr
-            code, data = _doctor(
+            _code, data = _doctor(
                 "--rootless", USER, "--engine", kind, "--user", uid, "--read", str(shared)
             )
             (check,) = _verdicts(data)
