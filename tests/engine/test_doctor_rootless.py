@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.root, pytest.mark.engine]
 
 
 @pytest.fixture(scope="module")
-def rootless(_rootless_fixture: Rootless) -> Rootless:
+def rootless(_rootless_fixture: Rootless) -> Rootless:  # noqa: F811 - the imported fixture
     """The engines of test_rootless_engines.py's fixture (started there, cleaned up there)."""
     return _rootless_fixture
 
