@@ -166,7 +166,8 @@ def _print_text(data: dict[str, Any], *, fix: bool) -> None:
         bad = sum(1 for c in checks if c["allowed"] is False)
         unknown = sum(1 for c in checks if c["allowed"] is None)
         lines.append(
-            f"{len(checks)} checks: {len(checks) - bad - unknown} pass, {bad} fail"
+            f"{len(checks)} check{'s' if len(checks) != 1 else ''}: "
+            f"{len(checks) - bad - unknown} pass, {bad} fail"
             + (f", {unknown} could not run" if unknown else "")
         )
     print("\n".join(lines))

@@ -270,6 +270,8 @@ def check_path(
         )
     except UnrootError as exc:
         return _not_run(subject, kind, path, str(exc))
+    if fix_group is not None and not verdict.allowed:
+        verdict = replace(verdict, fixes=tuple(_with_group(f, fix_group) for f in verdict.fixes))
     denied_at = verdict.extra.get("denied_at")
     target = tree.get(path)
     from unroot.model.access import mode_string
@@ -289,6 +291,27 @@ def check_path(
         expected=f"{ask.want} for uid {subject.uid} gid {subject.gid}",
         evidence=(ask.origin,),
     )
+
+
+def _with_group(fix: Fix, gid: int) -> Fix:
+    """A fix granting group ``gid`` starts by creating that group when the host has none of
+    that id (seed 000: the container's gid 2200 gets a host group), so ``ls -l`` and
+    ``getfacl`` show a name."""
+    import grp
+
+    if not fix.steps:
+        return fix
+    try:
+        grp.getgrgid(gid)
+    except KeyError:
+        name = f"unroot-{gid}"
+        return replace(
+            fix,
+            why=f"{fix.why} (first a host group {name} with gid {gid}, so the grants have a name)",
+            command=f"groupadd -g {gid} {name} && {fix.command}",
+            steps=(("groupadd", "-g", str(gid), name), *fix.steps),
+        )
+    return fix
 
 
 def run_checks(
