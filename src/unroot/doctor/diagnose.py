@@ -221,9 +221,10 @@ def _engine_checks(
         subject.publishes or subject.paths or subject.binds or subject.exe
     )
     if asks["nofile"] or asked_engine_only:
-        for label, pid, uid, limit in daemons(host):
-            if rootless is None or (uid == rootless.ref.uid and rootless.ref.engine in label):
-                checks.append(check_nofile(label, pid, uid, limit))
+        for daemon in daemons(host):
+            ref = rootless.ref if rootless is not None else None
+            if ref is None or (daemon.uid == ref.uid and ref.engine in daemon.label):
+                checks.append(check_nofile(daemon))
     return checks
 
 

@@ -15,6 +15,7 @@ Who binds a published port decides the fix (rootlesskit's docs, Podman's rootles
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from unroot.errors import UnrootError
@@ -173,26 +174,49 @@ def _primary_gid(uid: int) -> int:
         return uid
 
 
-def daemons(host: Host) -> list[tuple[str, int, int, Limit | None]]:
-    """(label, pid, uid, Limit | None) of every container daemon: rootless engines and rootful
-    dockerd/containerd/podman service processes."""
+@dataclass(frozen=True, slots=True)
+class Daemon:
+    """A container daemon, its open-file limit, and what its systemd unit asks for."""
+
+    label: str
+    pid: int
+    uid: int
+    nofile: Limit | None
+    unit: str
+    unit_setting: tuple[str, str] | None  # (LimitNOFILE value, file:line)
+
+
+def daemons(host: Host) -> list[Daemon]:
+    """Every container daemon: each user's rootless engines, and rootful dockerd and
+    containerd."""
+    import pwd
+
     from unroot.facts.limits import NOFILE, read_limits
     from unroot.facts.processes import processes
 
-    found: list[tuple[str, int, int, Limit | None]] = []
+    found: list[Daemon] = []
     engines = Host.attempt(host.engines)
     if not isinstance(engines, str):
         for engine in engines:
-            if engine.daemon_pid is not None:
-                found.append(
-                    (
-                        f"{engine.user}'s rootless {engine.engine}",
-                        engine.daemon_pid,
-                        engine.uid,
-                        engine.daemon_nofile,
-                    )
+            if engine.daemon_pid is None:
+                continue
+            try:
+                home = pwd.getpwuid(engine.uid).pw_dir
+            except KeyError:
+                home = "/nonexistent"
+            dirs = tuple(d.format(home=home) for d in USER_UNIT_DIRS)
+            unit = DAEMON_UNITS[engine.engine]
+            found.append(
+                Daemon(
+                    f"{engine.user}'s rootless {engine.engine}",
+                    engine.daemon_pid,
+                    engine.uid,
+                    engine.daemon_nofile,
+                    unit,
+                    unit_nofile(unit, dirs),
                 )
-    seen = {pid for _, pid, _, _ in found}
+            )
+    seen = {d.pid for d in found}
     procs = Host.attempt(lambda: processes(host.procfs, uid=0))
     if not isinstance(procs, str):
         for proc in procs:
@@ -201,16 +225,90 @@ def daemons(host: Host) -> list[tuple[str, int, int, Limit | None]]:
                     nofile = read_limits(proc.pid, host.procfs).get(NOFILE)
                 except UnrootError:
                     nofile = None
-                found.append((f"rootful {proc.comm}", proc.pid, 0, nofile))
+                unit = DAEMON_UNITS[proc.comm]
+                found.append(
+                    Daemon(
+                        f"rootful {proc.comm}",
+                        proc.pid,
+                        0,
+                        nofile,
+                        unit,
+                        unit_nofile(unit, SYSTEM_UNIT_DIRS),
+                    )
+                )
     return found
+
+
+SYSTEM_UNIT_DIRS = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/lib/systemd/system",
+    "/usr/lib/systemd/system",
+)
+USER_UNIT_DIRS = ("{home}/.config/systemd/user", "/etc/systemd/user", "/usr/lib/systemd/user")
+#: The unit that starts each daemon, as the packages name it.
+DAEMON_UNITS = {
+    "dockerd": "docker.service",
+    "containerd": "containerd.service",
+    "docker": "docker.service",
+    "podman": "podman.service",
+}
+
+
+def unit_nofile(unit: str, dirs: tuple[str, ...]) -> tuple[str, str] | None:
+    """``LimitNOFILE=`` of ``unit`` as systemd would load it (the first unit file found in
+    ``dirs``, then its drop-ins ``unit.d/*.conf`` in name order; the last setting wins):
+    (value, where), or None when no unit file says it."""
+    import glob
+    import os
+
+    from unroot.sources.systemd import read_unit
+
+    main = next((f"{d}/{unit}" for d in dirs if os.path.isfile(f"{d}/{unit}")), None)
+    files = [main] if main is not None else []
+    dropins: dict[str, str] = {}
+    for directory in dirs:
+        for path in glob.glob(f"{glob.escape(directory)}/{glob.escape(unit)}.d/*.conf"):
+            dropins.setdefault(os.path.basename(path), path)
+    files += [dropins[name] for name in sorted(dropins)]
+    found = None
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                entries, _ = read_unit(handle.read(), path)
+        except OSError:
+            continue
+        for entry in entries:
+            if entry.section == "Service" and entry.key == "LimitNOFILE":
+                found = (entry.value, f"{path}:{entry.line}")
+    return found
+
+
+def _owner(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _unit_evidence(daemon: Daemon) -> str:
+    if daemon.unit_setting is None:
+        return (
+            f"no {daemon.unit} file sets LimitNOFILE= (systemd's default applies when it starts it)"
+        )
+    value, where = daemon.unit_setting
+    return f"{daemon.unit} sets LimitNOFILE={value} ({where})"
 
 
 def _shown(value: int | None) -> str:
     return "unlimited" if value is None else str(value)
 
 
-def check_nofile(label: str, pid: int, uid: int, limit: Limit | None) -> Check:
+def check_nofile(daemon: Daemon) -> Check:
     """Is the daemon's RLIMIT_NOFILE enough for a stack of containers (seed 003)?"""
+    label, pid, uid, limit = daemon.label, daemon.pid, daemon.uid, daemon.nofile
     what = f"open files of {label} (pid {pid})"
     if limit is None:
         return Check("nofile", what, uid, uid, (), None, problem=f"cannot read /proc/{pid}/limits")
@@ -236,7 +334,8 @@ def check_nofile(label: str, pid: int, uid: int, limit: Limit | None) -> Check:
             Fix(
                 "under systemd: a drop-in for the daemon's unit (user unit for a rootless one), "
                 "then restart it",
-                "systemctl edit docker.service  # [Service] LimitNOFILE=infinity",
+                f"systemctl {'--user -M ' + _owner(uid) + '@ ' if uid else ''}edit "
+                f"{daemon.unit}  # [Service] LimitNOFILE=infinity",
             ),
         )
     verdict = Verdict(enough, None if enough else "EMFILE", reasons, fixes)
@@ -249,7 +348,7 @@ def check_nofile(label: str, pid: int, uid: int, limit: Limit | None) -> Check:
         verdict,
         observed=f"soft {shown(soft)}, hard {shown(hard)}",
         expected=f"≥ {NOFILE_ENOUGH}",
-        evidence=(f"/proc/{pid}/limits",),
+        evidence=(f"/proc/{pid}/limits", _unit_evidence(daemon)),
     )
 
 

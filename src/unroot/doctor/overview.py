@@ -70,8 +70,16 @@ def gather(host: Host) -> dict[str, Any]:
     data["rootless_engines"] = rows
     data["rootless_problem"] = engines if isinstance(engines, str) else None
     data["daemons"] = [
-        {"daemon": label, "pid": pid, "uid": uid, "nofile": _limit(limit)}
-        for label, pid, uid, limit in daemons(host)
+        {
+            "daemon": d.label,
+            "pid": d.pid,
+            "uid": d.uid,
+            "nofile": _limit(d.nofile),
+            "unit": d.unit,
+            "unit_limit": None if d.unit_setting is None else d.unit_setting[0],
+            "unit_file": None if d.unit_setting is None else d.unit_setting[1],
+        }
+        for d in daemons(host)
     ]
     listeners = Host.attempt(lambda: host.listeners(None))
     below = []
@@ -133,7 +141,12 @@ def render(data: dict[str, Any]) -> list[str]:
     lines.append("container daemons' open-file limits")
     for row in data["daemons"]:
         mark = "✓" if _enough(row["nofile"]) else "✗"
-        lines.append(f"  {mark} {row['daemon']} (pid {row['pid']}): {_nofile(row['nofile'])}")
+        unit = (
+            f"; {row['unit']} sets LimitNOFILE={row['unit_limit']} ({row['unit_file']})"
+            if row["unit_limit"]
+            else ""
+        )
+        lines.append(f"  {mark} {row['daemon']} (pid {row['pid']}): {_nofile(row['nofile'])}{unit}")
     if not data["daemons"]:
         lines.append("  no container daemon runs")
     lines.append(f"listeners below {start}")
