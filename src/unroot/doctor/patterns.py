@@ -1,0 +1,528 @@
+"""The error messages ``unroot doctor --error`` recognises: one table, text in, matches out.
+
+:func:`recognise` reads a pasted message or a whole log (ANSI colours, CRLF, docker-compose's
+``ERROR: for svc`` prefixes, repeated lines) and returns what it recognised, once per question,
+in order of first appearance.  Each :class:`Match` says which entry of :data:`PATTERNS`
+matched, on which line, what the kernel refused, where the text comes from, and the
+:class:`Ask` doctor turns into checks (ports, paths, the executable, open-file limits, the
+engine, the subordinate ids).
+
+Everything about a message lives in its :class:`Pattern` entry: adding a message is adding one
+entry.  The regexes are linear-time: every repetition is bounded or runs over a character class
+that its continuation cannot start with, and each entry is tried only on lines holding its
+``needle`` (lower case), so a 1 MB line or a 100 000-line log is read in one pass.
+
+Pure: no I/O.
+
+Sources of the messages (cited, not copied):
+
+* ``rootless-docker-privileged-port``: rootless-containers/rootlesskit
+  ``pkg/port/builtin/parent/parent.go`` ``annotateEPERM`` ("you can add '…=N'", since v0.11.1;
+  "you might need to add \\"…=0\\"" in v0.10.0 to v0.11.0; the setcap clause only when argv[0] is
+  ``rootlesskit``), wrapped by moby/moby's userland proxy ("Error starting userland proxy:
+  error while calling PortManager.AddPort()") when dockerd runs under rootlesskit.
+* ``rootless-podman-privileged-port``: the same rootlesskit builtin parent driver run by
+  containers/podman ``pkg/rootlessport`` (argv[0] is not rootlesskit: no setcap clause), which
+  libpod prefixes with ``rootlessport``.
+* ``runc-exec-eperm``: opencontainers/runc ``libcontainer/standard_init_linux.go`` — v1.0.x
+  ``newSystemErrorWithCause(err, "exec user process")`` (``standard_init_linux.go:228: exec
+  user process caused: operation not permitted``); v1.1+ ``system.Exec`` /
+  ``internal/linux.Exec``: ``&os.PathError{Op: "exec"}`` (``exec /usr/bin/caddy: operation not
+  permitted``), which ``container_linux.go`` wraps as "unable to start container process".
+* ``crun-exec-eperm``: containers/crun ``src/libcrun/container.c`` ("exec container process
+  `%s`", with strerror).
+* ``apache-bind-eacces``: apache/httpd ``server/listen.c`` ``make_sock()`` APLOGNO(00072)
+  "make_sock: could not bind to address %pI", after APR's "(13)Permission denied".
+* ``go-bind-eacces``: golang/go ``net`` (``OpError`` "listen tcp :80: bind: permission denied";
+  caddy's "listening on :80: " prefix, caddyserver/caddy ``listeners.go``).
+* ``nginx-bind-eacces``, ``nginx-path-eacces``: nginx/nginx ``src/core/ngx_connection.c``
+  ("bind() to %V failed"), ``src/core/ngx_cycle.c`` / ``ngx_files.h`` ("open() \\"%s\\" failed"),
+  errors logged as "(13: Permission denied)".
+* ``python-bind-eacces``, ``python-path-eacces``, ``python-asyncio-bind-eacces``: CPython's
+  ``OSError.__str__`` ("[Errno 13] Permission denied: 'path'"), ``Lib/asyncio/base_events.py``
+  ``create_server`` ("error while attempting to bind on address %r: %s").
+* ``too-many-open-files``: strerror(EMFILE) (glibc "Too many open files", Go's ``syscall``
+  "too many open files"), nginx's "accept4() failed (24: Too many open files)".
+* ``shim-too-many-open-files``: containerd/containerd ``runtime/v2`` ("failed to start shim:
+  %w") around Go's ``fork/exec PATH: too many open files``.
+* ``path-eacces``: coreutils and shells, "PROG: PATH: Permission denied" (bash
+  ``cd: live: Permission denied``, ``cat``), GNU's quoted form "cannot open 'PATH'".
+* ``go-path-eacces``: golang/go ``os.PathError`` ("open /etc/ssl/private/key.pem: permission
+  denied").
+* ``newuidmap-caps``, ``uid-map-write-failed``, ``subid-range-not-allowed``: shadow-maint/shadow
+  ``lib/idmapping.c`` ("%s: Could not set caps", "%s: write to %s failed" with strerror) and
+  ``src/newuidmap.c`` / ``src/newgidmap.c`` ("%s: uid range [%lu-%lu) -> [%lu-%lu) not
+  allowed").
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Literal
+
+Engine = Literal["docker", "podman"]
+#: Lines of a Python traceback searched for the ``bind(...)`` call before its last line.
+TRACEBACK_WINDOW = 12
+#: A matched line longer than this is shown as the part around the match.
+LINE_MAX = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """What doctor should ask next.
+
+    ``ports`` (with ``proto``): the ports the message says could not be bound.  ``paths``: each
+    path as the message writes it (relative when it is: ``cd: live`` → ``live``), opened with
+    ``want`` (``r``, ``w`` or ``x``; ``x`` for a directory searched or a file executed).
+    ``exe``: the program an exec was refused.  ``nofile``: ask about open-file limits.
+    ``engine``/``rootless``: the engine the message proves (``rootless`` only when it proves
+    that too).  ``subuid``: ask about /etc/subuid, /etc/subgid and newuidmap's privilege.
+    """
+
+    ports: tuple[int, ...] = ()
+    proto: str = "tcp"
+    paths: tuple[str, ...] = ()
+    want: str = ""
+    exe: str | None = None
+    nofile: bool = False
+    engine: Engine | None = None
+    rootless: bool = False
+    subuid: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One recognised message: the entry's id, the line it was found on (trimmed), what it
+    means, where its text comes from, the errno it reports and what to ask next."""
+
+    pattern: str
+    line: str
+    meaning: str
+    source: str
+    errno: str
+    asks: Ask
+
+
+Groups = dict[str, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """One message.  ``needle``: a lower-case substring every matching line holds (a cheap
+    filter).  ``regex``: searched on the line without ANSI codes and outer blanks.  ``ask``:
+    the named groups → the :class:`Ask`.  ``context``: for messages that need an earlier line
+    (a traceback's ``bind(...)`` call), a regex one of the previous
+    :data:`TRACEBACK_WINDOW` lines must match; its named groups join the match's.  ``hides``:
+    ids of less specific entries not reported for a line this one matched."""
+
+    id: str
+    needle: str
+    regex: re.Pattern[str]
+    meaning: str
+    source: str
+    errno: str
+    ask: Callable[[Groups], Ask]
+    context: re.Pattern[str] | None = None
+    hides: frozenset[str] = frozenset()
+
+
+def _port(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        return ()
+    value = int(text)
+    return (value,) if 0 < value <= 65535 else ()
+
+
+def _proto(text: str | None) -> str:
+    return "udp" if text is not None and text.lower().startswith("udp") else "tcp"
+
+
+def _rootless(engine: Engine) -> Callable[[Groups], Ask]:
+    def ask(g: Groups) -> Ask:
+        return Ask(ports=_port(g["port"]), proto=_proto(g["proto"]), engine=engine, rootless=True)
+
+    return ask
+
+
+def _bind(g: Groups) -> Ask:
+    return Ask(ports=_port(g.get("port")), proto=_proto(g.get("proto")))
+
+
+def _path(want: str) -> Callable[[Groups], Ask]:
+    def ask(g: Groups) -> Ask:
+        path = g.get("path") or g.get("qpath")
+        return Ask(paths=(path,) if path else (), want=want)
+
+    return ask
+
+
+#: Programs whose "PROG: PATH: Permission denied" is about executing or searching PATH.
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ash", "ksh", "busybox", "cd", "env", "exec"})
+
+
+def _coreutils_path(g: Groups) -> Ask:
+    path = g.get("path") or g.get("qpath")
+    searched = g.get("cd") is not None or (g.get("prog") or "") in _SHELLS
+    return Ask(paths=(path,) if path else (), want="x" if searched else "r")
+
+
+def _go_path(g: Groups) -> Ask:
+    path = g.get("path")
+    return Ask(
+        paths=(path,) if path else (),
+        want="w" if g.get("op") in {"mkdir", "remove", "rename"} else "r",
+    )
+
+
+def _exe(g: Groups) -> Ask:
+    return Ask(exe=g.get("exe"))
+
+
+def _nofile(_g: Groups) -> Ask:
+    return Ask(nofile=True)
+
+
+def _subuid(_g: Groups) -> Ask:
+    return Ask(subuid=True)
+
+
+def _p(regex: str, flags: int = 0) -> re.Pattern[str]:
+    return re.compile(regex, flags)
+
+
+#: A host:port as Go, nginx and httpd print it (``:80``, ``0.0.0.0:80``, ``[::]:80``).
+_ADDR = r"(?P<addr>[^\s:]{0,253}|\[[0-9A-Fa-f:.%\w]{0,60}\]):(?P<port>\d{1,5})"
+_EPERM_CAPS = (
+    "the kernel refused to execute the program (EPERM) because it carries file capabilities "
+    "that the process may not receive: the container's capability bounding set lacks them "
+    "(--cap-drop, a non-root user) or no_new_privs is set"
+)
+
+PATTERNS: tuple[Pattern, ...] = (
+    Pattern(
+        id="rootless-podman-privileged-port",
+        needle="rootlessport cannot expose privileged port",
+        regex=_p(
+            r"rootlessport cannot expose privileged port (?P<port>\d{1,5})"
+            r"(?:[^\n]{0,600}?: listen (?P<proto>tcp|udp))?"
+        ),
+        meaning=(
+            "rootless Podman's port forwarder (rootlessport), running as your user, could not "
+            "bind the host port: it is below net.ipv4.ip_unprivileged_port_start, and a file "
+            "capability cannot help because rootlessport runs inside the user namespace"
+        ),
+        source=(
+            "containers/podman pkg/rootlessport (rootlesskit's builtin parent driver, prefixed "
+            "'rootlessport' by libpod); text from rootless-containers/rootlesskit "
+            "pkg/port/builtin/parent/parent.go annotateEPERM"
+        ),
+        errno="EACCES",
+        ask=_rootless("podman"),
+        hides=frozenset({"rootless-docker-privileged-port", "go-bind-eacces"}),
+    ),
+    Pattern(
+        id="rootless-docker-privileged-port",
+        needle="cannot expose privileged port",
+        regex=_p(
+            r"cannot expose privileged port (?P<port>\d{1,5})"
+            r"(?:[^\n]{0,600}?: listen (?P<proto>tcp|udp))?"
+        ),
+        meaning=(
+            "rootless Docker's port driver (rootlesskit), running as your user, could not bind "
+            "the host port: it is below net.ipv4.ip_unprivileged_port_start and the running "
+            "rootlesskit has no CAP_NET_BIND_SERVICE"
+        ),
+        source=(
+            "rootless-containers/rootlesskit pkg/port/builtin/parent/parent.go annotateEPERM, "
+            "through moby/moby's userland proxy (PortManager.AddPort) under rootlesskit"
+        ),
+        errno="EACCES",
+        ask=_rootless("docker"),
+        hides=frozenset({"go-bind-eacces"}),
+    ),
+    Pattern(
+        id="runc-exec-eperm",
+        needle="operation not permitted",
+        regex=_p(
+            r"(?<![\w/])exec (?P<exe>/[^\s:]{0,4095}): operation not permitted"
+            r"|exec user process caused:? \"?operation not permitted"
+        ),
+        meaning=_EPERM_CAPS,
+        source=(
+            "opencontainers/runc libcontainer/standard_init_linux.go (v1.0: 'exec user process "
+            'caused\'; v1.1+: os.PathError{Op: "exec"} from system.Exec / internal/linux.Exec)'
+        ),
+        errno="EPERM",
+        ask=_exe,
+    ),
+    Pattern(
+        id="crun-exec-eperm",
+        needle="exec container process",
+        regex=_p(
+            r"exec container process (?:\(missing dynamic library\?\) )?"
+            r"`(?P<exe>[^`]{1,4096})`: Operation not permitted"
+        ),
+        meaning=_EPERM_CAPS,
+        source="containers/crun src/libcrun/container.c ('exec container process `%s`')",
+        errno="EPERM",
+        ask=_exe,
+    ),
+    Pattern(
+        id="apache-bind-eacces",
+        needle="make_sock: could not bind to address",
+        regex=_p(
+            r"\(13\)Permission denied: (?:AH00072: )?make_sock: could not bind to address " + _ADDR
+        ),
+        meaning=(
+            "Apache httpd could not bind the port (EACCES): it is below "
+            "net.ipv4.ip_unprivileged_port_start and httpd has no CAP_NET_BIND_SERVICE"
+        ),
+        source="apache/httpd server/listen.c make_sock() AH00072",
+        errno="EACCES",
+        ask=_bind,
+    ),
+    Pattern(
+        id="nginx-bind-eacces",
+        needle="(13: permission denied)",
+        regex=_p(r"bind\(\) to " + _ADDR + r" failed \(13: Permission denied\)"),
+        meaning=(
+            "nginx could not bind the port (EACCES): it is below "
+            "net.ipv4.ip_unprivileged_port_start and nginx's master has no CAP_NET_BIND_SERVICE"
+        ),
+        source="nginx/nginx src/core/ngx_connection.c ngx_open_listening_sockets()",
+        errno="EACCES",
+        ask=_bind,
+    ),
+    Pattern(
+        id="nginx-path-eacces",
+        needle="(13: permission denied)",
+        regex=_p(r"open\(\) \"(?P<path>[^\"]{1,4096})\" failed \(13: Permission denied\)"),
+        meaning=(
+            "nginx could not open a file (EACCES): its user may not search a directory on the "
+            "path or may not read or write the file"
+        ),
+        source="nginx/nginx src/core/ngx_cycle.c, src/os/unix/ngx_files.h (ngx_open_file_n)",
+        errno="EACCES",
+        ask=_path("r"),
+    ),
+    Pattern(
+        id="go-bind-eacces",
+        needle=": bind: permission denied",
+        regex=_p(r"listen (?P<proto>tcp|udp)[46]? " + _ADDR + r": bind: permission denied"),
+        meaning=(
+            "a Go program could not bind the port (EACCES): it is below "
+            "net.ipv4.ip_unprivileged_port_start and the process has no CAP_NET_BIND_SERVICE"
+        ),
+        source="golang/go net (OpError 'listen', os.SyscallError 'bind'); caddy's 'listening on'",
+        errno="EACCES",
+        ask=_bind,
+    ),
+    Pattern(
+        id="python-asyncio-bind-eacces",
+        needle="error while attempting to bind on address",
+        regex=_p(
+            r"error while attempting to bind on address \((?:b?'[^']{0,256}'|b?\"[^\"]{0,256}\")"
+            r", (?P<port>\d{1,5})[^)]{0,64}\): permission denied"
+        ),
+        meaning=(
+            "a Python asyncio server could not bind the port (EACCES): it is below "
+            "net.ipv4.ip_unprivileged_port_start and the process has no CAP_NET_BIND_SERVICE"
+        ),
+        source="python/cpython Lib/asyncio/base_events.py create_server()",
+        errno="EACCES",
+        ask=_bind,
+    ),
+    Pattern(
+        id="python-bind-eacces",
+        needle="[errno 13] permission denied",
+        regex=_p(
+            r"(?<![\w.])(?:PermissionError|OSError|socket\.error): \[Errno 13\] Permission denied"
+            r"\s*$"
+        ),
+        context=_p(
+            r"\bbind\(\s{0,8}(?:\(\s{0,8}(?:b?'[^']{0,256}'|b?\"[^\"]{0,256}\"|[\w.]{1,64})"
+            r"\s{0,8},\s{0,8}(?P<port>\d{1,5})\b)?"
+        ),
+        meaning=(
+            "a Python program could not bind the port (EACCES): it is below "
+            "net.ipv4.ip_unprivileged_port_start and the process has no CAP_NET_BIND_SERVICE"
+        ),
+        source="python/cpython Modules/socketmodule.c sock_bind → OSError.__str__ ('[Errno 13]')",
+        errno="EACCES",
+        ask=_bind,
+    ),
+    Pattern(
+        id="python-path-eacces",
+        needle="[errno 13] permission denied:",
+        regex=_p(
+            r"(?:PermissionError|OSError|IOError): \[Errno 13\] Permission denied: "
+            r"(?:'(?P<path>[^']{1,4096})'|\"(?P<qpath>[^\"]{1,4096})\")"
+        ),
+        meaning=(
+            "a Python program could not open a file (EACCES): its user may not search a "
+            "directory on the path or may not read or write the file"
+        ),
+        source="python/cpython Objects/exceptions.c OSError.__str__ ('[Errno 13] …: filename')",
+        errno="EACCES",
+        ask=_path("r"),
+    ),
+    Pattern(
+        id="shim-too-many-open-files",
+        needle="failed to start shim",
+        regex=_p(
+            r"failed to start shim: fork/exec (?P<exe>/[^\s:]{0,4095}): too many open files",
+            re.IGNORECASE,
+        ),
+        meaning=(
+            "containerd could not start the container's shim (EMFILE): the daemon reached its "
+            "open-file limit (RLIMIT_NOFILE), often a low limit of a rootless dockerd"
+        ),
+        source="containerd/containerd runtime/v2 TaskManager.Create ('failed to start shim')",
+        errno="EMFILE",
+        ask=lambda g: Ask(exe=g.get("exe"), nofile=True),
+        hides=frozenset({"too-many-open-files"}),
+    ),
+    Pattern(
+        id="too-many-open-files",
+        needle="",
+        regex=_p(r"too many open files|\bEMFILE\b", re.IGNORECASE),
+        meaning=(
+            "a process reached its open-file limit (EMFILE, RLIMIT_NOFILE): each socket and "
+            "file counts, so a busy server needs a higher limit than a shell's default 1024"
+        ),
+        source="strerror(EMFILE) (glibc, Go syscall); nginx 'accept4() failed (24: …)'",
+        errno="EMFILE",
+        ask=_nofile,
+    ),
+    Pattern(
+        id="go-path-eacces",
+        needle=": permission denied",
+        regex=_p(
+            r"(?<![\w/])(?P<op>open|stat|lstat|mkdir|chdir|readlink|openat|remove|rename)"
+            r" (?P<path>/?[^\s:][^\s:]{0,4095}): permission denied"
+        ),
+        meaning=(
+            "a Go program could not reach a file (EACCES): its user may not search a directory "
+            "on the path or may not read or write the file"
+        ),
+        source="golang/go os.PathError ('open PATH: permission denied')",
+        errno="EACCES",
+        ask=_go_path,
+    ),
+    Pattern(
+        id="path-eacces",
+        needle=": permission denied",
+        regex=_p(
+            r"(?:^|[\s:\]])(?P<prog>[\w.+-]{1,64}): (?:line \d{1,9}: )?(?:(?P<cd>cd): )?"
+            r"(?:[a-z][a-z ]{0,40}'(?P<qpath>[^']{1,4096})'|(?P<path>[^\s:'][^:]{0,4095}?))"
+            r": Permission denied\s*$"
+        ),
+        meaning=(
+            "a program could not reach a path (EACCES): its user may not search a directory on "
+            "the way (x), or may not read (r) or execute the file"
+        ),
+        source="coreutils and shells ('PROG: PATH: Permission denied', bash 'cd: DIR: …')",
+        errno="EACCES",
+        ask=_coreutils_path,
+    ),
+    Pattern(
+        id="newuidmap-caps",
+        needle="could not set caps",
+        regex=_p(r"\b(?P<prog>newuidmap|newgidmap): Could not set caps"),
+        meaning=(
+            "newuidmap/newgidmap lack their privilege (setuid root or file capabilities "
+            "cap_setuid/cap_setgid): they cannot write the user namespace's id map"
+        ),
+        source="shadow-maint/shadow lib/idmapping.c write_mapping() ('%s: Could not set caps')",
+        errno="EPERM",
+        ask=_subuid,
+    ),
+    Pattern(
+        id="uid-map-write-failed",
+        needle="_map failed",
+        regex=_p(r"write to (?P<map>uid_map|gid_map) failed(?:: (?P<why>[A-Za-z ]{1,64}))?"),
+        meaning=(
+            "the kernel refused the user namespace's id map: the ranges are not the user's in "
+            "/etc/subuid or /etc/subgid, or newuidmap/newgidmap lack their privilege"
+        ),
+        source="shadow-maint/shadow lib/idmapping.c write_mapping() ('%s: write to %s failed')",
+        errno="EPERM",
+        ask=_subuid,
+    ),
+    Pattern(
+        id="subid-range-not-allowed",
+        needle=") not allowed",
+        regex=_p(
+            r"\b(?P<prog>newuidmap|newgidmap): (?:uid|gid) range \[\d{1,10}-\d{1,10}\) -> "
+            r"\[\d{1,10}-\d{1,10}\) not allowed"
+        ),
+        meaning=(
+            "newuidmap/newgidmap refused a range: the user's /etc/subuid or /etc/subgid entry "
+            "does not grant it"
+        ),
+        source="shadow-maint/shadow src/newuidmap.c, src/newgidmap.c verify_ranges()",
+        errno="EPERM",
+        ask=_subuid,
+    ),
+)
+
+#: ANSI escape sequences (CSI with parameters, and two-character escapes).
+_ANSI = re.compile(r"\x1b\[[0-9;?]{0,32}[ -/]{0,4}[@-~]|\x1b[@-Z\\-_]")
+
+
+def lines(text: str) -> Iterator[str]:
+    """The lines of ``text`` (CR, LF, CRLF), ANSI escapes removed, blanks trimmed."""
+    for raw in text.splitlines():
+        line = _ANSI.sub("", raw).strip() if "\x1b" in raw else raw.strip()
+        if line:
+            yield line
+
+
+def recognise(text: str) -> tuple[Match, ...]:
+    """Every message of :data:`PATTERNS` in ``text``, once per (pattern, ask), in order."""
+    found: dict[tuple[str, Ask], Match] = {}
+    recent: deque[str] = deque(maxlen=TRACEBACK_WINDOW)
+    for line in lines(text):
+        lowered = line.lower()
+        hidden: set[str] = set()
+        for entry in PATTERNS:
+            if entry.id in hidden or entry.needle not in lowered:
+                continue
+            match = entry.regex.search(line)
+            if match is None:
+                continue
+            groups: Groups = match.groupdict()
+            if entry.context is not None:
+                before = _context(entry.context, recent)
+                if before is None:
+                    continue
+                groups = {**groups, **{k: v for k, v in before.items() if v is not None}}
+            ask = entry.ask(groups)
+            hidden |= entry.hides
+            key = (entry.id, ask)
+            if key not in found:
+                shown = _excerpt(line, match.start(), match.end())
+                found[key] = Match(entry.id, shown, entry.meaning, entry.source, entry.errno, ask)
+        recent.append(line)
+    return tuple(found.values())
+
+
+def _excerpt(line: str, start: int, end: int) -> str:
+    """``line``, or the part around the match when it is longer than :data:`LINE_MAX`."""
+    if len(line) <= LINE_MAX:
+        return line
+    if end - start >= LINE_MAX:
+        return line[start : start + LINE_MAX]
+    left = max(0, min(start - (LINE_MAX - (end - start)) // 2, len(line) - LINE_MAX))
+    return line[left : left + LINE_MAX].strip()
+
+
+def _context(regex: re.Pattern[str], recent: deque[str]) -> Groups | None:
+    for line in reversed(recent):
+        match = regex.search(line)
+        if match is not None:
+            return match.groupdict()
+    return None
