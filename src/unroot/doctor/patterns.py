@@ -388,12 +388,20 @@ PATTERNS: tuple[Pattern, ...] = (
     Pattern(
         id="too-many-open-files",
         needle="",
-        regex=_p(r"too many open files|\bEMFILE\b", re.IGNORECASE),
+        regex=_p(
+            r"too many open files|\bEMFILE\b|shared object file: Error 24\b"
+            r"|runtime: pipe failed with 24\b",
+            re.IGNORECASE,
+        ),
         meaning=(
             "a process reached its open-file limit (EMFILE, RLIMIT_NOFILE): each socket and "
             "file counts, so a busy server needs a higher limit than a shell's default 1024"
         ),
-        source="strerror(EMFILE) (glibc, Go syscall); nginx 'accept4() failed (24: …)'",
+        source=(
+            "strerror(EMFILE) (glibc, Go syscall); nginx 'accept4() failed (24: …)'; glibc "
+            "elf/dl-load.c ('cannot open shared object file: Error 24'); golang/go runtime "
+            "('pipe failed with 24')"
+        ),
         errno="EMFILE",
         ask=_nofile,
     ),
