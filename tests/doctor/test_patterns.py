@@ -108,7 +108,7 @@ def test_ids_are_unique_and_hides_name_entries() -> None:
     assert len(ids) == len(set(ids))
     for entry in PATTERNS:
         assert entry.hides <= set(ids), entry.id
-        assert entry.needle == entry.needle.lower(), entry.id
+        assert all(n and n == n.lower() for n in entry.needles), entry.id
         assert entry.meaning.strip()
         assert "\n" not in entry.meaning
         assert entry.source.strip()

@@ -8,9 +8,10 @@ matched, on which line, what the kernel refused, where the text comes from, and 
 engine, the subordinate ids).
 
 Everything about a message lives in its :class:`Pattern` entry: adding a message is adding one
-entry.  The regexes are linear-time: every repetition is bounded or runs over a character class
-that its continuation cannot start with, and each entry is tried only on lines holding its
-``needle`` (lower case), so a 1 MB line or a 100 000-line log is read in one pass.
+entry.  Reading stays linear in the text: an entry's regex is searched only in a bounded window
+around the first few occurrences of one of its ``needles`` (found with ``str.find``), and every
+repetition in a regex is bounded, so a 1 MB line or a 16 MiB log costs a few ``find`` calls
+per line and entry.
 
 Pure: no I/O.
 
@@ -58,9 +59,10 @@ Sources of the messages (cited, not copied):
 from __future__ import annotations
 
 import re
-from collections import deque
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Literal
 
 Engine = Literal["docker", "podman"]
@@ -68,6 +70,10 @@ Engine = Literal["docker", "podman"]
 TRACEBACK_WINDOW = 12
 #: A matched line longer than this is shown as the part around the match.
 LINE_MAX = 1000
+#: Occurrences of a needle tried per line and entry (a real line holds a message once or twice).
+TRIES = 4
+#: How far after ``context_needle`` a context regex may reach.
+CONTEXT_AFTER = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,21 +117,30 @@ Groups = dict[str, str | None]
 
 @dataclass(frozen=True, slots=True)
 class Pattern:
-    """One message.  ``needle``: a lower-case substring every matching line holds (a cheap
-    filter).  ``regex``: searched on the line without ANSI codes and outer blanks.  ``ask``:
-    the named groups → the :class:`Ask`.  ``context``: for messages that need an earlier line
-    (a traceback's ``bind(...)`` call), a regex one of the previous
-    :data:`TRACEBACK_WINDOW` lines must match; its named groups join the match's.  ``hides``:
-    ids of less specific entries not reported for a line this one matched."""
+    """One message.
+
+    ``needles``: lower-case substrings, one of which every match contains.  ``regex``: searched
+    on the line (ANSI codes and outer blanks removed) from ``before`` characters before a
+    needle to ``after`` characters after it, for the first :data:`TRIES` occurrences of each
+    needle.  ``ends_line``: the match must end the line.  ``ask``: the named groups → the
+    :class:`Ask`.  ``context``: for messages that need an earlier line (a traceback's
+    ``bind(...)`` call), a regex starting with the literal ``context_needle`` that one of the
+    previous :data:`TRACEBACK_WINDOW` lines must match; its named groups join the match's.
+    ``hides``: ids of less specific entries not reported for a line this one matched.
+    """
 
     id: str
-    needle: str
+    needles: tuple[str, ...]
+    before: int
+    after: int
     regex: re.Pattern[str]
     meaning: str
     source: str
     errno: str
     ask: Callable[[Groups], Ask]
+    ends_line: bool = False
     context: re.Pattern[str] | None = None
+    context_needle: str = ""
     hides: frozenset[str] = frozenset()
 
 
@@ -201,10 +216,15 @@ _EPERM_CAPS = (
     "(--cap-drop, a non-root user) or no_new_privs is set"
 )
 
+#: What a refused bind hides on its line: its ": bind: permission denied" is no path's.
+_NOT_A_PATH = ("go-bind-eacces", "go-path-eacces", "path-eacces")
+
 PATTERNS: tuple[Pattern, ...] = (
     Pattern(
         id="rootless-podman-privileged-port",
-        needle="rootlessport cannot expose privileged port",
+        needles=("rootlessport cannot expose privileged port",),
+        before=0,
+        after=700,
         regex=_p(
             r"rootlessport cannot expose privileged port (?P<port>\d{1,5})"
             r"(?:[^\n]{0,600}?: listen (?P<proto>tcp|udp))?"
@@ -221,11 +241,13 @@ PATTERNS: tuple[Pattern, ...] = (
         ),
         errno="EACCES",
         ask=_rootless("podman"),
-        hides=frozenset({"rootless-docker-privileged-port", "go-bind-eacces"}),
+        hides=frozenset({"rootless-docker-privileged-port", *_NOT_A_PATH}),
     ),
     Pattern(
         id="rootless-docker-privileged-port",
-        needle="cannot expose privileged port",
+        needles=("cannot expose privileged port",),
+        before=0,
+        after=700,
         regex=_p(
             r"cannot expose privileged port (?P<port>\d{1,5})"
             r"(?:[^\n]{0,600}?: listen (?P<proto>tcp|udp))?"
@@ -241,11 +263,13 @@ PATTERNS: tuple[Pattern, ...] = (
         ),
         errno="EACCES",
         ask=_rootless("docker"),
-        hides=frozenset({"go-bind-eacces"}),
+        hides=frozenset(_NOT_A_PATH),
     ),
     Pattern(
         id="runc-exec-eperm",
-        needle="operation not permitted",
+        needles=("operation not permitted",),
+        before=4200,
+        after=0,
         regex=_p(
             r"(?<![\w/])exec (?P<exe>/[^\s:]{0,4095}): operation not permitted"
             r"|exec user process caused:? \"?operation not permitted"
@@ -260,7 +284,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="crun-exec-eperm",
-        needle="exec container process",
+        needles=("exec container process",),
+        before=0,
+        after=4200,
         regex=_p(
             r"exec container process (?:\(missing dynamic library\?\) )?"
             r"`(?P<exe>[^`]{1,4096})`: Operation not permitted"
@@ -272,7 +298,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="apache-bind-eacces",
-        needle="make_sock: could not bind to address",
+        needles=("make_sock: could not bind to address",),
+        before=40,
+        after=330,
         regex=_p(
             r"\(13\)Permission denied: (?:AH00072: )?make_sock: could not bind to address " + _ADDR
         ),
@@ -286,7 +314,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="nginx-bind-eacces",
-        needle="(13: permission denied)",
+        needles=("(13: permission denied)",),
+        before=350,
+        after=0,
         regex=_p(r"bind\(\) to " + _ADDR + r" failed \(13: Permission denied\)"),
         meaning=(
             "nginx could not bind the port (EACCES): it is below "
@@ -298,7 +328,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="nginx-path-eacces",
-        needle="(13: permission denied)",
+        needles=("(13: permission denied)",),
+        before=4200,
+        after=0,
         regex=_p(r"open\(\) \"(?P<path>[^\"]{1,4096})\" failed \(13: Permission denied\)"),
         meaning=(
             "nginx could not open a file (EACCES): its user may not search a directory on the "
@@ -310,7 +342,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="go-bind-eacces",
-        needle=": bind: permission denied",
+        needles=(": bind: permission denied",),
+        before=350,
+        after=0,
         regex=_p(r"listen (?P<proto>tcp|udp)[46]? " + _ADDR + r": bind: permission denied"),
         meaning=(
             "a Go program could not bind the port (EACCES): it is below "
@@ -319,10 +353,13 @@ PATTERNS: tuple[Pattern, ...] = (
         source="golang/go net (OpError 'listen', os.SyscallError 'bind'); caddy's 'listening on'",
         errno="EACCES",
         ask=_bind,
+        hides=frozenset({"go-path-eacces", "path-eacces"}),
     ),
     Pattern(
         id="python-asyncio-bind-eacces",
-        needle="error while attempting to bind on address",
+        needles=("error while attempting to bind on address",),
+        before=0,
+        after=400,
         regex=_p(
             r"error while attempting to bind on address \((?:b?'[^']{0,256}'|b?\"[^\"]{0,256}\")"
             r", (?P<port>\d{1,5})[^)]{0,64}\): permission denied"
@@ -337,13 +374,16 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="python-bind-eacces",
-        needle="[errno 13] permission denied",
+        needles=("[errno 13] permission denied",),
+        before=40,
+        after=0,
+        ends_line=True,
         regex=_p(
             r"(?<![\w.])(?:PermissionError|OSError|socket\.error): \[Errno 13\] Permission denied"
-            r"\s*$"
         ),
+        context_needle="bind(",
         context=_p(
-            r"\bbind\(\s{0,8}(?:\(\s{0,8}(?:b?'[^']{0,256}'|b?\"[^\"]{0,256}\"|[\w.]{1,64})"
+            r"(?<!\w)bind\(\s{0,8}(?:\(\s{0,8}(?:b?'[^']{0,256}'|b?\"[^\"]{0,256}\"|[\w.]{1,64})"
             r"\s{0,8},\s{0,8}(?P<port>\d{1,5})\b)?"
         ),
         meaning=(
@@ -356,7 +396,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="python-path-eacces",
-        needle="[errno 13] permission denied:",
+        needles=("[errno 13] permission denied:",),
+        before=40,
+        after=4200,
         regex=_p(
             r"(?:PermissionError|OSError|IOError): \[Errno 13\] Permission denied: "
             r"(?:'(?P<path>[^']{1,4096})'|\"(?P<qpath>[^\"]{1,4096})\")"
@@ -371,7 +413,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="shim-too-many-open-files",
-        needle="failed to start shim",
+        needles=("failed to start shim",),
+        before=0,
+        after=4300,
         regex=_p(
             r"failed to start shim: fork/exec (?P<exe>/[^\s:]{0,4095}): too many open files",
             re.IGNORECASE,
@@ -387,7 +431,14 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="too-many-open-files",
-        needle="",
+        needles=(
+            "too many open files",
+            "emfile",
+            "shared object file: error 24",
+            "pipe failed with 24",
+        ),
+        before=30,
+        after=30,
         regex=_p(
             r"too many open files|\bEMFILE\b|shared object file: Error 24\b"
             r"|runtime: pipe failed with 24\b",
@@ -407,7 +458,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="go-path-eacces",
-        needle=": permission denied",
+        needles=(": permission denied",),
+        before=4220,
+        after=0,
         regex=_p(
             r"(?<![\w/])(?P<op>open|stat|lstat|mkdir|chdir|readlink|openat|remove|rename)"
             r" (?P<path>/?[^\s:][^\s:]{0,4095}): permission denied"
@@ -422,11 +475,14 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="path-eacces",
-        needle=": permission denied",
+        needles=(": permission denied",),
+        before=4300,
+        after=0,
+        ends_line=True,
         regex=_p(
             r"(?:^|[\s:\]])(?P<prog>[\w.+-]{1,64}): (?:line \d{1,9}: )?(?:(?P<cd>cd): )?"
             r"(?:[a-z][a-z ]{0,40}'(?P<qpath>[^']{1,4096})'|(?P<path>[^\s:'][^:]{0,4095}?))"
-            r": Permission denied\s*$"
+            r": Permission denied"
         ),
         meaning=(
             "a program could not reach a path (EACCES): its user may not search a directory on "
@@ -438,7 +494,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="newuidmap-caps",
-        needle="could not set caps",
+        needles=("could not set caps",),
+        before=12,
+        after=0,
         regex=_p(r"\b(?P<prog>newuidmap|newgidmap): Could not set caps"),
         meaning=(
             "newuidmap/newgidmap lack their privilege (setuid root or file capabilities "
@@ -450,7 +508,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="uid-map-write-failed",
-        needle="_map failed",
+        needles=("_map failed",),
+        before=20,
+        after=70,
         regex=_p(r"write to (?P<map>uid_map|gid_map) failed(?:: (?P<why>[A-Za-z ]{1,64}))?"),
         meaning=(
             "the kernel refused the user namespace's id map: the ranges are not the user's in "
@@ -462,7 +522,9 @@ PATTERNS: tuple[Pattern, ...] = (
     ),
     Pattern(
         id="subid-range-not-allowed",
-        needle=") not allowed",
+        needles=(") not allowed",),
+        before=120,
+        after=0,
         regex=_p(
             r"\b(?P<prog>newuidmap|newgidmap): (?:uid|gid) range \[\d{1,10}-\d{1,10}\) -> "
             r"\[\d{1,10}-\d{1,10}\) not allowed"
@@ -491,20 +553,25 @@ def lines(text: str) -> Iterator[str]:
 
 def recognise(text: str) -> tuple[Match, ...]:
     """Every message of :data:`PATTERNS` in ``text``, once per (pattern, ask), in order."""
+    cleaned = list(lines(text))
+    joined = "\n".join(cleaned)
+    lowered = _lower(joined)
+    starts = list(accumulate((len(line) + 1 for line in cleaned[:-1]), initial=0))
     found: dict[tuple[str, Ask], Match] = {}
-    recent: deque[str] = deque(maxlen=TRACEBACK_WINDOW)
-    for line in lines(text):
-        lowered = line.lower()
+    for index, present in sorted(_needles_by_line(lowered, starts).items()):
+        line = cleaned[index]
+        low = lowered[starts[index] : starts[index] + len(line)]
         hidden: set[str] = set()
         for entry in PATTERNS:
-            if entry.id in hidden or entry.needle not in lowered:
+            if entry.id in hidden or present.isdisjoint(entry.needles):
                 continue
-            match = entry.regex.search(line)
+            match = _search(entry, line, low)
             if match is None:
                 continue
             groups: Groups = match.groupdict()
             if entry.context is not None:
-                before = _context(entry.context, recent)
+                earlier = cleaned[max(0, index - TRACEBACK_WINDOW) : index]
+                before = _context(entry, earlier)
                 if before is None:
                     continue
                 groups = {**groups, **{k: v for k, v in before.items() if v is not None}}
@@ -514,8 +581,59 @@ def recognise(text: str) -> tuple[Match, ...]:
             if key not in found:
                 shown = _excerpt(line, match.start(), match.end())
                 found[key] = Match(entry.id, shown, entry.meaning, entry.source, entry.errno, ask)
-        recent.append(line)
     return tuple(found.values())
+
+
+#: Every entry's needles, each searched once through the whole text.
+_NEEDLES = tuple(sorted({n for e in PATTERNS for n in e.needles}))
+
+
+def _needles_by_line(lowered: str, starts: list[int]) -> dict[int, set[str]]:
+    """Line index → the needles it holds (``str.find`` over the text, once per line)."""
+    hits: dict[int, set[str]] = {}
+    for needle in _NEEDLES:
+        at = lowered.find(needle)
+        while at >= 0:
+            index = bisect_right(starts, at) - 1
+            hits.setdefault(index, set()).add(needle)
+            if index + 1 >= len(starts):
+                break
+            at = lowered.find(needle, starts[index + 1])
+    return hits
+
+
+def _lower(text: str) -> str:
+    """``text`` lower-cased with its indexes kept (only U+0130 grows under ``str.lower``)."""
+    if text.isascii():
+        return text.lower()
+    lowered = text.replace("\u0130", "i").lower()
+    if len(lowered) == len(text):
+        return lowered
+    return text.translate(_ASCII_LOWER)
+
+
+#: Lower-cases ASCII only: the fallback that keeps indexes whatever the text holds.
+_ASCII_LOWER = {c: c + 32 for c in range(ord("A"), ord("Z") + 1)}
+
+
+def _search(entry: Pattern, line: str, lowered: str) -> re.Match[str] | None:
+    """The entry's regex in the windows around its needles' first occurrences."""
+    for needle in entry.needles:
+        start = 0
+        for _ in range(TRIES):
+            at = lowered.rfind(needle) if entry.ends_line else lowered.find(needle, start)
+            if at < 0:
+                break
+            end = at + len(needle)
+            if entry.ends_line and line[end:].strip():
+                break
+            match = entry.regex.search(line, max(0, at - entry.before), end + entry.after)
+            if match is not None and not (entry.ends_line and line[match.end() :].strip()):
+                return match
+            if entry.ends_line:
+                break
+            start = at + 1
+    return None
 
 
 def _excerpt(line: str, start: int, end: int) -> str:
@@ -523,14 +641,19 @@ def _excerpt(line: str, start: int, end: int) -> str:
     if len(line) <= LINE_MAX:
         return line
     if end - start >= LINE_MAX:
-        return line[start : start + LINE_MAX]
+        return line[start : start + LINE_MAX].strip()
     left = max(0, min(start - (LINE_MAX - (end - start)) // 2, len(line) - LINE_MAX))
     return line[left : left + LINE_MAX].strip()
 
 
-def _context(regex: re.Pattern[str], recent: deque[str]) -> Groups | None:
+def _context(entry: Pattern, recent: list[str]) -> Groups | None:
+    """The named groups of the entry's context regex on the latest earlier line it matches."""
+    assert entry.context is not None
     for line in reversed(recent):
-        match = regex.search(line)
+        at = line.find(entry.context_needle)
+        if at < 0:
+            continue
+        match = entry.context.match(line, at, at + CONTEXT_AFTER)
         if match is not None:
             return match.groupdict()
     return None
