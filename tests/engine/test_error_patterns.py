@@ -74,6 +74,26 @@ def test_runc_allows_it_with_the_capability(lab: Lab, capped: str) -> None:
     assert recognise(done.stderr + done.stdout) == ()
 
 
+@pytest.mark.parametrize(
+    ("user", "program", "said"),
+    [
+        (None, "/etc/passwd", 'exec: "/etc/passwd": permission denied'),
+        ("1000", "/root/x", 'exec: "/root/x": stat /root/x: permission denied'),
+    ],
+)
+def test_runc_exec_eacces(
+    engine: Engine, lab: Lab, user: str | None, program: str, said: str
+) -> None:
+    """No execute bit, or a directory the user may not search: runc's LookPath refuses it
+    before the exec (docker run itself fails, exit 126)."""
+    done = lab.run(engine.base, [program], RunOptions(user=user))
+    assert done.returncode == 126, done.stderr
+    assert said in done.stderr, done.stderr
+    (match,) = recognise(done.stderr)
+    assert match.pattern == "runc-exec-eacces"
+    assert match.asks == Ask(paths=(program,), want="x", exe=program)
+
+
 # -- crun --------------------------------------------------------------------------------------
 
 

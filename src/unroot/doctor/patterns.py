@@ -30,6 +30,9 @@ Sources of the messages (cited, not copied):
   user process caused: operation not permitted``); v1.1+ ``system.Exec`` /
   ``internal/linux.Exec``: ``&os.PathError{Op: "exec"}`` (``exec /usr/bin/caddy: operation not
   permitted``), which ``container_linux.go`` wraps as "unable to start container process".
+* ``runc-exec-eacces``: runc's ``exec.LookPath`` before the exec, golang/go ``os/exec``
+  ``exec.Error`` ("exec: \"/etc/passwd\": permission denied", with ``stat PATH:`` when a
+  directory is not searchable).
 * ``crun-exec-eperm``: containers/crun ``src/libcrun/container.c`` ("exec container process
   `%s`", with strerror).
 * ``apache-bind-eacces``: apache/httpd ``server/listen.c`` ``make_sock()`` APLOGNO(00072)
@@ -192,6 +195,11 @@ def _go_path(g: Groups) -> Ask:
     )
 
 
+def _exec_path(g: Groups) -> Ask:
+    exe = g.get("exe")
+    return Ask(paths=(exe,) if exe else (), want="x", exe=exe)
+
+
 def _exe(g: Groups) -> Ask:
     return Ask(exe=g.get("exe"))
 
@@ -281,6 +289,26 @@ PATTERNS: tuple[Pattern, ...] = (
         ),
         errno="EPERM",
         ask=_exe,
+    ),
+    Pattern(
+        id="runc-exec-eacces",
+        needles=('exec: "',),
+        before=0,
+        after=8300,
+        regex=_p(
+            r'exec: "(?P<exe>[^"]{1,4096})": (?:stat [^:]{1,4096}: )?permission denied',
+        ),
+        meaning=(
+            "the runtime could not execute the program (EACCES): the file has no execute "
+            "permission for the container's user, or a directory on its path is not searchable"
+        ),
+        source=(
+            "opencontainers/runc libcontainer/standard_init_linux.go exec.LookPath, whose "
+            "golang/go os/exec exec.Error reads 'exec: \"%s\": %v'"
+        ),
+        errno="EACCES",
+        ask=_exec_path,
+        hides=frozenset({"go-path-eacces", "path-eacces"}),
     ),
     Pattern(
         id="crun-exec-eperm",
