@@ -126,6 +126,25 @@ def test_module_docstring_names_every_pattern() -> None:
         assert f"``{entry.id}``" in doc, entry.id
 
 
+def test_module_is_pure() -> None:
+    """No I/O: the module imports the standard library's text tools only (and may import
+    unroot.errors and unroot.model)."""
+    import ast
+
+    import unroot.doctor.patterns as module
+
+    tree = ast.parse(Path(module.__file__ or "").read_text())
+    imported = {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    allowed = {"__future__", "re", "bisect", "collections.abc", "dataclasses", "itertools"}
+    allowed |= {"typing"}
+    assert {m for m in imported if not m.startswith(("unroot.errors", "unroot.model"))} <= allowed
+
+
 # -- real programs, as nobody ------------------------------------------------------------------
 
 

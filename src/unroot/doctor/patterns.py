@@ -38,7 +38,7 @@ Sources of the messages (cited, not copied):
 * ``apache-bind-eacces``: apache/httpd ``server/listen.c`` ``make_sock()`` APLOGNO(00072)
   "make_sock: could not bind to address %pI", after APR's "(13)Permission denied".
 * ``go-bind-eacces``: golang/go ``net`` (``OpError`` "listen tcp :80: bind: permission denied";
-  caddy's "listening on :80: " prefix, caddyserver/caddy ``listeners.go``).
+  caddy's "listening on :80: " prefix, caddyserver/caddy ``modules/caddyhttp/app.go`` Start).
 * ``nginx-bind-eacces``, ``nginx-path-eacces``: nginx/nginx ``src/core/ngx_connection.c``
   ("bind() to %V failed"), ``src/core/ngx_cycle.c`` / ``ngx_files.h`` ("open() \\"%s\\" failed"),
   errors logged as "(13: Permission denied)".
@@ -378,7 +378,10 @@ PATTERNS: tuple[Pattern, ...] = (
             "a Go program could not bind the port (EACCES): it is below "
             "net.ipv4.ip_unprivileged_port_start and the process has no CAP_NET_BIND_SERVICE"
         ),
-        source="golang/go net (OpError 'listen', os.SyscallError 'bind'); caddy's 'listening on'",
+        source=(
+            "golang/go net (OpError 'listen', os.SyscallError 'bind'); caddy's 'listening on' "
+            "(caddyserver/caddy modules/caddyhttp/app.go)"
+        ),
         errno="EACCES",
         ask=_bind,
         hides=frozenset({"go-path-eacces", "path-eacces"}),
@@ -478,8 +481,8 @@ PATTERNS: tuple[Pattern, ...] = (
         ),
         source=(
             "strerror(EMFILE) (glibc, Go syscall); nginx 'accept4() failed (24: …)'; glibc "
-            "elf/dl-load.c ('cannot open shared object file: Error 24'); golang/go runtime "
-            "('pipe failed with 24')"
+            "elf/dl-load.c ('cannot open shared object file: Error 24'); golang/go "
+            "runtime/netpoll_epoll.go netpollinit ('runtime: pipe failed with 24')"
         ),
         errno="EMFILE",
         ask=_nofile,
@@ -586,12 +589,18 @@ def recognise(text: str) -> tuple[Match, ...]:
     lowered = _lower(joined)
     starts = list(accumulate((len(line) + 1 for line in cleaned[:-1]), initial=0))
     found: dict[tuple[str, Ask], Match] = {}
+    read: set[str] = set()  # lines already read whose matches need no earlier line
     for index, present in sorted(_needles_by_line(lowered, starts).items()):
         line = cleaned[index]
+        if line in read:
+            continue
         low = lowered[starts[index] : starts[index] + len(line)]
+        tried = sorted({i for needle in present for i in _ENTRIES_BY_NEEDLE[needle]})
+        if not any(PATTERNS[i].context is not None for i in tried):
+            read.add(line)
         hidden: set[str] = set()
-        for entry in PATTERNS:
-            if entry.id in hidden or present.isdisjoint(entry.needles):
+        for entry in (PATTERNS[i] for i in tried):
+            if entry.id in hidden:
                 continue
             match = _search(entry, line, low)
             if match is None:
@@ -614,6 +623,10 @@ def recognise(text: str) -> tuple[Match, ...]:
 
 #: Every entry's needles, each searched once through the whole text.
 _NEEDLES = tuple(sorted({n for e in PATTERNS for n in e.needles}))
+#: Needle → the indexes in :data:`PATTERNS` of the entries it is one of the needles of.
+_ENTRIES_BY_NEEDLE = {
+    needle: tuple(i for i, e in enumerate(PATTERNS) if needle in e.needles) for needle in _NEEDLES
+}
 
 
 def _needles_by_line(lowered: str, starts: list[int]) -> dict[int, set[str]]:
