@@ -682,3 +682,14 @@ def test_dedup_keeps_first_appearance() -> None:
         ("path-eacces", (), ("/a",)),
         ("go-bind-eacces", (80,), ()),
     ]
+
+
+def test_non_ascii_keeps_the_indexes() -> None:
+    """Lower-casing "İ" gives two characters; the needles' places must not shift."""
+    text = "İstanbul İİİ: listen tcp :80: bind: permission denied\nΣ cat: /ä/ö: Permission denied"
+    found = recognise(text)
+    assert [(m.pattern, m.asks) for m in found] == [
+        ("go-bind-eacces", Ask(ports=(80,))),
+        ("path-eacces", Ask(paths=("/ä/ö",), want="r")),
+    ]
+    assert found[0].line == "İstanbul İİİ: listen tcp :80: bind: permission denied"
