@@ -6,6 +6,7 @@ applying, to re-check every verdict with fresh facts.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -168,13 +169,21 @@ def diagnose(request: Request, host: Host) -> Report:
         binds = ports
     paths = tuple(PathAsk(_existing(p, "--read"), "r", "--read") for p in request.reads)
     paths += tuple(_write_ask(p) for p in request.writes)
-    paths += tuple(PathAsk(_absolute(p), "r", o) for p, o in asks["paths"])
+    unresolved: list[tuple[str, str]] = []
+    for path, want, origin in asks["paths"]:
+        if os.path.isabs(path) and os.path.lexists(path):
+            paths += (PathAsk(path, want, origin),)
+        else:
+            unresolved.append((path, origin))
     exe = subject.exe
     if request.exe:
         shown = _existing(request.exe, "--exe")
         exe = ExeAsk(shown, shown)
-    elif asks["exe"] and exe is None:
-        exe = ExeAsk(_absolute(asks["exe"]), _absolute(asks["exe"]), origin="--error")
+    elif asks["exe"] and exe is None and request.container is None:
+        if os.path.isabs(asks["exe"]) and os.path.exists(asks["exe"]):
+            exe = ExeAsk(asks["exe"], asks["exe"], origin="--error")
+        else:
+            unresolved.append((asks["exe"], "--error"))
     subject = replace(
         subject,
         binds=(*subject.binds, *binds),
@@ -182,11 +191,27 @@ def diagnose(request: Request, host: Host) -> Report:
         paths=(*subject.paths, *paths),
         exe=exe,
     )
-    report.subject = subject
+    named = request.user or request.group or request.container or request.compose
+    own = subject.binds or subject.paths or subject.exe
+    report.subject = subject if named or request.unit or request.rootless or own else None
     fix_group = subject.gid if subject.name is None or subject.container_uid is not None else None
     userns = rootless.userns if rootless is not None else None
     report.checks = run_checks(subject, host, userns=userns, fix_group=fix_group)
     report.checks += _engine_checks(subject, rootless, host, asks)
+    for path, origin in unresolved:
+        report.checks.append(
+            Check(
+                "read",
+                path,
+                subject.uid,
+                subject.gid,
+                subject.groups,
+                None,
+                problem=f"{origin} names {path!r}, which is not a full path on this host "
+                "(relative to a directory the message does not say, or inside a container): "
+                "ask again with --read /full/path (or --exe)",
+            )
+        )
     return report
 
 
@@ -271,7 +296,7 @@ def _error_asks(request: Request, report: Report) -> dict[str, Any]:
             }
         )
         asks["ports"] += [PortAsk(p, ask.proto, f"--error: {match.line}") for p in ask.ports]
-        asks["paths"] += [(p, f"--error: {match.line}") for p in ask.paths]
+        asks["paths"] += [(p, ask.want or "r", f"--error: {match.line}") for p in ask.paths]
         asks["exe"] = asks["exe"] or ask.exe
         asks["nofile"] = asks["nofile"] or ask.nofile
         asks["rootless"] = asks["rootless"] or ask.rootless
