@@ -209,8 +209,8 @@ def test_undo_restores_the_tree_byte_for_byte(root: Path, journals: str) -> None
     [
         ("/etc/letsencrypt/live/a.org/privkey.pem", "/etc/letsencrypt/archive/a.org/privkey3.pem",
          Lineage("/etc/letsencrypt", "a.org")),
-        ("/etc/letsencrypt/archive/a.org/privkey1.pem", "/etc/letsencrypt/archive/a.org/privkey1.pem",
-         Lineage("/etc/letsencrypt", "a.org")),
+        ("/etc/le/archive/a.org/privkey1.pem", "/etc/le/archive/a.org/privkey1.pem",
+         Lineage("/etc/le", "a.org")),
         ("/etc/letsencrypt/live/a.org", "/etc/letsencrypt/live/a.org",
          Lineage("/etc/letsencrypt", "a.org")),
         ("/srv/le/live/a.org/fullchain.pem", "/srv/le/archive/a.org/fullchain12.pem",

@@ -117,11 +117,19 @@ def apply(actions: Sequence[Action], *, journal_dir: str | None = None) -> Appli
 
 
 def _rollback(refs: list[Ref], before: dict[Ref, State]) -> None:
+    """Restore what differs from the snapshot; a node that is no longer the recorded inode was
+    not changed by this apply (the pins refused it) and is left alone."""
     problems = []
     for ref in reversed(refs):
+        want = before[ref]
         try:
-            if snapshot(ref) != before[ref]:
-                restore(ref, before[ref])
+            live = snapshot(ref)
+            if isinstance(want, NodeState) and isinstance(live, NodeState):
+                replaced = want.type != "absent" and (live.dev, live.ino) != (want.dev, want.ino)
+                if replaced:
+                    continue
+            if live != want:
+                restore(ref, want)
         except UnrootError as exc:
             problems.append(str(exc))
     if problems:
