@@ -246,3 +246,32 @@ def test_the_plan_keeps_the_keys_group_and_refuses_anything_but_acl_entries() ->
         renewal_plan(asked, resolved, [*proposed, from_argv(("chgrp", "2200", resolved))])
     with pytest.raises(UsageError, match="exactly one identity"):
         renewal_plan(asked, resolved, [*proposed, from_argv(("setfacl", "-m", "g:7:r", resolved))])
+
+
+def test_asked_about_the_live_directory_the_plan_covers_the_current_files() -> None:
+    live_dir = "/etc/le/live/a.org"
+    current = [f"/etc/le/archive/a.org/{kind}3.pem" for kind in ("cert", "privkey")]
+    proposed = [from_argv(("setfacl", "-m", "g:2200:x", "/etc/le/live"))]
+    plan = renewal_plan(live_dir, live_dir, proposed, current=current)
+    assert plan is not None
+    assert [a.command for a in plan.actions] == [
+        "setfacl -m g:2200:x /etc/le/live",
+        "setfacl -m g:2200:r /etc/le/archive/a.org/cert3.pem",
+        "setfacl -m g:2200:r /etc/le/archive/a.org/privkey3.pem",
+        "setfacl -d -m g::-,g:2200:r /etc/le/archive/a.org",
+    ]
+
+
+def test_asked_about_the_live_directory_the_key_is_readable_after_the_plan(
+    root: Path, journals: str
+) -> None:
+    asked = root / "live" / NAME
+    verdict = access_verdict(gather_tree(str(asked)), str(asked), BLOG, "x", fix_group=2200)
+    steps = next(fix.steps for fix in verdict.fixes if fix.steps)
+    plan = certbot_plan(str(asked), str(asked), [from_argv(s) for s in steps])
+    assert plan is not None
+    assert f"setfacl -m g:2200:x {root}/archive" in [a.command for a in plan.actions]
+    apply(plan.actions, journal_dir=journals)
+    assert can_read(live_key(root))
+    renew(root, NAME, 1)
+    assert can_read(live_key(root))

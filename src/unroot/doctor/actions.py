@@ -27,6 +27,7 @@ into actions; anything else is a :class:`~unroot.errors.UsageError`.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
@@ -117,6 +118,15 @@ class Action:
 
 
 # -- ACLs ------------------------------------------------------------------------------------
+def _xattr_at(at: str, name: str) -> bytes | None:
+    try:
+        return os.getxattr(at, name)
+    except OSError as exc:
+        if exc.errno in (errno.ENODATA, errno.EOPNOTSUPP):
+            return None
+        raise
+
+
 @dataclass(frozen=True, slots=True)
 class AclSpec:
     """One ``setfacl -m`` entry: ``u:2200:r`` (named) or ``g::-`` (a base entry: ``id`` None)."""
@@ -216,10 +226,14 @@ class SetAcl(Action):
         return None
 
     def apply(self, pins: Pins) -> None:
-        _, wanted = self._current()
+        self._current()  # refusals (gone, not a directory) as one line
         name = XATTR_ACL_DEFAULT if self.default else XATTR_ACL_ACCESS
         with pins.at(self.path) as at:
             try:
+                # computed from the pinned inode itself, not from whatever the path names now
+                mode = stat.S_IMODE(os.stat(at).st_mode)
+                access, default = _xattr_at(at, XATTR_ACL_ACCESS), _xattr_at(at, XATTR_ACL_DEFAULT)
+                wanted = self.wanted(mode, access, default)
                 os.setxattr(at, name, wanted)  # the kernel sets the group bits to the mask
             except OSError as exc:
                 raise cannot(f"set the ACL of {self.path}", exc) from None

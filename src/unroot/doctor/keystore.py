@@ -160,13 +160,16 @@ def renewal_plan(
     *,
     current: Sequence[str] = (),
     key_group_perm: int = 0,
+    need_search: Sequence[str] = (),
 ) -> KeystorePlan | None:
     """The renewal-proof plan for a certbot lineage, or None when the lookup is not in one.
 
     ``proposed`` are the model's ACL actions for one identity (search entries on the blocking
     directories, the wanted bits on the target); ``current`` the archive files the live links
     name now (:func:`current_files`), ``key_group_perm`` the current key's ``group::`` perm
-    (kept in the default ACL, so the key's owning group gains nothing on renewal).  Pure.
+    (kept in the default ACL, so the key's owning group gains nothing on renewal),
+    ``need_search`` the lineage's directories the identity cannot search yet (when the question
+    was about ``live/NAME`` itself, the way on to ``archive/`` was not part of it).  Pure.
     """
     lineage = lineage_of(asked, resolved)
     if lineage is None:
@@ -185,6 +188,10 @@ def renewal_plan(
         else:
             actions.append(action)
     perm = max(files.values(), default=_READ) & _READ or _READ
+    granted = {a.path for a in actions if isinstance(a, SetAcl)}
+    for directory in need_search:
+        if directory not in granted:
+            actions.append(SetAcl(directory, (AclSpec(who.tag, who.id, 1),)))
     for path in current:
         files.setdefault(path, perm)
     target = _match(resolved)
@@ -242,15 +249,33 @@ def key_group_perm(lineage: Lineage) -> int:
     return Acl.decode(data).group_obj
 
 
+def _searchable(path: str, who: AclSpec) -> bool:
+    """Whether ``who`` (an identity that owns nothing here) may search directory ``path``: a
+    named entry with x under the mask, else the other bits."""
+    st = os.stat(path)
+    try:
+        acl = Acl.decode(os.getxattr(path, "system.posix_acl_access"))
+    except OSError:
+        return bool(st.st_mode & 0o001)
+    named = (acl.users if who.tag == "u" else acl.groups).get(who.id or 0)
+    if named is not None:
+        return bool(named & (acl.mask if acl.mask is not None else 7) & 1)
+    return bool(acl.other & 1)
+
+
 def certbot_plan(asked: str, resolved: str, proposed: Sequence[Action]) -> KeystorePlan | None:
-    """:func:`renewal_plan` with ``current`` and ``key_group_perm`` read from the live tree."""
+    """:func:`renewal_plan` with ``current``, ``key_group_perm`` and ``need_search`` read from
+    the live tree."""
     lineage = lineage_of(asked, resolved)
     if lineage is None:
         return None
+    who = _identity(proposed)
+    dirs = (lineage.live, lineage.archive, lineage.live_dir, lineage.archive_dir)
     return renewal_plan(
         asked,
         resolved,
         proposed,
         current=current_files(lineage),
         key_group_perm=key_group_perm(lineage),
+        need_search=[d for d in dirs if not _searchable(d, who)],
     )
