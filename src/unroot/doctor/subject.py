@@ -9,7 +9,7 @@ records where each fact came from in ``evidence``, which the text view prints ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from unroot.model.caps import CapSet
@@ -75,7 +75,7 @@ class Subject:
     uid: int
     gid: int
     groups: tuple[int, ...] = ()
-    effective: CapSet = CapSet()
+    effective: CapSet = field(default_factory=CapSet)
     name: str | None = None
     container_uid: int | None = None
     container_gid: int | None = None

@@ -1,0 +1,281 @@
+"""One doctor run: the request (flags) → the subject, its checks, the overview; JSON-ready.
+
+Kept apart from the command line so ``--apply`` can call :func:`diagnose` again after
+applying, to re-check every verdict with fresh facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from unroot.errors import UsageError
+
+from .checks import Check, run_checks
+from .host import Host
+from .subject import Engine, ExeAsk, PathAsk, PortAsk, Subject
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """``unroot doctor``'s flags."""
+
+    user: str | None = None
+    group: str | None = None
+    ports: tuple[PortAsk, ...] = ()
+    reads: tuple[str, ...] = ()
+    writes: tuple[str, ...] = ()
+    exe: str | None = None
+    container: str | None = None
+    compose: str | None = None
+    service: str | None = None
+    unit: str | None = None
+    rootless: str | None = None
+    engine: Engine | None = None
+    error: str | None = None
+
+    @property
+    def has_question(self) -> bool:
+        return bool(
+            self.user
+            or self.group
+            or self.ports
+            or self.reads
+            or self.writes
+            or self.exe
+            or self.container
+            or self.compose
+            or self.unit
+            or self.rootless
+            or self.error
+        )
+
+
+@dataclass
+class Report:
+    subject: Subject | None = None
+    checks: list[Check] = field(default_factory=list)
+    matches: list[dict[str, Any]] = field(default_factory=list)
+    host: dict[str, Any] | None = None
+
+    @property
+    def failed(self) -> bool:
+        return any(c.allowed is False for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        subject = self.subject
+        return {
+            "subject": None
+            if subject is None
+            else {
+                "label": subject.label,
+                "uid": subject.uid,
+                "gid": subject.gid,
+                "groups": list(subject.groups),
+                "container_uid": subject.container_uid,
+                "container_gid": subject.container_gid,
+                "rootless": None
+                if subject.rootless is None
+                else {
+                    "owner": subject.rootless.owner,
+                    "uid": subject.rootless.uid,
+                    "engine": subject.rootless.engine,
+                },
+                "evidence": list(subject.evidence),
+            },
+            "recognised": self.matches,
+            "verdicts": [c.to_json() for c in self.checks],
+            "host": self.host,
+        }
+
+
+def _absolute(path: str) -> str:
+    from unroot.facts.fs import absolute_path
+
+    return absolute_path(path)
+
+
+def _existing(path: str, flag: str) -> str:
+    import os
+
+    absolute = _absolute(path)
+    if not os.path.exists(absolute):
+        dangling = " (a dangling symlink)" if os.path.islink(absolute) else ""
+        raise UsageError(f"{flag} {path}: no such file or directory{dangling}")
+    return absolute
+
+
+def _write_ask(path: str) -> PathAsk:
+    """``--write PATH``: the file, or — when it does not exist yet — creating it in its
+    directory (write and search on the directory)."""
+    import os
+
+    absolute = _absolute(path)
+    if os.path.exists(absolute):
+        return PathAsk(absolute, "w", "--write")
+    parent = os.path.dirname(absolute.rstrip("/")) or "/"
+    if not os.path.isdir(parent):
+        raise UsageError(f"--write {path}: neither it nor its directory {parent} exists")
+    return PathAsk(parent, "wx", f"--write {path} (to be created in {parent})")
+
+
+def _base_subject(request: Request, rootless: Any) -> Subject:
+    from . import identity
+
+    sources = [x for x in (request.container, request.compose, request.unit) if x]
+    if len(sources) > 1:
+        raise UsageError("give one of --container, --compose, --unit")
+    if request.container or request.compose or request.unit:
+        from . import sources as subject_sources  # type: ignore[attr-defined]
+
+        if request.container:
+            return subject_sources.container_subject(  # type: ignore[no-any-return]
+                request.container, rootless=rootless.ref if rootless else None
+            )
+        if request.compose:
+            return subject_sources.compose_subject(request.compose, request.service)  # type: ignore[no-any-return]
+        return subject_sources.unit_subject(request.unit)  # type: ignore[no-any-return]
+    return identity.flag_subject(request.user, request.group, rootless=rootless)
+
+
+def diagnose(request: Request, host: Host) -> Report:
+    """Every check the request asks for (or the host overview when it asks nothing)."""
+    from . import identity
+
+    report = Report()
+    if request.engine and not request.rootless:
+        raise UsageError("--engine picks OWNER's engine: give --rootless OWNER")
+    if request.service and not request.compose:
+        raise UsageError("--service names a service of --compose FILE")
+    if not request.has_question:
+        from .overview import gather
+
+        report.host = gather(host)
+        return report
+    rootless = (
+        identity.rootless_owner(request.rootless, request.engine or "docker")
+        if request.rootless
+        else None
+    )
+    asks = _error_asks(request, report)
+    subject = _base_subject(request, rootless)
+    ports = (*request.ports, *asks["ports"])
+    publishes: tuple[PortAsk, ...] = ()
+    binds: tuple[PortAsk, ...] = ()
+    if rootless is not None or asks["rootless"]:
+        publishes = ports
+    else:
+        binds = ports
+    paths = tuple(PathAsk(_existing(p, "--read"), "r", "--read") for p in request.reads)
+    paths += tuple(_write_ask(p) for p in request.writes)
+    paths += tuple(PathAsk(_absolute(p), "r", o) for p, o in asks["paths"])
+    exe = subject.exe
+    if request.exe:
+        shown = _existing(request.exe, "--exe")
+        exe = ExeAsk(shown, shown)
+    elif asks["exe"] and exe is None:
+        exe = ExeAsk(_absolute(asks["exe"]), _absolute(asks["exe"]), origin="--error")
+    subject = replace(
+        subject,
+        binds=(*subject.binds, *binds),
+        publishes=(*subject.publishes, *publishes),
+        paths=(*subject.paths, *paths),
+        exe=exe,
+    )
+    report.subject = subject
+    fix_group = subject.gid if subject.name is None or subject.container_uid is not None else None
+    userns = rootless.userns if rootless is not None else None
+    report.checks = run_checks(subject, host, userns=userns, fix_group=fix_group)
+    report.checks += _engine_checks(subject, rootless, host, asks)
+    return report
+
+
+def _engine_checks(
+    subject: Subject, rootless: Any, host: Host, asks: dict[str, Any]
+) -> list[Check]:
+    from .engines import check_nofile, check_publish, daemons
+
+    checks: list[Check] = []
+    refs = []
+    if rootless is not None:
+        refs.append(rootless.ref)
+    elif subject.publishes:
+        refs.extend(_running_rootless(host, asks["engine"]))
+        if not refs:
+            checks.append(
+                Check(
+                    "bind",
+                    ", ".join(f"{p.proto}/{p.port}" for p in subject.publishes),
+                    subject.uid,
+                    subject.gid,
+                    subject.groups,
+                    None,
+                    problem="the message names a rootless engine, but none answers on this host; "
+                    "give --rootless OWNER",
+                )
+            )
+    for ref in refs:
+        for ask in subject.publishes:
+            checks.append(check_publish(ref, ask, host))
+    asked_engine_only = rootless is not None and not (
+        subject.publishes or subject.paths or subject.binds or subject.exe
+    )
+    if asks["nofile"] or asked_engine_only:
+        for daemon in daemons(host):
+            ref = rootless.ref if rootless is not None else None
+            if ref is None or (daemon.uid == ref.uid and ref.engine in daemon.label):
+                checks.append(check_nofile(daemon))
+    return checks
+
+
+def _running_rootless(host: Host, engine: Engine | None) -> list[Any]:
+    from .subject import RootlessRef
+
+    engines = Host.attempt(host.engines)
+    if isinstance(engines, str):
+        return []
+    return [
+        RootlessRef(e.user, e.uid, e.engine)
+        for e in engines
+        if e.rootless and (engine is None or e.engine == engine)
+    ]
+
+
+def _error_asks(request: Request, report: Report) -> dict[str, Any]:
+    """What ``--error`` text asks (:mod:`.patterns`), with each match kept for the output."""
+    asks: dict[str, Any] = {
+        "ports": [],
+        "paths": [],
+        "exe": None,
+        "nofile": False,
+        "rootless": False,
+        "engine": request.engine,
+    }
+    if not request.error:
+        return asks
+    from .patterns import recognise
+
+    matches = recognise(request.error)
+    if not matches:
+        raise UsageError(
+            "--error: no known message in the text (see `unroot doctor --help` for the list)"
+        )
+    for match in matches:
+        ask = match.asks
+        report.matches.append(
+            {
+                "pattern": match.pattern,
+                "line": match.line,
+                "meaning": match.meaning,
+                "source": match.source,
+            }
+        )
+        asks["ports"] += [PortAsk(p, ask.proto, f"--error: {match.line}") for p in ask.ports]
+        asks["paths"] += [(p, f"--error: {match.line}") for p in ask.paths]
+        asks["exe"] = asks["exe"] or ask.exe
+        asks["nofile"] = asks["nofile"] or ask.nofile
+        asks["rootless"] = asks["rootless"] or ask.rootless
+        if ask.engine and asks["engine"] is None:
+            asks["engine"] = ask.engine
+    asks["ports"] = list(dict.fromkeys(asks["ports"]))
+    return asks
