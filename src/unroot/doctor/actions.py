@@ -264,7 +264,8 @@ class Chgrp(Action):
         return (NodeRef(self.path),)
 
     def satisfied(self) -> bool:
-        return node_state(self.path).gid == self.gid
+        state = node_state(self.path)
+        return state.type != "absent" and state.gid == self.gid
 
     def refusal(self) -> str | None:
         state = node_state(self.path)
