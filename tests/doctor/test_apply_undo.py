@@ -463,3 +463,27 @@ def test_from_argv(argv: tuple[str, ...], command: str) -> None:
 def test_from_argv_refuses_anything_else(argv: tuple[str, ...]) -> None:
     with pytest.raises(UsageError):
         from_argv(argv)
+
+
+def test_setgid_directory_chgrp_and_acl_undone_with_its_setgid_bit(
+    tmp_path: Path, journals: str
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o2770)
+    (shared / "x").write_bytes(b"x")
+    (shared / "x").chmod(0o2750)  # a setgid (mandatory-locking style) file: ACL only
+    before = dump_hash(tmp_path / "shared")
+    done = apply(
+        [
+            Chgrp(str(shared), 2200),
+            SetAcl(str(shared), (AclSpec("u", 2200, 7),)),
+            SetAcl(str(shared / "x"), (AclSpec("u", 2200, 4),)),
+        ],
+        journal_dir=journals,
+    )
+    assert shared.stat().st_mode & 0o7777 == 0o2770
+    assert (shared / "x").stat().st_mode & 0o7000 == 0o2000
+    assert done.journal is not None
+    undo(done.journal)
+    assert dump_hash(tmp_path / "shared") == before

@@ -80,6 +80,22 @@ def keystore_plan(check: Check, actions: Sequence[Action]) -> KeystorePlan | Non
     return certbot_plan(check.subject, os.path.realpath(check.subject), acl)
 
 
+def keystore_plans(report: Report) -> list[KeystorePlan]:
+    """The certbot plans ``--apply`` would use, for showing their deploy hooks (``plan.hook``:
+    its path, ``why`` and ``content``) whether or not they are created."""
+    found: dict[str, KeystorePlan] = {}
+    for check in report.checks:
+        if check.allowed is not False or check.verdict is None:
+            continue
+        fix = next((f for f in check.verdict.fixes if _performable(f)), None)
+        if fix is not None:
+            actions = [a for s in fix.steps if (a := action_of(s)) is not None]
+            store = keystore_plan(check, actions)
+            if store is not None:
+                found.setdefault(store.hook.path, store)
+    return list(found.values())
+
+
 def plan(report: Report, *, restart: bool = False, hook: bool = False) -> list[Action]:
     """The actions ``--apply`` performs for ``report``'s failing checks, in order, once each."""
     chosen: dict[str, Action] = {}
