@@ -131,7 +131,7 @@ def handle(args: argparse.Namespace) -> int:
     data["applied"] = []
     data["journal"] = None
     if args.apply:
-        from unroot.doctor.remedies import apply_report  # type: ignore[import-not-found]
+        from unroot.doctor.remedies import apply_report
 
         applied, journal, report = apply_report(report, request, host, restart=args.restart)
         data = report.to_json()

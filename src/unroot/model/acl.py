@@ -286,6 +286,31 @@ class Acl:
         new = {ACL_USER_OBJ: (mode >> 6) & 7, group_tag: (mode >> 3) & 7, ACL_OTHER: mode & 7}
         return Acl(tuple(AclEntry(e.tag, e.id, new.get(e.tag, e.perm)) for e in self.entries))
 
+    def base(self) -> Acl:
+        """Only ``user::``, ``group::`` and ``other::``: what ``setfacl -d -m`` starts a directory's
+        new default ACL from when it has none (libacl copies them from the access ACL)."""
+        return Acl(
+            tuple(e for e in self.entries if e.tag in (ACL_USER_OBJ, ACL_GROUP_OBJ, ACL_OTHER))
+        )
+
+    def modified(self, changes: Iterable[AclEntry]) -> Acl:
+        """``setfacl -m SPEC,...``: add or replace each entry (named or base), then recalculate
+        the mask as setfacl does — the union of the group class (named users, ``group::``, named
+        groups) — whenever the result has named entries or already had a mask."""
+        table = {(e.tag, e.id): e for e in self.entries}
+        for change in changes:
+            if change.tag == ACL_MASK:
+                raise ParseError("an explicit mask:: entry is not supported; setfacl computes it")
+            table[(change.tag, change.id)] = change
+        named = any(tag in _NAMED for tag, _ in table)
+        if named or (ACL_MASK, None) in table:
+            group_class = 0
+            for (tag, _), entry in table.items():
+                if tag in (ACL_USER, ACL_GROUP_OBJ, ACL_GROUP):
+                    group_class |= entry.perm
+            table[(ACL_MASK, None)] = AclEntry(ACL_MASK, None, group_class)
+        return Acl.of(table.values())
+
     def with_entry(self, tag: int, ident: int, perm: int) -> Acl:
         """``setfacl -m``: add or replace a named entry, then recalculate the mask as setfacl does
         (the union of every group-class entry)."""
