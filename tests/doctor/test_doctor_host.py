@@ -53,8 +53,12 @@ def test_seed000_key_store_diagnosed_without_change(scratch: Path) -> None:
     assert (check["allowed"], check["errno"]) == (False, "EACCES")
     assert check["denied_at"] == str(scratch / "letsencrypt" / "live")
     first = check["fixes"][0]["command"]
-    assert f"setfacl -m g:2200:x {scratch}/letsencrypt/live {scratch}/letsencrypt/archive" in first
-    assert "example.org/privkey1.pem" in first  # the target the symlink reaches, not the link
+    root = f"{scratch}/letsencrypt"
+    assert first.startswith("groupadd -g 2200 unroot-2200 && ")  # no host group has gid 2200
+    assert f"setfacl -m g:2200:x {root}/live " in first
+    assert f"setfacl -m g:2200:r {root}/archive/example.org/privkey1.pem" in first  # the target
+    assert first.endswith(f"setfacl -d -m g::-,g:2200:r {root}/archive/example.org")  # renewals
+    assert "renewal-hooks/deploy/60-unroot-2200.sh" in check["fixes"][1]["command"]
     assert all(
         "o+" not in (f["command"] or "") and "-R" not in (f["command"] or "")
         for f in check["fixes"]

@@ -89,6 +89,11 @@ def register(sub: Any) -> None:
         action="store_true",
         help="with --apply: also restart a rootless daemon when a fix needs it",
     )
+    parser.add_argument(
+        "--deploy-hook",
+        action="store_true",
+        help="with --apply: also create the certbot deploy hook that grants new lineages the same",
+    )
     parser.set_defaults(handler=handle)
 
 
@@ -107,6 +112,8 @@ def handle(args: argparse.Namespace) -> int:
 
     if args.restart and not args.apply:
         raise UsageError("--restart only goes with --apply")
+    if args.deploy_hook and not args.apply:
+        raise UsageError("--deploy-hook only goes with --apply")
     request = Request(
         user=args.user,
         group=args.group,
@@ -125,17 +132,18 @@ def handle(args: argparse.Namespace) -> int:
     for path in (*request.reads, *request.writes, *(p for p in [request.exe] if p)):
         if not path or "\0" in path:
             raise UsageError(f"not a path: {path!r}")
+    from unroot.doctor.remedies import apply_report, show_keystore_plans
+
     host = Host()
     report = diagnose(request, host)
-    data = report.to_json()
-    data["applied"] = []
-    data["journal"] = None
+    applied: list[dict[str, str]] = []
+    journal = None
     if args.apply:
-        from unroot.doctor.remedies import apply_report
-
-        applied, journal, report = apply_report(report, request, host, restart=args.restart)
-        data = report.to_json()
-        data["applied"], data["journal"] = applied, journal
+        applied, journal, report = apply_report(
+            report, request, host, restart=args.restart, hook=args.deploy_hook
+        )
+    data = show_keystore_plans(report).to_json()
+    data["applied"], data["journal"] = applied, journal
     failed = report.failed
     if args.format == "json":
         print(json.dumps(data, indent=2, ensure_ascii=False))

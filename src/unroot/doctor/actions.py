@@ -501,6 +501,9 @@ class CreateFile(Action):
     def command(self) -> str:
         text = self.content.decode("utf-8", "backslashreplace")
         quoted = shlex.quote(self.path)
+        if text.endswith("\n") and "\nUNROOT_EOF\n" not in f"\n{text}":
+            install = f"install -D -m {self.mode:04o} /dev/stdin {quoted}"
+            return f"{install} <<'UNROOT_EOF'\n{text}UNROOT_EOF"
         return f"printf '%s' {shlex.quote(text)} > {quoted} && chmod {self.mode:04o} {quoted}"
 
     @property

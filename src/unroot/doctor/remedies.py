@@ -96,6 +96,36 @@ def keystore_plans(report: Report) -> list[KeystorePlan]:
     return list(found.values())
 
 
+def show_keystore_plans(report: Report) -> Report:
+    """The report with each certbot lineage's renewal-proof plan shown as the first fix of its
+    read check (what ``--fix`` prints and ``--apply`` performs), and the deploy hook after it."""
+    from dataclasses import replace
+
+    checks = []
+    for check in report.checks:
+        verdict = check.verdict
+        store = None
+        if check.allowed is False and verdict is not None:
+            fix = next((f for f in verdict.fixes if _performable(f)), None)
+            if fix is not None:
+                actions = [a for s in fix.steps if (a := action_of(s)) is not None]
+                store = keystore_plan(check, actions)
+                groups = [a.command for a in actions if isinstance(a, Groupadd)]
+        if store is None or verdict is None:
+            checks.append(check)
+            continue
+        plan_fix = Fix(
+            f"certbot lineage {store.lineage.name}: grant exactly what the lookup needs with ACL "
+            f"entries, and keep it across renewals — {'; '.join(store.notes)}",
+            " && ".join([*groups, *(a.command for a in store.actions)]),
+        )
+        hook_fix = Fix(f"{store.hook.why} (created by --apply --deploy-hook)", store.hook.command)
+        verdict = replace(verdict, fixes=(plan_fix, hook_fix, *verdict.fixes))
+        checks.append(replace(check, verdict=verdict))
+    report.checks = checks
+    return report
+
+
 def plan(report: Report, *, restart: bool = False, hook: bool = False) -> list[Action]:
     """The actions ``--apply`` performs for ``report``'s failing checks, in order, once each."""
     chosen: dict[str, Action] = {}

@@ -39,7 +39,9 @@ def render_checks(subject: dict[str, Any] | None, checks: list[dict[str, Any]]) 
             for number, fix in enumerate(check["fixes"], 1):
                 lines.append(f"      {number}. {fix['why']}")
                 if fix["command"]:
-                    lines.extend(f"           $ {part}" for part in fix["command"].splitlines())
+                    first, *rest = fix["command"].splitlines()
+                    lines.append(f"           $ {first}")
+                    lines.extend(f"             {part}" for part in rest)
     return lines
 
 
