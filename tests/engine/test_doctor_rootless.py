@@ -18,14 +18,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _engine import host_port_start, rootless_engines_lock
+from _engine import host_port_start, host_privileged_port, rootless_engines_lock
 from test_rootless_engines import (
     USER,
     Rootless,
+    _capeff,
     _container,
+    _file_caps,
     _pid,
     _privileged_refusal_docker,
     _privileged_refusal_podman,
+    _restart_rootless_docker,
+    _restore_file_caps,
+    _rootlesskit_pid,
+    _run,
+    _serves,
+    _term_raises,
 )
 from test_rootless_engines import (
     rootless as _rootless_fixture,  # noqa: F401 - the module-scoped fixture `rootless`, shared
@@ -40,17 +48,26 @@ def rootless(_rootless_fixture: Rootless) -> Rootless:  # noqa: F811 - the impor
     return _rootless_fixture
 
 
+#: Tests that restart rootless dockerd: they hold the engines' lock alone.
+RESTARTS_DOCKERD = {"test_apply_setcap_restart_serves_undo"}
+
+
 @pytest.fixture(autouse=True)
-def _shared_engines() -> Iterator[None]:
-    with rootless_engines_lock(exclusive=False):
+def _engines_lock(request: pytest.FixtureRequest) -> Iterator[None]:
+    with rootless_engines_lock(exclusive=request.node.name in RESTARTS_DOCKERD):
         yield
 
 
-def _doctor(*argv: str) -> tuple[int, dict[str, object]]:
-    done = subprocess.run(
-        [sys.executable, "-m", "unroot", "doctor", "--format", "json", *argv],
+def _unroot(*argv: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "unroot", *argv],
         capture_output=True, text=True, timeout=120, check=False,
+        env=None if env is None else {**os.environ, **env},
     )  # fmt: skip
+
+
+def _doctor(*argv: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, object]]:
+    done = _unroot("doctor", "--format", "json", *argv, env=env)
     assert done.returncode in (0, 1), done.stderr
     return done.returncode, json.loads(done.stdout)
 
@@ -144,3 +161,52 @@ def test_daemon_open_file_limit_from_proc(rootless: Rootless) -> None:
     assert f"pid {dockerd}" in str(check["subject"])
     assert check["observed"] == f"soft {match[1]}, hard {match[2]}"
     assert check["allowed"] is (match[1] == "unlimited" or int(match[1]) >= 65536)
+
+
+@pytest.mark.skipif(host_port_start() <= 80, reason="the host lets anyone bind port 80")
+def test_apply_setcap_restart_serves_undo(rootless: Rootless, tmp_path: Path) -> None:
+    """Seed 003's setcap on rootlesskit, done by doctor: applied, "restart needed" until the
+    daemon restarts, then `-p 80:80` serves; undo restores rootlesskit's xattr exactly."""
+    binary = "/usr/bin/rootlesskit"
+    before = _file_caps(binary)
+    if before is not None:
+        pytest.skip(f"{binary} already carries a file capability here")
+    getfattr_before = _run(["getfattr", "-n", "security.capability", binary])
+    env = {"UNROOT_STATE_DIR": str(tmp_path)}
+    restarted = False
+    with host_privileged_port(80) as port, _term_raises():
+        try:
+            code, data = _doctor("--rootless", USER, "--port", str(port), "--apply", env=env)
+            assert code == 1, "restart needed: still refused"
+            assert [row["command"] for row in data["applied"]] == [  # type: ignore[union-attr]
+                f"setcap cap_net_bind_service=ep {binary}"
+            ]
+            journal = data["journal"]
+            assert isinstance(journal, str)
+            assert journal.startswith(f"{tmp_path}/journal/")
+            (check,) = _verdicts(data)
+            assert check["allowed"] is False
+            assert "restart-needed" in [r["code"] for r in check["reasons"]]  # type: ignore[attr-defined]
+            assert "restart needed" in str(check["observed"])
+            assert _capeff(_rootlesskit_pid()) == 0
+            again, data = _doctor("--rootless", USER, "--port", str(port), "--apply", env=env)
+            assert (again, data["applied"], data["journal"]) == (1, [], None), "nothing to do"
+            restarted = True
+            _restart_rootless_docker()
+            code, data = _doctor("--rootless", USER, "--port", str(port), env=env)
+            assert code == 0, data
+            assert _serves(rootless, "docker", f"{port}:80", port) == "ok\n"
+            undone = _unroot("undo", journal, env=env)
+            assert undone.returncode == 0, undone.stderr
+            after = _run(["getfattr", "-n", "security.capability", binary])
+            assert (after.returncode, after.stdout, after.stderr) == (
+                getfattr_before.returncode,
+                getfattr_before.stdout,
+                getfattr_before.stderr,
+            )
+            assert _file_caps(binary) is None
+        finally:
+            _restore_file_caps(binary, before)
+            if restarted:
+                _restart_rootless_docker()
+    assert _capeff(_rootlesskit_pid()) == 0

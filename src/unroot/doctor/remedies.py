@@ -162,4 +162,4 @@ def apply_report(
         return [], None, report
     done = apply(actions, journal_dir=journal_dir)
     rows: list[dict[str, Any]] = done.to_json()
-    return rows, done.journal, diagnose(request, host)
+    return rows, done.journal, diagnose(request, Host(host.procfs))  # fresh facts, no cache
