@@ -16,8 +16,8 @@ import os
 from dataclasses import dataclass, field
 
 from unroot.doctor.subject import RootlessRef
-from unroot.errors import UsageError
-from unroot.facts import cannot
+from unroot.errors import ParseError, UsageError
+from unroot.facts import cannot, path_error
 from unroot.facts.accounts import Accounts, parse_passwd
 from unroot.model.userns import IdMap, parse_subid, rootless_map, subids_of
 
@@ -101,9 +101,21 @@ def resolve_user(
             evidence.add(f"{where}: supplementary group {extra!r}: not in {accounts.where}/group")
             continue
         groups.append(group.gid)
+        evidence.add(f"{accounts.where}/group: {extra} is gid {group.gid}")
     return Who(
         uid, gid, tuple(dict.fromkeys(g for g in groups if g != gid)), entry.name if entry else None
     )
+
+
+def read_input(path: str) -> str:
+    """A file the user named: missing is bad input (exit 2), unreadable the environment (3)."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read()
+    except UnicodeDecodeError:
+        raise ParseError("not UTF-8 text", path) from None
+    except OSError as exc:
+        raise path_error(exc, path) from None
 
 
 def read_text(path: str) -> str:
