@@ -1,0 +1,133 @@
+"""The pure parts the subject builders stand on: inspect output, account files, in-root paths,
+and bad compose input (no engine needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from unroot.doctor.identity import Evidence, resolve_user
+from unroot.doctor.sources import compose_subject
+from unroot.engine.inspect import PortBinding, parse_container
+from unroot.errors import ParseError, UsageError
+from unroot.facts.accounts import Accounts, parse_group, parse_passwd, read_accounts
+from unroot.facts.rootfs import resolve_in_root
+
+#: Trimmed from ``podman container inspect`` (Podman 4.3.1, rootless): CapAdd/CapDrop relative
+#: to Docker's defaults, the entrypoint as one string, BoundingCaps/EffectiveCaps of its own.
+PODMAN = {
+    "Id": "477b",
+    "Name": "web",
+    "ImageName": "localhost/unroot-base:bookworm",
+    "State": {"Running": True, "Pid": 18992},
+    "Config": {"User": "1001:1001", "Entrypoint": "/usr/bin/tini --", "Cmd": ["httpd", "-f"],
+               "Env": ["PATH=/bin", "PATH=/usr/bin:/bin"], "WorkingDir": "/"},
+    "HostConfig": {"CapAdd": [], "CapDrop": ["CAP_AUDIT_WRITE", "CAP_MKNOD", "CAP_NET_RAW"],
+                   "SecurityOpt": ["no-new-privileges:false"], "NetworkMode": "slirp4netns",
+                   "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8081"}]}},
+    "Mounts": [{"Type": "bind", "Source": "/srv/x", "Destination": "/data", "RW": False}],
+    "BoundingCaps": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
+    "EffectiveCaps": ["CAP_NET_BIND_SERVICE"],
+}  # fmt: skip
+
+
+def test_podman_inspect() -> None:
+    facts = parse_container(PODMAN)
+    assert facts.pid == 18992
+    assert facts.entrypoint == ("/usr/bin/tini", "--")
+    assert facts.cmd == ("httpd", "-f")
+    assert facts.env_value("PATH") == "/usr/bin:/bin"
+    assert not facts.no_new_privileges
+    assert not facts.host_network
+    assert facts.bindings == (PortBinding(80, "tcp", 8081, ""),)
+    assert facts.bounding_caps == ("CAP_CHOWN", "CAP_NET_BIND_SERVICE")
+    assert facts.mounts[0].rw is False
+
+
+@pytest.mark.parametrize(
+    ("options", "on"),
+    [
+        (["no-new-privileges"], True),
+        (["no-new-privileges:true"], True),
+        (["no-new-privileges=true"], True),
+        (["no-new-privileges:false"], False),
+        (["seccomp=unconfined"], False),
+    ],
+)
+def test_no_new_privileges_spellings(options: list[str], on: bool) -> None:
+    data = {**PODMAN, "HostConfig": {"SecurityOpt": options}, "State": {"Running": False}}
+    facts = parse_container(data)
+    assert facts.no_new_privileges is on
+    assert facts.pid is None
+
+
+PASSWD = "root:x:0:0::/root:/bin/sh\nwww:x:2300:2300::/:/sbin/nologin\nbroken\n+nis\n"
+GROUP = "root:x:0:\nwww:x:2300:\ncerts:x:2400:www,other\nssl:x:2500:www\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "extra", "expected"),
+    [
+        ("www", (), (2300, 2300, (2400, 2500), "www")),
+        ("2300", (), (2300, 2300, (2400, 2500), "www")),
+        ("www:certs", ("77", "ssl"), (2300, 2400, (2500, 77), "www")),
+        ("4242", (), (4242, 0, (), None)),  # no entry: gid 0 (GetExecUser)
+        ("4242:4243", (), (4242, 4243, (), None)),
+        ("", (), (0, 0, (), "root")),
+    ],
+)
+def test_resolve_user(text: str, extra: tuple[str, ...], expected: tuple[object, ...]) -> None:
+    accounts = Accounts(parse_passwd(PASSWD), parse_group(GROUP), "c:/etc")
+    who = resolve_user(text, accounts, extra, Evidence(), where="test")
+    assert who is not None
+    assert (who.uid, who.gid, who.groups, who.name) == expected
+
+
+def test_unresolvable_names_say_why() -> None:
+    ev = Evidence()
+    assert resolve_user("nobody", Accounts(where="c:/etc", found=False), (), ev, where="t") is None
+    assert ev.lines == ["t: user 'nobody' is a name and c:/etc/passwd is not readable"]
+
+
+def test_paths_resolve_inside_the_root(tmp_path: Path) -> None:
+    """An absolute symlink inside the root points into the root, never to the host's files."""
+    (tmp_path / "usr" / "bin").mkdir(parents=True)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "usr" / "bin" / "dash").write_text("")
+    (tmp_path / "bin").symlink_to("usr/bin")
+    (tmp_path / "usr" / "bin" / "sh").symlink_to("/bin/dash")
+    (tmp_path / "etc" / "passwd").symlink_to("/../../../../etc/shadow-of-the-root")
+    (tmp_path / "etc" / "group").write_text(GROUP)
+    assert resolve_in_root(str(tmp_path), "/bin/sh") == "/usr/bin/dash"
+    assert resolve_in_root(str(tmp_path), "../../usr/../bin/sh") == "/usr/bin/dash"
+    with pytest.raises(FileNotFoundError):  # ".." after a symlink is its target's parent
+        resolve_in_root(str(tmp_path), "/bin/../usr/bin/sh")  # /usr/usr/bin/sh
+    with pytest.raises(FileNotFoundError):
+        resolve_in_root(str(tmp_path), "/etc/passwd")  # /etc/shadow-of-the-root in the root
+    accounts = read_accounts(str(tmp_path), shown="c:/etc")
+    assert accounts.users == ()
+    assert accounts.group("certs") is not None
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(OSError, match="Too many levels"):
+        resolve_in_root(str(tmp_path), "/loop")
+
+
+@pytest.mark.parametrize(
+    ("text", "error", "message"),
+    [
+        ("services: [unclosed\n", ParseError, "YAML syntax error"),
+        ("services:\n  web:\n    image: x\n    user: www\n", UsageError, "runs as 'www', a name"),
+        ("version: '3'\n", ParseError, "not a compose file"),
+    ],
+)
+def test_bad_compose_files(tmp_path: Path, text: str, error: type[Exception], message: str) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text(text)
+    with pytest.raises(error, match=message):
+        compose_subject(str(path), "web" if "web" in text else None)
+
+
+def test_missing_compose_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="No such file"):
+        compose_subject(str(tmp_path / "compose.yaml"), "web")
