@@ -167,32 +167,26 @@ def test_named_user_and_file_caps_in_the_image(lab: Lab, capped_image: str) -> N
     assert sorted(read_status(_pid(subject)).groups) == [2300, 2400]
 
 
-def test_stopped_container_says_what_it_could_not_read(lab: Lab, capped_image: str) -> None:
+def test_stopped_container_is_read_from_its_layers(lab: Lab, capped_image: str) -> None:
+    """Not running: no /proc/PID/root, so the user database and the entrypoint are read from
+    the container's overlay layers (GraphDriver), and the port sysctl from the profile."""
     done = lab.docker.call(
-        [
-            "create",
-            "--label",
-            f"{LABEL}={lab.engine.session}",
-            "--user",
-            "2300:2400",
-            "--sysctl",
-            "net.ipv4.ip_unprivileged_port_start=443",
-            capped_image,
-        ]
-    )
+        ["create", "--label", f"{LABEL}={lab.engine.session}",
+         "--sysctl", "net.ipv4.ip_unprivileged_port_start=443", capped_image]
+    )  # fmt: skip
     lab.containers.append(done.stdout.strip())
     subject = container_subject(done.stdout.strip())
-    assert (subject.uid, subject.gid) == (2300, 2400)
+    assert (subject.uid, subject.gid, subject.groups, subject.name) == (2300, 2300, (2400,), "www")
     assert subject.netns_pid is None
     assert subject.unprivileged_port_start == 443
-    assert subject.exe is None
-    assert any("not running" in line for line in subject.evidence)
-    named = lab.docker.call(
-        ["create", "--label", f"{LABEL}={lab.engine.session}", capped_image]
-    ).stdout.strip()
-    lab.containers.append(named)
-    with pytest.raises(UsageError, match="a name that can only be resolved while it runs"):
-        container_subject(named)
+    assert subject.effective == NBS
+    assert subject.exe is not None
+    assert subject.exe.shown == "/usr/local/bin/capsleep"
+    assert subject.exe.path.startswith("/var/lib/docker/overlay2/")
+    assert any("is not running: its files are read from its overlay layers" in line
+               for line in subject.evidence)  # fmt: skip
+    assert any("capsleep (read from its overlay layers): file caps cap_net_bind_service=ep" in e
+               for e in subject.evidence)  # fmt: skip
 
 
 @pytest.fixture

@@ -30,7 +30,6 @@ from unroot.doctor.identity import (
 from unroot.doctor.subject import Engine, ExeAsk, PathAsk, PortAsk, RootlessRef, Subject
 from unroot.engine.inspect import (
     ContainerFacts,
-    ImageFacts,
     engine_cli,
     inspect_container,
     inspect_image,
@@ -41,7 +40,7 @@ from unroot.facts.accounts import Accounts, read_accounts
 from unroot.facts.filecaps import read_file_caps
 from unroot.facts.mounts import MountTree, read_mountinfo
 from unroot.facts.proc import read_status
-from unroot.facts.rootfs import host_path, resolve_in_root
+from unroot.facts.rootfs import Root, as_root, host_path, resolve_in_root
 from unroot.model.caps import EMPTY, CapSet
 from unroot.model.chain import ChainResult, exec_chain
 from unroot.model.creds import Creds
@@ -55,7 +54,7 @@ from unroot.model.runtimes import (
     unprivileged_port_start,
 )
 from unroot.model.userns import IdMap
-from unroot.sources.exec_argv import exec_chain_argv
+from unroot.sources.exec_argv import ChainLink, exec_chain_argv
 from unroot.sources.parsed import path_dirs
 
 #: Rootful Podman: Podman's capability rules without a user namespace of its own.
@@ -107,13 +106,20 @@ def container_subject(
         + (f" of {rootless.owner} (uid {rootless.uid})" if rootless else "")
         + (f", running as pid {facts.pid}" if facts.pid else ", not running")
     )
-    root = os.path.join(procfs, str(facts.pid), "root") if facts.pid else None
+    maps = rootless_maps(rootless, etc) if rootless is not None else None
+    root: Root | None = None
+    if facts.pid:
+        root, how = os.path.join(procfs, str(facts.pid), "root"), "via /proc/PID/root"
+    else:
+        root, how = as_root(facts.layers), "from its overlay layers"
     shown_etc = f"{facts.name}:/etc"
     if root is not None:
         accounts = read_accounts(root, shown=shown_etc)
+        if facts.pid is None:
+            ev.add(f"{facts.name} is not running: its files are read {how}")
     else:
         accounts = Accounts(where=shown_etc, found=False)
-        ev.add(f"{facts.name} is not running: its /etc/passwd and /etc/group cannot be read")
+        ev.add(f"{facts.name} is not running and its storage is not readable overlay layers")
 
     user_text = facts.user or (image.user if image is not None else "")
     origin = "Config.User" if facts.user else "the image's User"
@@ -132,13 +138,29 @@ def container_subject(
         )
 
     start = _start(facts, runtime, who, ev, tag)
-    programs = _programs(facts, image, root, rootless is not None, procfs, ev)
+    entrypoint, cmd = facts.entrypoint, facts.cmd
+    if entrypoint is None and cmd is None and image is not None:
+        entrypoint, cmd = image.entrypoint, image.cmd
+    ev.add(f"entrypoint+cmd: {' '.join([*(entrypoint or ()), *(cmd or ())]) or '(none)'}")
+    live_map = read_id_map(facts.pid, "uid", procfs) if facts.pid and maps else None
+    programs = read_programs(
+        root,
+        exec_chain_argv(entrypoint, cmd),
+        Place(
+            search=path_dirs(facts.env_value("PATH")),
+            cwd=facts.working_dir,
+            mounts=MountTree(read_mountinfo(procfs, facts.pid)) if facts.pid else None,
+            id_map=live_map or (maps[0] if maps else None),
+            how=how,
+        ),
+        ev,
+    )
     chain = exec_chain(start, [p.file for p in programs])
     effective = _effective(chain, programs, ev)
     if facts.pid is not None:
         _observed(facts.pid, procfs, ev)
 
-    uid, gid, groups, container_ids = _host_ids(facts, who, rootless, procfs, etc, ev)
+    uid, gid, groups, container_ids = _host_ids(facts, who, rootless, maps, procfs, ev)
     subject = Subject(
         label=f"container {facts.name}",
         uid=uid,
@@ -222,64 +244,61 @@ def _observed(pid: int, procfs: str, ev: Evidence) -> None:
 
 
 # -- the entrypoint -----------------------------------------------------------------------------
-def _programs(  # noqa: PLR0917 - the facts the chain's files need
-    facts: ContainerFacts,
-    image: ImageFacts | None,
-    root: str | None,
-    in_userns: bool,
-    procfs: str,
-    ev: Evidence,
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where the programs are looked up: PATH, working directory, the mount table the process
+    sees (None: not running), the uid map of the files' owners (None: no user namespace)."""
+
+    search: Sequence[str]
+    cwd: str
+    mounts: MountTree | None
+    id_map: IdMap | None
+    how: str
+
+
+def read_programs(
+    root: Root | None, links: Sequence[ChainLink], place: Place, ev: Evidence
 ) -> list[_Program]:
-    entrypoint, cmd = facts.entrypoint, facts.cmd
-    if entrypoint is None and cmd is None and image is not None:
-        entrypoint, cmd = image.entrypoint, image.cmd
-    links = exec_chain_argv(entrypoint, cmd)
-    argv = [*(entrypoint or ()), *(cmd or ())]
-    ev.add(f"entrypoint+cmd: {' '.join(argv) or '(none)'}")
-    search = path_dirs(facts.env_value("PATH"))
+    """The exec chain's programs as the container sees them (scripts: their interpreter)."""
     if root is None:
-        ev.add(
-            "not running: the programs' file capabilities are read through /proc/PID/root only "
-            "while it runs; assumed none"
-        )
+        ev.add("the programs' file capabilities cannot be read: assumed none")
         return [_Program(link.program, None, ExecFile(link.program)) for link in links]
-    mounts = MountTree(read_mountinfo(procfs, facts.pid or "self"))
-    id_map = read_id_map(facts.pid or 0, "uid", procfs) if in_userns else None
     programs = []
     for link in links:
-        found = _find(root, link.program, facts.working_dir, search)
+        found = _find(root, link.program, place.cwd, place.search)
         if found is None:
-            ev.add(f"{link.program}: not found in the container (PATH {':'.join(search)})")
+            ev.add(f"{link.program}: not found in the container (PATH {':'.join(place.search)})")
             programs.append(_Program(link.program, None, ExecFile(link.program)))
             continue
-        interpreter = _interpreter(host_path(root, found))
+        interpreter = _interpreter(root, found)
         if interpreter is not None:
             ev.add(f"{found} is a script: the kernel executes {interpreter}; its caps never count")
-            found = _find(root, interpreter, "/", search) or interpreter
-        programs.append(_program(root, found, mounts, id_map, ev))
+            found = _find(root, interpreter, "/", place.search) or interpreter
+        programs.append(_program(root, found, place, ev))
         if link.role == "setuid-wrapper":
             ev.add(f"{found} switches user ({link.user}): the ids after it are not modelled here")
     return programs
 
 
-def _find(root: str, program: str, cwd: str, search: Sequence[str]) -> str | None:
+def _find(root: Root, program: str, cwd: str, search: Sequence[str]) -> str | None:
     """The path ``program`` names inside the container (PATH lookup for a bare name)."""
-    candidates = [posixpath.join(cwd, program)] if "/" in program else [
-        posixpath.join(d, program) for d in search
-    ]  # fmt: skip
+    if "/" in program:
+        candidates = [posixpath.join(cwd, program)]
+    else:
+        candidates = [posixpath.join(d, program) for d in search]
     for candidate in candidates:
         try:
             inside = resolve_in_root(root, candidate)
+            if os.path.isfile(host_path(root, inside)):
+                return inside
         except OSError:
             continue
-        if os.path.isfile(host_path(root, inside)):
-            return inside
     return None
 
 
-def _interpreter(path: str) -> str | None:
+def _interpreter(root: Root, inside: str) -> str | None:
     try:
-        with open(path, "rb") as file:
+        with open(host_path(root, inside), "rb") as file:
             head = file.read(256)
     except OSError:
         return None
@@ -289,21 +308,19 @@ def _interpreter(path: str) -> str | None:
     return words[0].decode(errors="replace") if words else None
 
 
-def _program(
-    root: str, inside: str, mounts: MountTree, id_map: IdMap | None, ev: Evidence
-) -> _Program:
-    where = host_path(root, inside)
+def _program(root: Root, inside: str, place: Place, ev: Evidence) -> _Program:
     try:
+        where = host_path(root, inside)
         caps = read_file_caps(where)
         info = os.stat(where)
     except (UnrootError, OSError) as exc:
         ev.add(f"{inside}: cannot read its file capabilities ({exc}): assumed none")
-        return _Program(inside, where, ExecFile(inside))
-    mount = mounts.mount_for(inside)
+        return _Program(inside, None, ExecFile(inside))
+    mount = place.mounts.mount_for(inside) if place.mounts is not None else None
     nosuid = mount is not None and mount.nosuid
     owner, group = info.st_uid, info.st_gid
-    if id_map is not None:
-        owner, group = id_map.shown_inside(owner), id_map.shown_inside(group)
+    if place.id_map is not None:
+        owner, group = place.id_map.shown_inside(owner), place.id_map.shown_inside(group)
     file = ExecFile(
         path=inside,
         file_caps=caps,
@@ -314,7 +331,7 @@ def _program(
     )
     shown_caps = caps.to_text() if caps is not None else "none"
     mount_text = f", on a nosuid mount ({mount.mount_point})" if nosuid and mount else ""
-    ev.add(f"{inside} (read via /proc/PID/root): file caps {shown_caps}{mount_text}")
+    ev.add(f"{inside} (read {place.how}): file caps {shown_caps}{mount_text}")
     return _Program(inside, where, file)
 
 
@@ -341,8 +358,8 @@ def _host_ids(  # noqa: PLR0917 - the sources of the answer, each used once
     facts: ContainerFacts,
     who: Who,
     rootless: RootlessRef | None,
+    maps: tuple[IdMap, IdMap] | None,
     procfs: str,
-    etc: str,
     ev: Evidence,
 ) -> tuple[int, int, tuple[int, ...], tuple[int, int] | None]:
     """(host uid, host gid, host groups, (container uid, gid) when they differ)."""
@@ -351,11 +368,9 @@ def _host_ids(  # noqa: PLR0917 - the sources of the answer, each used once
         if facts.pid
         else (None, None)
     )
-    maps: tuple[IdMap, IdMap] | None = None
-    if rootless is not None:
-        maps = rootless_maps(rootless, etc)
+    if rootless is not None and maps is not None:
         ev.add(
-            f"{etc}/subuid, {etc}/subgid of {rootless.owner}: uid_map {map_text(maps[0])}, "
+            f"subuid, subgid of {rootless.owner}: uid_map {map_text(maps[0])}, "
             f"gid_map {map_text(maps[1])}"
         )
     if live[0] is not None and live[1] is not None:

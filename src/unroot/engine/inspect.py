@@ -32,6 +32,7 @@ from typing import Any, Literal
 from unroot.engine.docker import find_cli
 from unroot.errors import EnvironmentProblem, UsageError
 from unroot.facts import cannot
+from unroot.facts.rootfs import overlay_layers
 
 Engine = Literal["docker", "podman"]
 PODMAN_CLI = "podman"
@@ -121,6 +122,8 @@ class ContainerFacts:
     #: Podman's own view (None for Docker): the bounding set and what the process starts with
     bounding_caps: tuple[str, ...] | None = None
     effective_caps: tuple[str, ...] | None = None
+    #: overlay layer directories, top (the container's own) first; () for other drivers
+    layers: tuple[str, ...] = ()
 
     @property
     def no_new_privileges(self) -> bool:
@@ -153,6 +156,7 @@ class ImageFacts:
     env: tuple[tuple[str, str], ...]
     working_dir: str
     exposed: tuple[PortBinding, ...]
+    layers: tuple[str, ...] = ()  # overlay layer directories, top first
 
 
 # -- pure ---------------------------------------------------------------------------------------
@@ -255,6 +259,7 @@ def parse_container(data: Mapping[str, Any]) -> ContainerFacts:
         bindings=_bindings(host.get("PortBindings")),
         bounding_caps=_strings(data["BoundingCaps"]) if "BoundingCaps" in data else None,
         effective_caps=_strings(data["EffectiveCaps"]) if "EffectiveCaps" in data else None,
+        layers=overlay_layers(data.get("GraphDriver")),
     )
 
 
@@ -270,6 +275,7 @@ def parse_image(data: Mapping[str, Any], ref: str) -> ImageFacts:
         env=_env(config.get("Env")),
         working_dir=str(config.get("WorkingDir") or "/"),
         exposed=_exposed(config.get("ExposedPorts")),
+        layers=overlay_layers(data.get("GraphDriver")),
     )
 
 

@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 
 from unroot.facts import cannot
-from unroot.facts.rootfs import host_path, resolve_in_root
+from unroot.facts.rootfs import Root, host_path, resolve_in_root
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,10 +90,10 @@ def parse_group(text: str) -> tuple[Group, ...]:
     )
 
 
-def read_accounts(root: str = "/", shown: str | None = None) -> Accounts:
+def read_accounts(root: Root = "/", shown: str | None = None) -> Accounts:
     """``ROOT/etc/passwd`` and ``ROOT/etc/group``; a missing file gives no entries, any other
     failure an EnvironmentProblem.  ``shown``: how evidence names the files' directory."""
-    where = shown or os.path.join(root, "etc")
+    where = shown or (os.path.join(root, "etc") if isinstance(root, str) else "/etc")
     texts = []
     for name in ("passwd", "group"):
         try:
