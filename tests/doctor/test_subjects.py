@@ -316,19 +316,33 @@ def test_compose_blog_on_the_host_network(compose_file: Path, capped_image: str)
         PathAsk(str(certs), "r", f"{compose_file}:7:9: bind mount {certs} → /etc/letsencrypt (ro)"),
     )
     assert [p.port for p in subject.binds] == [80]  # EXPOSE 80 of the image
+    assert subject.effective == NBS  # capsleep's file caps, read from the image's layers
     assert f"image inspect {capped_image}: Entrypoint+Cmd=capsleep 600" in subject.evidence
     assert "no user namespace: host ids are the container's ids" in subject.evidence
 
 
-def test_compose_user_name_from_the_image_needs_the_container(compose_file: Path) -> None:
-    with pytest.raises(UsageError, match="runs as 'www', a name"):
-        compose_subject(str(compose_file), "named")
+def test_compose_user_name_resolved_in_the_image_layers(compose_file: Path) -> None:
+    """USER www of the image: resolved through the image's /etc/passwd and /etc/group read from
+    its overlay layers; its capped entrypoint's file caps read there too."""
+    subject = compose_subject(str(compose_file), "named")
+    assert (subject.uid, subject.gid, subject.groups, subject.name) == (2300, 2300, (2400,), None)
+    assert subject.effective == NBS
+    assert subject.exe is not None
+    assert subject.exe.shown == "/usr/local/bin/capsleep"
+    assert any("www is uid 2300" in e for e in subject.evidence)
+
+
+def test_compose_unknown_user_name(tmp_path: Path, capped_image: str) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text(f"services:\n  web:\n    image: {capped_image}\n    user: nosuchuser\n")
+    with pytest.raises(UsageError, match="runs as 'nosuchuser', which is not in the image's"):
+        compose_subject(str(path), "web")
 
 
 def test_compose_service_with_numeric_user(compose_file: Path, capped_image: str) -> None:
     subject = compose_subject(str(compose_file), "web")
     assert (subject.uid, subject.gid) == (2200, 2200)
-    assert subject.effective == EMPTY  # non-root under Docker: the image's file caps unseen
+    assert subject.effective == EMPTY  # no_new_privs: the file caps cannot raise pP
     assert not subject.host_network
     assert subject.unprivileged_port_start == 0
     assert [p.port for p in subject.binds] == [443, 80]

@@ -15,17 +15,20 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from unroot.doctor.container import runtime_of
-from unroot.doctor.identity import Evidence, map_text, read_input, rootless_maps
+from unroot.doctor.container import Place, effective_of, exe_ask, read_programs, runtime_of
+from unroot.doctor.identity import Evidence, map_text, read_input, resolve_user, rootless_maps
 from unroot.doctor.subject import Engine, PathAsk, PortAsk, RootlessRef, Subject
 from unroot.engine.inspect import ImageFacts, engine_cli, inspect_image
 from unroot.errors import EnvironmentProblem, ParseError, UsageError
+from unroot.facts.accounts import read_accounts
+from unroot.facts.rootfs import LayeredRoot, as_root
 from unroot.model.caps import EMPTY
+from unroot.model.chain import exec_chain
 from unroot.model.runtimes import RuntimeProfile, unprivileged_port_start
 from unroot.situation import build_situations
 from unroot.sources._shared import user_fact
 from unroot.sources.compose.parser import parse_compose
-from unroot.sources.parsed import ParsedFile, PortFact, Workload
+from unroot.sources.parsed import ParsedFile, PortFact, Workload, path_dirs
 
 
 def _read_quietly(path: str) -> str | None:
@@ -77,39 +80,56 @@ def compose_subject(
     ev.add(f"{where}: run by {runtime.title}" + (f" of {rootless.owner}" if rootless else ""))
     image = _image(workload, kind, rootless, cli, ev)
     workload = _with_image(workload, image, ev, where)
+    maps = rootless_maps(rootless, etc) if rootless is not None else None
+    root = as_root(image.layers) if image is not None else None
+    if root is not None:
+        workload = _resolved(workload, root, image, ev, where)
     if workload.user is None or (workload.user.uid is None and not workload.user.is_root):
         text = workload.user.text if workload.user else ""
         raise UsageError(
-            f"{where} runs as {text!r}, a name: its uid is in the image's /etc/passwd — write "
-            "the uid in user:, or start the service and use --container"
+            f"{where} runs as {text!r}, a name: its uid is in the image's /etc/passwd, which "
+            "is not readable here — write the uid in user:, or start it and use --container"
         )
     profile = "podman-rootless" if kind == "podman" else runtime.name
     situation = build_situations([replace(parsed, workloads=(workload,))], {}, runtime=profile)[0]
-    if situation.start_error is not None:
-        raise UsageError(f"{where}: {situation.start_error}")
+    if situation.start_error is not None or situation.start is None:
+        raise UsageError(f"{where}: {situation.start_error or 'the runtime would not start it'}")
     user = situation.user
     if user is None:  # pragma: no cover - a compose situation always has a user
         raise UsageError(f"{where}: no user")
     named = [g for g in workload.groups if not g.isdigit()]
     if named:
-        ev.add(
-            f"{where}: group_add {', '.join(named)}: names need the image's /etc/group: left out"
+        ev.add(f"{where}: group_add {', '.join(named)}: not in the image's /etc/group: left out")
+    exe = None
+    if root is not None and image is not None:
+        programs = read_programs(
+            root,
+            [link.link for link in situation.links],
+            Place(
+                search=path_dirs(_env(image, "PATH")),
+                cwd=image.working_dir,
+                mounts=None,
+                id_map=maps[0] if maps else None,
+                how="from the image's layers",
+            ),
+            ev,
         )
-    effective = situation.final.effective if situation.final is not None else EMPTY
-    chain = " → ".join(link.path for link in situation.links) or "the entrypoint"
-    if situation.final is None:
-        ev.add(f"model: exec of {chain} fails")
+        chain = exec_chain(situation.start, [p.file for p in programs])
+        effective = effective_of(chain, programs, ev)
+        exe = exe_ask(programs, situation.start, chain, workload.no_new_privs, where)
     else:
-        ev.add(f"model: after exec of {chain}: effective {effective or 'none'}")
-    ev.add(
-        "the image's programs are assumed without file capabilities (doctor reads them only "
-        "in a running container: --container)"
-    )
+        effective = situation.final.effective if situation.final is not None else EMPTY
+        shown = " → ".join(link.path for link in situation.links) or "the entrypoint"
+        if situation.final is None:
+            ev.add(f"model: exec of {shown} fails")
+        else:
+            ev.add(f"model: after exec of {shown}: effective {effective or 'none'}")
+        ev.add("the image's programs cannot be read: assumed without file capabilities")
     uid, gid, groups = user.uid, user.gid, user.groups
     if workload.user.gid is None and uid != 0:
         ev.add(
             f"{where}: uid {uid} without a group: gid 0 unless the image's /etc/passwd lists "
-            "the uid (doctor reads it only in a running container)"
+            "the uid (not readable here)"
         )
     subject = Subject(
         label=f"compose service {workload.name} ({file})",
@@ -118,9 +138,10 @@ def compose_subject(
         groups=groups,
         effective=effective,
         rootless=rootless,
+        exe=exe,
     )
-    if rootless is not None:
-        uid_map, gid_map = rootless_maps(rootless, etc)
+    if rootless is not None and maps is not None:
+        uid_map, gid_map = maps
         ev.add(f"{etc}/subuid, {etc}/subgid of {rootless.owner}: uid_map {map_text(uid_map)}")
         host_uid, host_gid = uid_map.to_outside(uid), gid_map.to_outside(gid)
         if host_uid is None or host_gid is None:
@@ -139,6 +160,29 @@ def compose_subject(
         ev.add("no user namespace: host ids are the container's ids")
     subject = replace(subject, paths=_paths(workload, ev))
     return replace(_network(subject, workload, runtime, ev, where), evidence=tuple(ev.lines))
+
+
+def _env(image: ImageFacts, key: str) -> str | None:
+    return next((v for k, v in reversed(image.env) if k == key), None)
+
+
+def _resolved(
+    workload: Workload, root: LayeredRoot, image: ImageFacts | None, ev: Evidence, where: str
+) -> Workload:
+    """The service's user and group_add as numbers, through the image's /etc/passwd and
+    /etc/group read from its layers (as the runtime resolves them when it starts it)."""
+    ref = image.ref if image is not None else "the image"
+    accounts = read_accounts(root, shown=f"{ref}:/etc")
+    text = workload.user.text if workload.user is not None else "0"
+    who = resolve_user(text, accounts, workload.groups, ev, where=where)
+    if who is None:
+        raise UsageError(f"{where} runs as {text!r}, which is not in the image's /etc/passwd")
+    location = workload.user.location if workload.user is not None else None
+    return replace(
+        workload,
+        user=user_fact(f"{who.uid}:{who.gid}", location),
+        groups=tuple(str(g) for g in who.groups),
+    )
 
 
 def _image(

@@ -156,7 +156,7 @@ def container_subject(
         ev,
     )
     chain = exec_chain(start, [p.file for p in programs])
-    effective = _effective(chain, programs, ev)
+    effective = effective_of(chain, programs, ev)
     if facts.pid is not None:
         _observed(facts.pid, procfs, ev)
 
@@ -172,7 +172,7 @@ def container_subject(
         container_gid=container_ids[1] if container_ids else None,
         rootless=rootless,
         paths=_paths(facts),
-        exe=_exe(facts, programs, start, chain),
+        exe=exe_ask(programs, start, chain, facts.no_new_privileges, f"container {facts.name}"),
     )
     subject = _network(subject, facts, runtime, ev, tag)
     return replace(subject, evidence=tuple(ev.lines))
@@ -220,7 +220,7 @@ def _start(
         raise UsageError(f"container {facts.name}: {exc}") from None
 
 
-def _effective(chain: ChainResult, programs: Sequence[_Program], ev: Evidence) -> CapSet:
+def effective_of(chain: ChainResult, programs: Sequence[_Program], ev: Evidence) -> CapSet:
     if chain.ok:
         final = chain.final
         path = " → ".join(p.shown for p in programs) or "the entrypoint"
@@ -335,8 +335,8 @@ def _program(root: Root, inside: str, place: Place, ev: Evidence) -> _Program:
     return _Program(inside, where, file)
 
 
-def _exe(
-    facts: ContainerFacts, programs: Sequence[_Program], start: Creds, chain: ChainResult
+def exe_ask(
+    programs: Sequence[_Program], start: Creds, chain: ChainResult, no_new_privs: bool, name: str
 ) -> ExeAsk | None:
     """The service: the last program of the chain, as the host reads it."""
     last = programs[-1] if programs else None
@@ -346,10 +346,10 @@ def _exe(
     return ExeAsk(
         path=last.host,
         shown=last.shown,
-        no_new_privs=facts.no_new_privileges,
+        no_new_privs=no_new_privs,
         bounding=before.bounding,
         nosuid=last.file.nosuid,
-        origin=f"entrypoint of container {facts.name}",
+        origin=f"entrypoint of {name}",
     )
 
 
