@@ -167,6 +167,19 @@ def test_named_user_and_file_caps_in_the_image(lab: Lab, capped_image: str) -> N
     assert sorted(read_status(_pid(subject)).groups) == [2300, 2400]
 
 
+def test_user_switch_by_gosu(lab: Lab, capped_image: str) -> None:
+    """Started as root, ``gosu www`` switches before it executes the service: the host ids are
+    www's, and the capped program regains cap_net_bind_service after setuid(2) cleared all."""
+    name = _start(
+        lab, capped_image, ["www", "capsleep", "600"], RunOptions(user="0", entrypoint="gosu")
+    )
+    subject = container_subject(name)
+    assert (subject.uid, subject.gid, subject.groups) == (2300, 2300, (2400,))
+    assert subject.effective == NBS
+    assert any("gosu www: switches to uid 2300 gid 2300" in e for e in subject.evidence)
+    _agrees_with_kernel(subject, _pid(subject))
+
+
 def test_stopped_container_is_read_from_its_layers(lab: Lab, capped_image: str) -> None:
     """Not running: no /proc/PID/root, so the user database and the entrypoint are read from
     the container's overlay layers (GraphDriver), and the port sysctl from the profile."""

@@ -15,13 +15,20 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from unroot.doctor.container import Place, effective_of, exe_ask, read_programs, runtime_of
+from unroot.doctor.container import (
+    Place,
+    effective_of,
+    exe_ask,
+    read_programs,
+    runtime_of,
+    user_switches,
+)
 from unroot.doctor.identity import Evidence, map_text, read_input, resolve_user, rootless_maps
 from unroot.doctor.subject import Engine, PathAsk, PortAsk, RootlessRef, Subject
 from unroot.engine.inspect import ImageFacts, engine_cli, inspect_image
 from unroot.errors import EnvironmentProblem, ParseError, UsageError
-from unroot.facts.accounts import read_accounts
-from unroot.facts.rootfs import LayeredRoot, as_root
+from unroot.facts.accounts import Accounts, read_accounts
+from unroot.facts.rootfs import as_root
 from unroot.model.caps import EMPTY
 from unroot.model.chain import exec_chain
 from unroot.model.runtimes import RuntimeProfile, unprivileged_port_start
@@ -82,8 +89,10 @@ def compose_subject(
     workload = _with_image(workload, image, ev, where)
     maps = rootless_maps(rootless, etc) if rootless is not None else None
     root = as_root(image.layers) if image is not None else None
+    accounts = None
     if root is not None:
-        workload = _resolved(workload, root, image, ev, where)
+        accounts = read_accounts(root, shown=f"{image.ref if image else 'the image'}:/etc")
+        workload = _resolved(workload, accounts, ev, where)
     if workload.user is None or (workload.user.uid is None and not workload.user.is_root):
         text = workload.user.text if workload.user else ""
         raise UsageError(
@@ -101,10 +110,11 @@ def compose_subject(
     if named:
         ev.add(f"{where}: group_add {', '.join(named)}: not in the image's /etc/group: left out")
     exe = None
-    if root is not None and image is not None:
+    if root is not None and image is not None and accounts is not None:
+        links = [link.link for link in situation.links]
         programs = read_programs(
             root,
-            [link.link for link in situation.links],
+            links,
             Place(
                 search=path_dirs(_env(image, "PATH")),
                 cwd=image.working_dir,
@@ -114,7 +124,10 @@ def compose_subject(
             ),
             ev,
         )
-        chain = exec_chain(situation.start, [p.file for p in programs])
+        switches, switched = user_switches(links, accounts, ev)
+        chain = exec_chain(situation.start, [p.file for p in programs], switches=switches)
+        if switched is not None:
+            user = replace(user, uid=switched.uid, gid=switched.gid, groups=switched.groups)
         effective = effective_of(chain, programs, ev)
         exe = exe_ask(programs, situation.start, chain, workload.no_new_privs, where)
     else:
@@ -166,13 +179,9 @@ def _env(image: ImageFacts, key: str) -> str | None:
     return next((v for k, v in reversed(image.env) if k == key), None)
 
 
-def _resolved(
-    workload: Workload, root: LayeredRoot, image: ImageFacts | None, ev: Evidence, where: str
-) -> Workload:
+def _resolved(workload: Workload, accounts: Accounts, ev: Evidence, where: str) -> Workload:
     """The service's user and group_add as numbers, through the image's /etc/passwd and
     /etc/group read from its layers (as the runtime resolves them when it starts it)."""
-    ref = image.ref if image is not None else "the image"
-    accounts = read_accounts(root, shown=f"{ref}:/etc")
     text = workload.user.text if workload.user is not None else "0"
     who = resolve_user(text, accounts, workload.groups, ev, where=where)
     if who is None:

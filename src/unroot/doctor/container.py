@@ -16,8 +16,9 @@ from __future__ import annotations
 import os
 import posixpath
 import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 from unroot.doctor.identity import (
     Evidence,
@@ -53,6 +54,7 @@ from unroot.model.runtimes import (
     start_creds,
     unprivileged_port_start,
 )
+from unroot.model.setid import setpriv_switch, setuid_switch
 from unroot.model.userns import IdMap
 from unroot.sources.exec_argv import ChainLink, exec_chain_argv
 from unroot.sources.parsed import path_dirs
@@ -143,9 +145,10 @@ def container_subject(
         entrypoint, cmd = image.entrypoint, image.cmd
     ev.add(f"entrypoint+cmd: {' '.join([*(entrypoint or ()), *(cmd or ())]) or '(none)'}")
     live_map = read_id_map(facts.pid, "uid", procfs) if facts.pid and maps else None
+    links = exec_chain_argv(entrypoint, cmd)
     programs = read_programs(
         root,
-        exec_chain_argv(entrypoint, cmd),
+        links,
         Place(
             search=path_dirs(facts.env_value("PATH")),
             cwd=facts.working_dir,
@@ -155,8 +158,10 @@ def container_subject(
         ),
         ev,
     )
-    chain = exec_chain(start, [p.file for p in programs])
+    switches, switched = user_switches(links, accounts, ev)
+    chain = exec_chain(start, [p.file for p in programs], switches=switches)
     effective = effective_of(chain, programs, ev)
+    who = switched or who
     if facts.pid is not None:
         _observed(facts.pid, procfs, ev)
 
@@ -275,9 +280,41 @@ def read_programs(
             ev.add(f"{found} is a script: the kernel executes {interpreter}; its caps never count")
             found = _find(root, interpreter, "/", place.search) or interpreter
         programs.append(_program(root, found, place, ev))
-        if link.role == "setuid-wrapper":
-            ev.add(f"{found} switches user ({link.user}): the ids after it are not modelled here")
     return programs
+
+
+def user_switches(
+    links: Sequence[ChainLink], accounts: Accounts, ev: Evidence
+) -> tuple[dict[int, Callable[[Creds], Creds]], Who | None]:
+    """The user switches of setuid-wrapper links (gosu, su-exec, setpriv…: the model's
+    :mod:`unroot.model.setid`), their users resolved in the container's accounts; and the
+    user the service ends up as (None: no switch)."""
+    switches: dict[int, Callable[[Creds], Creds]] = {}
+    last: Who | None = None
+    for index, link in enumerate(links):
+        if link.role != "setuid-wrapper" or not link.user:
+            continue
+        where = f"{posixpath.basename(link.program)} {link.user}"
+        who = resolve_user(link.user, accounts, (), ev, where=where)
+        if who is None:
+            ev.add(f"{where}: the user it switches to is unknown: the switch is not modelled")
+            continue
+        if posixpath.basename(link.program) == "setpriv":
+            edits = dict(link.options)
+            switches[index] = partial(
+                setpriv_switch,
+                uid=who.uid,
+                gid=who.gid,
+                groups=who.groups,
+                bounding_set=edits.get("--bounding-set"),
+                inh_caps=edits.get("--inh-caps"),
+                ambient_caps=edits.get("--ambient-caps"),
+            )
+        else:
+            switches[index] = partial(setuid_switch, uid=who.uid, gid=who.gid, groups=who.groups)
+        ev.add(f"{where}: switches to uid {who.uid} gid {who.gid} before it executes the service")
+        last = who
+    return switches, last
 
 
 def _find(root: Root, program: str, cwd: str, search: Sequence[str]) -> str | None:
