@@ -184,9 +184,15 @@ def test_stopped_container_is_read_from_its_layers(lab: Lab, capped_image: str) 
     """Not running: no /proc/PID/root, so the user database and the entrypoint are read from
     the container's overlay layers (GraphDriver), and the port sysctl from the profile."""
     done = lab.docker.call(
-        ["create", "--label", f"{LABEL}={lab.engine.session}",
-         "--sysctl", "net.ipv4.ip_unprivileged_port_start=443", capped_image]
-    )  # fmt: skip
+        [
+            "create",
+            "--label",
+            f"{LABEL}={lab.engine.session}",
+            "--sysctl",
+            "net.ipv4.ip_unprivileged_port_start=443",
+            capped_image,
+        ]
+    )
     lab.containers.append(done.stdout.strip())
     subject = container_subject(done.stdout.strip())
     assert (subject.uid, subject.gid, subject.groups, subject.name) == (2300, 2300, (2400,), "www")
@@ -196,10 +202,14 @@ def test_stopped_container_is_read_from_its_layers(lab: Lab, capped_image: str) 
     assert subject.exe is not None
     assert subject.exe.shown == "/usr/local/bin/capsleep"
     assert subject.exe.path.startswith("/var/lib/docker/overlay2/")
-    assert any("is not running: its files are read from its overlay layers" in line
-               for line in subject.evidence)  # fmt: skip
-    assert any("capsleep (read from its overlay layers): file caps cap_net_bind_service=ep" in e
-               for e in subject.evidence)  # fmt: skip
+    assert any(
+        "is not running: its files are read from its overlay layers" in line
+        for line in subject.evidence
+    )
+    assert any(
+        "capsleep (read from its overlay layers): file caps cap_net_bind_service=ep" in e
+        for e in subject.evidence
+    )
 
 
 @pytest.fixture
@@ -269,6 +279,77 @@ def test_rootless_container_maps_through_subuid(
     assert inside(cid, "stat", "-c", "%u:%g", "/data").stdout.strip() == "1001:1001"
     assert inside(cid, "ls", "/data").returncode == 0
     assert inside("--user", "1002", cid, "ls", "/data").returncode != 0
+
+
+@pytest.fixture(scope="module")
+def rootful_podman(engine: Engine) -> Iterator[str]:
+    """Rootful Podman with the offline base image (loaded from Docker once, kept like the base
+    image itself), or a skip saying why."""
+    podman = shutil.which("podman")
+    if podman is None:
+        pytest.skip("no podman CLI: install Debian's podman")
+    have = subprocess.run([podman, "image", "exists", engine.base], check=False, timeout=60)
+    if have.returncode != 0:
+        with subprocess.Popen(
+            [engine.docker.cli, "save", engine.base], stdout=subprocess.PIPE
+        ) as saved:
+            loaded = subprocess.run(
+                [podman, "load"], stdin=saved.stdout, capture_output=True, timeout=300, check=False
+            )
+        if loaded.returncode != 0:
+            pytest.skip(f"rootful podman cannot load {engine.base}: {loaded.stderr!r}")
+    yield podman
+    label = f"label={LABEL}={engine.session}"
+    ids = subprocess.run([podman, "ps", "-aq", "--filter", label], capture_output=True,
+                         text=True, timeout=60, check=False).stdout.split()  # fmt: skip
+    if ids:
+        subprocess.run([podman, "rm", "-f", "--time", "0", *ids], capture_output=True,
+                       timeout=120, check=False)  # fmt: skip
+
+
+def test_rootful_podman_container(engine: Engine, rootful_podman: str) -> None:
+    """No user namespace: host ids are the container's; Podman gives a non-root user its added
+    capabilities as ambient, so they survive the exec."""
+    done = subprocess.run(
+        [
+            rootful_podman,
+            "run",
+            "-d",
+            "--label",
+            f"{LABEL}={engine.session}",
+            "--user",
+            "2200:2200",
+            "--cap-add",
+            "NET_BIND_SERVICE",
+            engine.base,
+            "sleep",
+            "600",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if "setrlimit" in done.stderr and "Operation not permitted" in done.stderr:
+        # crun raises RLIMIT_NOFILE/NPROC to Podman's defaults: that needs CAP_SYS_RESOURCE,
+        # which a sandbox without it (CapEff 0x1fffeffffff) cannot give
+        pytest.skip(f"rootful podman cannot start a container here: {done.stderr.strip()}")
+    assert done.returncode == 0, done.stderr
+    cid = done.stdout.strip()
+    try:
+        subject = container_subject(cid, engine="podman")
+        assert (subject.uid, subject.gid) == (2200, 2200)
+        assert subject.container_uid is None
+        assert subject.effective == NBS
+        assert "no user namespace: host ids are the container's ids" in subject.evidence
+        _agrees_with_kernel(subject, _pid(subject))
+    finally:
+        subprocess.run(
+            [rootful_podman, "rm", "-f", "--time", "0", cid],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
 
 
 def test_rootless_owner_without_an_engine_is_an_environment_problem() -> None:
