@@ -352,6 +352,18 @@ def test_rootful_podman_container(engine: Engine, rootful_podman: str) -> None:
         )
 
 
+def test_rootless_docker_host_network_is_rootlesskits(rootless: Rootless) -> None:
+    """``--network host`` under rootless Docker is rootlesskit's network namespace, not the
+    host's: the subject binds in the container process's namespace."""
+    cid = _rootless_start(rootless, "docker", "--network", "host", rootless.image, "sleep", "600")
+    subject = container_subject(cid, rootless=RootlessRef(rootless.user, rootless.uid, "docker"))
+    pid = _pid(subject)
+    assert subject.host_network
+    assert subject.netns_pid == pid
+    assert os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+    assert (subject.uid, subject.container_uid) == (rootless.uid, 0)  # root is the owner
+
+
 def test_rootless_owner_without_an_engine_is_an_environment_problem() -> None:
     with pytest.raises(EnvironmentProblem, match="does not answer"):
         container_subject("blog", rootless=RootlessRef("nobody", 65534, "docker"))

@@ -478,6 +478,9 @@ def _network(
     if facts.host_network:
         if publishes:
             ev.add(f"{tag}: published ports are discarded on the host network")
+        if runtime.name == "docker-rootless":  # dockerd itself runs in rootlesskit's netns
+            ev.add(f"{tag}: the host network of rootless Docker is rootlesskit's namespace")
+            return replace(subject, host_network=True, netns_pid=facts.pid, binds=tuple(binds))
         return replace(subject, host_network=True, binds=tuple(binds))
     if facts.network_mode == "none":
         ev.add(f"{tag}: no network: nothing to publish")

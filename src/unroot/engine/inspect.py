@@ -291,7 +291,8 @@ def _inspect(cli: EngineCli, kind: str, ref: str) -> dict[str, Any] | None:
         raise cannot(exc, "run", cli.argv[0]) from None
     except subprocess.TimeoutExpired:
         raise EnvironmentProblem(f"{cli.title} did not answer in {_TIMEOUT:g}s") from None
-    said = " ".join(done.stderr.split())
+    lines = [line.strip() for line in done.stderr.splitlines() if line.strip()]
+    said = lines[-1] if lines else ""
     if done.returncode != 0 or "".join(done.stdout.split())[:2] != "[{":
         lowered = said.lower()
         if any(text in lowered for text in _UNREACHABLE):
