@@ -87,6 +87,13 @@ def test_file_caps_and_a_socket_unit(tmp_path: Path, program: Path, nnp: bool) -
     subject = unit_subject(str(unit))
     assert subject.effective == (EMPTY if nnp else NBS)
     assert subject.binds == ()
+    assert subject.publishes == (
+        PortAsk(
+            443,
+            "tcp",
+            f"{tmp_path}/blog.socket:2:1: ListenStream= of blog.socket (bound by systemd)",
+        ),
+    )
     assert subject.exe is not None
     assert subject.exe.no_new_privs == nnp
     assert subject.exe.bounding == NBS

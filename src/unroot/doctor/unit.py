@@ -10,7 +10,8 @@ set-id bits and mount flags on this host.  ``DynamicUser=`` has no fixed id (sys
 in 61184-65519 when the unit starts): say so, and ask for ``--user``.
 
 Ports: a port of the paired socket unit is bound by systemd itself (as root) and handed over,
-so the service binds nothing; ports named on the command line are the service's.  Paths:
+so the service binds nothing: it is in ``publishes`` (bound for it, like an engine's published
+port); ports named on the command line are the service's ``binds``.  Paths:
 ``ReadWritePaths=`` are asked ``rw``, ``ReadOnlyPaths=`` ``r``; ``LoadCredential=`` sources
 are read by systemd (root), not by the service, so they are evidence, not questions.
 """
@@ -245,7 +246,8 @@ def _paths(files: dict[str, str], path: str, ev: Evidence) -> tuple[PathAsk, ...
 
 
 def _network(subject: Subject, workload: Workload, ev: Evidence, name: str) -> Subject:
-    binds = []
+    binds: list[PortAsk] = []
+    publishes: list[PortAsk] = []
     for port in workload.ports:
         at = port.location or name
         if port.source == "socket-unit":
@@ -253,6 +255,8 @@ def _network(subject: Subject, workload: Workload, ev: Evidence, name: str) -> S
                 f"{at}: ListenStream port {port.port}/{port.proto} of {workload.socket_unit}: "
                 "systemd binds it and passes the socket: the service binds nothing"
             )
+            origin = f"{at}: ListenStream= of {workload.socket_unit} (bound by systemd)"
+            publishes.append(PortAsk(port.port, port.proto, origin))
             continue
         binds.append(PortAsk(port.port, port.proto, f"{at}: port {port.port} on ExecStart="))
     sandbox = workload.unit_sandbox
@@ -265,6 +269,7 @@ def _network(subject: Subject, workload: Workload, ev: Evidence, name: str) -> S
             subject,
             host_network=False,
             binds=tuple(binds),
+            publishes=tuple(publishes),
             unprivileged_port_start=NEW_NETNS_PORT_START,
         )
-    return replace(subject, host_network=True, binds=tuple(binds))
+    return replace(subject, host_network=True, binds=tuple(binds), publishes=tuple(publishes))
