@@ -6,10 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from unroot.doctor.identity import Evidence, resolve_user
 from unroot.doctor.sources import compose_subject
-from unroot.engine.inspect import PortBinding, parse_container
+from unroot.engine.inspect import PortBinding, parse_container, parse_image
 from unroot.errors import ParseError, UsageError
 from unroot.facts.accounts import Accounts, parse_group, parse_passwd, read_accounts
 from unroot.facts.rootfs import resolve_in_root
@@ -131,3 +133,23 @@ def test_bad_compose_files(tmp_path: Path, text: str, error: type[Exception], me
 def test_missing_compose_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="No such file"):
         compose_subject(str(tmp_path / "compose.yaml"), "web")
+
+
+_FIELDS = st.sampled_from(
+    ["User", "Entrypoint", "Cmd", "Env", "ExposedPorts", "WorkingDir", "CapAdd", "CapDrop",
+     "SecurityOpt", "NetworkMode", "Sysctls", "GroupAdd", "PortBindings", "HostPort", "Running",
+     "Pid", "Type", "Source", "RW", "Data", "UpperDir", "LowerDir", "Name", "80/tcp"]
+) | st.text(max_size=6)  # fmt: skip
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELDS, inner, max_size=5),
+    max_leaves=16,
+)
+_KEYS = ("Name", "Config", "HostConfig", "State", "Mounts", "BoundingCaps", "GraphDriver")
+
+
+@given(st.dictionaries(st.sampled_from(_KEYS), _JSON, max_size=7))
+def test_inspect_parsers_never_crash(data: dict[str, object]) -> None:
+    """Whatever an engine prints (or a newer engine's shape), parsing gives facts, not a crash."""
+    parse_container(data)
+    parse_image(data, "x")

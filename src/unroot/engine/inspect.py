@@ -225,6 +225,7 @@ def parse_container(data: Mapping[str, Any]) -> ContainerFacts:
     state = _section(data, "State")
     running = bool(state.get("Running"))
     pid = state.get("Pid")
+    listed = data.get("Mounts")
     mounts = tuple(
         MountInfo(
             str(m.get("Type", "")),
@@ -232,23 +233,24 @@ def parse_container(data: Mapping[str, Any]) -> ContainerFacts:
             str(m.get("Destination", "")),
             bool(m.get("RW", True)),
         )
-        for m in data.get("Mounts") or ()
+        for m in (listed if isinstance(listed, list) else ())
         if isinstance(m, dict)
     )
     sysctls = host.get("Sysctls")
+    sysctls = sysctls if isinstance(sysctls, dict) else {}
     return ContainerFacts(
         name=str(data.get("Name", "")).lstrip("/"),
         id=str(data.get("Id", "")),
         image=str(config.get("Image") or data.get("ImageName") or data.get("Image") or ""),
         running=running,
-        pid=pid if running and isinstance(pid, int) and pid > 0 else None,
+        pid=pid if running and type(pid) is int and pid > 0 else None,
         user=str(config.get("User") or ""),
         cap_add=_strings(host.get("CapAdd")),
         cap_drop=_strings(host.get("CapDrop")),
         privileged=bool(host.get("Privileged")),
         security_opt=_strings(host.get("SecurityOpt")),
         network_mode=str(host.get("NetworkMode") or "default"),
-        sysctls=tuple(sorted((str(k), str(v)) for k, v in (sysctls or {}).items())),
+        sysctls=tuple(sorted((str(k), str(v)) for k, v in sysctls.items())),
         group_add=_strings(host.get("GroupAdd")),
         mounts=mounts,
         entrypoint=_argv(config.get("Entrypoint")),
