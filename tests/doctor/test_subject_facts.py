@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from unroot.doctor.identity import Evidence, resolve_user
-from unroot.doctor.sources import compose_subject
+from unroot.doctor.sources import compose_subject, rootless_ref, unit_subject
+from unroot.doctor.subject import RootlessRef
 from unroot.engine.inspect import PortBinding, parse_container, parse_image
 from unroot.errors import ParseError, UsageError
 from unroot.facts.accounts import Accounts, parse_group, parse_passwd, read_accounts
@@ -23,15 +24,24 @@ PODMAN = {
     "Name": "web",
     "ImageName": "localhost/unroot-base:bookworm",
     "State": {"Running": True, "Pid": 18992},
-    "Config": {"User": "1001:1001", "Entrypoint": "/usr/bin/tini --", "Cmd": ["httpd", "-f"],
-               "Env": ["PATH=/bin", "PATH=/usr/bin:/bin"], "WorkingDir": "/"},
-    "HostConfig": {"CapAdd": [], "CapDrop": ["CAP_AUDIT_WRITE", "CAP_MKNOD", "CAP_NET_RAW"],
-                   "SecurityOpt": ["no-new-privileges:false"], "NetworkMode": "slirp4netns",
-                   "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8081"}]}},
+    "Config": {
+        "User": "1001:1001",
+        "Entrypoint": "/usr/bin/tini --",
+        "Cmd": ["httpd", "-f"],
+        "Env": ["PATH=/bin", "PATH=/usr/bin:/bin"],
+        "WorkingDir": "/",
+    },
+    "HostConfig": {
+        "CapAdd": [],
+        "CapDrop": ["CAP_AUDIT_WRITE", "CAP_MKNOD", "CAP_NET_RAW"],
+        "SecurityOpt": ["no-new-privileges:false"],
+        "NetworkMode": "slirp4netns",
+        "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8081"}]},
+    },
     "Mounts": [{"Type": "bind", "Source": "/srv/x", "Destination": "/data", "RW": False}],
     "BoundingCaps": ["CAP_CHOWN", "CAP_NET_BIND_SERVICE"],
     "EffectiveCaps": ["CAP_NET_BIND_SERVICE"],
-}  # fmt: skip
+}
 
 
 def test_podman_inspect() -> None:
@@ -136,10 +146,33 @@ def test_missing_compose_file(tmp_path: Path) -> None:
 
 
 _FIELDS = st.sampled_from(
-    ["User", "Entrypoint", "Cmd", "Env", "ExposedPorts", "WorkingDir", "CapAdd", "CapDrop",
-     "SecurityOpt", "NetworkMode", "Sysctls", "GroupAdd", "PortBindings", "HostPort", "Running",
-     "Pid", "Type", "Source", "RW", "Data", "UpperDir", "LowerDir", "Name", "80/tcp"]
-) | st.text(max_size=6)  # fmt: skip
+    [
+        "User",
+        "Entrypoint",
+        "Cmd",
+        "Env",
+        "ExposedPorts",
+        "WorkingDir",
+        "CapAdd",
+        "CapDrop",
+        "SecurityOpt",
+        "NetworkMode",
+        "Sysctls",
+        "GroupAdd",
+        "PortBindings",
+        "HostPort",
+        "Running",
+        "Pid",
+        "Type",
+        "Source",
+        "RW",
+        "Data",
+        "UpperDir",
+        "LowerDir",
+        "Name",
+        "80/tcp",
+    ]
+) | st.text(max_size=6)
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELDS, inner, max_size=5),
@@ -153,3 +186,31 @@ def test_inspect_parsers_never_crash(data: dict[str, object]) -> None:
     """Whatever an engine prints (or a newer engine's shape), parsing gives facts, not a crash."""
     parse_container(data)
     parse_image(data, "x")
+
+
+def test_rootless_ref(tmp_path: Path) -> None:
+    (tmp_path / "passwd").write_text("rl:x:1001:1001::/home/rl:/bin/sh\n")
+    assert rootless_ref("rl", "podman", str(tmp_path)) == RootlessRef("rl", 1001, "podman")
+    assert rootless_ref("1001", "docker", str(tmp_path)) == RootlessRef("rl", 1001, "docker")
+    with pytest.raises(UsageError, match="--rootless nobody: no such user"):
+        rootless_ref("nobody", "docker", str(tmp_path))
+
+
+def test_a_directory_is_not_a_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="is a directory"):
+        unit_subject(str(tmp_path))
+    with pytest.raises(UsageError, match="is a directory"):
+        compose_subject(str(tmp_path))
+
+
+def test_subids_missing_for_the_owner(tmp_path: Path) -> None:
+    (tmp_path / "passwd").write_text("rl:x:1001:1001::/home/rl:/bin/sh\n")
+    (tmp_path / "subuid").write_text("other:100000:65536\n")
+    (tmp_path / "subgid").write_text("")
+    (tmp_path / "compose.yaml").write_text("services:\n  web:\n    image: x\n    user: '10'\n")
+    with pytest.raises(UsageError, match="rl has no subordinate ids in"):
+        compose_subject(
+            str(tmp_path / "compose.yaml"),
+            rootless=RootlessRef("rl", 1001, "docker"),
+            etc=str(tmp_path),
+        )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from unroot.doctor.subject import RootlessRef
+from unroot.doctor.subject import Engine, RootlessRef
 from unroot.errors import ParseError, UsageError
 from unroot.facts import cannot, path_error
 from unroot.facts.accounts import Accounts, parse_passwd
@@ -114,8 +114,23 @@ def read_input(path: str) -> str:
             return file.read()
     except UnicodeDecodeError:
         raise ParseError("not UTF-8 text", path) from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a file") from None
     except OSError as exc:
         raise path_error(exc, path) from None
+
+
+def rootless_ref(owner: str, engine: Engine, etc: str = "/etc") -> RootlessRef:
+    """``--rootless OWNER`` (a login name or a uid) as a RootlessRef, through ``etc``/passwd;
+    UsageError for an unknown user."""
+    path = os.path.join(etc, "passwd")
+    accounts = parse_passwd(read_text(path))
+    entry = next((a for a in accounts if a.name == owner), None)
+    if entry is None and owner.isdigit():
+        entry = next((a for a in accounts if a.uid == int(owner)), None)
+    if entry is None:
+        raise UsageError(f"--rootless {owner}: no such user in {path}")
+    return RootlessRef(entry.name, entry.uid, engine)
 
 
 def read_text(path: str) -> str:

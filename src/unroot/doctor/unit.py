@@ -59,11 +59,14 @@ def _files(path: str, text: str) -> dict[str, str]:
         if candidate != path and os.path.isfile(candidate):
             files[candidate] = read_input(candidate)
     for directory in dropin_dirs(path):
-        if os.path.isdir(directory):
-            for name in sorted(os.listdir(directory)):
-                if name.endswith(".conf"):
-                    dropin = os.path.join(directory, name)
-                    files[dropin] = read_input(dropin)
+        try:
+            names = sorted(os.listdir(directory))
+        except OSError:
+            continue  # no such directory (the usual case), or one systemd could not read either
+        for name in names:
+            if name.endswith(".conf"):
+                dropin = os.path.join(directory, name)
+                files[dropin] = read_input(dropin)
     return files
 
 
