@@ -5,14 +5,20 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from unroot import syscalls
 from unroot.doctor.sources import unit_subject
 from unroot.doctor.subject import PathAsk, PortAsk
 from unroot.errors import ParseError, UsageError
 from unroot.facts.filecaps import read_file_caps
+from unroot.facts.proc import parse_status
 from unroot.model.caps import EMPTY, CapSet
 from unroot.model.filecaps import FileCaps
 
@@ -136,3 +142,59 @@ def test_bad_units(tmp_path: Path, text: str, error: type[Exception], message: s
 def test_missing_unit_file(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="No such file"):
         unit_subject(str(tmp_path / "nope.service"))
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory nobody can reach (pytest's tmp_path is root's, 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="unroot-doctor-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def _as_systemd(*, ambient: bool, nnp: bool) -> None:
+    """What systemd's exec-invoke.c does between fork and execve for User=nobody (run in the
+    child): with AmbientCapabilities=, SECBIT_KEEP_CAPS before setresuid() so the permitted set
+    survives, then the inheritable and ambient sets raised; NoNewPrivileges= last.  (setpriv(1)
+    is not the same: it keeps the permitted set across --reuid whatever the options.)"""
+    if ambient:
+        syscalls.set_keepcaps(True)
+    os.setgroups([])
+    os.setresgid(NOBODY.pw_gid, NOBODY.pw_gid, NOBODY.pw_gid)
+    os.setresuid(NOBODY.pw_uid, NOBODY.pw_uid, NOBODY.pw_uid)
+    if ambient:
+        _effective, permitted, _inheritable = syscalls.capget()
+        syscalls.capset(0, permitted, NBS.mask)
+        syscalls.ambient_raise(10)
+    if nnp:
+        syscalls.set_no_new_privs()
+
+
+@pytest.mark.parametrize("ambient", [False, True])
+@pytest.mark.parametrize("file_caps", [False, True])
+@pytest.mark.parametrize("nnp", [False, True])
+def test_effective_set_matches_the_kernel(
+    tmp_path: Path, public_dir: Path, ambient: bool, file_caps: bool, nnp: bool
+) -> None:
+    """Differential: the unit's program run the way systemd starts it shows the CapEff the
+    subject predicts (nobody: no supplementary groups, so clearing them is systemd's too)."""
+    cat = public_dir / "cat"  # nobody must reach it
+    shutil.copy("/bin/cat", cat)
+    if file_caps:
+        caps = FileCaps.from_text("cap_net_bind_service=ep").encode()
+        os.setxattr(cat, "security.capability", caps)
+    lines = ["[Service]", "User=nobody", f"ExecStart={cat} /proc/self/status"]
+    if ambient:
+        lines.append("AmbientCapabilities=CAP_NET_BIND_SERVICE")
+    if nnp:
+        lines.append("NoNewPrivileges=yes")
+    subject = unit_subject(str(_unit(tmp_path, "\n".join(lines) + "\n")))
+    done = subprocess.run(
+        [str(cat), "/proc/self/status"],
+        preexec_fn=partial(_as_systemd, ambient=ambient, nnp=nnp),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert parse_status(done.stdout).effective == subject.effective
