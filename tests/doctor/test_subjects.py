@@ -481,3 +481,34 @@ def test_compose_rootless_service_maps_to_subordinate_ids(
 def test_compose_bad_service(compose_file: Path, service: str | None, error: str) -> None:
     with pytest.raises(UsageError, match=error.replace("(", r"\(").replace(")", r"\)")):
         compose_subject(str(compose_file), service)
+
+
+@pytest.mark.parametrize(
+    ("service", "options"),
+    [
+        ("named", RunOptions()),
+        ("blog", RunOptions(user="2200:2200", network="host")),
+        ("web", RunOptions(user="2200:2200", cap_drop=("ALL",), cap_add=("NET_BIND_SERVICE",),
+                           no_new_privileges=True)),
+    ],
+)  # fmt: skip
+def test_compose_service_is_who_its_container_is(
+    lab: Lab, compose_file: Path, capped_image: str, service: str, options: RunOptions
+) -> None:
+    """A compose service read from its file and image is the same identity as the container
+    ``docker run`` makes of the same settings, read from the running process."""
+    from_file = compose_subject(str(compose_file), service)
+    name = _start(lab, capped_image, [], options)
+    running = container_subject(name)
+    assert (from_file.uid, from_file.gid, from_file.groups) == (
+        running.uid,
+        running.gid,
+        running.groups,
+    )
+    assert from_file.effective == running.effective
+    assert from_file.host_network == running.host_network
+    assert from_file.exe is not None
+    assert running.exe is not None
+    assert from_file.exe.shown == running.exe.shown
+    assert from_file.exe.bounding == running.exe.bounding
+    _agrees_with_kernel(running, _pid(running))
