@@ -214,3 +214,10 @@ def test_subids_missing_for_the_owner(tmp_path: Path) -> None:
             rootless=RootlessRef("rl", 1001, "docker"),
             etc=str(tmp_path),
         )
+
+
+def test_compose_service_without_user_or_image(tmp_path: Path) -> None:
+    path = tmp_path / "compose.yaml"
+    path.write_text("services:\n  web:\n    build: .\n")
+    with pytest.raises(UsageError, match="sets no user: and its image is not in the engine's"):
+        compose_subject(str(path))

@@ -93,11 +93,16 @@ def compose_subject(
     if root is not None:
         accounts = read_accounts(root, shown=f"{image.ref if image else 'the image'}:/etc")
         workload = _resolved(workload, accounts, ev, where)
-    if workload.user is None or (workload.user.uid is None and not workload.user.is_root):
-        text = workload.user.text if workload.user else ""
+    if workload.user is None:
         raise UsageError(
-            f"{where} runs as {text!r}, a name: its uid is in the image's /etc/passwd, which "
-            "is not readable here — write the uid in user:, or start it and use --container"
+            f"{where} sets no user: and its image is not in the engine's store, so the image's "
+            "USER is unknown — build or pull it, or write the uid in user:"
+        )
+    if workload.user.uid is None and not workload.user.is_root:
+        raise UsageError(
+            f"{where} runs as {workload.user.text!r}, a name: its uid is in the image's "
+            "/etc/passwd, which is not readable here — write the uid in user:, or start it and "
+            "use --container"
         )
     profile = "podman-rootless" if kind == "podman" else runtime.name
     situation = build_situations([replace(parsed, workloads=(workload,))], {}, runtime=profile)[0]

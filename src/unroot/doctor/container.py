@@ -144,7 +144,7 @@ def container_subject(
     if entrypoint is None and cmd is None and image is not None:
         entrypoint, cmd = image.entrypoint, image.cmd
     ev.add(f"entrypoint+cmd: {' '.join([*(entrypoint or ()), *(cmd or ())]) or '(none)'}")
-    live_map = read_id_map(facts.pid, "uid", procfs) if facts.pid and maps else None
+    live_map = read_id_map(facts.pid, "uid", procfs) if facts.pid else None
     links = exec_chain_argv(entrypoint, cmd)
     programs = read_programs(
         root,
