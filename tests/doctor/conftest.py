@@ -4,12 +4,10 @@ image, tests/engine/conftest.py) and the rootless engines of scripts/rootless-en
 from __future__ import annotations
 
 import importlib.util
-import os
 import pwd
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,6 +16,7 @@ ENGINE_TESTS = Path(__file__).resolve().parents[1] / "engine"
 if str(ENGINE_TESTS) not in sys.path:
     sys.path.insert(0, str(ENGINE_TESTS))
 
+from _doctor import ROOTLESS_USER, Rootless  # noqa: E402
 from _engine import LABEL, Engine, rootless_engines_lock  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("engine_fixtures", ENGINE_TESTS / "conftest.py")
@@ -30,25 +29,6 @@ lab = _fixtures.lab
 module_lab = _fixtures.module_lab
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "rootless-engines.sh"
-ROOTLESS_USER = os.environ.get("UNROOT_ROOTLESS_USER", "unroot-rl")
-
-
-@dataclass(frozen=True)
-class Rootless:
-    """The rootless engines' owner and how to reach its engines."""
-
-    user: str
-    uid: int
-    subuid_start: int
-    subgid_start: int
-    image: str
-    session: str
-
-    def cli(self, kind: str) -> list[str]:
-        if kind == "docker":
-            docker = os.environ.get("UNROOT_DOCKER", "/usr/bin/docker")
-            return [docker, "-H", f"unix:///run/user/{self.uid}/docker.sock"]
-        return ["podman", "--remote", "--url", f"unix:///run/user/{self.uid}/podman/podman.sock"]
 
 
 def _subid_start(path: str, user: str) -> int:

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _doctor import Rootless
 from _engine import LABEL, Engine, Lab, free_port
 
-from conftest import Rootless
 from unroot.doctor.sources import compose_subject, container_subject
 from unroot.doctor.subject import PathAsk, PortAsk, RootlessRef, Subject
 from unroot.engine.docker import RunOptions
