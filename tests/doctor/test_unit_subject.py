@@ -198,3 +198,19 @@ def test_effective_set_matches_the_kernel(
         check=True,
     )
     assert parse_status(done.stdout).effective == subject.effective
+
+
+def test_a_script_runs_as_its_interpreter(tmp_path: Path) -> None:
+    """A script's own file capabilities never count: the kernel executes its interpreter."""
+    script = tmp_path / "run.sh"
+    script.write_text("#!/bin/sh\nexec true\n")
+    script.chmod(0o755)
+    caps = FileCaps.from_text("cap_net_bind_service=ep").encode()
+    os.setxattr(script, "security.capability", caps)
+    unit = _unit(tmp_path, f"[Service]\nUser=nobody\nExecStart={script}\n")
+    subject = unit_subject(str(unit))
+    assert subject.effective == EMPTY
+    assert subject.exe is not None
+    assert subject.exe.shown == str(script)
+    assert subject.exe.path == os.path.realpath("/bin/sh")
+    assert any("is a script: the kernel executes /bin/sh" in e for e in subject.evidence)

@@ -112,11 +112,11 @@ def unit_subject(file: str, *, etc: str = "/etc", procfs: str = PROCFS_PATH) -> 
             why = "; ".join(r.text for r in step.result.reasons)
             ev.add(f"model: exec of {step.file.path} fails with EPERM ({why})")
     exe = None
-    if files_run:
+    if files_run and situation.links:
         last = files_run[-1]
         exe = ExeAsk(
             path=last.path,
-            shown=last.path,
+            shown=situation.links[-1].path,
             no_new_privs=start.no_new_privs,
             bounding=start.bounding,
             nosuid=None,
@@ -188,12 +188,17 @@ def _caps_evidence(workload: Workload, bounding: CapSet, name: str, ev: Evidence
 
 
 def _exec_file(program: str, procfs: str, ev: Evidence) -> ExecFile:
-    """The program on this host: found the way systemd finds it, with its real file caps."""
+    """The program on this host: found the way systemd finds it, with its real file caps (for
+    a script: its interpreter's, which is what the kernel executes)."""
     path = program if program.startswith("/") else shutil.which(program, path=SYSTEMD_PATH)
     if path is None:
         ev.add(f"ExecStart=: {program} not found in {SYSTEMD_PATH}")
         return ExecFile(program)
     real = os.path.realpath(path)
+    interpreter = _shebang(real)
+    if interpreter is not None and interpreter != real:
+        ev.add(f"{path} is a script: the kernel executes {interpreter}; its caps never count")
+        real = os.path.realpath(interpreter)
     try:
         caps = read_file_caps(real)
         info = os.stat(real)
@@ -214,6 +219,16 @@ def _exec_file(program: str, procfs: str, ev: Evidence) -> ExecFile:
         group_executable=bool(info.st_mode & stat.S_IXGRP),
         nosuid=nosuid,
     )
+
+
+def _shebang(path: str) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            head = file.read(256)
+    except OSError:
+        return None
+    words = head[2:].split(b"\n", 1)[0].split() if head.startswith(b"#!") else []
+    return os.fsdecode(words[0]) if words else None
 
 
 def _paths(files: dict[str, str], path: str, ev: Evidence) -> tuple[PathAsk, ...]:
