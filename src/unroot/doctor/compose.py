@@ -166,6 +166,11 @@ def compose_subject(
             raise UsageError(f"{where}: uid {uid} / gid {gid} has no host id for {rootless.owner}")
         host_groups = tuple(g for g in (gid_map.to_outside(x) for x in groups) if g is not None)
         ev.add(f"container uid {uid} → host uid {host_uid}, gid {gid} → host gid {host_gid}")
+        if effective:
+            ev.add(
+                f"its capabilities ({effective}) are held in the engine's user namespace: they "
+                "do not count for host files whose owner it does not map"
+            )
         subject = replace(
             subject,
             uid=host_uid,

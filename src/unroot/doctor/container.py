@@ -166,6 +166,11 @@ def container_subject(
         _observed(facts.pid, procfs, ev)
 
     uid, gid, groups, container_ids = _host_ids(facts, who, rootless, maps, procfs, ev)
+    if container_ids is not None and effective:
+        ev.add(
+            f"its capabilities ({effective}) are held in the engine's user namespace: they do "
+            "not count for host files whose owner it does not map"
+        )
     subject = Subject(
         label=f"container {facts.name}",
         uid=uid,
