@@ -121,21 +121,21 @@ def _write_ask(path: str) -> PathAsk:
 
 
 def _base_subject(request: Request, rootless: Any) -> Subject:
-    from . import identity
+    from . import identity, sources
 
-    sources = [x for x in (request.container, request.compose, request.unit) if x]
-    if len(sources) > 1:
+    given = [x for x in (request.container, request.compose, request.unit) if x]
+    if len(given) > 1:
         raise UsageError("give one of --container, --compose, --unit")
-    if request.container or request.compose or request.unit:
-        from . import sources as subject_sources  # type: ignore[attr-defined]
-
-        if request.container:
-            return subject_sources.container_subject(  # type: ignore[no-any-return]
-                request.container, rootless=rootless.ref if rootless else None
-            )
-        if request.compose:
-            return subject_sources.compose_subject(request.compose, request.service)  # type: ignore[no-any-return]
-        return subject_sources.unit_subject(request.unit)  # type: ignore[no-any-return]
+    ref = rootless.ref if rootless is not None else None
+    engine = request.engine or "docker"
+    if request.container:
+        return sources.container_subject(request.container, rootless=ref, engine=engine)
+    if request.compose:
+        return sources.compose_subject(
+            request.compose, request.service, rootless=ref, engine=engine
+        )
+    if request.unit:
+        return sources.unit_subject(request.unit)
     return identity.flag_subject(request.user, request.group, rootless=rootless)
 
 
@@ -144,8 +144,8 @@ def diagnose(request: Request, host: Host) -> Report:
     from . import identity
 
     report = Report()
-    if request.engine and not request.rootless:
-        raise UsageError("--engine picks OWNER's engine: give --rootless OWNER")
+    if request.engine and not (request.rootless or request.container or request.compose):
+        raise UsageError("--engine picks the engine of --rootless OWNER, --container or --compose")
     if request.service and not request.compose:
         raise UsageError("--service names a service of --compose FILE")
     if not request.has_question:
@@ -194,7 +194,8 @@ def diagnose(request: Request, host: Host) -> Report:
     named = request.user or request.group or request.container or request.compose
     own = subject.binds or subject.paths or subject.exe
     report.subject = subject if named or request.unit or request.rootless or own else None
-    fix_group = subject.gid if subject.name is None or subject.container_uid is not None else None
+    in_container = bool(request.container or request.compose) or subject.container_uid is not None
+    fix_group = subject.gid if subject.name is None or in_container else None
     userns = rootless.userns if rootless is not None else None
     report.checks = run_checks(subject, host, userns=userns, fix_group=fix_group)
     report.checks += _engine_checks(subject, rootless, host, asks)
@@ -224,7 +225,7 @@ def _engine_checks(
     refs = []
     if rootless is not None:
         refs.append(rootless.ref)
-    elif subject.publishes:
+    elif subject.publishes and asks["rootless"]:
         refs.extend(_running_rootless(host, asks["engine"]))
         if not refs:
             checks.append(

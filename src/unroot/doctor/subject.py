@@ -9,10 +9,10 @@ records where each fact came from in ``evidence``, which the text view prints ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from unroot.model.caps import CapSet
+from unroot.model.caps import EMPTY, CapSet
 
 Engine = Literal["docker", "podman"]
 
@@ -75,7 +75,7 @@ class Subject:
     uid: int
     gid: int
     groups: tuple[int, ...] = ()
-    effective: CapSet = field(default_factory=CapSet)
+    effective: CapSet = EMPTY
     name: str | None = None
     container_uid: int | None = None
     container_gid: int | None = None
