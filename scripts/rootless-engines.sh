@@ -232,6 +232,13 @@ if ! grep -qs '^driver = "overlay"' "$storage_conf"; then
     printf '# Written by unroot scripts/rootless-engines.sh: native overlay (vfs copies each image).\n[storage]\ndriver = "overlay"\n' |
         as_user tee "$storage_conf" >/dev/null
 fi
+# runc, as the ground truth was measured: with crun installed too (./dev installs it for the
+# doctor --error tests) Podman would pick crun, whose rlimit and cgroup handling differ here.
+containers_conf=$home/.config/containers/containers.conf
+if ! grep -qs '^runtime = "runc"' "$containers_conf"; then
+    printf '# Written by unroot scripts/rootless-engines.sh: the OCI runtime the tests measured.\n[engine]\nruntime = "runc"\n' |
+        as_user tee "$containers_conf" >/dev/null
+fi
 podman_state=running
 if ! rpodman info >/dev/null 2>&1; then
     if ! alive "$STATE/podman.pid" podman; then
