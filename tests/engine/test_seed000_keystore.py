@@ -11,7 +11,9 @@ under /var/tmp (ext4 with ACLs here).
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,3 +90,66 @@ def test_seed000_the_blog_container_reads_its_key_across_renewals_and_undo_resto
     assert again.journal is not None
     undo(again.journal)  # every node it recorded is as it left it: undo proceeds
     assert not cat_key(lab, letsencrypt)[0]
+
+
+def _unroot(env: dict[str, str], *argv: str) -> tuple[int, dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "unroot", *argv],
+        capture_output=True, text=True, timeout=120, check=False, env={**os.environ, **env},
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, json.loads(done.stdout) if done.stdout.startswith("{") else {}
+
+
+def test_seed000_through_the_command_line(lab: Lab, letsencrypt: Path, tmp_path: Path) -> None:
+    """The same story as a user runs it: `unroot doctor --container blog --read KEY` says why
+    and changes nothing, `--apply` fixes it (the container reads its key, also after a
+    renewal), `unroot undo` restores the tree byte for byte."""
+    env = {"UNROOT_STATE_DIR": str(tmp_path)}
+    options = RunOptions(
+        user="2200:2200",
+        network="host",
+        extra=("--volume", f"{letsencrypt}:/etc/letsencrypt:ro"),
+    )
+    started = lab.start(lab.engine.base, ["sleep", "600"], options)
+    assert started.ok, started.stderr
+    blog = started.stdout.strip()
+
+    def reads() -> bool:
+        done = subprocess.run(
+            ["docker", "exec", blog, "cat", KEY], capture_output=True, timeout=60, check=False
+        )
+        return done.returncode == 0
+
+    key = str(letsencrypt / "live" / NAME / "privkey.pem")
+    before = dump_hash(letsencrypt)
+    code, data = _unroot(env, "doctor", "--format", "json", "--container", blog, "--read", key)
+    assert code == 1
+    assert dump_hash(letsencrypt) == before
+    subject = data["subject"]
+    assert isinstance(subject, dict)
+    assert (subject["uid"], subject["gid"]) == (2200, 2200)
+    verdicts = data["verdicts"]
+    assert isinstance(verdicts, list)
+    asked = next(v for v in verdicts if v["subject"] == key)
+    assert (asked["allowed"], asked["errno"]) == (False, "EACCES")
+    mount = next(v for v in verdicts if v["subject"] == str(letsencrypt))
+    assert mount["allowed"] is True  # the bind mount's source itself is 0755
+    assert not reads()
+
+    apply_argv = ("doctor", "--format", "json", "--container", blog, "--read", key, "--apply")
+    code, data = _unroot(env, *apply_argv)
+    assert code == 0, data
+    journal = data["journal"]
+    assert isinstance(journal, str)
+    assert reads()
+    assert _unroot(env, "undo", journal)[0] == 0
+    assert dump_hash(letsencrypt) == before, "undo restores the tree byte for byte"
+    assert not reads()
+
+    code, data = _unroot(env, *apply_argv)
+    assert code == 0, data
+    renew(letsencrypt, NAME, 1)
+    assert reads(), "still readable after certbot renews"
+    code, _ = _unroot(env, "doctor", "--format", "json", "--container", blog, "--read", key)
+    assert code == 0
