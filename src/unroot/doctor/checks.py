@@ -324,7 +324,9 @@ def run_checks(
     if subject.exe is not None:
         exec_check, after = check_exec(subject, subject.exe, host)
         checks.append(exec_check)
-        if after is not None:
+        if after is not None and subject.exe.origin in ("--exe", "--error"):
+            # a program named on the command line: its file caps decide; a container's or a
+            # unit's effective set was computed by its builder through the whole exec chain
             effective = after
     for ask in subject.binds:
         checks.append(check_bind(subject, ask, host, effective, subject.exe))

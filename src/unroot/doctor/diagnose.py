@@ -198,6 +198,8 @@ def diagnose(request: Request, host: Host) -> Report:
     fix_group = subject.gid if subject.name is None or in_container else None
     userns = rootless.userns if rootless is not None else None
     report.checks = run_checks(subject, host, userns=userns, fix_group=fix_group)
+    if request.unit:
+        report.checks = [_with_ambient(c, request.unit) for c in report.checks]
     report.checks += _engine_checks(subject, rootless, host, asks)
     for path, origin in unresolved:
         report.checks.append(
@@ -214,6 +216,31 @@ def diagnose(request: Request, host: Host) -> Report:
             )
         )
     return report
+
+
+AMBIENT = (("AmbientCapabilities", "CAP_NET_BIND_SERVICE"),)
+
+
+def _with_ambient(check: Check, unit: str) -> Check:
+    """A failed bind of a systemd unit: first, the drop-in that keeps cap_net_bind_service
+    across the switch to User= (systemd.exec(5) AmbientCapabilities=)."""
+    from unroot.model.verdict import Fix
+
+    from .actions import SystemdDropIn
+
+    if check.kind != "bind" or check.verdict is None or check.verdict.allowed:
+        return check
+    directory = f"{_absolute(unit)}.d"
+    drop_in = SystemdDropIn(directory, AMBIENT)
+    fix = Fix(
+        "keep cap_net_bind_service as an ambient capability across systemd's switch to User= "
+        "(a drop-in beside the unit; it takes effect when the unit restarts; a "
+        "CapabilityBoundingSet= must include it, and a file capability on the program would "
+        "clear the ambient set)",
+        drop_in.command,
+        steps=(("unroot:systemd-drop-in", directory, *AMBIENT[0]),),
+    )
+    return replace(check, verdict=replace(check.verdict, fixes=(fix, *check.verdict.fixes)))
 
 
 def _engine_checks(

@@ -20,7 +20,7 @@ from typing import Any
 from unroot.errors import EnvironmentProblem, UnrootError
 from unroot.model.verdict import Fix
 
-from .actions import Action, Groupadd, Restart, SetAcl, SysctlDropIn, from_argv
+from .actions import Action, Groupadd, Restart, SetAcl, SysctlDropIn, SystemdDropIn, from_argv
 from .apply import apply
 from .checks import Check
 from .diagnose import Report, Request, diagnose
@@ -49,6 +49,8 @@ def action_of(step: Sequence[str], *, restart: bool = False) -> Action | None:
         return Groupadd(step[3], int(step[2]))
     if head == "unroot:sysctl" and len(step) == 3 and step[2].isdigit():
         return SysctlDropIn(int(step[2]), slug="unprivileged-port-start")
+    if head == "unroot:systemd-drop-in" and len(step) == 4:
+        return SystemdDropIn(step[1], ((step[2], step[3]),))
     if head == "unroot:restart" and len(step) == 3 and step[2] in RESTART:
         if not restart:
             return None
