@@ -201,6 +201,8 @@ def diagnose(request: Request, host: Host) -> Report:
     if request.unit:
         report.checks = [_with_ambient(c, request.unit) for c in report.checks]
     report.checks += _engine_checks(subject, rootless, host, asks)
+    if asks.get("subuid"):
+        report.checks += [_idmap_helper(path, subject) for path in ID_MAP_HELPERS]
     for path, origin in unresolved:
         report.checks.append(
             Check(
@@ -219,6 +221,49 @@ def diagnose(request: Request, host: Host) -> Report:
 
 
 AMBIENT = (("AmbientCapabilities", "CAP_NET_BIND_SERVICE"),)
+#: shadow's helpers that write a rootless engine's uid_map and gid_map (newuidmap(1)).
+ID_MAP_HELPERS = ("/usr/bin/newuidmap", "/usr/bin/newgidmap")
+
+
+def _idmap_helper(path: str, subject: Subject) -> Check:
+    """newuidmap/newgidmap write maps for ranges of other ids: they need CAP_SETUID (CAP_SETGID)
+    in the initial namespace, from a setuid-root bit or a file capability (shadow installs
+    either, by distribution)."""
+    from unroot.model.verdict import Fix, Reason, Verdict
+
+    cap = "cap_setuid" if "uid" in path else "cap_setgid"
+    what = f"{path} (writes a rootless engine's {'uid' if 'uid' in path else 'gid'}_map)"
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        problem = f"cannot stat {path}: {exc.strerror} (apt install uidmap)"
+        return Check("exec", what, subject.uid, subject.gid, subject.groups, None, problem=problem)
+    caps = Host.attempt(lambda: Host().file_caps(path))
+    setuid_root = bool(st.st_mode & 0o4000) and st.st_uid == 0
+    has_cap = not isinstance(caps, str) and caps is not None and cap in caps.permitted.names()
+    ok = setuid_root or has_cap
+    observed = (
+        f"mode {st.st_mode & 0o7777:04o} owner {st.st_uid}; file caps "
+        f"{caps if isinstance(caps, str) else caps.to_text() if caps else 'none'}"
+    )
+    reason = Reason(
+        "id-map-helper",
+        f"{path} is setuid root" if setuid_root else
+        f"{path} carries {cap}" if has_cap else
+        f"{path} is neither setuid root nor carries {cap}=ep: it cannot write maps for "
+        "subordinate ids ('write to uid_map failed: Operation not permitted')",
+    )  # fmt: skip
+    fixes = () if ok else (
+        Fix(f"give {path} the capability it needs (Debian's uidmap ships it setuid root "
+            "instead; a reinstall restores that)", f"setcap {cap}=ep {path}",
+            steps=(("setcap", f"{cap}=ep", path),)),
+    )  # fmt: skip
+    return Check(
+        "exec", what, subject.uid, subject.gid, subject.groups,
+        Verdict(ok, None if ok else "EPERM", (reason,), fixes),
+        observed=observed, expected=f"setuid root, or {cap}=ep",
+        evidence=(f"stat {path}",),
+    )  # fmt: skip
 
 
 def _with_ambient(check: Check, unit: str) -> Check:
@@ -327,6 +372,7 @@ def _error_asks(request: Request, report: Report) -> dict[str, Any]:
         asks["paths"] += [(p, ask.want or "r", f"--error: {match.line}") for p in ask.paths]
         asks["exe"] = asks["exe"] or ask.exe
         asks["nofile"] = asks["nofile"] or ask.nofile
+        asks["subuid"] = asks.get("subuid", False) or ask.subuid
         asks["rootless"] = asks["rootless"] or ask.rootless
         if ask.engine and asks["engine"] is None:
             asks["engine"] = ask.engine
