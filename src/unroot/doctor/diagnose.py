@@ -12,7 +12,7 @@ from typing import Any
 
 from unroot.errors import UsageError
 
-from .checks import Check, run_checks
+from .checks import Check, Kind, run_checks
 from .host import Host
 from .subject import Engine, ExeAsk, PathAsk, PortAsk, Subject
 
@@ -169,12 +169,12 @@ def diagnose(request: Request, host: Host) -> Report:
         binds = ports
     paths = tuple(PathAsk(_existing(p, "--read"), "r", "--read") for p in request.reads)
     paths += tuple(_write_ask(p) for p in request.writes)
-    unresolved: list[tuple[str, str]] = []
+    unresolved: list[tuple[Kind, str, str]] = []
     for path, want, origin in asks["paths"]:
         if os.path.isabs(path) and os.path.lexists(path):
             paths += (PathAsk(path, want, origin),)
         else:
-            unresolved.append((path, origin))
+            unresolved.append(("read", path, origin))
     exe = subject.exe
     if request.exe:
         shown = _existing(request.exe, "--exe")
@@ -183,7 +183,7 @@ def diagnose(request: Request, host: Host) -> Report:
         if os.path.isabs(asks["exe"]) and os.path.exists(asks["exe"]):
             exe = ExeAsk(asks["exe"], asks["exe"], origin="--error")
         else:
-            unresolved.append((asks["exe"], "--error"))
+            unresolved.append(("exec", asks["exe"], "--error"))
     subject = replace(
         subject,
         binds=(*subject.binds, *binds),
@@ -203,18 +203,18 @@ def diagnose(request: Request, host: Host) -> Report:
     report.checks += _engine_checks(subject, rootless, host, asks)
     if asks.get("subuid"):
         report.checks += [_idmap_helper(path, subject) for path in ID_MAP_HELPERS]
-    for path, origin in unresolved:
+    for kind, path, origin in unresolved:
         report.checks.append(
             Check(
-                "read",
+                kind,
                 path,
                 subject.uid,
                 subject.gid,
                 subject.groups,
                 None,
-                problem=f"{origin} names {path!r}, which is not a full path on this host "
-                "(relative to a directory the message does not say, or inside a container): "
-                "ask again with --read /full/path (or --exe)",
+                problem=f"{origin} names {path!r}, which is no path on this host (relative "
+                "to a directory the message does not say, or inside a container): ask again "
+                "with --read /full/path (or --exe, --container)",
             )
         )
     return report
@@ -370,7 +370,8 @@ def _error_asks(request: Request, report: Report) -> dict[str, Any]:
         )
         asks["ports"] += [PortAsk(p, ask.proto, f"--error: {match.line}") for p in ask.ports]
         asks["paths"] += [(p, ask.want or "r", f"--error: {match.line}") for p in ask.paths]
-        asks["exe"] = asks["exe"] or ask.exe
+        if match.errno in ("EPERM", "EACCES"):  # an exec refused (not a fork/exec at EMFILE)
+            asks["exe"] = asks["exe"] or ask.exe
         asks["nofile"] = asks["nofile"] or ask.nofile
         asks["subuid"] = asks.get("subuid", False) or ask.subuid
         asks["rootless"] = asks["rootless"] or ask.rootless
