@@ -17,8 +17,10 @@ Why is this bad?
     Making the service non-root moves the failure from the port to the keys: the server starts
     and then cannot open ``/etc/letsencrypt/live/example.org/privkey.pem`` (EACCES), or in a
     rootless container even "root" cannot, because container uid 0 is the invoking user on the
-    host (seed 001).  The finding assumes the host's default ownership: ``unroot doctor --read
-    PATH --user UID`` checks the real host.
+    host (seed 001).  The finding assumes the host's default ownership: ``unroot doctor
+    --compose FILE --service S`` checks each bind source on the real host for the container's
+    real uid and gid (mapped through /etc/subuid for a rootless engine), and ``--apply`` grants
+    exactly that, in a way certbot's renewals keep (``unroot undo`` takes it back).
 
 Example
     ``user: "2200:2200"`` with ``/etc/letsencrypt:/etc/letsencrypt:ro`` (seed 000).
@@ -119,7 +121,7 @@ from unroot.sources.parsed import Location
 _VERB = {"r": "read", "rx": "read", "x": "reach the files in", "rw": "connect to"}
 _ASSUMPTION = (
     "host paths have the ownership their packages create (certbot: live/ and archive/ 0700 "
-    "root); `unroot doctor --read PATH --user UID` checks the real host"
+    "root); `unroot doctor --compose FILE --service S` checks the real host"
 )
 
 
