@@ -36,13 +36,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"unroot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     if only != "run":
-        from unroot.commands import caps, doctor, explain, lint, rules
+        from unroot.commands import caps, doctor, explain, lint, rules, verify
 
         explain.register(sub)
         caps.register(sub)
         lint.register(sub)
         rules.register(sub)
         doctor.register(sub)
+        verify.register(sub)
     run.register(sub)
     return parser
 
