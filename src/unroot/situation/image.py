@@ -74,7 +74,7 @@ def predict_cell(  # noqa: PLR0917 - the facts of one run, each used once
     kernel: Kernel = RUNNING,
 ) -> CellPrediction:
     """The outcome the model predicts for ``chain`` started by ``runtime`` under ``cell``."""
-    host = cell.network == "host"
+    host = cell.network in ("host", "own")  # "own": a namespace of its own (--exec)
     creds = start_creds(
         runtime,
         uid,
@@ -87,7 +87,9 @@ def predict_cell(  # noqa: PLR0917 - the facts of one run, each used once
         last_cap=kernel.last_cap,
     )
     result = exec_chain(creds, chain, userns_root_uids=userns_root_uids, kernel=kernel)
-    reasons = [f"{runtime.title} starts uid {uid} with bounding {creds.bounding}"]
+    bounding = creds.bounding
+    shown = "every capability" if bounding == CapSet.all(kernel.last_cap) else str(bounding)
+    reasons = [f"{runtime.title} starts uid {uid} with the bounding set {shown}"]
     if creds.ambient:
         reasons.append(f"ambient {creds.ambient}")
     for step in result.steps:

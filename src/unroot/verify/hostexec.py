@@ -71,7 +71,7 @@ def verify_exec(request: ExecRequest) -> Report:
         "a new network namespace (unshare --net): ip_unprivileged_port_start 1024, owned "
         "by the initial user namespace",
     )
-    cell = RunCell("host")
+    cell = RunCell("own")
     predicted = predict_cell(
         runtime,
         cell,
