@@ -225,11 +225,19 @@ def connect(
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         where = f" at {url}" if url else ""
         raise EnvironmentProblem(f"the {kind} engine{where} does not answer: {last}")
+    if kind == "docker":  # docker 20.10's info exits 0 when the daemon does not answer
+        with contextlib.suppress(ValueError):
+            errors = json.loads(done.stdout).get("ServerErrors") or []
+            if errors:
+                where = f" at {url}" if url else ""
+                raise EnvironmentProblem(f"the docker engine{where} does not answer: {errors[0]}")
     parse = parse_docker_info if kind == "docker" else parse_podman_info
     try:
         report = parse(done.stdout)
     except UnrootError as exc:
         raise EnvironmentProblem(f"{kind} info: {exc}") from None
+    if not report.version:
+        raise EnvironmentProblem(f"the {kind} engine did not say its version: is it running?")
     owner_uid = daemon_pid = None
     if report.rootless:
         owner = _socket_owner(url)
