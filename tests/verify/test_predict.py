@@ -33,7 +33,7 @@ CELLS = (
     RunCell("bridge", no_new_privileges=True),
 )
 S, E, B = "serving", "exec-eperm", "bind-eacces"
-#: (runtime, image) → (4 bridge cells, 4 host cells), as observed (issue 11's table; rootful: seed 002's).
+#: (runtime, image) → (4 bridge cells, 4 host cells), as observed (issue 11; rootful: seed 002).
 OBSERVED: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = {
     ("docker", "capped"): ((S, E, S, S), (S, E, S, B)),
     ("docker", "plain"): ((S, S, S, S), (B, B, B, B)),
