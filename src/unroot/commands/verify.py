@@ -78,6 +78,13 @@ def register(sub: Any) -> None:
     parser.add_argument("--matrix", action="store_true", help="the standard grid")
     parser.add_argument("--predict-only", action="store_true", help="run nothing")
     parser.add_argument("--keep-on-failure", action="store_true")
+    parser.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="also label the containers it starts (repeatable)",
+    )
     parser.add_argument("--timeout", type=_seconds, default=60.0, metavar="S", help="per cell")
     parser.add_argument("--format", choices=("text", "json", "markdown", "junit"), default="text")
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- ARGS (replaces CMD)")
@@ -86,16 +93,18 @@ def register(sub: Any) -> None:
 
 @contextmanager
 def _term_interrupts() -> Iterator[None]:
-    """SIGTERM stops the run like Ctrl-C: everything started is removed first."""
+    """SIGINT and SIGTERM stop the run: everything started is removed first (also when the
+    shell started unroot in the background, where SIGINT arrives ignored)."""
 
     def stop(signum: int, _frame: object) -> None:
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def handle(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
@@ -146,6 +155,7 @@ def handle(args: argparse.Namespace, stdout: TextIO | None = None) -> int:
                 predict_only=args.predict_only,
                 keep_on_failure=args.keep_on_failure,
                 command=command,
+                labels=tuple(args.label),
             )
             report = run.verify(request, progress=run.terminal_progress())
     out.write(render.render(report, args.format))

@@ -74,6 +74,7 @@ class Janitor:
     ``stopping`` and :meth:`sweep` removes them all, plus anything carrying the run's label."""
 
     engine: ContainerEngine
+    labels: tuple[str, ...] = ()  # the user's own (--label), beside the run's
     run_id: str = field(default_factory=lambda: secrets.token_hex(6))
     names: set[str] = field(default_factory=set)
     kept: set[str] = field(default_factory=set)
@@ -146,6 +147,8 @@ def observe_cell(  # noqa: PLR0917 - one run's settings
     name = janitor.new_name()
     label = f"{LABEL}={janitor.run_id}"
     args = ["run", "--detach", "--name", name, "--label", label]
+    for extra in janitor.labels:
+        args += ["--label", extra]
     args += run_flags(engine, cell, user)
     try:
         started = engine.call([*args, image, *command], timeout=max(timeout, 60))

@@ -54,6 +54,7 @@ class Request:
     predict_only: bool = False
     keep_on_failure: bool = False
     command: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()
 
 
 @dataclass
@@ -227,7 +228,7 @@ def _observe_all(
     probe: Probe,
     progress: TextIO | None,
 ) -> None:
-    janitor = Janitor(engine)
+    janitor = Janitor(engine, labels=request.labels)
     host_lock = Lock()
     began = time.monotonic()
 
