@@ -96,6 +96,8 @@ def predict_cell(  # noqa: PLR0917 - the facts of one run, each used once
         reasons += [r.text for r in step.result.reasons]
     start = unprivileged_port_start(runtime, host, netns.host_port_start)
     if not result.ok:
+        if host and netns.note:
+            reasons.append(netns.note)
         return CellPrediction("exec-eperm", None, start, tuple(reasons))
     effective = result.final.effective
     owned = host_netns_owned(runtime) if host else True
