@@ -98,6 +98,6 @@ def test_markdown_table() -> None:
 
 def test_text_shows_both_columns() -> None:
     text = render(_report(), "text")
-    assert re.search(r"host +default \* +serving +serving +ok", text), text
+    assert re.search(r"host +default +serving +serving +ok, \(requested\)", text), text
     assert "DIFFERS" in text
     assert "kept: container kept-1" in text

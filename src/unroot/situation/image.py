@@ -46,6 +46,8 @@ class EngineNetns:
 
     host_port_start: int
     note: str = ""
+    #: A short caveat for the table's host cells that serve ("in rootlesskit's netns").
+    serving_caveat: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +56,7 @@ class CellPrediction:
     effective: CapSet | None  # the service's effective set (None: the exec fails)
     port_start: int
     reasons: tuple[str, ...]
+    caveat: str = ""  # where "serving" holds, when not the obvious place
 
     @property
     def explanation(self) -> str:
@@ -110,6 +113,7 @@ def predict_cell(  # noqa: PLR0917 - the facts of one run, each used once
     reasons += [r.text for r in verdict.reasons]
     if host and netns.note:
         reasons.append(netns.note)
+    caveat = netns.serving_caveat if host and verdict.allowed else ""
     return CellPrediction(
-        "serving" if verdict.allowed else "bind-eacces", effective, start, tuple(reasons)
+        "serving" if verdict.allowed else "bind-eacces", effective, start, tuple(reasons), caveat
     )

@@ -155,6 +155,7 @@ class ContainerEngine:
                 "--network host of rootless Docker is rootlesskit's network namespace "
                 f"(ip_unprivileged_port_start={value}, owned by the containers' user namespace), "
                 "not the host's: a server there is not reachable from the host",
+                "in rootlesskit's netns, not reachable from the host",
             )
         if self.rootless:
             return EngineNetns(

@@ -16,10 +16,13 @@ def _observed(cell: CellReport) -> str:
     return cell.observed.outcome if cell.observed is not None else "-"
 
 
-def _mark(cell: CellReport) -> str:
-    if cell.observed is None:
-        return ""
-    return "ok" if cell.agrees else "DIFFERS"
+def _mark(cell: CellReport, requested: bool = False) -> str:
+    marks = [] if cell.observed is None else ["ok" if cell.agrees else "DIFFERS"]
+    if cell.predicted.caveat:
+        marks.append(f"* {cell.predicted.caveat}")
+    if requested and cell.requested:
+        marks.append("(requested)")
+    return ", ".join(marks)
 
 
 def _engine_line(report: Report) -> str:
@@ -70,10 +73,10 @@ def render_text(report: Report) -> str:
     rows += [
         (
             c.cell.network,
-            c.name + (" *" if c.requested and report.matrix else ""),
-            c.predicted.outcome,
-            _observed(c),
-            _mark(c),
+            c.name,
+            c.predicted.outcome + ("*" if c.predicted.caveat else ""),
+            _observed(c) + ("*" if c.predicted.caveat and _observed(c) == "serving" else ""),
+            _mark(c, report.matrix),
         )
         for c in report.cells
     ]
@@ -88,8 +91,8 @@ def render_text(report: Report) -> str:
             if c.observed is not None:
                 obs = c.observed
                 lines.append(
-                    f"  observed: {obs.outcome} ({obs.detail}); CapEff {obs.cap_eff or '?'}, "
-                    f"ip_unprivileged_port_start {_num(obs.port_start)}"
+                    f"  observed: {obs.outcome} ({obs.detail}); CapEff {_seen(obs.cap_eff)}, "
+                    f"ip_unprivileged_port_start {_seen(obs.port_start)}"
                 )
                 lines += [f"  | {line}" for line in obs.logs]
                 if obs.container:
@@ -98,8 +101,8 @@ def render_text(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _num(value: int | None) -> str:
-    return "?" if value is None else str(value)
+def _seen(value: str | int | None) -> str:
+    return "not seen (the process was gone)" if value is None else str(value)
 
 
 def _md(text: str) -> str:
@@ -119,7 +122,8 @@ def render_markdown(report: Report) -> str:
         lines.append(
             f"| {c.cell.network} | {_md(c.name)} | {c.predicted.outcome} | {_observed(c)} | "
             f"{obs.cap_eff if obs and obs.cap_eff else ''} | "
-            f"{obs.port_start if obs and obs.port_start is not None else ''} | {_mark(c)} |"
+            f"{obs.port_start if obs and obs.port_start is not None else ''} | "
+            f"{_md(_mark(c, report.matrix))} |"
         )
     lines.append("")
     lines += [f"- {_md(note)}" for note in report.notes]
