@@ -101,7 +101,7 @@ class _TarLayer:
         if not member.isfile():
             return Entry("other", *common)
         raw = member.pax_headers.get(_XATTR_PAX)
-        xattr = raw.encode("latin-1", "surrogateescape") if isinstance(raw, str) else None
+        xattr = raw.encode("utf-8", "surrogateescape") if isinstance(raw, str) else None
         return Entry("file", *common, xattr=xattr)
 
     def read(self, rel: str) -> bytes:
@@ -136,9 +136,7 @@ class ImageFacts:
             found = layer.entry(rel)
             if found is None:
                 continue
-            if found.kind == "whiteout":
-                return None
-            return layer, found
+            return layer, found  # a whiteout too: the path was deleted above the lower layers
         return None
 
     def lookup(self, path: str) -> tuple[str, _Layer, Entry] | None:
@@ -150,7 +148,10 @@ class ImageFacts:
         while parts:
             rel = "/".join([*done, parts[0]])
             found = self._top(rel)
-            if found is None:
+            if found is None and len(parts) > 1:  # a layer tar may leave out parent dirs
+                done.append(parts.pop(0))
+                continue
+            if found is None or found[1].kind == "whiteout":
                 return None
             layer, entry = found
             if entry.kind == "symlink":
