@@ -36,7 +36,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"unroot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     if only != "run":
-        from unroot.commands import caps, doctor, explain, lint, rules, undo
+        from unroot.commands import caps, doctor, explain, lint, rules, undo, verify
 
         explain.register(sub)
         caps.register(sub)
@@ -44,6 +44,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         rules.register(sub)
         doctor.register(sub)
         undo.register(sub)
+        verify.register(sub)
     run.register(sub)
     return parser
 

@@ -26,6 +26,7 @@ ALLOWED: dict[str, frozenset[str]] = {
     "lint": frozenset({"errors", "model", "sources", "situation"}),
     "activation": frozenset({"launch"}),
     "doctor": frozenset({"errors", "model", "sources", "situation", "facts", "engine"}),
+    "verify": frozenset({"errors", "model", "sources", "situation", "facts", "engine"}),
 }
 #: Front ends: nothing below them imports them.
 FRONT_ENDS = frozenset({"cli", "commands", "lint", "doctor", "verify"})

@@ -123,6 +123,10 @@ class RuntimeProfile:
     own_netns: bool
     #: Runs the process in a user namespace of its own (rootless engines).
     user_namespace: bool
+    #: What ``--network host`` joins: the host's namespace ("host", owned by the initial user
+    #: namespace), or the one rootlesskit created inside the engine's user namespace
+    #: ("rootlesskit": rootless Docker; its sysctl is that namespace's, 1024 when new).
+    host_netns: Literal["host", "rootlesskit"] = "host"
 
 
 DOCKER = RuntimeProfile(
@@ -137,6 +141,7 @@ DOCKER_ROOTLESS = RuntimeProfile(
     True,
     True,
     True,
+    "rootlesskit",
 )
 PODMAN_ROOTLESS = RuntimeProfile(
     "podman-rootless",
@@ -353,6 +358,19 @@ def unprivileged_port_start(
             raise ParseError(f"{PORT_SYSCTL} must be within 0..65535, not {value}")
         return value
     return 0 if runtime.sets_port_sysctl else NEW_NETNS_PORT_START
+
+
+def host_netns_owned(runtime: RuntimeProfile) -> bool:
+    """Does the namespace ``--network host`` joins belong to the container's user namespace (so
+    that a capability the process holds there counts at bind())?
+
+    Rootful runtimes: the host's namespace and the process are both the initial user
+    namespace's.  Rootless Docker: rootlesskit's namespace, created inside the user namespace
+    its containers share (observed on 20.10.24: CapEff 0x400 binds :80 there, sysctl 1024).
+    Rootless Podman: the real host's namespace, owned by the initial user namespace — CapEff
+    0x400 in the container's namespace does not count there (observed on 4.3.1: EACCES).
+    """
+    return not runtime.user_namespace or runtime.host_netns == "rootlesskit"
 
 
 # -- sysctls the runtime refuses --------------------------------------------------------------
