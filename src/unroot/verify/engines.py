@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from unroot.engine.docker import Completed
 from unroot.engine.rootless import (
     Owner,
     inspect_engine,
@@ -41,18 +42,6 @@ from unroot.verify.netns import Netns
 EngineName = Literal["docker", "podman"]
 ENGINES: tuple[EngineName, ...] = ("docker", "podman")
 _INFO_TIMEOUT = 30.0
-
-
-@dataclass(frozen=True, slots=True)
-class Completed:
-    args: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
 
 
 @dataclass(frozen=True)
