@@ -284,15 +284,6 @@ def unit_nofile(unit: str, dirs: tuple[str, ...]) -> tuple[str, str] | None:
     return found
 
 
-def _owner(uid: int) -> str:
-    import pwd
-
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 def _unit_evidence(daemon: Daemon) -> str:
     if daemon.unit_setting is None:
         return (
@@ -324,18 +315,23 @@ def check_nofile(daemon: Daemon) -> Check:
     )
     fixes: tuple[Fix, ...] = ()
     if not enough:
+        from .actions import SystemdDropIn
+
+        # a rootless daemon's user unit gets the drop-in in /etc/systemd/user (root's own
+        # tree: root never writes below a user's home, where a symlink could redirect it)
+        directory = f"/etc/systemd/{'user' if uid else 'system'}/{daemon.unit}.d"
+        drop_in = SystemdDropIn(directory, (("LimitNOFILE", str(NOFILE_FIX)),), user=bool(uid))
         fixes = (
             Fix(
-                "raise it now for the running daemon (what it starts inherits it); make it "
-                "last with LimitNOFILE= in the unit that starts it (a systemd drop-in)",
-                f"prlimit --pid {pid} --nofile={NOFILE_FIX}:{NOFILE_FIX}",
-                steps=(("prlimit", "--pid", str(pid), f"--nofile={NOFILE_FIX}:{NOFILE_FIX}"),),
+                f"make it last: a drop-in for {daemon.unit} (its {'user ' if uid else ''}unit) "
+                f"with LimitNOFILE={NOFILE_FIX}; it takes effect when the daemon restarts",
+                drop_in.command,
+                steps=(("unroot:systemd-drop-in", directory, "LimitNOFILE", str(NOFILE_FIX)),),
             ),
             Fix(
-                "under systemd: a drop-in for the daemon's unit (user unit for a rootless one), "
-                "then restart it",
-                f"systemctl {'--user -M ' + _owner(uid) + '@ ' if uid else ''}edit "
-                f"{daemon.unit}  # [Service] LimitNOFILE=infinity",
+                "raise it now for the running daemon (what it starts from now on inherits it; "
+                "lost when it restarts)",
+                f"prlimit --pid {pid} --nofile={NOFILE_FIX}:{NOFILE_FIX}",
             ),
         )
     verdict = Verdict(enough, None if enough else "EMFILE", reasons, fixes)

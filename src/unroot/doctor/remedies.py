@@ -50,7 +50,8 @@ def action_of(step: Sequence[str], *, restart: bool = False) -> Action | None:
     if head == "unroot:sysctl" and len(step) == 3 and step[2].isdigit():
         return SysctlDropIn(int(step[2]), slug="unprivileged-port-start")
     if head == "unroot:systemd-drop-in" and len(step) == 4:
-        return SystemdDropIn(step[1], ((step[2], step[3]),))
+        user = "/systemd/user/" in step[1]  # a user unit's drop-in: systemctl --user reloads
+        return SystemdDropIn(step[1], ((step[2], step[3]),), user=user)
     if head == "unroot:restart" and len(step) == 3 and step[2] in RESTART:
         if not restart:
             return None
