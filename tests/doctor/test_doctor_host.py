@@ -5,7 +5,9 @@ and bad input.  Everything is real (root, the live kernel, real mounts); nothing
 from __future__ import annotations
 
 import grp
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -228,3 +230,28 @@ def test_fix_prints_a_script_and_changes_nothing(scratch: Path) -> None:
 def test_bad_input_is_one_line_and_exit_2(argv: list[str], words: str) -> None:
     line = one_line_error(unroot("doctor", *argv))
     assert words in line
+
+
+def test_unit_bind_fixed_by_an_ambient_drop_in(scratch: Path) -> None:
+    port = _privileged_free_port()
+    unit = scratch / "blog.service"
+    unit.write_text(f"[Service]\nUser=nobody\nExecStart=/usr/bin/env true --port {port}\n")
+    env = {**os.environ, "UNROOT_STATE_DIR": str(scratch / "state")}
+    argv = [sys.executable, "-m", "unroot", "doctor", "--format", "json", "--unit", str(unit)]
+    argv += ["--port", str(port)]
+    before = tree_state(scratch)
+    done = subprocess.run([*argv, "--apply"], capture_output=True, text=True, env=env, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert [row["kind"] for row in data["applied"]] == ["systemd"]
+    drop_in = scratch / "blog.service.d" / "60-unroot.conf"
+    assert drop_in.read_text() == "[Service]\nAmbientCapabilities=CAP_NET_BIND_SERVICE\n"
+    assert all(v["allowed"] for v in data["verdicts"])  # checked again, with the drop-in
+    undone = subprocess.run(
+        [sys.executable, "-m", "unroot", "undo", data["journal"]],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert undone.returncode == 0, undone.stderr
+    assert not drop_in.parent.exists()
+    shutil.rmtree(scratch / "state")
+    assert tree_state(scratch) == before
