@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from unroot.commands.lint import run_lint
 from unroot.lint.discover import discover
 from unroot.lint.engine import lint_paths, lint_texts
-from unroot.sources.kinds import kind_by_name
+from unroot.sources.kinds import kind_by_name, parse_units
 from unroot.sources.parsed import Location, ParsedFile, Workload
 from unroot.sources.systemd import (
     dropin_dirs,
@@ -234,7 +234,7 @@ def test_dropin_pragmas_and_problems_are_its_own() -> None:
         "a.service": "[Service]\nExecStart=/a\n",
         "a.service.d/x.conf": "# unroot: ignore-file=UR109\n[Service]\nnot an assignment\n",
     }
-    by_path = {p.path: p for p in parse_systemd_units(files)}
+    by_path = {p.path: p for p in parse_units(files)}  # with the pragma pass
     dropin = by_path["a.service.d/x.conf"]
     assert dropin.file_ignores == ("UR109",)
     assert [loc for loc, _ in dropin.problems] == [Location("a.service.d/x.conf", 3)]

@@ -35,10 +35,9 @@ from unroot.lint.discover import discover, path_key, path_like
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.registry import RuleInfo, load_rules, matches
 from unroot.situation import Situation, build_situations
-from unroot.sources.dockerfile.parser import parse_dockerfile
-from unroot.sources.kinds import KINDS
+from unroot.sources.kinds import KINDS, parse_units
 from unroot.sources.parsed import Location, ParsedFile, Workload
-from unroot.sources.systemd import dropin_dirs, parse_systemd_units, socket_candidates
+from unroot.sources.systemd import dropin_dirs, socket_candidates
 
 #: The failure threshold when neither --failure-threshold nor the config sets one: errors and
 #: warnings fail a CI job, ``info`` findings (runs-as-root, duplicate-layer) do not.
@@ -138,7 +137,7 @@ def _parse_all(
                         if found is not None:
                             units[candidate] = found
         _read_dropins(units, linted, read, list_dir)
-        for result in parse_systemd_units(units):
+        for result in parse_units(units):
             if result.path in linted:
                 parsed[result.path] = result
     order = {path: i for i, (path, _, _) in enumerate(inputs)}
@@ -211,7 +210,7 @@ def _join_dockerfiles(
             by_key[key] = shown
             text = read(shown)
             if text is not None:
-                found[shown] = parse_dockerfile(text, shown, builder=config.builder)
+                found[shown] = _parse_one(shown, "dockerfile", text, None, config.builder)
         changed = workloads != list(parsed_file.workloads)
         files.append(replace(parsed_file, workloads=tuple(workloads)) if changed else parsed_file)
     return files, found

@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 
 from unroot.sources.parsed import ParsedFile
+from unroot.sources.pragmas import attach
 
 Reader = Callable[[str], "str | None"]
 Parser = Callable[[str, str, "Reader | None", "str | None"], ParsedFile]
@@ -73,25 +74,43 @@ class Kind:
     dialect: Dialect = Dialect()
 
 
+# Each parser, then the pragma pass over the same text beside it (sources/pragmas.py).
 def _parse_dockerfile(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
+    from unroot.sources.dockerfile.buildkit import safe_text
     from unroot.sources.dockerfile.parser import parse_dockerfile
 
     del read
-    return parse_dockerfile(text, path, builder=builder)
+    parsed = parse_dockerfile(text, path, builder=builder)
+    # a standalone ignore= covers every line of the next instruction; '#' after content is the
+    # shell's; problems sorted by line, as the parser sorts its own
+    return attach(parsed, safe_text(text), statements=parsed.statements, ordered=True)
 
 
 def _parse_compose(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
     from unroot.sources.compose.parser import parse_compose
 
     del builder  # the project: .env, override, extends and include files via read
-    return parse_compose(text, path, read=read)
+    texts: dict[str, str] = {path: text}
+
+    def recording(name: str) -> str | None:
+        found = read(name) if read is not None else None
+        if found is not None:
+            texts.setdefault(name, found)
+        return found
+
+    parsed = parse_compose(text, path, read=recording if read is not None else None)
+    parsed = attach(parsed, text, trailing=True)
+    if not parsed.parts:
+        return parsed
+    parts = tuple(attach(part, texts.get(part.path, ""), trailing=True) for part in parsed.parts)
+    return replace(parsed, parts=parts)
 
 
 def _parse_k8s(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
     from unroot.sources.k8s import parse_k8s
 
     del read, builder
-    return parse_k8s(text, path)
+    return attach(parse_k8s(text, path), text, trailing=True)
 
 
 COMPOSE = Dialect(
@@ -121,6 +140,26 @@ KINDS: dict[str, Kind] = {
     "systemd": Kind("systemd", "systemd", None, runtime_fixed=True, dialect=SYSTEMD),
 }
 NAMES = tuple(KINDS)
+
+
+def parse_file(
+    kind: str, text: str, path: str, read: Reader | None = None, builder: str | None = None
+) -> ParsedFile:
+    """One file of ``kind`` read by its parser, with the pragma pass beside it."""
+    parse = KINDS[kind].parse
+    if parse is None:
+        raise ValueError(f"{kind} files are parsed together, not one by one")
+    return parse(text, path, read, builder)
+
+
+def parse_units(files: Mapping[str, str]) -> list[ParsedFile]:
+    """systemd units read together (each service and socket with its drop-ins among ``files``,
+    each service paired with the sockets among them), with the pragma pass over each file
+    beside it; ``#`` after a value is part of the value, so a pragma stands on its own line."""
+    from unroot.sources.systemd import parse_systemd_units
+
+    return [attach(parsed, files[parsed.path]) for parsed in parse_systemd_units(files)]
+
 
 _COMPOSE_NAME = re.compile(r"(?:docker-)?compose[^/]*\.ya?ml", re.I)
 _DOCKERFILE_NAME = re.compile(
