@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from unroot.commands.lint import run_lint
 from unroot.lint.discover import discover
 from unroot.lint.engine import lint_paths, lint_texts
-from unroot.sources.kinds import kind_by_name, parse_units
+from unroot.sources.kinds import kind_by_name
 from unroot.sources.parsed import Location, ParsedFile, Workload
 from unroot.sources.systemd import (
     dropin_dirs,
@@ -27,6 +27,7 @@ from unroot.sources.systemd import (
     parse_systemd,
     parse_systemd_units,
 )
+from unroot.sources.units import parse_units
 
 DROPINS = FIXTURES / "systemd-dropins"
 TREE = FIXTURES / "systemd-tree"

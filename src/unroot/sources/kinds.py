@@ -3,8 +3,8 @@ by its content), which parser reads it, which runtime runs what it describes unl
 chooses one, and how a fix is spelled in its syntax (its :class:`Dialect`).
 
 Adding a kind (Podman Quadlet units, Helm charts, Nomad jobs) is one entry in :data:`KINDS` and
-its parser module under ``sources/``; discovery, ``--kind``, the rules' ``kinds`` and the
-situation's default runtime all read this table.
+its parser module under ``sources/``; discovery, ``--kind``, the rules' ``kinds``, the joining
+of files (:func:`join_files`) and the situation's default runtime all read this table.
 
 By name: ``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``, ``Containerfile`` (and the same
 forms) → dockerfile; ``compose*.y?ml``, ``docker-compose*.y?ml`` → compose; ``*.service``,
@@ -17,14 +17,18 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
+from unroot.errors import UsageError
+from unroot.sources.files import Files, Reader
 from unroot.sources.parsed import ParsedFile
 from unroot.sources.pragmas import attach
 
-Reader = Callable[[str], "str | None"]
 Parser = Callable[[str, str, "Reader | None", "str | None"], ParsedFile]
+#: the files of one kind given to lint, ``(path, text)``, → their ParsedFiles, each joined with
+#: the files it refers to that must be read before it is parsed
+Joiner = Callable[[Sequence[tuple[str, str]], Files, "str | None"], list[ParsedFile]]
 
 
 def _docker_cap_add(items: str, names: str) -> str:
@@ -60,17 +64,23 @@ class Dialect:
 class Kind:
     """One kind of input.
 
-    ``parse(text, path, read, builder)``: the file's facts (``read`` reads the other files a
-    compose project pulls in; ``builder`` is the image builder for Dockerfiles); None for a kind
-    whose files are joined before they are parsed (systemd units with their sockets and
-    drop-ins).  ``default_runtime``: the runtime profile (``unroot.model.runtimes.PROFILES``)
-    that runs it unless ``--runtime`` says otherwise; ``runtime_fixed``: ``--runtime`` does not
-    apply (a systemd unit always runs under systemd)."""
+    ``parse(text, path, read, builder)``: the file's facts, with the pragma pass beside the
+    parser (``read`` reads the other files a compose project pulls in; ``builder`` is the image
+    builder for Dockerfiles); None for a kind whose files are joined before they are parsed.
+    ``join(given, files, builder)``: the joiner of such a kind (systemd units with their sockets
+    and drop-ins, ``sources/units.py``); None: each file is parsed alone (a file that names a
+    Dockerfile puts it in ``Workload.dockerfile``, which ``sources/builds.py`` joins for every
+    kind).  ``default_runtime``: the runtime profile (``unroot.model.runtimes.PROFILES``) that
+    runs it unless ``--runtime`` says otherwise; ``runtime_fixed``: ``--runtime`` does not apply
+    (a systemd unit always runs under systemd); ``images``: its workloads run container images,
+    which an image map (lint's ``[images]``) may join to Dockerfiles."""
 
     name: str
     default_runtime: str
     parse: Parser | None = None
+    join: Joiner | None = None
     runtime_fixed: bool = False
+    images: bool = True
     dialect: Dialect = Dialect()
 
 
@@ -113,6 +123,14 @@ def _parse_k8s(text: str, path: str, read: Reader | None, builder: str | None) -
     return attach(parse_k8s(text, path), text, trailing=True)
 
 
+def _join_units(
+    given: Sequence[tuple[str, str]], files: Files, builder: str | None
+) -> list[ParsedFile]:
+    from unroot.sources.units import join_units
+
+    return join_units(given, files, builder)
+
+
 COMPOSE = Dialect(
     add_caps=lambda items, names: f"add `cap_add: [{items}]` to the service",
     drop_nnp="remove `no-new-privileges` from `security_opt`",
@@ -137,7 +155,9 @@ KINDS: dict[str, Kind] = {
     "dockerfile": Kind("dockerfile", "docker", _parse_dockerfile),
     "compose": Kind("compose", "docker", _parse_compose, dialect=COMPOSE),
     "k8s": Kind("k8s", "containerd2", _parse_k8s, dialect=K8S),
-    "systemd": Kind("systemd", "systemd", None, runtime_fixed=True, dialect=SYSTEMD),
+    "systemd": Kind(
+        "systemd", "systemd", join=_join_units, runtime_fixed=True, images=False, dialect=SYSTEMD
+    ),
 }
 NAMES = tuple(KINDS)
 
@@ -146,19 +166,22 @@ def parse_file(
     kind: str, text: str, path: str, read: Reader | None = None, builder: str | None = None
 ) -> ParsedFile:
     """One file of ``kind`` read by its parser, with the pragma pass beside it."""
-    parse = KINDS[kind].parse
+    parse = KINDS[kind].parse if kind in KINDS else None
     if parse is None:
-        raise ValueError(f"{kind} files are parsed together, not one by one")
+        raise UsageError(f"{path}: no parser for kind {kind!r}")
     return parse(text, path, read, builder)
 
 
-def parse_units(files: Mapping[str, str]) -> list[ParsedFile]:
-    """systemd units read together (each service and socket with its drop-ins among ``files``,
-    each service paired with the sockets among them), with the pragma pass over each file
-    beside it; ``#`` after a value is part of the value, so a pragma stands on its own line."""
-    from unroot.sources.systemd import parse_systemd_units
-
-    return [attach(parsed, files[parsed.path]) for parsed in parse_systemd_units(files)]
+def join_files(
+    kind: str, given: Sequence[tuple[str, str]], files: Files, builder: str | None = None
+) -> list[ParsedFile]:
+    """The files of ``kind`` given as ``(path, text)``, each joined with the files it refers to
+    (the kind's joiner; else each parsed alone, ``files.read`` reading a compose project's
+    other files)."""
+    join = KINDS[kind].join if kind in KINDS else None
+    if join is not None:
+        return join(given, files, builder)
+    return [parse_file(kind, text, path, files.read, builder) for path, text in given]
 
 
 _COMPOSE_NAME = re.compile(r"(?:docker-)?compose[^/]*\.ya?ml", re.I)
