@@ -1,27 +1,10 @@
-"""One error root; the CLI turns any :class:`UnrootError` into one line and an exit code."""
+"""One error root; the CLI turns any :class:`UnrootError` into one line and an exit code.
+
+The public name of the error classes; they are defined in :mod:`unroot.model.errors`, because
+the model raises them and imports nothing outside itself."""
 
 from __future__ import annotations
 
+from unroot.model.errors import EnvironmentProblem, ParseError, UnrootError, UsageError
 
-class UnrootError(Exception):
-    """Base of every error unroot reports to a user. ``exit_code`` is what the CLI returns."""
-
-    exit_code = 2
-
-
-class UsageError(UnrootError):
-    """Bad input: a malformed flag value, spec, capability name or file. Exit code 2."""
-
-
-class ParseError(UsageError):
-    """Input that could not be parsed; ``where`` names the file/line or the field."""
-
-    def __init__(self, message: str, where: str | None = None) -> None:
-        self.where = where
-        super().__init__(f"{where}: {message}" if where else message)
-
-
-class EnvironmentProblem(UnrootError):
-    """The live system cannot answer (no permission, missing /proc, Docker down). Exit code 3."""
-
-    exit_code = 3
+__all__ = ["EnvironmentProblem", "ParseError", "UnrootError", "UsageError"]

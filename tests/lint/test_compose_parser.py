@@ -7,6 +7,7 @@ from _parser_fixtures import column_of, fixture, line_of
 
 from unroot.sources._shared import RLIM_INFINITY
 from unroot.sources.compose.parser import interpolate, parse_compose
+from unroot.sources.kinds import parse_file
 from unroot.sources.parsed import Location, MountFact, PortFact, UserFact, Workload
 
 
@@ -65,7 +66,7 @@ def test_caddy_cap_add_ports_and_volumes() -> None:
 
 def test_pihole_host_network_udp_and_pragma() -> None:
     text, path = fixture("compose/pihole/docker-compose.yml")
-    parsed = parse_compose(text, path)
+    parsed = parse_file("compose", text, path)  # the parser and the pragma pass beside it
     assert parsed.problems == ()
     (pihole,) = parsed.workloads
     assert pihole.host_network
@@ -437,7 +438,8 @@ def test_trailing_and_file_pragmas() -> None:
         "    cap_add: [NET_ADMIN]\n"
         "    user: root # unroot: ignore\n"
     )
-    parsed = parse_compose(text, "c.yaml")
+    assert parse_compose(text, "c.yaml").line_ignores == ()  # the pragma pass reads them
+    parsed = parse_file("compose", text, "c.yaml")
     assert parsed.file_ignores == ("UR110",)
     assert set(parsed.line_ignores) == {(4, "UR104"), (4, "bind-fails"), (6, "UR105")}
     assert [loc.line for loc, _ in parsed.problems] == [7]  # the malformed pragma

@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unroot.sources.dockerfile.parser import parse_dockerfile
+from unroot.sources.kinds import parse_file
 from unroot.sources.parsed import ImageFile, ParsedFile, Stage
 
 NET_BIND = "cap_net_bind_service=ep"
@@ -645,7 +646,9 @@ def test_valid_dockerfiles_have_no_problems() -> None:
 
 
 def test_pragmas() -> None:
-    parsed = parse("""
+    """The pragma pass beside the parser: a standalone ignore= covers every line of the next
+    instruction."""
+    text = textwrap.dedent("""
         # unroot: ignore-file=UR110
         FROM alpine
         # unroot: ignore=UR104,caps-lost-in-build
@@ -653,7 +656,9 @@ def test_pragmas() -> None:
          && setcap cap_net_raw=ep /x
         # unroot: ignore=ur105
         USER root
-    """)
+    """).lstrip("\n")
+    assert parse_dockerfile(text, "Dockerfile").line_ignores == ()
+    parsed = parse_file("dockerfile", text, "Dockerfile")
     assert parsed.file_ignores == ("UR110",)
     assert set(parsed.line_ignores) == {
         (4, "UR104"),

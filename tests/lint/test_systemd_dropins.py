@@ -27,6 +27,7 @@ from unroot.sources.systemd import (
     parse_systemd,
     parse_systemd_units,
 )
+from unroot.sources.units import parse_units
 
 DROPINS = FIXTURES / "systemd-dropins"
 TREE = FIXTURES / "systemd-tree"
@@ -234,7 +235,7 @@ def test_dropin_pragmas_and_problems_are_its_own() -> None:
         "a.service": "[Service]\nExecStart=/a\n",
         "a.service.d/x.conf": "# unroot: ignore-file=UR109\n[Service]\nnot an assignment\n",
     }
-    by_path = {p.path: p for p in parse_systemd_units(files)}
+    by_path = {p.path: p for p in parse_units(files)}  # with the pragma pass
     dropin = by_path["a.service.d/x.conf"]
     assert dropin.file_ignores == ("UR109",)
     assert [loc for loc, _ in dropin.problems] == [Location("a.service.d/x.conf", 3)]

@@ -7,6 +7,7 @@ from _parser_fixtures import FIXTURES, fixture, line_of
 
 from unroot.sources._shared import RLIM_INFINITY
 from unroot.sources.parsed import Location, PortFact, UserFact, Workload
+from unroot.sources.pragmas import attach
 from unroot.sources.systemd import (
     parse_socket_unit,
     parse_systemd,
@@ -116,7 +117,8 @@ def test_webapp_socket_pairing_prefixes_and_reset() -> None:
     )
     assert not webapp.dynamic_user
     assert webapp.nofile == (4096, 65536)
-    parsed = parse_systemd(svc_text, svc_path)
+    assert parse_systemd(svc_text, svc_path).line_ignores == ()  # the pragma pass reads them
+    parsed = attach(parse_systemd(svc_text, svc_path), svc_text)
     assert parsed.line_ignores == ((line_of(svc_text, "User="), "UR104"),)
 
 

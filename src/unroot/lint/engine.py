@@ -24,9 +24,8 @@ shown in the form it was given; a Dockerfile reached through a workload (``[imag
 from __future__ import annotations
 
 import os
-import posixpath
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from unroot.errors import UsageError
@@ -35,18 +34,15 @@ from unroot.lint.discover import discover, path_key, path_like
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.registry import RuleInfo, load_rules, matches
 from unroot.situation import Situation, build_situations
-from unroot.sources.dockerfile.parser import parse_dockerfile
-from unroot.sources.kinds import KINDS
-from unroot.sources.parsed import Location, ParsedFile, Workload
-from unroot.sources.systemd import dropin_dirs, parse_systemd_units, socket_candidates
+from unroot.sources.builds import join_dockerfiles
+from unroot.sources.files import Files, Lister, Reader
+from unroot.sources.kinds import KINDS, join_files
+from unroot.sources.parsed import Location, ParsedFile
 
 #: The failure threshold when neither --failure-threshold nor the config sets one: errors and
 #: warnings fail a CI job, ``info`` findings (runs-as-root, duplicate-layer) do not.
 DEFAULT_THRESHOLD = "warning"
 _SELECTOR = re.compile(r"UR\d{0,3}|[a-z][a-z0-9]*(?:-[a-z0-9]+)+", re.I)
-Reader = Callable[[str], str | None]
-#: the ``*.conf`` file names in a directory (none when it does not exist)
-Lister = Callable[[str], list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,119 +98,27 @@ def parse_selectors(text: str, what: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-# -- parsing ----------------------------------------------------------------------------------
-def _parse_one(
-    path: str, kind: str, text: str, read: Reader | None, builder: str | None
-) -> ParsedFile:
-    parse = KINDS[kind].parse if kind in KINDS else None
-    if parse is None:  # pragma: no cover - discover checks; systemd units are joined first
-        raise UsageError(f"{path}: no parser for kind {kind!r}")
-    return parse(text, path, read, builder)
-
-
+# -- parsing and joining ----------------------------------------------------------------------
 def _parse_all(
-    inputs: Sequence[tuple[str, str, Text]],
-    read: Reader | None,
-    list_dir: Lister | None,
-    builder: str | None,
+    inputs: Sequence[tuple[str, str, Text]], files: Files, builder: str | None
 ) -> list[ParsedFile]:
+    """Each kind's files through its joiner (``sources/kinds.py``), in the order given; a file
+    a joiner names in another form (a unit's socket or drop-in) after them."""
     parsed: dict[str, ParsedFile] = {}
-    units: dict[str, str] = {}
+    given: dict[str, list[tuple[str, str]]] = {}
     for path, kind, text in inputs:
         if isinstance(text, Unreadable):
             message = f"cannot read this file: {text.reason}"
             parsed[path] = ParsedFile(path, kind, problems=((Location(path), message),))
-        elif kind == "systemd":
-            units[path] = text
+        elif kind not in KINDS:  # pragma: no cover - discover checks
+            raise UsageError(f"{path}: no parser for kind {kind!r}")
         else:
-            parsed[path] = _parse_one(path, kind, text, read, builder)
-    if units:
-        linted = set(units)
-        for path, text in list(units.items()):
-            if path.endswith(".service") and read is not None and path != "-":
-                for candidate in socket_candidates(path, text):
-                    if not _known(units, linted, candidate):
-                        found = read(candidate)
-                        if found is not None:
-                            units[candidate] = found
-        _read_dropins(units, linted, read, list_dir)
-        for result in parse_systemd_units(units):
-            if result.path in linted:
-                parsed[result.path] = result
+            given.setdefault(kind, []).append((path, text))
+    for kind, files_of_kind in given.items():
+        for result in join_files(kind, files_of_kind, files, builder):
+            parsed[result.path] = result
     order = {path: i for i, (path, _, _) in enumerate(inputs)}
     return sorted(parsed.values(), key=lambda p: order.get(p.path, len(order)))
-
-
-def _read_dropins(
-    units: dict[str, str], linted: set[str], read: Reader | None, list_dir: Lister | None
-) -> None:
-    """Add the drop-ins of every unit (systemd's directories, within the unit's tree) to
-    ``units``; those of a unit being linted are linted too (findings point into them)."""
-    if read is None or list_dir is None:
-        return
-    for path in [p for p in units if p.endswith((".service", ".socket")) and p != "-"]:
-        for directory in dropin_dirs(path):
-            for name in list_dir(directory):
-                dropin = posixpath.join(directory, name)
-                if not _known(units, linted, dropin):
-                    found = read(dropin)
-                    if found is None:
-                        continue
-                    units[dropin] = found
-                if path in linted:
-                    linted.add(dropin)
-
-
-def _known(units: dict[str, str], linted: set[str], path: str) -> bool:
-    """Whether ``path`` is among ``units`` under any name; one named in another form (a socket
-    given as ``$PWD/a.socket`` beside ``a.service``) takes ``path``'s, the form its unit's
-    drop-in directories and sockets are looked up in."""
-    if path in units:
-        return True
-    key = path_key(path)
-    for other in units:
-        if other != "-" and path_key(other) == key:
-            units[path] = units.pop(other)
-            if other in linted:
-                linted.discard(other)
-                linted.add(path)
-            return True
-    return False
-
-
-def _join_dockerfiles(
-    parsed: Sequence[ParsedFile], config: LintConfig, read: Reader | None
-) -> tuple[list[ParsedFile], dict[str, ParsedFile]]:
-    """The files with each workload's Dockerfile (``build:``, else ``[images]``) named in one
-    form — the parsed Dockerfile's own path when it is among the files, else the form of the
-    file that names it — and the Dockerfiles by that path.  A Dockerfile reached both ways
-    (``unroot lint .`` with an ``[images]`` join, whose paths are absolute) is one file."""
-    found: dict[str, ParsedFile] = {
-        posixpath.normpath(p.path): p for p in parsed if p.kind == "dockerfile"
-    }
-    by_key = {path_key(path): path for path in found}
-    files: list[ParsedFile] = []
-    for parsed_file in parsed:
-        workloads: list[Workload] = []
-        for workload in parsed_file.workloads:
-            path = workload.dockerfile
-            if path is None and workload.image and workload.source_kind != "systemd":
-                path = config.dockerfile_for(workload.image)
-            if path is None:
-                workloads.append(workload)
-                continue
-            key = path_key(path)
-            shown = by_key.get(key) or path_like(path, parsed_file.path)
-            workloads.append(replace(workload, dockerfile=shown))
-            if shown in found or read is None:
-                continue
-            by_key[key] = shown
-            text = read(shown)
-            if text is not None:
-                found[shown] = parse_dockerfile(text, shown, builder=config.builder)
-        changed = workloads != list(parsed_file.workloads)
-        files.append(replace(parsed_file, workloads=tuple(workloads)) if changed else parsed_file)
-    return files, found
 
 
 # -- rules ------------------------------------------------------------------------------------
@@ -304,8 +208,11 @@ def lint_texts(
     if threshold not in THRESHOLDS:
         raise UsageError(f"--failure-threshold {threshold!r}: expected {'|'.join(THRESHOLDS)}")
     rules = load_rules()
-    parsed = _parse_all(inputs, read, list_dir, config.builder)
-    parsed, dockerfiles = _join_dockerfiles(parsed, config, read)
+    filesystem = Files(read, list_dir, key=path_key, like=path_like)
+    parsed = _parse_all(inputs, filesystem, config.builder)
+    parsed, dockerfiles = join_dockerfiles(
+        parsed, filesystem, config.dockerfile_for, config.builder
+    )
     situations = build_situations(parsed, dockerfiles, config, options.runtime)
     linted = {path_key(p.path) for p in parsed}
     parts = [part for p in parsed for part in p.parts if path_key(part.path) not in linted]

@@ -50,10 +50,10 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 
-from unroot.errors import ParseError
 from unroot.model.acl import ACL_GROUP, ACL_GROUP_OBJ, ACL_USER, Acl, perm_text
 from unroot.model.caps import CapSet
 from unroot.model.creds import Creds
+from unroot.model.errors import ParseError
 from unroot.model.protected import Protection, protection
 from unroot.model.userns import INIT_USERNS, UserNs
 from unroot.model.verdict import Fix, Reason, Verdict

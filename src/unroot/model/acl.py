@@ -25,7 +25,7 @@ import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from unroot.errors import ParseError
+from unroot.model.errors import ParseError
 
 XATTR_NAME_ACL_ACCESS = "system.posix_acl_access"
 POSIX_ACL_XATTR_VERSION = 0x0002

@@ -22,8 +22,8 @@ sctp_do_bind() all make the same check (include/net/ip.h inet_port_requires_bind
 
 from __future__ import annotations
 
-from unroot.errors import ParseError
 from unroot.model.caps import NET_BIND_SERVICE, CapSet
+from unroot.model.errors import ParseError
 from unroot.model.verdict import Fix, Reason, Verdict
 
 PROTOS = ("tcp", "udp", "sctp")

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from unroot.errors import ParseError
+from unroot.model.errors import ParseError
 
 #: include/uapi/linux/capability.h, CAP_CHOWN (0) … CAP_CHECKPOINT_RESTORE (40).
 CAP_NAMES: tuple[str, ...] = (

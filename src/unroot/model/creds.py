@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from unroot.errors import ParseError
 from unroot.model.caps import EMPTY, CapSet
+from unroot.model.errors import ParseError
 
 # include/uapi/linux/securebits.h
 SECBIT_NOROOT = 1 << 0

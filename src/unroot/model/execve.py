@@ -53,9 +53,9 @@ import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from unroot.errors import ParseError, UsageError
 from unroot.model.caps import EMPTY, CapSet, cap_name
 from unroot.model.creds import SECBIT_KEEP_CAPS, SECBIT_NOROOT, Creds, Ids
+from unroot.model.errors import ParseError, UsageError
 from unroot.model.filecaps import FileCaps
 from unroot.model.verdict import Fix, Reason, Verdict
 

@@ -21,8 +21,8 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from unroot.errors import ParseError
 from unroot.model.caps import EMPTY, CapSet, FileCapText
+from unroot.model.errors import ParseError
 
 VFS_CAP_REVISION_MASK = 0xFF000000
 VFS_CAP_FLAGS_MASK = ~VFS_CAP_REVISION_MASK & 0xFFFFFFFF

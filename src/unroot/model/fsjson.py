@@ -36,9 +36,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from unroot.errors import ParseError
 from unroot.model.access import KINDS, FsTree, Inode
 from unroot.model.acl import Acl
+from unroot.model.errors import ParseError
 
 _FIELDS = frozenset(
     {

@@ -57,7 +57,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
-from unroot.errors import ParseError
+from unroot.model.errors import ParseError
 
 KEY_STORE = "key-store"
 PARENT = "protected-parent"

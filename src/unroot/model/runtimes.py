@@ -71,9 +71,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from unroot.errors import ParseError, UsageError
 from unroot.model.caps import CAP_LAST_CAP, EMPTY, CapSet, cap_number
 from unroot.model.creds import SECBIT_KEEP_CAPS, Creds, Ids
+from unroot.model.errors import ParseError, UsageError
 
 CapEdit = Literal["moby", "cri", "podman", "systemd", "shell"]
 NonRootStart = Literal["bounding-only", "permitted", "added-ambient", "systemd", "shell"]

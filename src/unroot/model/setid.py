@@ -17,9 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from unroot.errors import UnrootError
 from unroot.model.caps import EMPTY, CapSet
 from unroot.model.creds import Creds, Ids
+from unroot.model.errors import UnrootError
 
 
 def setuid_switch(creds: Creds, uid: int, gid: int, groups: Iterable[int] = ()) -> Creds:

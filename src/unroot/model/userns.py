@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from unroot.errors import ParseError
+from unroot.model.errors import ParseError
 
 OVERFLOW_ID = 65534
 UID_GID_MAP_MAX_EXTENTS = 340

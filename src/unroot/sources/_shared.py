@@ -9,7 +9,6 @@ from typing import ParamSpec
 
 from unroot.sources.parsed import Location, ParsedFile, PortFact, UserFact
 from unroot.sources.ports import ports_from_argv
-from unroot.sources.pragmas import parse_pragmas
 
 #: RLIM_INFINITY (unlimited: compose ``-1``, systemd ``infinity``); the kernel caps NOFILE at
 #: fs.nr_open, so for open files it means "as many as the kernel allows".
@@ -75,16 +74,3 @@ def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact
     if words[0].startswith("-"):
         words = ("", *words)
     return ports_from_argv(words, location)
-
-
-def comment_ignores(
-    text: str, path: str, *, trailing: bool
-) -> tuple[tuple[str, ...], tuple[tuple[int, str], ...], tuple[tuple[Location, str], ...]]:
-    """``(file_ignores, line_ignores, problems)`` of the ``# unroot: ignore=…`` comments.
-
-    ``trailing``: a pragma after content counts for its own line (YAML; not systemd, where
-    ``#`` after content is part of the value).
-    """
-    pragmas = parse_pragmas(text, trailing=trailing)
-    problems = tuple((Location(path, line), message) for line, message in pragmas.problems)
-    return pragmas.file_ignores, pragmas.line_ignores, problems

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from unroot.sources._shared import argv_ports, comment_ignores, never_raises, rule_ids
+from unroot.sources._shared import argv_ports, never_raises, rule_ids
 from unroot.sources.parsed import Location, MountFact, ParsedFile, PortFact, UserFact, Workload
 from unroot.sources.yamlsupport import (
     YMap,
@@ -88,14 +88,8 @@ def parse_k8s(text: str, path: str) -> ParsedFile:
             continue
         for pod in _objects(ctx, document.root, 0):
             workloads.extend(_containers(ctx, pod))
-    file_ignores, line_ignores, pragma_problems = comment_ignores(text, path, trailing=True)
     return ParsedFile(
-        path=path,
-        kind="k8s",
-        workloads=tuple(workloads),
-        problems=tuple(ctx.problems) + pragma_problems,
-        file_ignores=file_ignores,
-        line_ignores=line_ignores,
+        path=path, kind="k8s", workloads=tuple(workloads), problems=tuple(ctx.problems)
     )
 
 

@@ -3,8 +3,8 @@ by its content), which parser reads it, which runtime runs what it describes unl
 chooses one, and how a fix is spelled in its syntax (its :class:`Dialect`).
 
 Adding a kind (Podman Quadlet units, Helm charts, Nomad jobs) is one entry in :data:`KINDS` and
-its parser module under ``sources/``; discovery, ``--kind``, the rules' ``kinds`` and the
-situation's default runtime all read this table.
+its parser module under ``sources/``; discovery, ``--kind``, the rules' ``kinds``, the joining
+of files (:func:`join_files`) and the situation's default runtime all read this table.
 
 By name: ``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``, ``Containerfile`` (and the same
 forms) → dockerfile; ``compose*.y?ml``, ``docker-compose*.y?ml`` → compose; ``*.service``,
@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
+from unroot.errors import UsageError
+from unroot.sources.files import Files, Reader
 from unroot.sources.parsed import ParsedFile
+from unroot.sources.pragmas import attach
 
-Reader = Callable[[str], "str | None"]
 Parser = Callable[[str, str, "Reader | None", "str | None"], ParsedFile]
+#: the files of one kind given to lint, ``(path, text)``, → their ParsedFiles, each joined with
+#: the files it refers to that must be read before it is parsed
+Joiner = Callable[[Sequence[tuple[str, str]], Files, "str | None"], list[ParsedFile]]
 
 
 def _docker_cap_add(items: str, names: str) -> str:
@@ -59,39 +64,71 @@ class Dialect:
 class Kind:
     """One kind of input.
 
-    ``parse(text, path, read, builder)``: the file's facts (``read`` reads the other files a
-    compose project pulls in; ``builder`` is the image builder for Dockerfiles); None for a kind
-    whose files are joined before they are parsed (systemd units with their sockets and
-    drop-ins).  ``default_runtime``: the runtime profile (``unroot.model.runtimes.PROFILES``)
-    that runs it unless ``--runtime`` says otherwise; ``runtime_fixed``: ``--runtime`` does not
-    apply (a systemd unit always runs under systemd)."""
+    ``parse(text, path, read, builder)``: the file's facts, with the pragma pass beside the
+    parser (``read`` reads the other files a compose project pulls in; ``builder`` is the image
+    builder for Dockerfiles); None for a kind whose files are joined before they are parsed.
+    ``join(given, files, builder)``: the joiner of such a kind (systemd units with their sockets
+    and drop-ins, ``sources/units.py``); None: each file is parsed alone (a file that names a
+    Dockerfile puts it in ``Workload.dockerfile``, which ``sources/builds.py`` joins for every
+    kind).  ``default_runtime``: the runtime profile (``unroot.model.runtimes.PROFILES``) that
+    runs it unless ``--runtime`` says otherwise; ``runtime_fixed``: ``--runtime`` does not apply
+    (a systemd unit always runs under systemd); ``images``: its workloads run container images,
+    which an image map (lint's ``[images]``) may join to Dockerfiles."""
 
     name: str
     default_runtime: str
     parse: Parser | None = None
+    join: Joiner | None = None
     runtime_fixed: bool = False
+    images: bool = True
     dialect: Dialect = Dialect()
 
 
+# Each parser, then the pragma pass over the same text beside it (sources/pragmas.py).
 def _parse_dockerfile(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
+    from unroot.sources.dockerfile.buildkit import safe_text
     from unroot.sources.dockerfile.parser import parse_dockerfile
 
     del read
-    return parse_dockerfile(text, path, builder=builder)
+    parsed = parse_dockerfile(text, path, builder=builder)
+    # a standalone ignore= covers every line of the next instruction; '#' after content is the
+    # shell's; problems sorted by line, as the parser sorts its own
+    return attach(parsed, safe_text(text), statements=parsed.statements, ordered=True)
 
 
 def _parse_compose(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
     from unroot.sources.compose.parser import parse_compose
 
     del builder  # the project: .env, override, extends and include files via read
-    return parse_compose(text, path, read=read)
+    texts: dict[str, str] = {path: text}
+
+    def recording(name: str) -> str | None:
+        found = read(name) if read is not None else None
+        if found is not None:
+            texts.setdefault(name, found)
+        return found
+
+    parsed = parse_compose(text, path, read=recording if read is not None else None)
+    parsed = attach(parsed, text, trailing=True)
+    if not parsed.parts:
+        return parsed
+    parts = tuple(attach(part, texts.get(part.path, ""), trailing=True) for part in parsed.parts)
+    return replace(parsed, parts=parts)
 
 
 def _parse_k8s(text: str, path: str, read: Reader | None, builder: str | None) -> ParsedFile:
     from unroot.sources.k8s import parse_k8s
 
     del read, builder
-    return parse_k8s(text, path)
+    return attach(parse_k8s(text, path), text, trailing=True)
+
+
+def _join_units(
+    given: Sequence[tuple[str, str]], files: Files, builder: str | None
+) -> list[ParsedFile]:
+    from unroot.sources.units import join_units
+
+    return join_units(given, files, builder)
 
 
 COMPOSE = Dialect(
@@ -118,9 +155,34 @@ KINDS: dict[str, Kind] = {
     "dockerfile": Kind("dockerfile", "docker", _parse_dockerfile),
     "compose": Kind("compose", "docker", _parse_compose, dialect=COMPOSE),
     "k8s": Kind("k8s", "containerd2", _parse_k8s, dialect=K8S),
-    "systemd": Kind("systemd", "systemd", None, runtime_fixed=True, dialect=SYSTEMD),
+    "systemd": Kind(
+        "systemd", "systemd", join=_join_units, runtime_fixed=True, images=False, dialect=SYSTEMD
+    ),
 }
 NAMES = tuple(KINDS)
+
+
+def parse_file(
+    kind: str, text: str, path: str, read: Reader | None = None, builder: str | None = None
+) -> ParsedFile:
+    """One file of ``kind`` read by its parser, with the pragma pass beside it."""
+    parse = KINDS[kind].parse if kind in KINDS else None
+    if parse is None:
+        raise UsageError(f"{path}: no parser for kind {kind!r}")
+    return parse(text, path, read, builder)
+
+
+def join_files(
+    kind: str, given: Sequence[tuple[str, str]], files: Files, builder: str | None = None
+) -> list[ParsedFile]:
+    """The files of ``kind`` given as ``(path, text)``, each joined with the files it refers to
+    (the kind's joiner; else each parsed alone, ``files.read`` reading a compose project's
+    other files)."""
+    join = KINDS[kind].join if kind in KINDS else None
+    if join is not None:
+        return join(given, files, builder)
+    return [parse_file(kind, text, path, files.read, builder) for path, text in given]
+
 
 _COMPOSE_NAME = re.compile(r"(?:docker-)?compose[^/]*\.ya?ml", re.I)
 _DOCKERFILE_NAME = re.compile(

@@ -254,6 +254,9 @@ class ParsedFile:
     problems: tuple[tuple[Location, str], ...] = ()  # unparseable parts: (where, message)
     file_ignores: tuple[str, ...] = ()  # "# unroot: ignore-file=UR104"
     line_ignores: tuple[tuple[int, str], ...] = ()  # (line the ignore applies to, rule id)
+    #: the (first, last) line of each statement, for the pragma pass: a Dockerfile's
+    #: instructions span lines; None: each line that is neither blank nor a comment is one
+    statements: tuple[tuple[int, int], ...] | None = None
     #: other files this one's findings may point into (a compose project's override, extended
     #: and included files, .env): their own pragmas, no workloads
     parts: tuple[ParsedFile, ...] = ()

@@ -1,7 +1,9 @@
 """Inline suppressions: ``# unroot: ignore=UR104,UR105`` and ``# unroot: ignore-file=UR104``.
 
-One pure pass shared by every parser whose format comments with ``#`` (Dockerfile, YAML, systemd
-units), in the manner of hadolint's ``# hadolint ignore=`` pass:
+One pure pass over a file's text, run beside its parser (the parsers do not call it; each kind in
+``sources/kinds.py`` runs both and :func:`attach` joins their results), for every format that
+comments with ``#`` (Dockerfile, YAML, systemd units), in the manner of hadolint's ``# hadolint
+ignore=`` pass:
 
 * ``ignore=IDS`` on a line of its own applies to the next *statement*: the next instruction of
   a Dockerfile (every physical line of it, so a finding reported inside a multi-line ``RUN`` is
@@ -22,7 +24,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from unroot.sources.parsed import Location, ParsedFile
 
 _PRAGMA = re.compile(r"#\s*unroot\s*:\s*(?P<body>.*)$", re.I)
 _DIRECTIVE = re.compile(
@@ -116,3 +120,30 @@ def _targets(
         if content and not content.startswith("#"):
             return range(following, following + 1)
     return range(0)
+
+
+def attach(
+    parsed: ParsedFile,
+    text: str,
+    *,
+    trailing: bool = False,
+    statements: Sequence[tuple[int, int]] | None = None,
+    ordered: bool = False,
+) -> ParsedFile:
+    """``parsed`` with the pragmas of ``text``, the file it was parsed from: its ignores, and each
+    malformed pragma as a problem after the parser's (``ordered``: all of them sorted by line,
+    column and message, as a Dockerfile's are).  ``trailing`` and ``statements`` as in
+    :func:`parse_pragmas`."""
+    pragmas = parse_pragmas(text, statements=statements, trailing=trailing)
+    if not (pragmas.file_ignores or pragmas.line_ignores or pragmas.problems):
+        return parsed
+    found = tuple((Location(parsed.path, line), message) for line, message in pragmas.problems)
+    problems = parsed.problems + found
+    if ordered and found:
+        problems = tuple(sorted(problems, key=lambda p: (p[0].line, p[0].column, p[1])))
+    return replace(
+        parsed,
+        problems=problems,
+        file_ignores=pragmas.file_ignores,
+        line_ignores=pragmas.line_ignores,
+    )

@@ -75,7 +75,6 @@ from unroot.model.caps import CAP_NAMES, CapSet
 from unroot.sources._shared import (
     RLIM_INFINITY,
     argv_ports,
-    comment_ignores,
     never_raises,
     parse_id,
     user_fact,
@@ -614,16 +613,9 @@ def parse_systemd(
     """A ``.service`` (or ``.socket``) unit; ``sockets`` are the candidates to pair with,
     ``dropins`` its drop-in files ``(path, text)`` in the order systemd reads them
     (:func:`order_dropins`)."""
-    file_ignores, line_ignores, pragma_problems = comment_ignores(text, path, trailing=False)
     if path.endswith(".socket"):
         socket = parse_socket_unit(text, path, dropins)
-        return ParsedFile(
-            path,
-            "systemd",
-            problems=socket.problems + pragma_problems,
-            file_ignores=file_ignores,
-            line_ignores=line_ignores,
-        )
+        return ParsedFile(path, "systemd", problems=socket.problems)
     state = _Service(path)
     entries, sections = read_unit(text, path, state.problems)
     for dropin_path, dropin_text in dropins:
@@ -650,9 +642,7 @@ def parse_systemd(
         path=path,
         kind="systemd",
         workloads=workloads,
-        problems=tuple(state.problems) + pragma_problems,
-        file_ignores=file_ignores,
-        line_ignores=line_ignores,
+        problems=tuple(state.problems),
     )
 
 
@@ -943,7 +933,7 @@ def order_dropins(unit_path: str, paths: Iterable[str]) -> list[str]:
 def parse_systemd_units(files: Mapping[str, str]) -> list[ParsedFile]:
     """Parse several unit files at once: each service and socket with its drop-ins among
     ``files``, each service paired with the sockets among them.  A drop-in yields a ParsedFile
-    of its own (its ``# unroot: ignore`` pragmas and syntax problems; no workload)."""
+    of its own (its syntax problems, and later its ``# unroot: ignore`` pragmas; no workload)."""
     units = [p for p in files if not is_dropin(p)]
     dropins = [p for p in files if is_dropin(p)]
     ordered = {unit: order_dropins(unit, dropins) for unit in units}
@@ -959,14 +949,5 @@ def parse_systemd_units(files: Mapping[str, str]) -> list[ParsedFile]:
     for path in dropins:
         problems: list[tuple[Location, str]] = []
         read_unit(files[path], path, problems)
-        ignores, line_ignores, pragma_problems = comment_ignores(files[path], path, trailing=False)
-        results.append(
-            ParsedFile(
-                path,
-                "systemd",
-                problems=tuple(problems) + pragma_problems,
-                file_ignores=ignores,
-                line_ignores=line_ignores,
-            )
-        )
+        results.append(ParsedFile(path, "systemd", problems=tuple(problems)))
     return results

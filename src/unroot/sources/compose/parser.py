@@ -25,8 +25,8 @@ A project is read the way ``docker compose`` (compose-go) loads it, from the fil
   directory.  A missing file or an include cycle is a problem (compose refuses the project).
 
 Files are read through ``read`` (None: only the text given; the parser does no I/O itself).
-The ParsedFile lists every other file it read in ``parts`` with their pragmas, so ``# unroot:
-ignore=`` works in an override file too.
+The ParsedFile lists every other file it read in ``parts`` (the pragma pass, run beside the parser
+in ``sources/kinds.py``, reads their ``# unroot: ignore=``, so it works in an override file too).
 
 Values (compose-spec ``05-services.md``, ``12-interpolation.md``):
 
@@ -61,7 +61,6 @@ from dataclasses import dataclass, field, replace
 from unroot.sources._shared import (
     RLIM_INFINITY,
     argv_ports,
-    comment_ignores,
     never_raises,
     rule_ids,
     user_fact,
@@ -471,15 +470,12 @@ def parse_compose(
                 workloads.append(workload)
     if own and not any("services" in r or "include" in r for r in own):
         ctx.problems.append((Location(path), "no top-level 'services:': not a compose file?"))
-    file_ignores, line_ignores, pragma_problems = comment_ignores(text, path, trailing=True)
     return ParsedFile(
         path=path,
         kind="compose",
         workloads=tuple(_resolve_shared_netns(workloads)),
-        problems=tuple(ctx.problems) + pragma_problems,
-        file_ignores=file_ignores,
-        line_ignores=line_ignores,
-        parts=tuple(_part(part, project.texts[part] or "") for part in project.parts),
+        problems=tuple(ctx.problems),
+        parts=tuple(ParsedFile(part, "compose") for part in project.parts),
     )
 
 
@@ -517,13 +513,6 @@ def _notes(used: list[tuple[Use, Mapping[str, str]]]) -> tuple[str, ...]:
         else:
             notes.append(f"{expression}: {name} {state}, compose substitutes an empty string")
     return tuple(dict.fromkeys(notes))
-
-
-def _part(path: str, text: str) -> ParsedFile:
-    file_ignores, line_ignores, problems = comment_ignores(text, path, trailing=True)
-    return ParsedFile(
-        path, "compose", problems=problems, file_ignores=file_ignores, line_ignores=line_ignores
-    )
 
 
 def _resolve_shared_netns(workloads: list[Workload]) -> list[Workload]:

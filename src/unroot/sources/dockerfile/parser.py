@@ -149,7 +149,6 @@ from unroot.sources.parsed import (
     path_dirs,
 )
 from unroot.sources.ports import ports_from_argv
-from unroot.sources.pragmas import parse_pragmas
 from unroot.sources.shell import Env, expand_word, shell_c_script
 
 NOBODY = 65534
@@ -188,8 +187,6 @@ def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
     except BuildKitParseError as exc:
         instructions, chunk_problems = _parse_in_chunks(clean, escape, str(exc))
         problems.extend((Location(path, line), message) for line, message in chunk_problems)
-    pragmas = parse_pragmas(clean, statements=[(i.start_line, i.end_line) for i in instructions])
-    problems.extend((Location(path, line), message) for line, message in pragmas.problems)
     builder = _Builder(path, clean, escape, problems)
     stages = builder.run(instructions)
     if builder_name == "classic":
@@ -202,8 +199,7 @@ def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
         kind="dockerfile",
         dockerfile=DockerfileFacts(path, stages) if stages else None,
         problems=tuple(sorted(problems, key=lambda p: (p[0].line, p[0].column, p[1]))),
-        file_ignores=pragmas.file_ignores,
-        line_ignores=pragmas.line_ignores,
+        statements=tuple((i.start_line, i.end_line) for i in instructions),
     )
 
 
