@@ -59,9 +59,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds after the warm-up (5)")
     parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run (3)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per method (1)")
-    parser.add_argument("--rate", type=float, default=1000.0, help="fixed-rate req/s (1000)")
+    parser.add_argument("--rate", type=float, default=500.0, help="fixed-rate req/s (500)")
     parser.add_argument(
-        "--rate-duration", type=float, default=3.0, help="seconds per fixed-rate run (3)"
+        "--rate-duration", type=float, default=4.0, help="seconds per fixed-rate run (4)"
     )
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
     parser.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
@@ -73,6 +73,11 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--chart", metavar="PREFIX", help="write PREFIX.png and PREFIX.svg")
+    parser.add_argument(
+        "--replay",
+        metavar="FILE",
+        help="render a saved --format json run (table, chart, JSON) without measuring",
+    )
     parser.add_argument(
         "--progress", action="store_true", help="progress lines on stderr even when not a terminal"
     )
@@ -122,7 +127,6 @@ def handle(
 
     out = stdout or sys.stdout
     err = stderr or sys.stderr
-    settings = _settings(args)
     chart = Path(args.chart) if args.chart else None
     if chart is not None:
         from unroot.proxybench import chart as charting
@@ -130,6 +134,9 @@ def handle(
         charting.require()
         if not chart.parent.is_dir():
             raise UsageError(f"bench: --chart {args.chart}: no directory {chart.parent}")
+    if args.replay:
+        return _render(report.load(Path(args.replay)), args, chart, out, err)
+    settings = _settings(args)
     require_programs(settings.methods)
     tty = err.isatty()
     show = tty or args.progress
@@ -172,7 +179,14 @@ def handle(
         name = signal.Signals(interrupted or signal.SIGINT).name
         err.write(f"unroot: bench: interrupted ({name}); removed what it started\n")
         return 128 + (interrupted or signal.SIGINT)
-    doc = report.document(outcome)
+    return _render(report.document(outcome), args, chart, out, err)
+
+
+def _render(
+    doc: dict[str, Any], args: argparse.Namespace, chart: Path | None, out: TextIO, err: TextIO
+) -> int:
+    from unroot.proxybench import report
+
     if chart is not None:
         from unroot.proxybench import chart as charting
 

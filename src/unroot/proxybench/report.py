@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
+from unroot.errors import UsageError
 from unroot.proxybench.loads import percentile
 from unroot.proxybench.methods import BY_KEY
 from unroot.proxybench.runner import MODES, PERCENTILES, Outcome, Series, median
@@ -83,6 +86,17 @@ def document(outcome: Outcome) -> dict[str, Any]:
         "elapsed_s": round(outcome.elapsed, 1),
         "methods": methods,
     }
+
+
+def load(path: Path) -> dict[str, Any]:
+    """A saved ``--format json`` document (``--replay``); UsageError when it is not one."""
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"bench: --replay {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("schema_version") != SCHEMA_VERSION:
+        raise UsageError(f"bench: --replay {path}: not an unroot bench JSON (schema_version 1)")
+    return doc
 
 
 def _ms(us: float | None) -> str:

@@ -34,8 +34,8 @@ class Settings:
     rounds: int = 5
     seconds: int = 3  # wrk takes whole seconds
     warmup: int = 1
-    rate: float = 1000.0
-    rate_seconds: float = 3.0
+    rate: float = 500.0
+    rate_seconds: float = 4.0
     threads: int = 2
     connections: int = 64
     workers: int = 2
