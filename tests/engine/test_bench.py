@@ -26,7 +26,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "cli"))
 from _cliutil import validate_schema
 
 from unroot.engine.docker import Docker
-from unroot.proxybench.methods import LABEL, METHODS, NETNS_PREFIX, docker_proxy_pids
+from unroot.proxybench.methods import (
+    LABEL,
+    METHODS,
+    NETNS_PREFIX,
+    docker_proxy_pids,
+    marked_pids,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.engine, pytest.mark.slow]
 
@@ -41,13 +47,7 @@ def leftovers(run_id: str, docker: Docker, ports: list[int]) -> list[str]:
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     found += [f"netns {line}" for line in netns.stdout.splitlines() if run_id in line]
     found += [f"container {c}" for c in docker.containers(f"{LABEL}={run_id}")]
-    marker = f"UNROOT_BENCH_RUN={run_id}".encode()
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        try:
-            if marker in environ.read_bytes().split(b"\0"):
-                found.append(f"process {environ.parent.name}")
-        except OSError:
-            continue
+    found += [f"process {pid}" for pid in marked_pids(run_id)]
     found += [f"docker-proxy {pid}" for port in ports for pid in docker_proxy_pids(port)]
     tables = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True, check=True)
     found += [f"host nft {t}" for t in tables.stdout.splitlines() if "unroot_bench" in t]

@@ -325,6 +325,9 @@ class Lab:
         for proc in self.procs:
             _stop(proc)
         self.procs.clear()
+        for pid in marked_pids(self.run_id):  # one a signal caught between fork and record
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
         if self.docker_used:
             try:
                 from unroot.engine.docker import Docker
@@ -384,6 +387,20 @@ def _kill_netns_procs(name: str) -> None:
     for pid in done.stdout.split():
         with contextlib.suppress(ProcessLookupError, ValueError):
             os.kill(int(pid), signal.SIGKILL)
+
+
+def marked_pids(run_id: str) -> list[int]:
+    """The processes whose environment carries ``UNROOT_BENCH_RUN=<run_id>``: this run's."""
+    marker = f"UNROOT_BENCH_RUN={run_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
 
 
 def docker_proxy_pids(port: int) -> list[int]:
