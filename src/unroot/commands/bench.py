@@ -57,9 +57,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--skip", action="append", default=[], metavar="METHOD")
     parser.add_argument("--quick", action="store_true", help="one short round (the test suite)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds after the warm-up (5)")
-    parser.add_argument("--duration", type=int, default=3, help="seconds per wrk run (3)")
+    parser.add_argument("--duration", type=int, default=2, help="seconds per wrk run (2)")
     parser.add_argument("--warmup", type=int, default=1, help="seconds of warm-up per method (1)")
-    parser.add_argument("--rate", type=float, default=500.0, help="fixed-rate req/s (500)")
+    parser.add_argument("--rate", type=float, default=250.0, help="fixed-rate req/s (250)")
     parser.add_argument(
         "--rate-duration", type=float, default=4.0, help="seconds per fixed-rate run (4)"
     )

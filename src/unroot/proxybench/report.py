@@ -133,8 +133,9 @@ def table(doc: dict[str, Any]) -> str:
             if cpu["us_per_request"] is not None:
                 cpu_text = f"{cpu['us_per_request']:.1f}"
             else:
-                cpu_text = "0 (none)" if m["key"] in ("direct", "unroot-run") else "kernel"
-            label = m["label"] + (" *" if m["note"] else "")
+                cpu_text = "kernel" if m["key"] == "nft" else "0 (none)"
+            over = (t["median_rps"] or 0) < settings["rate"]
+            label = m["label"] + (" *" if m["note"] else "") + (" !" if over else "")
             errors = t["errors"] + fr["errors"]
             out.append(
                 f"{label:32} {t['median_rps'] or 0:>8.0f} {ratio:>5} {rng:>11} | "
@@ -143,10 +144,20 @@ def table(doc: dict[str, Any]) -> str:
             )
     out += [
         "",
-        "req/s: median over the rounds (wrk, closed loop); ratio: median of the per-round ratios",
-        "to direct bind measured in the same round; p50..max: the fixed-rate open-loop load",
-        "(latency from each request's due time); CPU: the proxy's processes (/proc/PID/stat).",
+        "req/s: median over the rounds (wrk, closed loop); ratio: median over the rounds of the",
+        "ratio to a direct-bind run right before or after it (range: min..max); p50..max: the",
+        "fixed-rate open-loop load (latency from each request's due time); CPU: user+system time",
+        "of the proxy's processes (/proc/PID/stat) per request of the wrk runs.",
     ]
+    if any(
+        (m["modes"][mode]["throughput"]["median_rps"] or 0) < settings["rate"]
+        for m in doc["methods"]
+        for mode in MODES
+    ):
+        out.append(
+            f"! its maximum throughput is below the fixed rate ({settings['rate']:g} req/s): "
+            "its latencies measure a growing queue."
+        )
     by_key = {m["key"]: m for m in doc["methods"]}
     if "nft" in by_key and "nft-direct" in by_key:
         parts = []

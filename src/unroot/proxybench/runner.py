@@ -2,8 +2,10 @@
 
 In each round every method is measured once per mode (keep-alive, close) with both loads, the
 order of the methods rotating from round to round, so that the load other programs put on the
-machine spreads over all methods; a ratio to direct bind is taken within a round (same moment),
-and the table shows the median of those ratios.  A warm-up run of each method and mode comes
+machine spreads over all methods.  Each wrk run of a method is paired with a wrk run of direct
+bind right before or after it (the order alternating over the rounds): the pair's ratio cancels
+what other programs did to the machine at that moment, and the table shows the median of those
+ratios.  A warm-up run of each method and mode comes
 first and is not recorded.
 """
 
@@ -32,9 +34,9 @@ PERCENTILES = (0.5, 0.9, 0.99, 0.999)
 class Settings:
     methods: tuple[str, ...]
     rounds: int = 5
-    seconds: int = 3  # wrk takes whole seconds
+    seconds: int = 2  # wrk takes whole seconds
     warmup: int = 1
-    rate: float = 500.0
+    rate: float = 250.0
     rate_seconds: float = 4.0
     threads: int = 2
     connections: int = 64
@@ -61,7 +63,8 @@ class Settings:
     def estimate(self) -> float:
         """Seconds the measurements take (start-up and stop not counted)."""
         per = len(self.methods) * len(MODES)
-        return per * (self.warmup + self.rounds * (self.seconds + self.rate_seconds + 0.3))
+        paired = (len(self.methods) - 1) * len(MODES) * self.rounds * self.seconds
+        return paired + per * (self.warmup + self.rounds * (self.seconds + self.rate_seconds + 0.3))
 
 
 @dataclass
@@ -130,17 +133,15 @@ def run(settings: Settings, lab: Lab, progress: Progress) -> Outcome:
                     f"round {round_no + 1}/{settings.rounds}: {key} {mode} "
                     f"({done}/{total} done, {time.monotonic() - began:.0f} s)"
                 )
+                # a ratio from a pair of adjacent runs (direct bind right before or after,
+                # alternating over the rounds): a burst of other load hits both alike
+                pair = [key] if key == "direct" else ["direct", key]
+                if round_no % 2:
+                    pair.reverse()
+                rps = {who: wrk_run(endpoints[who], series[(who, mode)], settings, mode)
+                       for who in pair}  # fmt: skip
                 s = series[(key, mode)]
-                pids = ep.proxy_pids()
-                cpu0 = loads.cpu_seconds(pids) if pids else 0.0
-                result = measure_wrk(ep, settings, mode, settings.seconds)
-                cpu1 = loads.cpu_seconds(ep.proxy_pids()) if pids else 0.0
-                s.rps.append(result.rps)
-                s.requests.append(result.requests)
-                s.errors += result.errors
-                s.wrk_latency.append(result.percentiles)
-                if pids:
-                    s.cpu.append(max(0.0, cpu1 - cpu0))
+                s.ratio.append(rps[key] / rps["direct"] if rps["direct"] else float("nan"))
                 rate = loads.fixed_rate(
                     script,
                     ep.port,
@@ -157,14 +158,23 @@ def run(settings: Settings, lab: Lab, progress: Progress) -> Outcome:
                 for bucket, count in rate.histogram.items():
                     s.histogram[bucket] = s.histogram.get(bucket, 0) + count
                 done += 1
-        if "direct" in endpoints:
-            for key in keys:
-                for mode in MODES:
-                    base = series[("direct", mode)].rps[-1]
-                    mine = series[(key, mode)]
-                    mine.ratio.append(mine.rps[-1] / base if base else float("nan"))
     progress(f"done: {total} measurements in {time.monotonic() - began:.0f} s")
     return Outcome(settings, lab.run_id, environment, endpoints, series, time.monotonic() - began)
+
+
+def wrk_run(ep: Endpoint, s: Series, settings: Settings, mode: str) -> float:
+    """One recorded wrk run of ``ep`` (and its proxy's CPU time): its requests/s."""
+    pids = ep.proxy_pids()
+    cpu0 = loads.cpu_seconds(pids) if pids else 0.0
+    result = measure_wrk(ep, settings, mode, settings.seconds)
+    cpu1 = loads.cpu_seconds(ep.proxy_pids()) if pids else 0.0
+    s.rps.append(result.rps)
+    s.requests.append(result.requests)
+    s.errors += result.errors
+    s.wrk_latency.append(result.percentiles)
+    if pids:
+        s.cpu.append(max(0.0, cpu1 - cpu0))
+    return result.rps
 
 
 def measure_wrk(ep: Endpoint, settings: Settings, mode: str, seconds: float) -> loads.WrkResult:
