@@ -54,7 +54,9 @@ def register(sub: Any) -> None:
         help="comma-separated (default: all): direct, unroot-run, docker-proxy, socat, nft, "
         "nft-direct (nft's control: direct bind inside its namespace), nginx",
     )
-    parser.add_argument("--skip", action="append", default=[], metavar="METHOD")
+    parser.add_argument(
+        "--skip", action="append", default=[], metavar="METHOD", help="leave out (repeatable)"
+    )
     parser.add_argument("--quick", action="store_true", help="one short round (the test suite)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds after the warm-up (5)")
     parser.add_argument("--duration", type=int, default=2, help="seconds per wrk run (2)")
