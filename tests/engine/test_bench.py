@@ -112,7 +112,7 @@ def test_interrupt_removes_everything(engine: Engine, sig: signal.Signals) -> No
         lines.append(line)
         if m := re.search(r"run ([0-9a-f]{8}): starting", line):
             run_id = m.group(1)
-        if "round 1/3: socat" in line or time.monotonic() > deadline:
+        if "round 1/3: unroot-run" in line or time.monotonic() > deadline:
             break
     assert run_id, "".join(lines)
     # mid-round: the namespace, the container and the processes exist now
