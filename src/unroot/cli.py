@@ -36,7 +36,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"unroot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     if only != "run":
-        from unroot.commands import caps, doctor, explain, lint, rules, undo, verify
+        from unroot.commands import bench, caps, doctor, explain, lint, rules, undo, verify
 
         explain.register(sub)
         caps.register(sub)
@@ -45,6 +45,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         doctor.register(sub)
         undo.register(sub)
         verify.register(sub)
+        bench.register(sub)
     run.register(sub)
     return parser
 
