@@ -129,3 +129,28 @@ def test_open_loop_counts_a_stall_against_every_request_due_in_it() -> None:
     p50 = loads.percentile(hist, result["growth"], 0.5, result["max_us"])
     assert result["max_us"] >= 590_000  # the first request waited out the whole stall
     assert p50 >= 20_000  # more than a handful of requests saw the stall
+
+
+def test_no_local_default_image_skips_the_docker_method(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A machine without the test's base image still benches the other methods, and says so
+    (the engine is asked: `docker image inspect` of a name no one has)."""
+    import argparse
+    import shutil
+    import sys
+
+    from unroot.commands import bench
+    from unroot.proxybench.runner import Settings
+
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI")
+    monkeypatch.setattr(bench, "DEFAULT_IMAGE", "unroot-no-such-image:never")
+    settings = Settings(methods=("direct", "docker-proxy", "socat"))
+    kept = bench._without_missing_image(settings, argparse.Namespace(docker_image=None), sys.stderr)
+    assert kept.methods == ("direct", "socat")
+    assert (
+        "docker-proxy skipped: no local image unroot-no-such-image:never" in capsys.readouterr().err
+    )
+    named = argparse.Namespace(docker_image="unroot-no-such-image:never")
+    assert bench._without_missing_image(settings, named, sys.stderr) is settings

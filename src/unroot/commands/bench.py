@@ -70,8 +70,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--workers", type=int, default=2, help="backend processes (2)")
     parser.add_argument(
         "--docker-image",
-        default="unroot-base:bookworm",
-        help="a local image with sleep (never pulled): holds the network namespace",
+        default=None,
+        help="a local image with sleep (never pulled) that holds the network namespace; "
+        f"default {DEFAULT_IMAGE}, and without it the docker-proxy method is skipped",
     )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--chart", metavar="PREFIX", help="write PREFIX.png and PREFIX.svg")
@@ -115,10 +116,37 @@ def _settings(args: argparse.Namespace) -> Any:
         threads=args.threads,
         connections=max(int(values["connections"]), args.threads),
         workers=args.workers,
-        docker_image=args.docker_image,
+        docker_image=args.docker_image or DEFAULT_IMAGE,
     )
     settings.check()
     return settings
+
+
+DEFAULT_IMAGE = "unroot-base:bookworm"
+
+
+def _without_missing_image(settings: Any, args: argparse.Namespace, err: TextIO) -> Any:
+    """No --docker-image and no local default image: measure the rest, and say so."""
+    import dataclasses
+    import subprocess
+
+    if args.docker_image is not None or "docker-proxy" not in settings.methods:
+        return settings
+    try:
+        found = subprocess.run(
+            ["docker", "image", "inspect", DEFAULT_IMAGE],
+            capture_output=True, timeout=30, check=False,
+        ).returncode == 0  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        found = False
+    if found:
+        return settings
+    err.write(
+        f"bench: docker-proxy skipped: no local image {DEFAULT_IMAGE} "
+        "(give --docker-image IMAGE, any local image with sleep)\n"
+    )
+    methods = tuple(m for m in settings.methods if m != "docker-proxy")
+    return dataclasses.replace(settings, methods=methods)
 
 
 def handle(
@@ -138,7 +166,7 @@ def handle(
             raise UsageError(f"bench: --chart {args.chart}: no directory {chart.parent}")
     if args.replay:
         return _render(report.load(Path(args.replay)), args, chart, out, err)
-    settings = _settings(args)
+    settings = _without_missing_image(_settings(args), args, err)
     require_programs(settings.methods)
     tty = err.isatty()
     show = tty or args.progress
