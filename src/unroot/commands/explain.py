@@ -130,8 +130,8 @@ def register(sub: Any) -> None:
     caps_help = "capability set: names in any spelling, comma-separated; all; none; 0xMASK"
     ex = kinds.add_parser("exec", help="what execve(2) does to a process's credentials")
     ex.add_argument("--json", action="store_true", help="print JSON")
-    ex.add_argument("--uid", metavar="R[,E[,S]]", help="uids before exec (default 0)")
-    ex.add_argument("--gid", metavar="R[,E[,S]]", help="gids before exec (default 0)")
+    ex.add_argument("--uid", metavar="R[,E[,S[,FS]]]", help="uids before exec (default 0)")
+    ex.add_argument("--gid", metavar="R[,E[,S[,FS]]]", help="gids before exec (default 0)")
     ex.add_argument("--groups", metavar="G1,G2", help="supplementary gids")
     for key in SET_KEYS:
         default = {"bounding": "all", "permitted": "all if euid is 0, else none"}.get(key)
