@@ -678,7 +678,7 @@ def test_oracle_area_matches_the_kernel(
     seed = _seed()
     print(f"\n{area}: UNROOT_DIFF_SEED={seed}")
     cases, failures = AREAS[area](lab, random.Random(seed), _cases())
-    differential(area[:13], seed, cases, len(failures))
+    differential(f"oracle:{area}", seed, cases, len(failures))
     assert not failures, f"{len(failures)} of {cases} (seed {seed}):\n" + "\n".join(failures[:5])
 
 
