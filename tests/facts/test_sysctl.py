@@ -18,12 +18,12 @@ from unroot.facts.sysctl import (
 )
 
 
-@pytest.mark.parametrize(("text", "port"), [("1024\n", 1024), ("0", 0), ("65536\n", 65536)])
+@pytest.mark.parametrize(("text", "port"), [("1024\n", 1024), ("0", 0), ("65535\n", 65535)])
 def test_parse_port_start(text: str, port: int) -> None:
     assert parse_port_start(text) == port
 
 
-@pytest.mark.parametrize("text", ["", "-1", "65537", "80 81", "x"])
+@pytest.mark.parametrize("text", ["", "-1", "65536", "65537", "80 81", "x"])
 def test_parse_port_start_refuses(text: str) -> None:
     with pytest.raises(ParseError):
         parse_port_start(text)

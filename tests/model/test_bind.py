@@ -25,7 +25,7 @@ NONE = CapSet()
         (1024, NONE, 1024, True, None),
         # port 0: the kernel picks an ephemeral port, never privileged (snum == 0)
         (0, NONE, 1024, True, None),
-        (0, NONE, 65536, False, None),
+        (0, NONE, 65535, False, None),
         # ip(7) ip_unprivileged_port_start: "all ports below this value require
         # CAP_NET_BIND_SERVICE"; Docker >= 20.10 writes 0 in a container's netns
         (80, NONE, 0, True, None),
@@ -114,7 +114,7 @@ def test_allowed_verdicts_have_no_fixes() -> None:
         ({"port": True}, "port"),
         ({"port": 80, "proto": "icmp"}, "protocol"),
         ({"port": 80, "family": "unix"}, "family"),
-        ({"port": 80, "unprivileged_port_start": 65537}, "ip_unprivileged_port_start"),
+        ({"port": 80, "unprivileged_port_start": 65536}, "ip_unprivileged_port_start"),
         ({"port": 80, "unprivileged_port_start": -1}, "ip_unprivileged_port_start"),
     ],
 )
@@ -140,7 +140,7 @@ def test_sysctl_write_limits(value: int, low: int, expected: str | None) -> None
 
 # -- properties ------------------------------------------------------------------------------
 ports = st.integers(0, 65535)
-starts = st.integers(0, 65536)
+starts = st.integers(0, 65535)
 capsets = st.integers(0, (1 << 41) - 1).map(CapSet)
 
 

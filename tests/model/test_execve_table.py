@@ -436,6 +436,7 @@ def test_json_keys_and_verdict() -> None:
         "ambient",
         "secure_exec",
         "no_new_privs",
+        "securebits",
         "reasons",
         "fixes",
     ]

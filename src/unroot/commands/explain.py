@@ -66,7 +66,15 @@ def _run_single(kind: str, args: argparse.Namespace) -> int:
         if key not in ("handler", "command", "explain_kind", "json") and value is not None
     }
     question["kind"] = kind
-    for flag in ("nnp", "nosuid", "netns_foreign"):
+    for flag in (
+        "nnp",
+        "nosuid",
+        "netns_foreign",
+        "caller_owns_netns_userns",
+        "file_ids_unmapped",
+        "noexec",
+        "no_exec_bit",
+    ):
         if question.get(flag) is False:
             del question[flag]
     result = answer(question)
@@ -122,8 +130,8 @@ def register(sub: Any) -> None:
     caps_help = "capability set: names in any spelling, comma-separated; all; none; 0xMASK"
     ex = kinds.add_parser("exec", help="what execve(2) does to a process's credentials")
     ex.add_argument("--json", action="store_true", help="print JSON")
-    ex.add_argument("--uid", metavar="R[,E[,S]]", help="uids before exec (default 0)")
-    ex.add_argument("--gid", metavar="R[,E[,S]]", help="gids before exec (default 0)")
+    ex.add_argument("--uid", metavar="R[,E[,S[,FS]]]", help="uids before exec (default 0)")
+    ex.add_argument("--gid", metavar="R[,E[,S[,FS]]]", help="gids before exec (default 0)")
     ex.add_argument("--groups", metavar="G1,G2", help="supplementary gids")
     for key in SET_KEYS:
         default = {"bounding": "all", "permitted": "all if euid is 0, else none"}.get(key)
@@ -137,15 +145,34 @@ def register(sub: Any) -> None:
     ex.add_argument("--file-caps-hex", metavar="HEX", help="raw security.capability bytes")
     ex.add_argument("--setuid-owner", metavar="UID", help="the file is setuid to this uid")
     ex.add_argument("--setgid-owner", metavar="GID", help="the file is setgid to this gid")
+    ex.add_argument(
+        "--no-group-exec",
+        dest="group_executable",
+        action="store_false",
+        default=None,
+        help="the file has no group execute bit (S_ISGID then marks mandatory locking)",
+    )
+    ex.add_argument(
+        "--file-ids-unmapped",
+        action="store_true",
+        help="the file's owner or group has no mapping in the caller's user namespace",
+    )
+    ex.add_argument("--noexec", action="store_true", help="the file is on a noexec mount")
+    ex.add_argument(
+        "--no-exec-bit", action="store_true", help="the caller may not execute the file (EACCES)"
+    )
     ex.add_argument("--nnp", action="store_true", help="no_new_privs is set")
     ex.add_argument("--nosuid", action="store_true", help="the file is on a nosuid mount")
     ex.add_argument("--secbits", metavar="N", help="securebits (SECBIT_NOROOT=1, …)")
     ex.add_argument(
         "--userns-root-uid",
-        metavar="K",
-        help="host uid that is root of the caller's user namespace (default 0: the init ns)",
+        metavar="K[,K2…]",
+        help="host uids that are root of the caller's user namespace and of its ancestors "
+        "(default 0: the init ns)",
     )
-    ex.add_argument("--kernel", metavar="X.Y", help="model this kernel version (default: 6.18)")
+    ex.add_argument(
+        "--kernel", metavar="X.Y", help="model this kernel version (default: the running one)"
+    )
     ex.set_defaults(handler=lambda a: _run_single("exec", a))
 
     bd = kinds.add_parser("bind", help="may this process bind(2) the port?")
@@ -170,6 +197,12 @@ def register(sub: Any) -> None:
         action="store_true",
         help="the netns belongs to an ancestor user namespace (e.g. rootless on host network)",
     )
+    bd.add_argument(
+        "--caller-owns-netns-userns",
+        action="store_true",
+        help="the caller's euid created the user namespace that owns the netns (its creator "
+        "holds every capability there)",
+    )
     bd.set_defaults(handler=lambda a: _run_single("bind", a), netns_foreign=False)
 
     ac = kinds.add_parser("access", help="may this identity open the path?")
@@ -180,6 +213,19 @@ def register(sub: Any) -> None:
     ac.add_argument("--groups", metavar="G1,G2", help="supplementary gids")
     ac.add_argument("--effective", metavar="SET", help=caps_help + " (default: none)")
     ac.add_argument("--want", default="r", choices=("r", "w", "x", "rw", "rx", "wx", "rwx"))
+    ac.add_argument(
+        "--open-flags",
+        metavar="FLAGS",
+        help="answer open(2) instead of faccessat(2), with these flags: append, trunc "
+        "(comma-separated; '' for none)",
+    )
+    ac.add_argument(
+        "--uid-map",
+        metavar="'IN OUT N'",
+        help="the caller's user namespace uid_map (lines split by ';'); --uid/--gid/--groups "
+        "are then ids inside it",
+    )
+    ac.add_argument("--gid-map", metavar="'IN OUT N'", help="its gid_map (as --uid-map)")
     ac.add_argument("--fs-json", metavar="FILE", help="a hypothetical tree instead of the disk")
     ac.set_defaults(handler=lambda a: _run_single("access", a))
 

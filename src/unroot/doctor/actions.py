@@ -540,8 +540,8 @@ class SysctlDropIn(Action):
     reason: str = ""
 
     def __post_init__(self) -> None:
-        if not 0 <= self.value <= 65536:
-            raise UsageError(f"{PORT_START_KEY} must be within 0..65536, not {self.value}")
+        if not 0 <= self.value <= 65535:
+            raise UsageError(f"{PORT_START_KEY} must be within 0..65535, not {self.value}")
         if not _SLUG.fullmatch(self.slug):
             raise UsageError(f"drop-in name {self.slug!r} must be [a-z0-9_.-]")
 

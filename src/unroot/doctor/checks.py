@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from unroot.errors import UnrootError
+from unroot.facts.kernel import host_kernel
 from unroot.model.caps import NET_BIND_SERVICE, CapSet
 from unroot.model.verdict import Fix, Reason, Verdict
 
@@ -111,7 +112,7 @@ def check_exec(subject: Subject, exe: ExeAsk, host: Host) -> tuple[Check, CapSet
         bounding=exe.bounding if exe.bounding is not None else CapSet.all(),
         no_new_privs=exe.no_new_privs,
     )
-    result = execve(creds, ExecFile(path=what, file_caps=caps, nosuid=nosuid))
+    result = execve(creds, ExecFile(path=what, file_caps=caps, nosuid=nosuid), kernel=host_kernel())
     observed = f"file caps: {caps.to_text() if caps else 'none'}" + (
         "; on a nosuid mount" if nosuid else ""
     )

@@ -28,6 +28,7 @@ from unroot.doctor.subject import Engine, PathAsk, PortAsk, RootlessRef, Subject
 from unroot.engine.inspect import ImageFacts, engine_cli, inspect_image
 from unroot.errors import EnvironmentProblem, ParseError, UsageError
 from unroot.facts.accounts import Accounts, read_accounts
+from unroot.facts.kernel import host_kernel
 from unroot.facts.rootfs import as_root
 from unroot.model.caps import EMPTY
 from unroot.model.chain import exec_chain
@@ -130,7 +131,12 @@ def compose_subject(
             ev,
         )
         switches, switched = user_switches(links, accounts, ev)
-        chain = exec_chain(situation.start, [p.file for p in programs], switches=switches)
+        chain = exec_chain(
+            situation.start,
+            [p.file for p in programs],
+            switches=switches,
+            kernel=host_kernel(),
+        )
         if switched is not None:
             user = replace(user, uid=switched.uid, gid=switched.gid, groups=switched.groups)
         effective = effective_of(chain, programs, ev)

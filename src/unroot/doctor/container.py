@@ -39,6 +39,7 @@ from unroot.errors import UnrootError, UsageError
 from unroot.facts import PROCFS_PATH
 from unroot.facts.accounts import Accounts, read_accounts
 from unroot.facts.filecaps import read_file_caps
+from unroot.facts.kernel import host_kernel
 from unroot.facts.mounts import MountTree, read_mountinfo
 from unroot.facts.proc import read_status
 from unroot.facts.rootfs import Root, as_root, host_path, resolve_in_root
@@ -159,7 +160,7 @@ def container_subject(
         ev,
     )
     switches, switched = user_switches(links, accounts, ev)
-    chain = exec_chain(start, [p.file for p in programs], switches=switches)
+    chain = exec_chain(start, [p.file for p in programs], switches=switches, kernel=host_kernel())
     effective = effective_of(chain, programs, ev)
     who = switched or who
     if facts.pid is not None:

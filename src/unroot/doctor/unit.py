@@ -29,6 +29,7 @@ from unroot.errors import ParseError, UnrootError, UsageError
 from unroot.facts import PROCFS_PATH
 from unroot.facts.accounts import Accounts, parse_group, parse_passwd
 from unroot.facts.filecaps import read_file_caps
+from unroot.facts.kernel import host_kernel
 from unroot.facts.mounts import MountTree, read_mountinfo
 from unroot.model.caps import EMPTY, CapSet
 from unroot.model.chain import exec_chain
@@ -102,7 +103,7 @@ def unit_subject(file: str, *, etc: str = "/etc", procfs: str = PROCFS_PATH) -> 
     files_run = [_exec_file(link.path, procfs, ev) for link in situation.links]
     effective = EMPTY
     if files_run:
-        chain = exec_chain(start, files_run)
+        chain = exec_chain(start, files_run, kernel=host_kernel())
         if chain.ok:
             effective = chain.final.effective
             shown = " → ".join(f.path for f in files_run)

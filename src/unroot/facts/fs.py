@@ -5,7 +5,7 @@ reads, so it collects exactly the inodes the kernel's lookup touches — every c
 symlinks and what they point to, in the order the kernel follows them — and nothing else;
 components that do not exist are simply absent.  For each inode: ``lstat`` (type, mode, owner,
 group), the ``system.posix_acl_access`` xattr (none when the filesystem has no ACLs), the
-immutable attribute (statx), and the flags of the mount it sits on, from
+immutable and append-only attributes (statx), and the flags of the mount it sits on, from
 ``/proc/self/mountinfo``: per-mount ``ro`` and ``noexec`` from the mount options,
 a read-only superblock from the super options.  The mount is found by walking the mount tree
 (:class:`unroot.facts.mounts.MountTree`), so mounts hidden under a later bind mount are not
@@ -55,24 +55,26 @@ class _Statx(ctypes.Structure):
 _AT_FDCWD = -100
 _AT_SYMLINK_NOFOLLOW = 0x100
 _STATX_ATTR_IMMUTABLE = 0x10
+_STATX_ATTR_APPEND = 0x20
 
 
 _libc: ctypes.CDLL | None = None
 
 
-def _immutable(path: str) -> bool:
-    """statx(2)'s STATX_ATTR_IMMUTABLE; False when the C library has no statx."""
+def _attributes(path: str) -> int:
+    """statx(2)'s ``stx_attributes`` (STATX_ATTR_IMMUTABLE, STATX_ATTR_APPEND…); 0 when the
+    C library has no statx."""
     global _libc  # noqa: PLW0603 - loaded once, on first use
     if _libc is None:
         _libc = ctypes.CDLL(None, use_errno=True)
     statx = getattr(_libc, "statx", None)
     if statx is None:  # pragma: no cover - glibc >= 2.28 has it
-        return False
+        return 0
     buf = _Statx()
     if statx(_AT_FDCWD, os.fsencode(path), _AT_SYMLINK_NOFOLLOW, 0, ctypes.byref(buf)) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err), path)
-    return bool(buf.stx_attributes & _STATX_ATTR_IMMUTABLE)
+    return int(buf.stx_attributes)
 
 
 def _read_acl(path: str) -> Acl | None:
@@ -106,6 +108,7 @@ class _LiveTree(Mapping[str, Inode]):
         if kind is None:  # pragma: no cover - whiteouts and other oddities
             return None
         mount = self.mounts.mount_for(path)
+        attributes = 0 if kind == "symlink" else _attributes(path)
         return Inode(
             kind=kind,
             mode=stat.S_IMODE(st.st_mode),
@@ -116,7 +119,8 @@ class _LiveTree(Mapping[str, Inode]):
             readonly_mount=bool(mount and mount.readonly),
             readonly_fs=bool(mount and mount.readonly_fs),
             noexec_mount=bool(mount and mount.noexec),
-            immutable=kind != "symlink" and _immutable(path),
+            immutable=bool(attributes & _STATX_ATTR_IMMUTABLE),
+            append_only=bool(attributes & _STATX_ATTR_APPEND),
         )
 
     def __getitem__(self, path: str) -> Inode:

@@ -1,12 +1,14 @@
 """Adapter: the live facts an exec, bind or access question may need
 (:class:`unroot.sources.questions.LiveFacts`): a ``--fs-json`` file, and for a path on this
 machine the inodes its lookup reaches (:func:`unroot.facts.fs.gather_tree`) and the
-``fs.protected_symlinks`` sysctl.  ``unroot explain`` passes :data:`LIVE`; so will ``doctor``.
+``fs.protected_symlinks`` sysctl, and the running kernel's release.  ``unroot explain`` passes
+:data:`LIVE`; so will ``doctor``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 from unroot.errors import ParseError, UsageError
@@ -33,6 +35,9 @@ class Live:
         path = absolute_path(path)
         tree = gather_tree(path)
         return path, tree, protected_symlinks()
+
+    def kernel_release(self) -> str:
+        return os.uname().release
 
 
 LIVE = Live()

@@ -41,9 +41,9 @@ class NetnsValue:
 
 
 def parse_port_start(text: str) -> int:
-    """The text of ``ip_unprivileged_port_start`` (0..65536 by the kernel's bounds)."""
+    """The text of ``ip_unprivileged_port_start`` (0..65535 by the kernel's bounds)."""
     value = text.strip()
-    if not value.isdigit() or int(value) > 65536:
+    if not value.isdigit() or int(value) > 65535:
         raise ParseError(f"ip_unprivileged_port_start: expected a port, not {text!r}")
     return int(value)
 

@@ -30,17 +30,23 @@ Each permission check is inode_permission() → generic_permission():
 faccessat(2) (fs/open.c do_faccessat, with AT_EACCESS: the fsuid, fsgid and effective set) adds:
 X on a regular file of a ``noexec`` mount is EACCES before anything else, and a write that
 passed the checks above is EROFS on a read-only *mount* (bind mount ``ro``, a ``:ro`` volume) —
-except for devices, FIFOs and sockets.  open(2) without O_TRUNC answers the same for regular
-files.  This module answers faccessat's question; fixes are simulated on the tree and only ever
-widen access for the identity asked about — never for "other" — and never on a path
-:mod:`unroot.model.protected` protects (credentials, root-equivalents: the fix says why and what
-to do instead; in a key store, only ACL entries naming the identity).
+except for devices, FIFOs and sockets.  Asked with open flags (``open_flags``: ``append``,
+``trunc``; even none), the answer is open(2)'s (fs/namei.c do_open() and may_open()) for a
+regular file: ``O_TRUNC`` asks for write permission too and makes a read-only mount or
+filesystem EROFS before any permission check (mnt_want_write()); after the permission check,
+an append-only inode (chattr +a) refuses with EPERM an open for writing without ``O_APPEND``
+and any ``O_TRUNC`` (``IS_APPEND``, before the write access to the mount: EPERM, not EROFS, on
+a read-only mount); then a write on a read-only mount is EROFS.  faccessat(2) does not look at
+the append-only flag.  Fixes are simulated on the tree and only ever widen access for the
+identity asked about — never for "other" — and never on a path :mod:`unroot.model.protected`
+protects (credentials, root-equivalents: the fix says why and what to do instead; in a key
+store, only ACL entries naming the identity).
 
 Reason codes (stable): ``searched``, ``symlink`` (the walk); ``missing`` (ENOENT),
 ``not-a-directory`` (ENOTDIR), ``symlink-loop`` (ELOOP), ``protected-symlink``,
 ``search-denied``, ``access-denied``, ``noexec-mount`` (EACCES), ``read-only-fs``,
-``read-only-mount`` (EROFS), ``immutable`` (EPERM); and for an allowed access the rule that
-allowed it: ``owner``, ``group``, ``other``, ``acl-user``, ``acl-group``,
+``read-only-mount`` (EROFS), ``immutable``, ``append-only`` (EPERM); and for an allowed
+access the rule that allowed it: ``owner``, ``group``, ``other``, ``acl-user``, ``acl-group``,
 ``cap-dac-read-search``, ``cap-dac-override``.
 """
 
@@ -83,7 +89,7 @@ class Inode:
     is set, the rwx bits of ``mode`` are those the ACL implies (owner = ``user::``, group =
     ``mask::``, other = ``other::``), as the kernel keeps them.  ``readonly_mount`` is the
     per-mount ``ro`` flag (EROFS after the DAC check), ``readonly_fs`` a read-only superblock
-    (EROFS before it).
+    (EROFS before it).  ``append_only``: chattr +a (only open(2) looks at it).
     """
 
     kind: str
@@ -96,6 +102,7 @@ class Inode:
     readonly_fs: bool = False
     noexec_mount: bool = False
     immutable: bool = False
+    append_only: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -155,6 +162,22 @@ def parse_want(want: str) -> int:
         | (MAY_WRITE if "w" in want else 0)
         | (MAY_EXEC if "x" in want else 0)
     )
+
+
+OPEN_FLAGS = ("append", "trunc")
+
+
+def parse_open_flags(flags: object) -> frozenset[str]:
+    """``append``, ``trunc`` (O_APPEND, O_TRUNC), as a list; empty names are skipped."""
+    if not isinstance(flags, list | tuple | frozenset | set):
+        raise ParseError(f"open flags must be a list of {', '.join(OPEN_FLAGS)}")
+    names = {str(flag).strip().lower().removeprefix("o_") for flag in flags} - {""}
+    unknown = sorted(names - set(OPEN_FLAGS))
+    if unknown:
+        raise ParseError(
+            f"open flags are {', '.join(OPEN_FLAGS)}, not {', '.join(unknown)}", "open_flags"
+        )
+    return frozenset(names)
 
 
 def _bits(mask: int) -> str:
@@ -491,6 +514,8 @@ class _Question:
     userns: UserNs
     protected: bool
     fix_group: int | None
+    open_flags: frozenset[str] | None = None
+    write_mode: bool = False  # open(2): O_WRONLY or O_RDWR
 
 
 def _evaluate(tree: FsTree, q: _Question) -> tuple[Verdict, _Stop | None]:
@@ -511,6 +536,18 @@ def _evaluate(tree: FsTree, q: _Question) -> tuple[Verdict, _Stop | None]:
                 final,
                 Reason("noexec-mount", f"{final} is on a noexec mount: nobody may execute it"),
             )
+        flags = q.open_flags
+        trunc = flags is not None and "trunc" in flags and inode.kind == "file"
+        if trunc and (inode.readonly_mount or inode.readonly_fs):
+            raise _Stop(
+                "EROFS",
+                final,
+                Reason(
+                    "read-only-mount",
+                    f"{final} is on a read-only mount: open(O_TRUNC) fails with EROFS before "
+                    "any permission check",
+                ),
+            )
         decision = walker.permission(final, inode, mask)
         if not decision.allowed:
             raise _Stop(
@@ -518,6 +555,21 @@ def _evaluate(tree: FsTree, q: _Question) -> tuple[Verdict, _Stop | None]:
                 final,
                 Reason("access-denied", f"{_bits(mask)} denied: {decision.text}"),
                 mask & 7,
+            )
+        if (
+            flags is not None
+            and inode.append_only
+            and inode.kind != "dir"
+            and ((q.write_mode and "append" not in flags) or trunc)
+        ):
+            raise _Stop(
+                "EPERM",
+                final,
+                Reason(
+                    "append-only",
+                    f"{final} is append-only (chattr +a): open(2) for writing needs O_APPEND "
+                    "and O_TRUNC is refused, for root too",
+                ),
             )
         if (
             mask & MAY_WRITE
@@ -558,8 +610,12 @@ def access_verdict(
     userns: UserNs | None = None,
     protected_symlinks: bool = True,
     fix_group: int | None = None,
+    open_flags: frozenset[str] | None = None,
 ) -> Verdict:
     """faccessat(path, want, AT_EACCESS) for ``creds`` (fsuid, fsgid, groups, effective set).
+
+    ``open_flags`` (``append``, ``trunc``; an empty set counts): answer open(2) with ``want``
+    as the access mode (``w``: O_WRONLY, ``rw``: O_RDWR) instead of faccessat.
 
     ``userns``: the caller's user namespace (None: the initial one, where every id is mapped);
     ``protected_symlinks``: the ``fs.protected_symlinks`` sysctl (systemd sets 1);
@@ -567,8 +623,18 @@ def access_verdict(
     ``extra["denied_at"]`` is the path of the first inode that refuses (or is missing).
     """
     _check_path(path)
+    mask = parse_want(want)
+    if open_flags is not None:
+        open_flags = parse_open_flags(open_flags)
     q = _Question(
-        path, creds, parse_want(want), userns or INIT_USERNS, protected_symlinks, fix_group
+        path,
+        creds,
+        mask | (MAY_WRITE if open_flags and "trunc" in open_flags else 0),
+        userns or INIT_USERNS,
+        protected_symlinks,
+        fix_group,
+        open_flags,
+        bool(mask & MAY_WRITE),
     )
     verdict, stop = _evaluate(tree, q)
     if stop is None:
@@ -813,6 +879,14 @@ def _other_fixes(stop: _Stop) -> tuple[Fix, ...]:
             Fix(
                 f"{stop.at} is immutable; clear the flag if it is meant to change",
                 f"chattr -i {at}",
+            ),
+        )
+    if code == "append-only":
+        return (
+            Fix(
+                f"{stop.at} is append-only: open it with O_APPEND (shell `>>`), or clear the "
+                "flag if it is meant to be rewritten",
+                f"chattr -a {at}",
             ),
         )
     if code == "read-only-mount":

@@ -40,8 +40,10 @@ def _check_args(port: int, proto: str, family: str, start: int) -> None:
         raise ParseError(f"protocol must be one of {', '.join(PROTOS)}, not {proto!r}")
     if family not in FAMILIES:
         raise ParseError(f"address family must be inet or inet6, not {family!r}")
-    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= 65536:
-        raise ParseError(f"{SYSCTL} must be 0..65536, not {start!r}")
+    if isinstance(start, bool) or not isinstance(start, int) or not 0 <= start <= SYSCTL_MAX:
+        raise ParseError(
+            f"{SYSCTL} must be 0..{SYSCTL_MAX} (the kernel refuses more with EINVAL), not {start!r}"
+        )
 
 
 def sysctl_write_error(value: int, local_port_range_low: int) -> str | None:

@@ -58,7 +58,7 @@ class Ids:
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
                 raise ParseError(f"ids must be integers, not {text!r}")
         if not 1 <= len(values) <= 4:
-            raise ParseError(f"expected 1 to 3 ids (real, effective, saved), got {len(values)}")
+            raise ParseError(f"expected 1 to 4 ids (real, effective, saved, fs), got {len(values)}")
         real = values[0]
         effective = values[1] if len(values) > 1 else real
         saved = values[2] if len(values) > 2 else effective

@@ -107,12 +107,29 @@ class Kernel:
         return f"{self.version[0]}.{self.version[1]}"
 
 
-RUNNING = Kernel((6, 18))
+#: The newest kernel the model knows: what a question about an unknown host (lint) assumes.
+LATEST = Kernel((6, 18))
+RUNNING = LATEST  # the name older callers import; live questions pass the running kernel
+
+
+def running_kernel(release: str) -> Kernel:
+    """The kernel of ``uname -r`` (``6.1.0-28-amd64``, ``5.15.0-1051-azure``, ``6.18.0+``);
+    a release too old for the model is refused, one that does not parse gives :data:`LATEST`."""
+    try:
+        return Kernel.parse(release)
+    except ParseError:
+        return LATEST
 
 
 @dataclass(frozen=True, slots=True)
 class ExecFile:
-    """The program being executed, as far as execve's credential rules look at it."""
+    """The program being executed, as far as execve's credential rules look at it.
+
+    ``ids_mapped``: the file's owner and group both have a mapping in the caller's user
+    namespace (False: bprm_fill_uid() leaves the ids alone).  ``executable``: some execute bit
+    is set (or the caller may execute it); ``noexec``: the file is on a ``noexec`` mount.
+    Either one false/true makes execve fail with EACCES before any credential changes.
+    """
 
     path: str = "the program"
     file_caps: FileCaps | None = None
@@ -120,6 +137,9 @@ class ExecFile:
     setgid_owner: int | None = None
     group_executable: bool = True
     nosuid: bool = False
+    ids_mapped: bool = True
+    executable: bool = True
+    noexec: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +170,7 @@ class ExecResult:
             "ambient": creds.ambient.names(),
             "secure_exec": self.secure_exec,
             "no_new_privs": creds.no_new_privs,
+            "securebits": creds.securebits,
             "reasons": [reason.to_json() for reason in self.reasons],
             "fixes": [fix.to_json() for fix in self.fixes],
         }
@@ -206,10 +227,20 @@ def execve(
     trace = _Trace()
     path = file.path
 
+    # -- fs/exec.c do_open_execat() / may_open(): noexec mount, no execute permission ----------
+    if file.noexec or not file.executable:
+        return _eacces(old, file, trace)
+
     # -- fs/exec.c bprm_fill_uid(): set-user-ID and set-group-ID files --------------------------
     euid, egid = old.uid.effective, old.gid.effective
     wants_setid = file.setuid_owner is not None or file.setgid_owner is not None
-    if wants_setid and file.nosuid:
+    if wants_setid and not file.ids_mapped:
+        trace.why(
+            "setid-ids-unmapped",
+            f"the owner or group of {path} has no mapping in the caller's user namespace: "
+            "its set-user-ID/set-group-ID bits are ignored",
+        )
+    elif wants_setid and file.nosuid:
         trace.why(
             "nosuid-ignored-setid",
             f"{path} is on a nosuid mount: its set-user-ID/set-group-ID bits are ignored",
@@ -415,6 +446,24 @@ def execve(
             f"execve succeeds: permitted {_caps(permitted)}, effective {_caps(new_effective)}",
         )
     return ExecResult(None, new, secure, tuple(trace.reasons), tuple(trace.fixes))
+
+
+def _eacces(old: Creds, file: ExecFile, trace: _Trace) -> ExecResult:
+    """do_open_execat(): a file on a noexec mount, or one the caller may not execute."""
+    path = file.path
+    if file.noexec:
+        trace.why("noexec-mount", f"{path} is on a noexec mount: execve fails with EACCES")
+        trace.fix(
+            f"run {path} from a mount without noexec (or remount it with exec)",
+            "mount -o remount,exec <the mount point of the file>",
+        )
+    else:
+        trace.why(
+            "not-executable",
+            f"{path} has no execute permission for the caller: execve fails with EACCES",
+        )
+        trace.fix("give the file an execute bit", f"chmod +x {path}")
+    return ExecResult("EACCES", old, False, tuple(trace.reasons), tuple(trace.fixes))
 
 
 def _eperm(old: Creds, file: ExecFile, missing: CapSet, trace: _Trace) -> ExecResult:

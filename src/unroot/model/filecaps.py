@@ -18,8 +18,9 @@ any flag other than the effective bit.
 
 from __future__ import annotations
 
+import re
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from unroot.model.caps import EMPTY, CapSet, FileCapText
 from unroot.model.errors import ParseError
@@ -30,6 +31,7 @@ VFS_CAP_FLAGS_EFFECTIVE = 0x000001
 _MAGIC = {1: 0x01000000, 2: 0x02000000, 3: 0x03000000}
 _SIZE = {1: 12, 2: 20, 3: 24}
 XATTR_NAME_CAPS = "security.capability"
+_ROOTID = re.compile(r"\s*\[?\s*rootid\s*=\s*(\d+)\s*\]?\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +110,17 @@ class FileCaps:
         """setcap(8) text such as ``cap_net_bind_service=+ep``.
 
         The file has one effective bit, so like setcap(8) the text must raise ``e`` for all of
-        its permitted and inheritable capabilities or for none.
+        its permitted and inheritable capabilities or for none.  A trailing ``rootid=N`` (as
+        getcap(8) prints it, brackets allowed) makes a revision 3 entry for that rootid, as
+        ``setcap -n N`` writes it.
         """
+        rootid = None
+        match = _ROOTID.search(text)
+        if match:
+            rootid = int(match.group(1))
+            if rootid > 0xFFFFFFFF:
+                raise ParseError(f"file capability text {text!r}: rootid must be a 32-bit uid")
+            text = text[: match.start()]
         parsed = FileCapText.parse(text)
         if parsed.effective and parsed.effective != parsed.permitted | parsed.inheritable:
             # setcap(8) refuses the same text: a file has one effective bit, not a set.
@@ -117,7 +128,8 @@ class FileCaps:
                 f"file capability text {text!r}: effective must be empty or exactly the "
                 "permitted and inheritable capabilities (a file has a single effective bit)"
             )
-        return cls(parsed.permitted, parsed.inheritable, bool(parsed.effective))
+        caps = cls(parsed.permitted, parsed.inheritable, bool(parsed.effective))
+        return caps if rootid is None else replace(caps, revision=3, rootid=rootid)
 
     def to_text(self) -> str:
         """getcap-style text (``cap_net_bind_service=ep``)."""

@@ -24,7 +24,7 @@ Fields (unknown ones are an error, to catch typos):
 ``readonly``    reached through a read-only mount (``ro`` bind mount, ``:ro`` volume) — EROFS
                 for writes after the permission check
 ``readonly_fs`` the filesystem itself is read-only — EROFS before the permission check
-``noexec``      on a ``noexec`` mount; ``immutable``: chattr +i
+``noexec``      on a ``noexec`` mount; ``immutable``: chattr +i; ``append_only``: chattr +a
 
 Directories above a listed path that are not listed themselves are implied as ``drwxr-xr-x
 root:root``; ``/`` always exists.  A listed non-directory cannot have entries below it.
@@ -52,6 +52,7 @@ _FIELDS = frozenset(
         "readonly_fs",
         "noexec",
         "immutable",
+        "append_only",
     }
 )
 _MODE = re.compile(r"(?:0o|0)?([0-7]{1,4})")
@@ -138,6 +139,7 @@ def _inode(path: str, entry: object) -> Inode:
             readonly_fs=_flag(entry, "readonly_fs", where),
             noexec_mount=_flag(entry, "noexec", where),
             immutable=_flag(entry, "immutable", where),
+            append_only=_flag(entry, "append_only", where),
         )
     except ParseError as err:
         raise ParseError(str(err), where) from None
@@ -183,6 +185,7 @@ def dump_fs_json(tree: FsTree) -> dict[str, dict[str, Any]]:
             ("readonly_fs", inode.readonly_fs),
             ("noexec", inode.noexec_mount),
             ("immutable", inode.immutable),
+            ("append_only", inode.append_only),
         ):
             if value:
                 entry[name] = True

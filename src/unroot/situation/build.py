@@ -50,7 +50,7 @@ from unroot.model.bind import bind_verdict
 from unroot.model.caps import EMPTY, CapSet
 from unroot.model.chain import ChainResult, exec_chain
 from unroot.model.creds import Creds, Ids
-from unroot.model.execve import ExecFile
+from unroot.model.execve import LATEST, ExecFile, Kernel
 from unroot.model.runtimes import (
     NEW_NETNS_PORT_START,
     PORT_SYSCTL,
@@ -215,8 +215,12 @@ def _switch(target: UserView, wrapper: ChainLink) -> Callable[[Creds], Creds]:
     return partial(setuid_switch, uid=target.uid, gid=target.gid, groups=target.groups)
 
 
+#: The kernel before the one boundary a lint answer can cross (commit 337490f0007f, 6.17).
+BEFORE_6_17 = Kernel((6, 16))
+
+
 def _run_chain(
-    start: Creds, links: Sequence[Link], users: Mapping[int, UserView]
+    start: Creds, links: Sequence[Link], users: Mapping[int, UserView], notes: list[str]
 ) -> tuple[ChainResult, Creds | None]:
     """The model's exec chain over the links, switching users after each setuid-wrapper link.
 
@@ -224,7 +228,15 @@ def _run_chain(
     counts for rootid 0 only (exec_chain's default userns_root_uids), whatever the runtime's
     user namespace maps that root to on the host."""
     switches = {index: _switch(user, links[index].link) for index, user in users.items()}
-    chain = exec_chain(start, [link.file for link in links], switches=switches)
+    files = [link.file for link in links]
+    chain = exec_chain(start, files, switches=switches, kernel=LATEST)
+    older = exec_chain(start, files, switches=switches, kernel=BEFORE_6_17)
+    if (older.ok, older.final) != (chain.ok, chain.final):
+        notes.append(
+            f"answered for Linux {LATEST}, the newest kernel unroot models (the target's is "
+            'unknown): before 6.17 the exec chain ends differently ("ids changed" compared '
+            "with the real ids, commit 337490f0007f)"
+        )
     return chain, chain.final if chain.ok else None
 
 
@@ -529,11 +541,11 @@ def _situation(build: _Build) -> Situation:
     chain: ChainResult | None = None
     final: Creds | None = None
     if start is not None and links:
-        chain, final = _run_chain(start, links, switch)
+        chain, final = _run_chain(start, links, switch, notes)
     elif start is not None and (workload is not None or user.is_root):
         # an entrypoint the linter cannot see: modelled without file capabilities (root
         # emulation makes that exact for root; for anyone else the chain stays undecidable)
-        chain, final = _run_chain(start, [_unknown_link()], {})
+        chain, final = _run_chain(start, [_unknown_link()], {}, notes)
     # -- ports -------------------------------------------------------------------------------
     ports: list[PortBind] = []
     port_start, source = _port_start(runtime, host_network, sysctls)

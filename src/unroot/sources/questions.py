@@ -31,6 +31,9 @@ class LiveFacts(Protocol):
     def access_facts(self, path: str) -> tuple[str, Mapping[str, Inode], bool]:
         """``path`` made absolute, the inodes its lookup reaches, ``fs.protected_symlinks``."""
 
+    def kernel_release(self) -> str:
+        """The running kernel's ``uname -r`` (a question without ``kernel`` models it)."""
+
 
 SET_KEYS = ("bounding", "inheritable", "permitted", "effective", "ambient")
 _EXEC_KEYS = frozenset(
@@ -45,6 +48,9 @@ _EXEC_KEYS = frozenset(
         "setuid_owner",
         "setgid_owner",
         "group_executable",
+        "file_ids_unmapped",
+        "noexec",
+        "no_exec_bit",
         "nnp",
         "nosuid",
         "secbits",
@@ -65,11 +71,26 @@ _BIND_KEYS = frozenset(
         "netns",
         "netns_foreign",
         "netns_owned_by_caller_userns",
+        "caller_owns_netns_userns",
         "id",
     }
 )
 _ACCESS_KEYS = frozenset(
-    {"kind", "path", "uid", "gid", "groups", "effective", "want", "fs", "fs_json", "id"}
+    {
+        "kind",
+        "path",
+        "uid",
+        "gid",
+        "groups",
+        "effective",
+        "want",
+        "open_flags",
+        "uid_map",
+        "gid_map",
+        "fs",
+        "fs_json",
+        "id",
+    }
 )
 
 
@@ -120,6 +141,43 @@ def _groups(question: Question) -> frozenset[int]:
         raise ParseError(f"groups must be numeric gids, not {value!r}", "groups") from None
 
 
+def _int_list(question: Question, key: str) -> tuple[int, ...]:
+    """An integer, ``"100000,101000"`` or a JSON list of integers."""
+    value = question.get(key)
+    if value is None:
+        return ()
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple):
+        items = [items]
+    numbers = []
+    for item in items:
+        number = _int({key: item.strip() if isinstance(item, str) else item}, key)
+        if number is not None and not 0 <= number <= 0xFFFFFFFE:
+            raise ParseError(f"expected a host uid, not {number}", key)
+        if number is not None:
+            numbers.append(number)
+    return tuple(numbers)
+
+
+def _map(question: Question, key: str) -> Any:
+    """A uid_map/gid_map: ``'INSIDE OUTSIDE COUNT'`` lines (newline or ``;`` between them) or
+    a JSON list of such strings or of ``[inside, outside, count]`` triples."""
+    from unroot.model.userns import IdMap
+
+    value = question.get(key)
+    if isinstance(value, list):
+        value = "\n".join(
+            " ".join(str(v) for v in line) if isinstance(line, list) else str(line)
+            for line in value
+        )
+    if not isinstance(value, str):
+        raise ParseError("expected 'INSIDE OUTSIDE COUNT' lines", key)
+    try:
+        return IdMap.parse(value.replace(";", "\n"), key)
+    except ParseError as exc:
+        raise ParseError(str(exc), key) from None
+
+
 def _check_keys(question: Question, allowed: frozenset[str]) -> None:
     unknown = sorted(set(question) - allowed)
     if unknown:
@@ -128,7 +186,7 @@ def _check_keys(question: Question, allowed: frozenset[str]) -> None:
 
 def answer_exec(question: Question, live: LiveFacts) -> Answer:
     from unroot.model.creds import SECBITS_ALL, Creds, Ids
-    from unroot.model.execve import ExecFile, Kernel, execve
+    from unroot.model.execve import ExecFile, Kernel, execve, running_kernel
     from unroot.model.filecaps import FileCaps
 
     _check_keys(question, _EXEC_KEYS)
@@ -170,8 +228,14 @@ def answer_exec(question: Question, live: LiveFacts) -> Answer:
         raise ParseError("expected the xattr bytes as a hex string", "file_caps_hex")
 
     kernel_text = question.get("kernel")
-    kernel = Kernel.parse(kernel_text) if kernel_text is not None else None
-    userns_root = _int(question, "userns_root_uid", 0) or 0
+    if kernel_text is not None and not isinstance(kernel_text, str):
+        raise ParseError("expected a kernel version such as 6.1", "kernel")
+    kernel = (
+        Kernel.parse(kernel_text)
+        if kernel_text is not None
+        else running_kernel(live.kernel_release())
+    )
+    roots = _int_list(question, "userns_root_uid")
     path = question.get("path", "the program")
     if not isinstance(path, str) or not path:
         raise ParseError("path must be the program's path", "path")
@@ -182,14 +246,12 @@ def answer_exec(question: Question, live: LiveFacts) -> Answer:
         setgid_owner=_int(question, "setgid_owner"),
         group_executable=question.get("group_executable", True) is not False,
         nosuid=_bool(question, "nosuid"),
+        ids_mapped=not _bool(question, "file_ids_unmapped"),
+        noexec=_bool(question, "noexec"),
+        executable=not _bool(question, "no_exec_bit"),
     )
-    roots = (userns_root, 0) if userns_root else (0,)
-    result = (
-        execve(creds, file, userns_root_uids=roots, kernel=kernel)
-        if kernel is not None
-        else execve(creds, file, userns_root_uids=roots)
-    )
-    return result.to_json()
+    roots = tuple(dict.fromkeys((*roots, 0)))
+    return execve(creds, file, userns_root_uids=roots, kernel=kernel).to_json()
 
 
 def answer_bind(question: Question, live: LiveFacts) -> Answer:
@@ -215,12 +277,13 @@ def answer_bind(question: Question, live: LiveFacts) -> Answer:
         effective=_capset(question, "effective"),
         unprivileged_port_start=_int(question, "unprivileged_port_start", 1024) or 0,
         netns_owned_by_caller_userns=not foreign,
+        caller_owns_netns_userns=_bool(question, "caller_owns_netns_userns"),
     )
     return verdict.to_json()
 
 
 def answer_access(question: Question, live: LiveFacts) -> Answer:
-    from unroot.model.access import access_verdict
+    from unroot.model.access import access_verdict, parse_open_flags
     from unroot.model.caps import CapSet
     from unroot.model.creds import Creds, Ids
 
@@ -242,6 +305,21 @@ def answer_access(question: Question, live: LiveFacts) -> Answer:
         permitted=CapSet(),
     )
     creds = creds.with_(permitted=creds.effective)
+    userns = None
+    if question.get("uid_map") is not None or question.get("gid_map") is not None:
+        from unroot.model.userns import IdMap, UserNs
+
+        userns = UserNs(
+            _map(question, "uid_map") if question.get("uid_map") is not None else IdMap(),
+            _map(question, "gid_map") if question.get("gid_map") is not None else IdMap(),
+        )
+        creds = _to_host(creds, userns)
+    flags = question.get("open_flags")
+    if flags is not None and not isinstance(flags, str | list):
+        raise ParseError("open_flags: expected e.g. 'append,trunc'", "open_flags")
+    open_flags = None
+    if flags is not None:
+        open_flags = parse_open_flags(flags if isinstance(flags, list) else flags.split(","))
     tree_data = question.get("fs")
     fs_json = question.get("fs_json")
     if tree_data is None and fs_json is not None:
@@ -250,9 +328,37 @@ def answer_access(question: Question, live: LiveFacts) -> Answer:
         from unroot.model.fsjson import load_fs_json
 
         tree = load_fs_json(tree_data)
-        return access_verdict(tree, path, creds, want).to_json()
+        return access_verdict(
+            tree, path, creds, want, userns=userns, open_flags=open_flags
+        ).to_json()
     path, live_tree, protected = live.access_facts(path)
-    return access_verdict(live_tree, path, creds, want, protected_symlinks=protected).to_json()
+    return access_verdict(
+        live_tree,
+        path,
+        creds,
+        want,
+        userns=userns,
+        protected_symlinks=protected,
+        open_flags=open_flags,
+    ).to_json()
+
+
+def _to_host(creds: Any, userns: Any) -> Any:
+    """The caller's ``--uid``/``--gid``/``--groups`` are its own view (inside the namespace);
+    the walk compares host ids, so they are mapped out (an unmapped id is refused)."""
+    from unroot.model.creds import Ids
+
+    def out(mapping: Any, inside: int, what: str) -> int:
+        outside = mapping.to_outside(inside)
+        if outside is None:
+            raise UsageError(f"{what} {inside} has no mapping in the given {what[:3]}_map")
+        return int(outside)
+
+    return creds.with_(
+        uid=Ids.same(out(userns.uid_map, creds.uid.effective, "uid")),
+        gid=Ids.same(out(userns.gid_map, creds.gid.effective, "gid")),
+        groups=frozenset(out(userns.gid_map, g, "gid") for g in creds.groups),
+    )
 
 
 ANSWERERS: dict[str, Callable[[Question, LiveFacts], Answer]] = {
