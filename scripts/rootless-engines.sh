@@ -103,12 +103,31 @@ stop_one() {
     rm -f "$1"
 }
 
+wait_dockerd_gone() {
+    # rootlesskit's exit does not wait for its dockerd's graceful shutdown; a dockerd still
+    # shutting down keeps XDG_RUNTIME_DIR/docker.pid, and a new one started meanwhile exits.
+    local pid owner
+    owner=$(uid_of) || return 0
+    for _ in $(seq 60); do
+        pid=$(cat "/run/user/$owner/docker.pid" 2>/dev/null || true)
+        if [ -z "$pid" ] || ! [ -d "/proc/$pid" ]; then
+            return 0
+        fi
+        sleep 0.5
+    done
+    kill -KILL "$pid" 2>/dev/null || true
+}
+
 if [ "$ACTION" = stop ]; then
     case "$WHICH" in
-    docker) stop_one "$STATE/dockerd.pid" rootlesskit ;;
+    docker)
+        stop_one "$STATE/dockerd.pid" rootlesskit
+        wait_dockerd_gone
+        ;;
     podman) stop_one "$STATE/podman.pid" podman ;;
     all)
         stop_one "$STATE/dockerd.pid" rootlesskit
+        wait_dockerd_gone
         stop_one "$STATE/podman.pid" podman
         ;;
     *) die "stop what? $WHICH (docker, podman)" ;;
