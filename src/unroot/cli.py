@@ -57,8 +57,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         verify.register(sub)
     run.register(sub)
     if only != "run":
-        completion.register(sub)
-        man.register(sub)
+        completion.register(sub, parser)
+        man.register(sub, parser)
     return parser
 
 

@@ -7,6 +7,7 @@ and zsh (zsh's completion builtins stubbed: they print what they would offer).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import shutil
 import subprocess
@@ -16,8 +17,6 @@ from pathlib import Path
 import pytest
 
 from unroot.cli import build_parser, main
-from unroot.commands.completion import run_completion
-from unroot.commands.man import run_man
 
 
 def _parser_commands() -> Iterator[tuple[tuple[str, ...], list[str], argparse.ArgumentParser]]:
@@ -96,7 +95,8 @@ def test_man_pages_render_without_warnings(capsys: pytest.CaptureFixture[str]) -
 
 def test_man_output_dir(tmp_path: Path) -> None:
     out = io.StringIO()
-    assert run_man(["--output-dir", str(tmp_path)], stdout=out) == 0
+    with contextlib.redirect_stdout(out):
+        assert main(["man", "--output-dir", str(tmp_path)]) == 0
     top = [" ".join(p) for p, _, _ in COMMANDS if len(p) <= 2]
     expected = {f"{name.replace(' ', '-')}.1" for name in top}
     assert {p.name for p in tmp_path.iterdir()} == expected
@@ -104,10 +104,10 @@ def test_man_output_dir(tmp_path: Path) -> None:
 
 
 def test_man_and_completion_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run_man(["nosuch"]) == 2
+    assert main(["man", "nosuch"]) == 2
     assert "unknown command 'nosuch'" in capsys.readouterr().err
-    assert run_man(["lint", "--output-dir", "/"]) == 2
-    assert run_completion(["fish"]) == 2
+    assert main(["man", "lint", "--output-dir", "/"]) == 2
+    assert main(["completion", "fish"]) == 2
     assert "invalid choice" in capsys.readouterr().err
 
 

@@ -57,12 +57,9 @@ class Command:
         return next((c for c in self.walk() if c.path == path), None)
 
 
-def command_tree(parser: argparse.ArgumentParser | None = None) -> Command:
-    """The tree of ``parser`` (default: ``unroot``'s whole parser)."""
-    if parser is None:
-        from unroot.cli import build_parser
-
-        parser = build_parser()
+def command_tree(parser: argparse.ArgumentParser) -> Command:
+    """The tree of ``parser``: ``unroot``'s whole parser, which ``cli.build_parser`` hands to
+    the commands that need it (nothing below the CLI imports ``unroot.cli``)."""
     return _command(parser, ("unroot",), "")
 
 

@@ -12,8 +12,8 @@ command names after ``--``.
 
 from __future__ import annotations
 
+import argparse
 import sys
-from collections.abc import Sequence
 from typing import Any, TextIO
 
 from unroot.commands.clitree import Command, command_tree
@@ -21,7 +21,8 @@ from unroot.commands.clitree import Command, command_tree
 SHELLS = ("bash", "zsh")
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, root: argparse.ArgumentParser) -> None:
+    """Add the command; ``root`` is the whole ``unroot`` parser it describes."""
     parser = sub.add_parser(
         "completion",
         help="print a bash or zsh completion script",
@@ -30,12 +31,12 @@ def register(sub: Any) -> None:
         "/etc/bash_completion.d/unroot; zsh: save it as _unroot in a directory of $fpath.",
     )
     parser.add_argument("shell", choices=SHELLS, metavar="SHELL", help="bash or zsh")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, root_parser=root)
 
 
 def handle(args: Any, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
-    tree = command_tree()
+    tree = command_tree(args.root_parser)
     out.write(bash(tree) if args.shell == "bash" else zsh(tree))
     return 0
 
@@ -195,10 +196,3 @@ def zsh(tree: Command) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def run_completion(argv: Sequence[str], stdout: TextIO | None = None) -> int:
-    """``unroot completion ARGV…`` with the CLI's contract."""
-    from unroot.commands.edge import run_command
-
-    return run_command(register, ["completion", *argv], stdout=stdout)

@@ -11,9 +11,9 @@ carries it, so the pages always describe the unroot that prints them.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -38,7 +38,8 @@ EXIT_STATUS = (
 # Per-command exit codes live in each command's description; these are the CLI's contract.
 
 
-def register(sub: Any) -> None:
+def register(sub: Any, root: argparse.ArgumentParser) -> None:
+    """Add the command; ``root`` is the whole ``unroot`` parser it describes."""
     parser = sub.add_parser(
         "man",
         help="print a command's man page, or write them all",
@@ -48,12 +49,12 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("command", nargs="?", metavar="COMMAND", help="a command (lint, caps…)")
     parser.add_argument("--output-dir", metavar="DIR", help="write every page into DIR")
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, root_parser=root)
 
 
 def handle(args: Any, stdout: TextIO | None = None) -> int:
     out = stdout or sys.stdout
-    tree = command_tree()
+    tree = command_tree(args.root_parser)
     if args.output_dir is not None:
         if args.command is not None:
             raise UsageError("man: COMMAND and --output-dir exclude each other")
@@ -155,10 +156,3 @@ def page(tree: Command, command: Command) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def run_man(argv: Sequence[str], stdout: TextIO | None = None) -> int:
-    """``unroot man ARGV…`` with the CLI's contract (the page of the whole ``unroot``)."""
-    from unroot.commands.edge import run_command
-
-    return run_command(register, ["man", *argv], stdout=stdout)
