@@ -19,7 +19,9 @@ The cases:
   ``tests/lint/fixtures`` and ``examples/lint``, and ``--format json`` over every file in them;
 * ``unroot explain batch`` over ``bench/golden/questions.jsonl``, and the text and JSON
   renderings of a few ``explain`` command lines;
-* ``unroot rules``, ``unroot rules ID`` and ``unroot rules TOPIC`` for every rule;
+* ``unroot rules``, ``unroot rules ID`` and ``unroot rules TOPIC`` for every rule, and
+  ``unroot rules --format json``;
+* ``unroot completion bash|zsh`` and ``unroot man [COMMAND]`` for every command;
 * ``--help`` of every command and subcommand.
 
 Every command runs from a fixed directory with relative paths, ``COLUMNS=100`` and no colour, so
@@ -62,7 +64,22 @@ HELP = (
     ("caps", "scan"),
     ("lint",),
     ("rules",),
+    ("completion",),
+    ("man",),
     ("run",),
+)
+#: unroot's commands: the man pages recorded (unroot.1 too), and the help of the new ones.
+COMMANDS = (
+    "explain",
+    "caps",
+    "lint",
+    "rules",
+    "doctor",
+    "undo",
+    "verify",
+    "run",
+    "completion",
+    "man",
 )
 EXPLAIN = (
     ("exec", "--uid", "10001", "--file-caps", "cap_net_bind_service=+ep"),
@@ -146,6 +163,15 @@ def cases(corpus: Path, rules: list[str]) -> Iterator[Case]:
         yield Case(f"explain/{index:02}.text", INPUTS, ("explain", *argv))
         yield Case(f"explain/{index:02}.json", INPUTS, ("explain", *argv, "--json"))
     yield Case("rules.list", INPUTS, ("rules",))
+    yield Case("rules.json", INPUTS, ("rules", "--format", "json"))
+    for shell in ("bash", "zsh"):
+        yield Case(f"completion.{shell}", INPUTS, ("completion", shell))
+    for command in ("", *COMMANDS):
+        yield Case(
+            f"man/{'-'.join(('unroot', command)).rstrip('-')}.1",
+            INPUTS,
+            ("man", command) if command else ("man",),
+        )
     for rule in rules:
         yield Case(f"rules/{rule}", INPUTS, ("rules", rule))
     for argv in HELP:

@@ -36,7 +36,18 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"unroot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=parser_class)
     if only != "run":
-        from unroot.commands import bench, caps, doctor, explain, lint, rules, undo, verify
+        from unroot.commands import (
+            bench,
+            caps,
+            completion,
+            doctor,
+            explain,
+            lint,
+            man,
+            rules,
+            undo,
+            verify,
+        )
 
         explain.register(sub)
         caps.register(sub)
@@ -47,6 +58,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         verify.register(sub)
         bench.register(sub)
     run.register(sub)
+    if only != "run":
+        completion.register(sub, parser)
+        man.register(sub, parser)
     return parser
 
 

@@ -96,7 +96,11 @@ def test_decode_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     document = json.loads(out)
     validate("decode", document)
-    assert document == {"mask": "0x00000000a80425fb", "caps": CapSet(0xA80425FB).names()}
+    assert document == {
+        "schema_version": 1,
+        "mask": "0x00000000a80425fb",
+        "caps": CapSet(0xA80425FB).names(),
+    }
     _, out, _ = run(capsys, "caps", "decode", "--format", "json", "1", "ffffffffffffffff")
     document = json.loads(out)
     validate("decode", document)

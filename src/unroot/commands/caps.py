@@ -18,6 +18,7 @@ import time
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TextIO
 
+from unroot import SCHEMA_VERSION
 from unroot.commands.edge import one_line as _display
 from unroot.errors import ParseError, UnrootError, UsageError
 from unroot.facts import PROCFS_PATH
@@ -433,7 +434,13 @@ def _group(gid: int) -> str:
 
 
 # -- output helpers --------------------------------------------------------------------------
-def _print_json(value: object) -> None:
+def _print_json(value: dict[str, Any] | list[dict[str, Any]]) -> None:
+    """A document, or (caps decode of several masks) a list of them, each object starting with
+    ``schema_version``."""
+    if isinstance(value, list):
+        value = [{"schema_version": SCHEMA_VERSION, **item} for item in value]
+    else:
+        value = {"schema_version": SCHEMA_VERSION, **value}
     print(json.dumps(value, indent=2))
 
 

@@ -12,6 +12,7 @@ import json
 import sys
 from typing import Any
 
+from unroot import SCHEMA_VERSION
 from unroot.errors import UsageError
 
 DESCRIPTION = """\
@@ -146,7 +147,7 @@ def handle(args: argparse.Namespace) -> int:
     data["applied"], data["journal"] = applied, journal
     failed = report.failed
     if args.format == "json":
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        print(json.dumps({"schema_version": SCHEMA_VERSION, **data}, indent=2, ensure_ascii=False))
     else:
         _print_text(data, fix=args.fix)
     return 1 if failed else 0

@@ -14,6 +14,7 @@ import json
 import sys
 from typing import Any, TextIO
 
+from unroot import SCHEMA_VERSION
 from unroot.errors import UnrootError, UsageError
 from unroot.facts.questions import LIVE
 from unroot.sources.questions import SET_KEYS, Answer, Question
@@ -79,7 +80,7 @@ def _run_single(kind: str, args: argparse.Namespace) -> int:
             del question[flag]
     result = answer(question)
     if args.json:
-        json.dump(result, sys.stdout, indent=2)
+        json.dump({"schema_version": SCHEMA_VERSION, **result}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         _render_text(kind, result, sys.stdout)
@@ -107,7 +108,8 @@ def _run_batch(args: argparse.Namespace) -> int:
                 result = {"error": f"not valid JSON: {exc}"}
             except UnrootError as exc:
                 result = {"error": str(exc)}
-            out.write(json.dumps(result, separators=(",", ":")) + "\n")
+            document = {"schema_version": SCHEMA_VERSION, **result}
+            out.write(json.dumps(document, separators=(",", ":")) + "\n")
             if args.flush:
                 out.flush()
     finally:

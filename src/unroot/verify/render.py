@@ -7,6 +7,7 @@ import json
 import xml.etree.ElementTree as ET
 from typing import Any
 
+from unroot import SCHEMA_VERSION
 from unroot.verify.run import CellReport, Report
 
 FORMATS = ("text", "json", "markdown", "junit")
@@ -58,7 +59,7 @@ def to_json(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(to_json(report), indent=2) + "\n"
+    return json.dumps({"schema_version": SCHEMA_VERSION, **to_json(report)}, indent=2) + "\n"
 
 
 def _subject(report: Report) -> str:

@@ -1,18 +1,23 @@
-"""``--format json``: ``{"findings": [...], "files": [...]}`` (PRODUCT.md; the schema is
-``unroot/schemas/lint.schema.json``).  Each finding starts with the keys ``rule``, ``topic``,
-``severity``, ``message``, ``file``, ``line``, ``column``, ``fix``, then ``assumptions`` and
-``related``."""
+"""``--format json``: ``{"schema_version": 1, "findings": [...], "files": [...]}``
+(PRODUCT.md; the schema is ``unroot/schemas/lint.schema.json``).  Each finding starts with the
+keys ``rule``, ``topic``, ``severity``, ``message``, ``file``, ``line``, ``column``, ``fix``,
+then ``assumptions`` and ``related``."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
 
+from unroot import SCHEMA_VERSION
 from unroot.lint.findings import Finding
 from unroot.lint.registry import RuleInfo
 
 
 def render(findings: Sequence[Finding], files: Sequence[str], rules: Mapping[str, RuleInfo]) -> str:
     del rules
-    document = {"findings": [f.to_json() for f in findings], "files": list(files)}
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "findings": [f.to_json() for f in findings],
+        "files": list(files),
+    }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
