@@ -50,7 +50,7 @@ from _forking import run_in_child
 from test_access_differential import Identity, _ask
 from test_bind_differential import _session_fd_passing
 
-from unroot import cli, syscalls
+from unroot import SCHEMA_VERSION, cli, syscalls
 from unroot.facts.proc import parse_status
 from unroot.facts.questions import LIVE
 from unroot.model.caps import NET_BIND_SERVICE
@@ -141,6 +141,7 @@ def ask(kind: str, question: dict[str, Any]) -> tuple[int, dict[str, Any] | str]
         assert isinstance(batch, str), (question, batch)
         return code, err.getvalue()
     result = json.loads(out.getvalue())
+    assert result.pop("schema_version") == SCHEMA_VERSION  # the document's, not the answer's
     assert result == batch, (question, result, batch)
     return code, result
 
