@@ -39,11 +39,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from unroot.proxybench.methods import nginx_proxy_conf
 
 ROOT = Path(__file__).resolve().parents[1]
 HTTPD = ROOT / "bench" / "backend" / "httpd.py"
@@ -188,34 +189,7 @@ def start_nginx(m: Method, backend: int, workers: int, tmp: Path) -> None:
         return
     m.port = pick_port([8083], 20000, 30000)
     conf = tmp / "nginx.conf"
-    conf.write_text(
-        textwrap.dedent(
-            f"""\
-            daemon off;
-            worker_processes {workers};
-            pid {tmp}/nginx.pid;
-            error_log {tmp}/error.log;
-            events {{ worker_connections 4096; }}
-            http {{
-                access_log off;
-                client_body_temp_path {tmp}/body;
-                proxy_temp_path {tmp}/proxy;
-                fastcgi_temp_path {tmp}/fastcgi;
-                uwsgi_temp_path {tmp}/uwsgi;
-                scgi_temp_path {tmp}/scgi;
-                upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
-                server {{
-                    listen 127.0.0.1:{m.port};
-                    location / {{
-                        proxy_pass http://backend;
-                        proxy_http_version 1.1;
-                        proxy_set_header Connection "";
-                    }}
-                }}
-            }}
-            """
-        )
-    )
+    conf.write_text(nginx_proxy_conf(tmp, workers, backend, m.port))
     m.procs.append(spawn([exe, "-c", str(conf), "-p", str(tmp)]))
 
 

@@ -127,6 +127,37 @@ class Endpoint:
     note: str = ""
 
 
+def nginx_proxy_conf(tmp: Path, workers: int, backend: int, port: int) -> str:
+    """nginx as a keep-alive reverse proxy on 127.0.0.1:``port`` to ``backend``, every file
+    it writes under ``tmp`` (also used by bench/bench_proxy_overhead.py)."""
+    return textwrap.dedent(
+        f"""\
+        daemon off;
+        worker_processes {workers};
+        pid {tmp}/nginx.pid;
+        error_log {tmp}/error.log;
+        events {{ worker_connections 4096; }}
+        http {{
+            access_log off;
+            client_body_temp_path {tmp}/body;
+            proxy_temp_path {tmp}/proxy;
+            fastcgi_temp_path {tmp}/fastcgi;
+            uwsgi_temp_path {tmp}/uwsgi;
+            scgi_temp_path {tmp}/scgi;
+            upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
+            server {{
+                listen 127.0.0.1:{port};
+                location / {{
+                    proxy_pass http://backend;
+                    proxy_http_version 1.1;
+                    proxy_set_header Connection "";
+                }}
+            }}
+        }}
+        """
+    )
+
+
 @dataclass
 class Lab:
     """One run's resources; :meth:`cleanup` removes them all (idempotent)."""
@@ -219,34 +250,7 @@ class Lab:
         tmp = self.workdir() / "nginx"
         tmp.mkdir(exist_ok=True)
         conf = tmp / "nginx.conf"
-        conf.write_text(
-            textwrap.dedent(
-                f"""\
-                daemon off;
-                worker_processes {self.workers};
-                pid {tmp}/nginx.pid;
-                error_log {tmp}/error.log;
-                events {{ worker_connections 4096; }}
-                http {{
-                    access_log off;
-                    client_body_temp_path {tmp}/body;
-                    proxy_temp_path {tmp}/proxy;
-                    fastcgi_temp_path {tmp}/fastcgi;
-                    uwsgi_temp_path {tmp}/uwsgi;
-                    scgi_temp_path {tmp}/scgi;
-                    upstream backend {{ server 127.0.0.1:{backend}; keepalive 64; }}
-                    server {{
-                        listen 127.0.0.1:{port};
-                        location / {{
-                            proxy_pass http://backend;
-                            proxy_http_version 1.1;
-                            proxy_set_header Connection "";
-                        }}
-                    }}
-                }}
-                """
-            )
-        )
+        conf.write_text(nginx_proxy_conf(tmp, self.workers, backend, port))
         proc = self.spawn(["nginx", "-c", str(conf), "-p", str(tmp)])
         return Endpoint("nginx", port, proxy_pids=lambda: [proc.pid])
 
