@@ -125,7 +125,7 @@ BASH_CASES = [
     ("unroot caps scan -", {"-h", "--help", "--format", "--json", "-x", "--one-file-system"}),
     ("unroot lint --config comp", {"compose.yaml"}),
     ("unroot lint comp", {"compose.yaml"}),
-    ("unroot completion ", {"bash", "zsh"}),  # a positional's choices: none offered, files
+    ("unroot completion ", {"bash", "zsh"}),  # a positional's choices
 ]
 
 
@@ -151,7 +151,7 @@ def test_bash_completes(
     (tmp_path / "compose.yaml").write_text("services: {}\n")
     got = _bash_complete(script, line, tmp_path)
     if line == "unroot completion ":
-        assert got == {"compose.yaml"}
+        assert got == expected  # not the files
     else:
         assert (
             got == expected
@@ -186,6 +186,7 @@ compdef() { :; }
         ("unroot explain exec --uid 1 --nn", None),
         ("unroot lint --config x", {"<files>"}),
         ("unroot run -- x", {"<commands>"}),
+        ("unroot completion ", {"bash:", "zsh:"}),
     ],
 )  # fmt: skip
 def test_zsh_completes(

@@ -31,6 +31,7 @@ class Positional:
     name: str
     nargs: str | int | None
     help: str
+    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ def _command(parser: argparse.ArgumentParser, path: tuple[str, ...], summary: st
             )
         else:
             name = action.metavar if isinstance(action.metavar, str) else action.dest
-            positionals.append(Positional(name=name, nargs=action.nargs, help=text))
+            choices = tuple(str(c) for c in action.choices or ())
+            positionals.append(Positional(name, action.nargs, text, choices))
     usage_formatter = argparse.HelpFormatter(" ".join(path), width=WIDTH)
     usage_formatter.add_usage(parser.usage, parser._actions, parser._mutually_exclusive_groups, "")
     return Command(

@@ -47,7 +47,8 @@ def _quote(text: str) -> str:
 
 
 def _tables(tree: Command) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """Per command (its path joined by spaces): subcommands, options; per "path|flag" of an
+    """Per command (its path joined by spaces): subcommands (or, for a command without any, the
+    choices of its positional: ``completion`` → ``bash zsh``), options; per "path|flag" of an
     option that takes a value: its choices (empty: files)."""
     subs: dict[str, str] = {}
     opts: dict[str, str] = {}
@@ -56,6 +57,8 @@ def _tables(tree: Command) -> tuple[dict[str, str], dict[str, str], dict[str, st
         key = command.name
         if command.subcommands:
             subs[key] = " ".join(c.path[-1] for c in command.subcommands)
+        elif command.positionals and command.positionals[0].choices:
+            subs[key] = " ".join(command.positionals[0].choices)
         opts[key] = " ".join(flag for option in command.options for flag in option.flags)
         for option in command.options:
             if option.value is not None:
