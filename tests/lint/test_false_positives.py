@@ -168,3 +168,36 @@ def test_copy_from_a_stage_with_an_unknown_source_leaves_caps_unknown() -> None:
     )
     result = lint_texts([("Dockerfile", "dockerfile", text)])
     assert {f.rule for f in result.findings} & {"UR101", "UR105", "UR106"} == set()
+
+
+def _lint_path(path: Path) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    run_lint([str(path), "--format", "json"], stdout=out)
+    findings: list[dict[str, Any]] = json.loads(out.getvalue())["findings"]
+    return findings
+
+
+def test_a_root_unit_may_raise_its_own_nofile_hard_limit(tmp_path: Path) -> None:
+    """FRR's unit: LimitNOFILE=2048 as root, whose start script runs `ulimit -n $MAX_FDS`
+    (cap_sys_resource raises a hard limit): an info with that assumption, not a warning; the
+    same limit for a non-root User= stays a warning."""
+    unit = tmp_path / "frr.service"
+    unit.write_text("[Service]\nExecStart=/usr/lib/frr/frrinit.sh start\nLimitNOFILE=2048\n")
+    (root,) = [f for f in _lint_path(unit) if f["rule"] == "UR110"]
+    assert root["severity"] == "info"
+    assert "cap_sys_resource" in root["message"]
+    unit.write_text(
+        "[Service]\nUser=frr\nExecStart=/usr/lib/frr/frrinit.sh start\nLimitNOFILE=2048\n"
+    )
+    (nonroot,) = [f for f in _lint_path(unit) if f["rule"] == "UR110"]
+    assert nonroot["severity"] == "warning"
+
+
+def test_an_explicit_user_root_is_named_not_called_missing(tmp_path: Path) -> None:
+    unit = tmp_path / "netdata.service"
+    unit.write_text("[Service]\nUser=root\nExecStart=/usr/sbin/netdata -D\n")
+    (finding,) = [f for f in _lint_path(unit) if f["rule"] == "UR109"]
+    assert "User=root set here" in finding["message"]
+    assert finding["line"] == 2
+    assert finding["fix"] is not None
+    assert finding["fix"].startswith("replace User=root with DynamicUser=yes")

@@ -132,6 +132,8 @@ def _fix(situation: Situation) -> str:
     low = any(b.port.port < 1024 for b in situation.ports)
     if situation.kind == "systemd":
         extra = " with AmbientCapabilities=CAP_NET_BIND_SERVICE (or a .socket unit)" if low else ""
+        if situation.user is not None and situation.user.location is not None:
+            return f"replace User={situation.user.text} with DynamicUser=yes (or User=NAME){extra}"
         return f"add DynamicUser=yes (or User=){extra}"
     if situation.kind == "k8s" and situation.user and situation.user.origin == "workload":
         return "set `runAsUser` to a non-zero uid and `runAsNonRoot: true`"
@@ -156,7 +158,10 @@ def runs_as_root(situation: Situation) -> Iterator[Report]:
         return  # an entrypoint script: by convention it drops privileges itself
     if user.origin == "default" and situation.stage is not None and not situation.links:
         return  # no USER, ENTRYPOINT or CMD: the base image's own start sequence, unseen
-    if situation.kind == "systemd":
+    if situation.kind == "systemd" and user.location is not None:
+        where = user.location
+        how = f"User={user.text} set here"
+    elif situation.kind == "systemd":
         where = situation.location
         how = "no User= or DynamicUser="
     elif user.origin == "workload":

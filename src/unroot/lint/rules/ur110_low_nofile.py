@@ -2,7 +2,10 @@
 
 What it does
     Reports a systemd ``LimitNOFILE=`` or a compose ``ulimits: nofile`` whose *hard* limit is
-    below 4096, or whose soft limit is below the kernel's default of 1024.
+    below 4096, or whose soft limit is below the kernel's default of 1024.  A service that
+    holds ``cap_sys_resource`` (root with the default bounding set: FRR's start script runs
+    ``ulimit -n $MAX_FDS``) can raise its own hard limit: that finding is an info, with the
+    assumption that it does not.
 
 Why is this bad?
     Every connection, file and pipe is a descriptor; past the limit ``accept()``/``open()`` fail
@@ -51,6 +54,12 @@ UR110: a compose worker at 1024
         ulimits:
           nofile: 1024
 
+UR110: an info: root may raise its own hard limit (it holds cap_sys_resource)
+    # kind: systemd
+    [Service]
+    ExecStart=/usr/lib/frr/frrinit.sh start
+    LimitNOFILE=2048
+
 Okay: compose at 65536
     # kind: compose
     services:
@@ -88,6 +97,21 @@ def low_nofile(situation: Situation) -> Iterator[Report]:
         else "ulimits: {nofile: {soft: 65536, hard: 65536}}"
     )
     if hard is not None and hard < MIN_HARD:
+        final = situation.final
+        if final is not None and "cap_sys_resource" in final.effective:
+            yield Report(
+                situation.where("nofile"),
+                f"{setting} caps open files at {hard} (the hard limit) unless the service "
+                "raises it itself, which it may: it holds cap_sys_resource; if it does not, "
+                f"past ~{hard} connections and files accept() and open() fail with EMFILE",
+                fix=f"set a hard limit of at least {MIN_HARD}: {fix}",
+                severity="info",
+                assumptions=(
+                    "the service does not raise RLIMIT_NOFILE itself (setrlimit() or `ulimit "
+                    "-n` as root with cap_sys_resource can)",
+                ),
+            )
+            return
         yield Report(
             situation.where("nofile"),
             f"{setting} caps open files at {hard} (the hard limit, which the service cannot "
