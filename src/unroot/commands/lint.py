@@ -189,7 +189,8 @@ def _destination(output: str | None) -> str | None:
         raise UsageError("--output: empty file name")
     directory = os.path.dirname(output) or "."
     if not os.path.isdir(directory):
-        raise UsageError(f"--output {output}: no such directory {directory!r}")
+        what = "not a directory" if os.path.exists(directory) else "no such directory"
+        raise UsageError(f"--output {output}: {what}: {directory!r}")
     if os.path.isdir(output):
         raise UsageError(f"--output {output}: is a directory")
     return output
@@ -216,7 +217,7 @@ def _write_atomically(path: str, text: str) -> None:
         os.replace(temporary, path)
         temporary = None
     except OSError as exc:
-        raise UsageError(f"--output {path}: {exc.strerror or exc}") from exc
+        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
     finally:
         if temporary is not None:
             os.unlink(temporary)
