@@ -599,3 +599,10 @@ def test_checkstyle_escapes() -> None:
     assert element.attrib["severity"] == "warning"
     assert element.attrib["message"].startswith('bind "80" <fails>\n & \\x00 \ufffd\tagain')
     assert "Fix: use `a && b` <here>" in element.attrib["message"]
+
+
+def test_every_format_has_a_formatter() -> None:
+    from unroot.lint.config import FORMATS
+    from unroot.lint.formatters import FORMATTERS
+
+    assert set(FORMATTERS) == set(FORMATS)

@@ -15,10 +15,13 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from unroot.errors import UsageError
-from unroot.lint.config import RUNTIMES, THRESHOLDS
+from unroot.lint.config import COLORS, FORMATS, RUNTIMES, THRESHOLDS
 from unroot.sources.kinds import NAMES as KINDS
 
-FORMATS = ("text", "json", "sarif", "gnu", "junit", "checkstyle")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from unroot.lint.engine import LintResult
+    from unroot.lint.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -78,7 +81,7 @@ def _add_ci_arguments(parser: Any) -> None:
     )
     parser.add_argument(
         "--color",
-        choices=("auto", "always", "never"),
+        choices=COLORS,
         help="colour the text report (default auto: on a terminal, unless NO_COLOR is set)",
     )
     parser.add_argument(
@@ -128,7 +131,7 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     return result.exit_code
 
 
-def _check_named(settings: Any) -> None:
+def _check_named(settings: Settings) -> None:
     """An unknown rule in --severity is an error; in --select/--ignore a warning."""
     from unroot.lint.engine import unknown_selectors
     from unroot.lint.registry import load_rules
@@ -146,7 +149,7 @@ def _check_named(settings: Any) -> None:
             )
 
 
-def _render(settings: Any, compact: bool, result: Any, stream: TextIO | None) -> str:
+def _render(settings: Settings, compact: bool, result: LintResult, stream: TextIO | None) -> str:
     """The report; ``stream`` is the terminal it goes to (None: a file)."""
     from unroot.lint.formatters import FORMATTERS
     from unroot.lint.formatters import text as text_format

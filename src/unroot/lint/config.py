@@ -50,6 +50,9 @@ OVERRIDES = (*SEVERITIES, "none", "off")
 #: The container runtimes, from the model's runtime profiles.
 RUNTIMES = tuple(profile.name for profile in CONTAINER_PROFILES)
 BUILDERS = ("buildkit", "classic")
+#: ``--format`` (``unroot.lint.formatters``) and ``--color``: flags and UNROOT_* variables only
+FORMATS = ("text", "json", "sarif", "gnu", "junit", "checkstyle")
+COLORS = ("auto", "always", "never")
 _SELECTOR = re.compile(r"UR\d*|[a-z][a-z0-9]*(?:-[a-z0-9]+)*", re.I)
 _KEYS = (
     "select",

@@ -32,11 +32,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from unroot.errors import UsageError
-from unroot.lint.config import RUNTIMES, THRESHOLDS
+from unroot.lint.config import COLORS, FORMATS, RUNTIMES, THRESHOLDS
 from unroot.lint.engine import parse_selectors, parse_severities
 
-FORMATS = ("text", "json", "sarif", "gnu", "junit", "checkstyle")
-COLORS = ("auto", "always", "never")
 ENV_PREFIX = "UNROOT_"
 _CATEGORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 
