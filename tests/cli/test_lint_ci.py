@@ -606,3 +606,29 @@ def test_every_format_has_a_formatter() -> None:
     from unroot.lint.formatters import FORMATTERS
 
     assert set(FORMATTERS) == set(FORMATS)
+
+
+def test_unknown_rule_in_an_ignore_annotation_warns(
+    capsys: pytest.CaptureFixture[str], checkout: Path
+) -> None:
+    compose = checkout / "seed" / "compose.yaml"
+    text = compose.read_text().replace(
+        "  drop-all:            #", "  drop-all:\n    x-unroot-ignore: [UR999, UR103]  #", 1
+    )
+    compose.write_text(text)
+    code, out, err = lint(capsys, "seed", "-f", "gnu")
+    assert "[UR103]" not in out
+    assert "[UR104]" in out
+    assert code == 1
+    assert err == (
+        "unroot: warning: seed/compose.yaml:3: ignore annotation names no rule: 'UR999'\n"
+    )
+    pod = checkout / "pod.yaml"
+    pod.write_text(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: p\n"
+        "  annotations: {unroot.dev/ignore: 'runs-as-rot, UR109'}\n"
+        "spec:\n  containers:\n  - name: c\n    image: nginx:1.27\n"
+    )
+    _, _, err = lint(capsys, "pod.yaml", "-f", "gnu")
+    assert err.startswith("unroot: warning: pod.yaml:")
+    assert err.lower().endswith(": ignore annotation names no rule: 'runs-as-rot'\n")

@@ -155,6 +155,19 @@ def _pragma_warnings(files: Iterable[ParsedFile], rules: Mapping[str, RuleInfo])
     return out
 
 
+def _situation_warnings(
+    situations: Iterable[Situation], rules: Mapping[str, RuleInfo]
+) -> list[str]:
+    """``unroot.dev/ignore`` / ``x-unroot-ignore`` entries that name no rule, once each."""
+    out: dict[str, None] = {}
+    for situation in situations:
+        for selector in situation.ignores:
+            if not any(selector.upper() in (i.id, i.topic.upper()) for i in rules.values()):
+                where = f"{situation.location.file}:{situation.location.line}"
+                out[f"{where}: ignore annotation names no rule: {selector!r}"] = None
+    return list(out)
+
+
 def _severities(
     overrides: Iterable[tuple[str, str]], rules: Mapping[str, RuleInfo]
 ) -> dict[str, str]:
@@ -302,7 +315,11 @@ def lint_texts(
         kept.setdefault(key, finding)
     findings = tuple(sorted(kept.values()))
     files = tuple(dict.fromkeys(p.path for p in every_file))
-    warnings = (*_config_warnings(config, rules), *_pragma_warnings(every_file, rules))
+    warnings = (
+        *_config_warnings(config, rules),
+        *_pragma_warnings(every_file, rules),
+        *_situation_warnings(situations, rules),
+    )
     return LintResult(findings, files, threshold, rules, warnings=tuple(warnings))
 
 
