@@ -127,6 +127,17 @@ def test_new_output_file_follows_the_umask(
     assert "\x1b[" not in (checkout / "new.txt").read_text()  # auto: a file is no terminal
 
 
+def test_force_color_does_not_reach_a_report_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, checkout: Path
+) -> None:
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert "\x1b[" in lint(capsys, "seed")[1]  # the log (standard output) is coloured
+    lint(capsys, "seed", "-o", "report.txt")
+    assert "\x1b[" not in (checkout / "report.txt").read_text()
+    lint(capsys, "seed", "-o", "report.txt", "--color", "always")
+    assert "\x1b[" in (checkout / "report.txt").read_text()
+
+
 def test_output_dash_is_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert lint(capsys, "seed", "-f", "gnu", "-o", "-")[1] == lint(capsys, "seed", "-f", "gnu")[1]
 

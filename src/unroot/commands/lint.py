@@ -161,11 +161,13 @@ def _render(settings: Settings, compact: bool, result: LintResult, stream: TextI
         raise UsageError(f"--format {settings.format}: not available in this build")
     if settings.format == "text":
         isatty = stream is not None and _isatty(stream)
+        # a report file gets colour only when asked for by name (not from FORCE_COLOR)
+        color = use_color(settings.color, isatty, os.environ if stream is not None else {})
         return text_format.render(
             result.findings,
             result.files,
             result.rules,
-            color=use_color(settings.color, isatty, os.environ),
+            color=color,
             width=output_width(stream),
             compact=compact,
         )
