@@ -62,7 +62,7 @@ def _env_name(flag: str) -> str:
     return ENV_PREFIX + flag.removeprefix("--").replace("-", "_").upper()
 
 
-def _pick(flag_value: Any, flag: str, environ: Mapping[str, str]) -> tuple[Any, str]:
+def _pick(flag_value: str | None, flag: str, environ: Mapping[str, str]) -> tuple[str | None, str]:
     """The flag's value when given, else its variable's (unless empty); and which it was."""
     if flag_value is not None:
         return flag_value, flag
@@ -77,7 +77,7 @@ def _choice(
     value, source = _pick(flag_value, flag, env)
     if value is not None and value not in choices:
         raise UsageError(f"{source}: {value!r} is not one of {', '.join(choices)}")
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def resolve(args: Any, environ: Mapping[str, str]) -> Settings:
