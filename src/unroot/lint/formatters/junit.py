@@ -18,8 +18,11 @@ One test suite per linted file (as ESLint's and checkov's reports group them), o
 case per finding whatever its severity (``failure/@type`` says which; the exit code, not this
 report, applies ``--failure-threshold``), and one passed test case ``unroot lint`` for a file
 without findings, so GitLab and Jenkins count it as checked.  The failure's body is the finding
-in full: the GNU line, the fix and the assumptions.  Test case names are unique within a suite
-(GitLab merges duplicates): a second finding of a rule at one place gets `` (2)``.
+in full: the GNU line, the fix and the assumptions.  GitLab's test report shows a case's
+``classname`` as its suite (the file, here) and its ``name`` as the test, keys cases by the two
+and keeps only the first of duplicates, and shows the failure's body (not its ``message``): so
+names are unique within a file (a second finding of a rule at one place gets `` (2)``) and the
+body carries everything.
 """
 
 from __future__ import annotations
