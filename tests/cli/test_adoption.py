@@ -150,11 +150,34 @@ def test_the_workflow_example_uses_the_action(action: dict[str, Any]) -> None:
     assert steps[0]["uses"].startswith("actions/checkout@")
 
 
+def test_the_plain_upload_sarif_workflow() -> None:
+    """Without the action: the SARIF goes where upload-sarif reads it, --no-fail so the upload
+    runs, and a later step fails the job; every unroot command in it parses."""
+    workflow = _yaml(ROOT / "examples" / "ci" / "github-upload-sarif.yml")
+    assert workflow["permissions"]["security-events"] == "write"
+    (steps,) = [job["steps"] for job in workflow["jobs"].values()]
+    runs = [step["run"] for step in steps if "run" in step]
+    upload = next(s for s in steps if s.get("uses", "").startswith("github/codeql-action/upload"))
+    lint = next(r for r in runs if "--format sarif" in r)
+    assert f"--output {upload['with']['sarif_file']} --no-fail" in lint
+    assert steps.index(upload) < [s.get("run") for s in steps].index(runs[-1])
+    from unroot.commands.edge import argument_parser_class
+    from unroot.commands.lint import register
+
+    parser = argument_parser_class()(prog="unroot")
+    register(parser.add_subparsers())
+    for command in (r for r in runs if r.startswith("unroot ")):
+        parser.parse_args(command.split()[1:])  # a usage error raises
+
+
 def test_the_gitlab_and_pre_commit_examples() -> None:
     gitlab = _yaml(ROOT / "examples" / "ci" / "gitlab-ci.yml")
     job = gitlab["unroot-lint"]
-    assert any("unroot lint --format sarif" in line for line in job["script"])
-    assert job["artifacts"]["paths"] == ["unroot.sarif"]
+    report = job["artifacts"]["reports"]["junit"]
+    assert any(
+        f"unroot lint --format junit --output {report} --no-fail" in line for line in job["script"]
+    )
+    assert job["artifacts"]["when"] == "always"  # the report of a failed job too
     config = _yaml(ROOT / "examples" / "ci" / "pre-commit-config.yaml")
     hook_ids = {hook["id"] for hook in _yaml(ROOT / ".pre-commit-hooks.yaml")}
     (repo,) = config["repos"]
@@ -165,7 +188,12 @@ def test_the_gitlab_and_pre_commit_examples() -> None:
 def test_the_examples_pin_the_current_release() -> None:
     from unroot import __version__
 
-    for name in ("github-workflow.yml", "gitlab-ci.yml", "pre-commit-config.yaml"):
+    for name in (
+        "github-workflow.yml",
+        "github-upload-sarif.yml",
+        "gitlab-ci.yml",
+        "pre-commit-config.yaml",
+    ):
         text = (ROOT / "examples" / "ci" / name).read_text()
         assert __version__ in text, name
 

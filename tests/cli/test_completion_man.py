@@ -182,7 +182,7 @@ compdef() { :; }
         ("unroot li", {"lint:lint Dockerfiles, compose files, Kubernetes manifests and "
                        "systemd units"}),
         ("unroot lint --fo", None),
-        ("unroot lint --format s", {"text", "json", "sarif"}),
+        ("unroot lint --format s", {"text", "json", "sarif", "gnu", "junit", "checkstyle"}),
         ("unroot explain exec --uid 1 --nn", None),
         ("unroot lint --config x", {"<files>"}),
         ("unroot run -- x", {"<commands>"}),

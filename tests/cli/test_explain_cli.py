@@ -544,3 +544,27 @@ def test_batch_goes_through_the_same_refusal(
     validate("access", answer)
     assert [fix["command"] for fix in answer["fixes"]] == [None]
     assert "socket proxy" in answer["fixes"][0]["why"]
+
+
+# -- wrapping -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("columns", ["60", "80", "100"])
+def test_text_wraps_reasons_and_fixes_at_the_width(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: str
+) -> None:
+    """Reasons and fixes wrap at $COLUMNS (the terminal's width), never inside a word; the
+    capability lists and the commands (``$ docker run …``) stay one line each."""
+    monkeypatch.setenv("COLUMNS", columns)
+    argv = (*SEED_002, "--bounding", "none", "--file-caps", "cap_net_bind_service=+ep")
+    _, result = run_json(capsys, *argv)
+    code, out, _ = run(capsys, *argv)
+    assert code == 1
+    prose = [line for line in out.splitlines() if line.startswith("  ") and "$ " not in line]
+    for line in prose:
+        assert len(line) <= int(columns) or " " not in line.strip(), line
+    words = " ".join(out.split("\n")).split()
+    for reason in result["reasons"]:
+        for word in reason["text"].split():
+            assert word in words, (columns, word)
+    for fix in result["fixes"]:
+        if fix.get("command"):
+            assert f"$ {fix['command'].splitlines()[0]}" in out

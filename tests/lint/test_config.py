@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,42 @@ def test_images_resolve_from_the_config_directory_whatever_its_form(
         assert os.path.abspath(dockerfile) == expected
     for start in ("repo", "./repo/sub", str(tmp_path / "repo")):
         assert load_config(start).images == (("web", expected),)
+
+
+def test_severity_table_and_threshold_none(tmp_path: Path) -> None:
+    path = write(
+        tmp_path / ".unroot.toml",
+        'failure-threshold = "none"\n[severity]\nur106 = "Error"\nruns-as-root = "off"\n'
+        'UR1 = "info"\nUR109 = "none"\n',
+    )
+    config = load_config_file(str(path))
+    assert config.failure_threshold == "none"
+    # in the file's order (a later entry wins), ids upper-cased, "off" is "none"
+    assert config.severity == (
+        ("UR106", "error"),
+        ("runs-as-root", "none"),
+        ("UR1", "info"),
+        ("UR109", "none"),
+    )
+    pyproject = write(
+        tmp_path / "p" / "pyproject.toml", '[tool.unroot.severity]\nUR104 = "warning"\n'
+    )
+    assert load_config_file(str(pyproject)).severity == (("UR104", "warning"),)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[severity]\nUR104 = "fatal"\n', "severity.UR104: 'fatal': expected"),
+        ('[severity]\n"UR104 UR105" = "error"\n', "severity.UR104 UR105"),
+        ("severity = []\n", "severity: expected a table"),
+        (
+            'failure-threshold = "never"\n',
+            "failure-threshold: 'never': expected error|warning|info|none",
+        ),
+    ],
+)
+def test_bad_severity_table(tmp_path: Path, text: str, needle: str) -> None:
+    path = write(tmp_path / ".unroot.toml", text)
+    with pytest.raises(UsageError, match=re.escape(needle)):
+        load_config_file(str(path))

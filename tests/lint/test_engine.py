@@ -431,9 +431,10 @@ Dockerfile
            bind() of tcp port 80 fails with EACCES: uid 10001 runs python3 without
            cap_net_bind_service, and 80 is below net.ipv4.ip_unprivileged_port_start=1024 of the
            host's network namespace (network_mode: host)
-           fix: bind :80 before dropping root and pass the socket in (`unroot run -l :80 --user
-                10001 -- …`, systemd socket activation) — a file capability on the interpreter
-                python3 would reach every script it runs; or listen on a port ≥ 1024 (e.g. 8080)
+           fix: bind :80 before dropping root and pass the socket in
+                (`unroot run -l :80 --user 10001 -- …`, systemd socket activation) — a file
+                capability on the interpreter python3 would reach every script it runs; or listen on
+                a port ≥ 1024 (e.g. 8080)
            assumes: runtime: Docker (rootful) (the default for compose; --runtime or runtime = … in
                     .unroot.toml changes it)
                     the image is built from Dockerfile (the final stage)

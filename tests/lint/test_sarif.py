@@ -212,7 +212,7 @@ def test_driver_rules_and_results_agree() -> None:
     assert rule["name"] == "ExecEperm"
     assert rule["helpUri"] == "https://unroot.dev/rules/UR103"
     assert rule["defaultConfiguration"] == {"level": "error"}
-    assert rule["properties"]["tags"] == ["exec-eperm", "security"]
+    assert rule["properties"]["tags"] == ["exec-eperm"]  # an outage, not an exposure
     assert rule["properties"]["problem.severity"] == "error"
     assert "security-severity" not in rule["properties"]
     assert rule["fullDescription"]["text"].startswith("Follows the exec chain")
@@ -224,6 +224,8 @@ def test_driver_rules_and_results_agree() -> None:
     assert "```yaml\nservices:\n  web: {image: web" in markdown
     root_rule = driver["rules"][ids.index("UR109")]
     assert root_rule["properties"]["security-severity"] == "5.0"
+    assert root_rule["properties"]["tags"] == ["runs-as-root", "security"]
+    assert run["automationDetails"] == {"id": "unroot/lint/"}
     assert root_rule["defaultConfiguration"] == {"level": "note"}
 
 
@@ -458,12 +460,15 @@ def test_github_code_scanning_constraints(project_sarif: tuple[str, Any]) -> Non
     (run,) = json.loads(text)["runs"]
     for rule in run["tool"]["driver"]["rules"]:
         properties = rule["properties"]
-        assert "security" in properties["tags"]
+        # security-severity and the security tag go together (GitHub reads the number only
+        # for rules tagged security), and never on UR100 (input unroot cannot read)
+        assert ("security" in properties["tags"]) == ("security-severity" in properties)
         assert len(properties["tags"]) <= 20
         assert properties["precision"] in ("very-high", "high", "medium", "low")
         if "security-severity" in properties:
             assert 0.0 < float(properties["security-severity"]) <= 10.0
         assert rule["helpUri"].startswith("https://")
+    assert run["automationDetails"]["id"].endswith("/")  # a category, no run id
     for result in run["results"]:
         assert result["message"]["text"].strip()
         assert 1 <= len(result["locations"]) <= 10
@@ -597,3 +602,59 @@ def test_hook_passes_stray_yaml_and_lint_skips_it(
         f"unroot: skipped {values}: not a Dockerfile, compose file, Kubernetes manifest or "
         "systemd unit (use --kind)\n"
     )
+
+
+# -- security rules, plain-text help, categories ------------------------------------------------
+def _registered_rules() -> dict[str, Any]:
+    from unroot.lint.registry import load_rules
+
+    log = sarif_log([], [], load_rules(), root=ROOT)
+    return {rule["id"]: rule for rule in log["runs"][0]["tool"]["driver"]["rules"]}
+
+
+def test_security_rules_are_exactly_the_privilege_and_exposure_ones() -> None:
+    """Running as root, a needless capability grant, a host credential or root-equivalent
+    mounted: security (with a security-severity); outages and parse errors: not."""
+    rules = _registered_rules()
+    security = {
+        rule_id: rule["properties"]["security-severity"]
+        for rule_id, rule in rules.items()
+        if "security" in rule["properties"]["tags"]
+    }
+    assert security == {"UR107": "3.0", "UR108": "4.0", "UR109": "5.0"}
+    assert rules["UR100"]["properties"]["tags"] == ["parse-error"]
+    for rule in rules.values():
+        assert ("security-severity" in rule["properties"]) == (rule["id"] in security)
+
+
+@pytest.mark.parametrize("field", ["text", "markdown"])
+def test_help_has_no_broken_literals(field: str) -> None:
+    """A reStructuredText literal the doc wrapped across lines (````docker buildx\n build````)
+    used to stay half-converted: every backquote is now paired, and no ```` `` ```` is left
+    outside a fenced block."""
+    for rule_id, rule in _registered_rules().items():
+        help_text = rule["help"][field]
+        prose = re.sub(r"(~~~~|```)[a-z]*\n.*?\n\1", "", help_text, flags=re.S)
+        if field == "text":  # the examples' file blocks are indented code: leave them
+            prose = prose.split("\nReported (")[0].split("\nOkay: ")[0]
+        assert "``" not in prose, (rule_id, re.findall(r".{0,30}``.{0,30}", prose)[:3])
+        for paragraph in prose.split("\n\n"):
+            assert paragraph.count("`") % 2 == 0, (rule_id, paragraph)
+        assert "``" not in rule["shortDescription"]["text"], rule_id
+
+
+def test_help_text_is_wrapped_prose() -> None:
+    for rule_id, rule in _registered_rules().items():
+        head = rule["help"]["text"].split("\nReported (")[0].split("\nOkay: ")[0]
+        for line in head.splitlines()[1:]:  # the summary line is one line whatever its length
+            assert len(line) <= 100 or " " not in line.strip(), (rule_id, line)
+
+
+@pytest.mark.parametrize(
+    ("category", "expected"),
+    [(None, "unroot/lint/"), ("web", "unroot/lint/web/"), ("/a/b/", "unroot/lint/a/b/")],
+)
+def test_automation_details_category(category: str | None, expected: str) -> None:
+    log = sarif_log(FINDINGS, FILES, RULES, root=ROOT, category=category)
+    assert log["runs"][0]["automationDetails"] == {"id": expected}
+    assert_valid(official_validator(), log)

@@ -19,6 +19,7 @@ from unroot.errors import UnrootError, UsageError
 from unroot.facts.questions import LIVE
 from unroot.sources.questions import SET_KEYS, Answer, Question
 from unroot.sources.questions import answer as _answer
+from unroot.wrapping import output_width, wrap
 
 
 def answer(question: Question) -> Answer:
@@ -28,6 +29,9 @@ def answer(question: Question) -> Answer:
 
 # -- rendering ----------------------------------------------------------------------------------
 def _render_text(kind: str, result: Answer, out: TextIO) -> None:
+    """The answer for a person: reasons and fixes wrapped to the terminal (or $COLUMNS, else
+    100 columns), never inside a word, a path or a ``code span``; commands are not wrapped."""
+    width = output_width(out)
     if kind == "exec":
         head = "exec: ok" if result["exec"] == "ok" else f"exec: fails with {result['exec']}"
         out.write(head + "\n")
@@ -45,12 +49,12 @@ def _render_text(kind: str, result: Answer, out: TextIO) -> None:
     if reasons:
         out.write("why:\n")
         for reason in reasons:
-            out.write(f"  - {reason['text']}\n")
+            out.writelines(line + "\n" for line in wrap(reason["text"], width, "  - ", "    "))
     fixes = result.get("fixes", [])
     if fixes:
         out.write("fix:\n")
         for fix in fixes:
-            out.write(f"  - {fix['why']}\n")
+            out.writelines(line + "\n" for line in wrap(fix["why"], width, "  - ", "    "))
             if fix.get("command"):
                 command = fix["command"].replace("\n", "\n        ")
                 out.write(f"      $ {command}\n")

@@ -3,7 +3,8 @@ systemd units (PRODUCT.md).  Exit 0 when nothing is at or above the failure thre
 something is, 2 for a usage or input error (one line on stderr).
 
 ``register(sub)`` adds the command to ``unroot``'s parser; :func:`run_lint` runs it from an
-argv list (tests, other entry points) with the CLI's error handling.
+argv list (tests, other entry points) with the CLI's error handling.  Settings come from flags,
+then ``UNROOT_*`` variables, then the config (:mod:`unroot.lint.settings`).
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from unroot.errors import UsageError
-from unroot.lint.config import RUNTIMES, THRESHOLDS
+from unroot.lint.config import COLORS, FORMATS, RUNTIMES, THRESHOLDS
 from unroot.sources.kinds import NAMES as KINDS
 
-FORMATS = ("text", "json", "sarif")
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from unroot.lint.engine import LintResult
+    from unroot.lint.settings import Settings
 
 
 def register(sub: Any) -> None:
@@ -26,42 +30,90 @@ def register(sub: Any) -> None:
         help="lint Dockerfiles, compose files, Kubernetes manifests and systemd units",
         description="Predict what the kernel will do when these files run: exec EPERM, bind "
         "EACCES, file capabilities lost in the build or ignored, unreadable mounts. Exit 0 when "
-        "nothing is at or above the failure threshold, 1 when something is, 2 on bad input.",
+        "nothing is at or above the failure threshold, 1 when something is, 2 on bad input. "
+        "Settings: flags, then UNROOT_<FLAG> environment variables (UNROOT_FORMAT, "
+        "UNROOT_FAILURE_THRESHOLD, …; empty counts as unset), then the config file.",
     )
     parser.add_argument(
         "paths", nargs="*", metavar="PATH", help="files or directories (default .); - for stdin"
     )
     parser.add_argument("--kind", choices=KINDS, help="read every file as this kind")
-    parser.add_argument("--format", choices=FORMATS, default="text", help="default: text")
+    parser.add_argument(
+        "-f",
+        "--format",
+        choices=FORMATS,
+        help="text (default), json, sarif, gnu (file:line:col: severity: message [rule]), "
+        "junit, checkstyle",
+    )
     parser.add_argument("--runtime", choices=RUNTIMES, help="the runtime that runs containers")
     parser.add_argument("--select", metavar="IDS", help="only these rules (ids, UR1, topics)")
     parser.add_argument("--ignore", metavar="IDS", help="not these rules (ids, UR1, topics)")
     parser.add_argument(
+        "-t",
         "--failure-threshold",
         choices=THRESHOLDS,
-        help="exit 1 for findings at or above this severity (default: warning)",
+        help="exit 1 for findings at or above this severity (default: warning; none: never)",
     )
-    parser.add_argument("--config", metavar="FILE", help=".unroot.toml or pyproject.toml")
+    parser.add_argument("-c", "--config", metavar="FILE", help=".unroot.toml or pyproject.toml")
+    _add_ci_arguments(parser)
     parser.set_defaults(handler=handle)
+
+
+def _add_ci_arguments(parser: Any) -> None:
+    """The flags for CI and editors: the report's destination, severities, colour, layout."""
+    parser.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the report to FILE (replaced whole once the run succeeds; - for stdout)",
+    )
+    parser.add_argument(
+        "--no-fail",
+        action="store_true",
+        help="exit 0 whatever is found (same as --failure-threshold none); 2 still means bad input",
+    )
+    parser.add_argument(
+        "--severity",
+        action="append",
+        metavar="RULE=LEVEL",
+        help="report a rule (id, prefix or topic) as error, warning or info, or not at all "
+        "(none); comma-separated or repeated: --severity UR106=error,UR109=none",
+    )
+    parser.add_argument(
+        "--color",
+        choices=COLORS,
+        help="colour the text report (default auto: on a terminal, unless NO_COLOR is set)",
+    )
+    parser.add_argument(
+        "--compact", action="store_true", help="text report without the assumes: lines"
+    )
+    parser.add_argument(
+        "--sarif-category",
+        metavar="NAME",
+        help="SARIF automationDetails.id unroot/lint/NAME/ (code scanning's category)",
+    )
 
 
 def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:
     from unroot.lint.config import load_config
-    from unroot.lint.engine import LintOptions, lint_paths, parse_selectors
-    from unroot.lint.formatters import FORMATTERS
-    from unroot.lint.formatters import text as text_format
+    from unroot.lint.engine import LintOptions, lint_paths
+    from unroot.lint.settings import resolve
 
     out = stdout or sys.stdout
+    settings = resolve(args, os.environ)
+    destination = _destination(args.output)
     paths: list[str] = list(args.paths) or ["."]
     start = next((p for p in paths if p != "-"), ".")
-    config = load_config(start, args.config)
+    config = load_config(start, settings.config)
+    _check_named(settings)
     options = LintOptions(
         kind=args.kind,
-        runtime=args.runtime,
-        select=parse_selectors(args.select, "--select") if args.select is not None else None,
-        ignore=parse_selectors(args.ignore, "--ignore") if args.ignore else (),
-        failure_threshold=args.failure_threshold,
+        runtime=settings.runtime,
+        select=settings.select,
+        ignore=settings.ignore,
+        failure_threshold=settings.failure_threshold,
         config=config,
+        severity=settings.severity,
     )
     stdin_text = None
     if "-" in paths:
@@ -69,25 +121,111 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     result = lint_paths(paths, options, stdin_text=stdin_text)
     for path, reason in result.skipped:
         print(f"unroot: skipped {path}: {reason}", file=sys.stderr)
-    formatter = FORMATTERS.get(args.format)
-    if formatter is None:
-        raise UsageError(f"--format {args.format}: not available in this build")
-    if args.format == "text":
-        rendered = text_format.render(
-            result.findings, result.files, result.rules, color=_color(out)
-        )
+    for warning in result.warnings:
+        print(f"unroot: warning: {warning}", file=sys.stderr)
+    if destination is None:
+        out.write(_render(settings, args.compact, result, out))
+        out.flush()
     else:
-        rendered = formatter(result.findings, result.files, result.rules)
-    out.write(rendered)
-    out.flush()
+        _write_atomically(destination, _render(settings, args.compact, result, None))
     return result.exit_code
 
 
-def _color(stream: TextIO) -> bool:
-    if "NO_COLOR" in os.environ or os.environ.get("TERM") == "dumb":
-        return False
+def _check_named(settings: Settings) -> None:
+    """An unknown rule in --severity is an error; in --select/--ignore a warning."""
+    from unroot.lint.engine import unknown_selectors
+    from unroot.lint.registry import load_rules
+
+    rules = load_rules()
+    unknown = unknown_selectors((s for s, _ in settings.severity), rules)
+    if unknown:
+        raise UsageError(
+            f"{settings.severity_source}: {unknown[0]!r} names no rule (unroot rules lists them)"
+        )
+    for where, selectors in settings.named:
+        for selector in unknown_selectors(selectors, rules):
+            print(
+                f"unroot: warning: {where}: {selector!r} names no rule (ignored)", file=sys.stderr
+            )
+
+
+def _render(settings: Settings, compact: bool, result: LintResult, stream: TextIO | None) -> str:
+    """The report; ``stream`` is the terminal it goes to (None: a file)."""
+    from unroot.lint.formatters import FORMATTERS
+    from unroot.lint.formatters import text as text_format
+    from unroot.lint.settings import use_color
+    from unroot.wrapping import output_width
+
+    formatter = FORMATTERS.get(settings.format)
+    if formatter is None:
+        raise UsageError(f"--format {settings.format}: not available in this build")
+    if settings.format == "text":
+        isatty = stream is not None and _isatty(stream)
+        # a report file gets colour only when asked for by name (not from FORCE_COLOR)
+        color = use_color(settings.color, isatty, os.environ if stream is not None else {})
+        return text_format.render(
+            result.findings,
+            result.files,
+            result.rules,
+            color=color,
+            width=output_width(stream),
+            compact=compact,
+        )
+    if settings.format == "sarif":
+        from unroot.lint.formatters import sarif
+
+        return sarif.render(
+            result.findings, result.files, result.rules, category=settings.sarif_category
+        )
+    return formatter(result.findings, result.files, result.rules)
+
+
+def _isatty(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+# -- --output -----------------------------------------------------------------------------------
+def _destination(output: str | None) -> str | None:
+    """``--output``'s path (None: standard output), checked before any work is done."""
+    if output is None or output == "-":
+        return None
+    if not output:
+        raise UsageError("--output: empty file name")
+    directory = os.path.dirname(output) or "."
+    if not os.path.isdir(directory):
+        what = "not a directory" if os.path.exists(directory) else "no such directory"
+        raise UsageError(f"--output {output}: {what}: {directory!r}")
+    if os.path.isdir(output):
+        raise UsageError(f"--output {output}: is a directory")
+    return output
+
+
+def _write_atomically(path: str, text: str) -> None:
+    """``text`` into ``path`` through a temporary file in its directory and a rename: a reader
+    (or a crash) sees the old file or the whole new one, never half of it."""
+    import tempfile
+
+    directory = os.path.dirname(path) or "."
+    try:
+        mode = os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    temporary = None
+    try:
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
+            handle.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+        temporary = None
+    except OSError as exc:
+        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
+    finally:
+        if temporary is not None:
+            os.unlink(temporary)
 
 
 def run_lint(argv: Sequence[str], stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:

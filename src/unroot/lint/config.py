@@ -7,13 +7,20 @@ repository root (a directory holding ``.git``) or at the filesystem root.  Keys:
 
     select = ["UR1", "bind-fails"]        # rule IDs, ID prefixes or topic slugs
     ignore = ["UR105"]
-    failure-threshold = "warning"         # error | warning | info
+    failure-threshold = "warning"         # error | warning | info | none (never fail)
     runtime = "docker"                    # docker | docker-rootless | podman-rootless | ...
     exclude = ["charts/", "*.generated.yaml"]
     builder = "buildkit"                  # buildkit (Docker >= 23 default) | classic
 
     [images]                              # image reference → Dockerfile, relative to this file
     "registry.example.org/web:1.4" = "images/web/Dockerfile"
+
+    [severity]                            # rule id, prefix or topic → error|warning|info|none
+    UR106 = "error"
+    runs-as-root = "none"                 # none (or off): the rule reports nothing
+
+A rule id in ``[severity]``, ``select`` or ``ignore`` that no rule has is not an error here
+(the file may be read by another unroot version): the engine warns about it.
 
 ``[images]`` paths are resolved from the config file's directory (absolute when the config was
 found by walking up); the engine compares them with the files it lints by absolute path and
@@ -36,12 +43,27 @@ from unroot.model.runtimes import CONTAINER_PROFILES
 
 CONFIG_NAME = ".unroot.toml"
 PYPROJECT = "pyproject.toml"
-THRESHOLDS = SEVERITIES
+#: --failure-threshold: a severity, or ``none`` (never fail: exit 0 whatever is found).
+THRESHOLDS = (*SEVERITIES, "none")
+#: A severity override: a severity, or ``none``/``off`` (the rule reports nothing).
+OVERRIDES = (*SEVERITIES, "none", "off")
 #: The container runtimes, from the model's runtime profiles.
 RUNTIMES = tuple(profile.name for profile in CONTAINER_PROFILES)
 BUILDERS = ("buildkit", "classic")
+#: ``--format`` (``unroot.lint.formatters``) and ``--color``: flags and UNROOT_* variables only
+FORMATS = ("text", "json", "sarif", "gnu", "junit", "checkstyle")
+COLORS = ("auto", "always", "never")
 _SELECTOR = re.compile(r"UR\d*|[a-z][a-z0-9]*(?:-[a-z0-9]+)*", re.I)
-_KEYS = ("select", "ignore", "failure-threshold", "runtime", "exclude", "images", "builder")
+_KEYS = (
+    "select",
+    "ignore",
+    "failure-threshold",
+    "runtime",
+    "exclude",
+    "images",
+    "builder",
+    "severity",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +78,8 @@ class LintConfig:
     exclude: tuple[str, ...] = ()
     images: tuple[tuple[str, str], ...] = ()  # (image reference, Dockerfile path)
     builder: str | None = None  # None: BuildKit (the default builder since Docker 23)
+    #: ``[severity]``: (selector, severity or "none"), in the file's order
+    severity: tuple[tuple[str, str], ...] = ()
 
     def dockerfile_for(self, image: str) -> str | None:
         """The Dockerfile ``[images]`` joins to ``image`` (as written, else without a tag)."""
@@ -98,6 +122,32 @@ def _selectors(path: str, key: str, value: object) -> tuple[str, ...]:
     return tuple(found)
 
 
+def severity_override(selector: str, severity: str) -> tuple[str, str] | None:
+    """``("ur106", "Error")`` → ``("UR106", "error")``; ``off`` is ``none``; None when either
+    is malformed."""
+    name, level = selector.strip(), severity.strip().lower()
+    if not _SELECTOR.fullmatch(name) or level not in OVERRIDES:
+        return None
+    name = name.upper() if name.upper().startswith("UR") else name.lower()
+    return name, "none" if level == "off" else level
+
+
+def _severities(path: str, value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, dict):
+        raise _fail(path, "severity", 'expected a table of rule = "error|warning|info|none"')
+    found: list[tuple[str, str]] = []
+    for selector, level in value.items():
+        override = severity_override(selector, level) if isinstance(level, str) else None
+        if override is None:
+            raise _fail(
+                path,
+                f"severity.{selector}",
+                f"{level!r}: expected a rule ID, prefix or topic = {'|'.join(OVERRIDES)}",
+            )
+        found.append(override)
+    return tuple(found)
+
+
 def config_from_mapping(data: Mapping[str, object], path: str) -> LintConfig:
     """Validate one settings table (``[tool.unroot]`` or a whole ``.unroot.toml``)."""
     for key in data:
@@ -130,8 +180,10 @@ def config_from_mapping(data: Mapping[str, object], path: str) -> LintConfig:
             raise _fail(path, f"images.{reference}", "expected a Dockerfile path (a string)")
         joined = dockerfile if os.path.isabs(dockerfile) else os.path.join(base, dockerfile)
         images.append((reference, os.path.normpath(joined)))
+    severity = _severities(path, data["severity"]) if "severity" in data else ()
     return LintConfig(
         path=path,
+        severity=severity,
         select=select,
         ignore=ignore,
         failure_threshold=threshold if isinstance(threshold, str) else None,

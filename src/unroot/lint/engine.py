@@ -10,8 +10,11 @@ situation's own ignores (Kubernetes annotation ``unroot.dev/ignore``, compose
 ``x-unroot-ignore``); ``# unroot: ignore-file=`` of the file a finding is in; ``# unroot:
 ignore=`` for its line.  Then ``--select`` (else the config's ``select``) keeps the rules it
 names, and ``--ignore`` plus the config's ``ignore`` drop theirs.  Each selector is a rule id,
-an id prefix (``UR1``) or a topic.  A rule that raises becomes a UR100 finding naming the rule:
-never a traceback.
+an id prefix (``UR1``) or a topic.  Then the severity overrides (the config's ``[severity]``,
+then ``--severity``: the later entry wins) set each finding's severity, or drop it (``none``).
+A selector in the config or a pragma that names no rule is a warning
+(:attr:`LintResult.warnings`), not an error: the file may be read by another version.  A rule
+that raises becomes a UR100 finding naming the rule: never a traceback.
 
 Paths: a file is one file whatever form it is named in (``Dockerfile``, ``./Dockerfile``,
 ``$PWD/Dockerfile``): files are compared by :func:`~unroot.lint.discover.path_key`.  Each is
@@ -29,7 +32,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from unroot.errors import UsageError
-from unroot.lint.config import THRESHOLDS, LintConfig
+from unroot.lint.config import THRESHOLDS, LintConfig, severity_override
 from unroot.lint.discover import discover, path_key, path_like
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.registry import RuleInfo, load_rules, matches
@@ -65,6 +68,8 @@ class LintOptions:
     ignore: tuple[str, ...] = ()
     failure_threshold: str | None = None
     config: LintConfig = field(default_factory=LintConfig)
+    #: --severity: (selector, severity or "none"), applied after the config's
+    severity: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +80,13 @@ class LintResult:
     rules: Mapping[str, RuleInfo]
     #: files named explicitly that were not linted, and why (the command notes them on stderr)
     skipped: tuple[tuple[str, str], ...] = ()
+    #: things the user wrote that had no effect (a rule id no rule has), one line each
+    warnings: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
+        if self.threshold not in SEVERITIES:  # "none": never fail
+            return False
         limit = SEVERITIES.index(self.threshold)
         return any(SEVERITIES.index(f.severity) <= limit for f in self.findings)
 
@@ -96,6 +105,77 @@ def parse_selectors(text: str, what: str) -> tuple[str, ...]:
             raise UsageError(f"{what}: {item!r} is not a rule id (UR105), prefix (UR1) or topic")
         found.append(item.upper() if item.upper().startswith("UR") else item.lower())
     return tuple(found)
+
+
+def parse_severities(text: str, what: str) -> tuple[tuple[str, str], ...]:
+    """``UR106=error,runs-as-root=none`` → overrides; UsageError for anything else."""
+    found = []
+    for item in re.split(r"[\s,]+", text.strip()):
+        if not item:
+            continue
+        selector, equals, level = item.partition("=")
+        override = severity_override(selector, level) if equals else None
+        if override is None or not _SELECTOR.fullmatch(override[0]):
+            raise UsageError(
+                f"{what}: {item!r} is not RULE=SEVERITY (UR106=error; a rule id, prefix or topic "
+                "= error|warning|info|none)"
+            )
+        found.append(override)
+    return tuple(found)
+
+
+def unknown_selectors(selectors: Iterable[str], rules: Mapping[str, RuleInfo]) -> list[str]:
+    """The selectors that name no registered rule (a typo, or a rule of another version)."""
+    return [s for s in selectors if not any(matches(s, info) for info in rules.values())]
+
+
+def _config_warnings(config: LintConfig, rules: Mapping[str, RuleInfo]) -> list[str]:
+    where = config.path or "config"
+    named = [
+        *(("select", s) for s in config.select or ()),
+        *(("ignore", s) for s in config.ignore),
+        *(("severity", s) for s, _ in config.severity),
+    ]
+    return [
+        f"{where}: {key}: {selector!r} names no rule (ignored)"
+        for key, selector in named
+        if unknown_selectors([selector], rules)
+    ]
+
+
+def _pragma_warnings(files: Iterable[ParsedFile], rules: Mapping[str, RuleInfo]) -> list[str]:
+    out: list[str] = []
+    for parsed in files:
+        named = [*parsed.file_ignores, *(rule for _, rule in parsed.line_ignores)]
+        for selector in dict.fromkeys(named):
+            if not any(
+                selector.upper() in (info.id, info.topic.upper()) for info in rules.values()
+            ):
+                out.append(f"{parsed.path}: # unroot: ignore names no rule: {selector!r}")
+    return out
+
+
+def _situation_warnings(
+    situations: Iterable[Situation], rules: Mapping[str, RuleInfo]
+) -> list[str]:
+    """``unroot.dev/ignore`` / ``x-unroot-ignore`` entries that name no rule, once each."""
+    out: dict[str, None] = {}
+    for situation in situations:
+        for selector in situation.ignores:
+            if not any(selector.upper() in (i.id, i.topic.upper()) for i in rules.values()):
+                where = f"{situation.location.file}:{situation.location.line}"
+                out[f"{where}: ignore annotation names no rule: {selector!r}"] = None
+    return list(out)
+
+
+def _severities(
+    overrides: Iterable[tuple[str, str]], rules: Mapping[str, RuleInfo]
+) -> dict[str, str]:
+    """Rule id → its severity override ("none": dropped); later overrides win."""
+    table: dict[str, str] = {}
+    for selector, level in overrides:
+        table.update({rule_id: level for rule_id, info in rules.items() if matches(selector, info)})
+    return table
 
 
 # -- parsing and joining ----------------------------------------------------------------------
@@ -222,15 +302,25 @@ def lint_texts(
         *(p for p in dockerfiles.values() if path_key(p.path) not in linted),
     ]
     by_path = {path_key(p.path): p for p in every_file}
+    overrides = _severities((*config.severity, *options.severity), rules)
     kept: dict[tuple[str, int, int, str, str], Finding] = {}
-    for finding, ignores in _run_rules(rules, every_file, situations):
-        if _suppressed(finding, ignores, by_path) or not _selected(finding, options, rules):
+    for found, ignores in _run_rules(rules, every_file, situations):
+        if _suppressed(found, ignores, by_path) or not _selected(found, options, rules):
             continue
+        level = overrides.get(found.rule, found.severity)
+        if level == "none":
+            continue
+        finding = replace(found, severity=level) if level != found.severity else found
         key = (finding.file, finding.line, finding.column, finding.rule, finding.message)
         kept.setdefault(key, finding)
     findings = tuple(sorted(kept.values()))
     files = tuple(dict.fromkeys(p.path for p in every_file))
-    return LintResult(findings, files, threshold, rules)
+    warnings = (
+        *_config_warnings(config, rules),
+        *_pragma_warnings(every_file, rules),
+        *_situation_warnings(situations, rules),
+    )
+    return LintResult(findings, files, threshold, rules, warnings=tuple(warnings))
 
 
 # -- the filesystem edge -------------------------------------------------------------------

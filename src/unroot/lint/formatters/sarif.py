@@ -34,6 +34,7 @@ from urllib.parse import quote
 from unroot import __version__
 from unroot.lint.findings import Finding
 from unroot.lint.ruledoc import RuleDoc
+from unroot.wrapping import wrap
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA = (
@@ -49,14 +50,22 @@ FINGERPRINT_KEY = "unroot/v1"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 PROBLEM_SEVERITY = {"error": "error", "warning": "warning", "info": "recommendation"}
 
-#: GitHub's ``security-severity`` (0.1-3.9 low, 4.0-6.9 medium, 7.0-8.9 high, 9.0+ critical),
-#: only for the topics that are about privilege a process holds without needing it.  The others
-#: predict an outage (the service will not start or bind), not an exposure: GitHub shows them
-#: by ``level`` instead.
+#: GitHub's ``security-severity`` (0.1-3.9 low, 4.0-6.9 medium, 7.0-8.9 high, 9.0+ critical)
+#: and the ``security`` tag, for the topics that are about privilege or exposure: a service
+#: running as uid 0 (UR109), a capability granted that nothing can use (UR107), a host
+#: credential or root-equivalent (the Docker socket, ``/etc/shadow``, CA and SSH host keys)
+#: bind-mounted into a container (UR108, whose fix never widens access to those).  The others
+#: predict an outage (the service will not start, exec or bind: UR101-UR106, UR110-UR118) or
+#: an input unroot cannot read (UR100): GitHub shows them as plain alerts by ``level``.
 SECURITY_SEVERITY = {
     "runs-as-root": "5.0",
+    "root-only-mount": "4.0",
     "useless-cap-add": "3.0",
 }
+#: ``automationDetails.id`` of the run: GitHub's category is what comes before the last ``/``
+#: (``--sarif-category web`` → ``unroot/lint/web/``), so runs of several configurations in
+#: one repository do not replace each other's alerts.
+AUTOMATION_ID = "unroot/lint/"
 #: How often a finding is right.  Default "high": every finding comes from the model's verdict;
 #: "medium" where the verdict rests on what a static file cannot show (the host's files, the
 #: runtime's netns sysctl).
@@ -91,9 +100,10 @@ def render(
     rules: Mapping[str, RuleLike],
     *,
     root: str | None = None,
+    category: str | None = None,
 ) -> str:
     """The SARIF log as JSON text (UTF-8, two-space indent, trailing newline)."""
-    log = sarif_log(findings, files, rules, root=root)
+    log = sarif_log(findings, files, rules, root=root, category=category)
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -103,8 +113,10 @@ def sarif_log(
     rules: Mapping[str, RuleLike],
     *,
     root: str | None = None,
+    category: str | None = None,
 ) -> dict[str, Any]:
-    """The SARIF log as a JSON-ready dict; ``root`` is ``%SRCROOT%`` (default: the cwd)."""
+    """The SARIF log as a JSON-ready dict; ``root`` is ``%SRCROOT%`` (default: the cwd);
+    ``category`` goes into ``automationDetails.id`` (:data:`AUTOMATION_ID`)."""
     base = os.path.abspath(root if root is not None else os.getcwd())
     descriptors = _descriptors(findings, rules)
     index = {descriptor["id"]: i for i, descriptor in enumerate(descriptors)}
@@ -205,6 +217,7 @@ def sarif_log(
                         "rules": descriptors,
                     }
                 },
+                "automationDetails": {"id": automation_id(category)},
                 "invocations": [{"executionSuccessful": True}],
                 "originalUriBaseIds": {
                     SRCROOT: {
@@ -218,6 +231,12 @@ def sarif_log(
             }
         ],
     }
+
+
+def automation_id(category: str | None) -> str:
+    """``unroot/lint/`` or ``unroot/lint/CATEGORY/`` (the trailing ``/``: no run id)."""
+    category = (category or "").strip("/")
+    return f"{AUTOMATION_ID}{category}/" if category else AUTOMATION_ID
 
 
 # -- rules --------------------------------------------------------------------------------------
@@ -236,14 +255,15 @@ def _descriptors(
 
 def _descriptor(info: RuleLike) -> dict[str, Any]:
     doc = RuleDoc.parse(info.doc)
-    summary = _clean(info.summary or doc.summary or info.topic)
+    summary = _clean(_plain(info.summary or doc.summary or info.topic))
     what = doc.section("What it does")
+    security = info.topic in SECURITY_SEVERITY
     properties: dict[str, Any] = {
-        "tags": [info.topic, "security"],
+        "tags": [info.topic, "security"] if security else [info.topic],
         "precision": PRECISION.get(info.topic, DEFAULT_PRECISION),
         "problem.severity": PROBLEM_SEVERITY.get(info.severity, "warning"),
     }
-    if info.topic in SECURITY_SEVERITY:
+    if security:
         properties["security-severity"] = SECURITY_SEVERITY[info.topic]
     return {
         "id": info.id,
@@ -267,7 +287,7 @@ def _bare_descriptor(finding: Finding) -> dict[str, Any]:
         "name": camel_case(finding.topic),
         "shortDescription": {"text": finding.topic},
         "helpUri": HELP_URI.format(id=finding.rule),
-        "properties": {"tags": [finding.topic, "security"]},
+        "properties": {"tags": [finding.topic]},
     }
 
 
@@ -277,14 +297,16 @@ def camel_case(topic: str) -> str:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_RST_LITERAL = re.compile(r"``(.+?)``")
+_RST_LITERAL = re.compile(r"``(.+?)``", re.S)
 _FENCE_BY_KIND = {"dockerfile": "dockerfile", "compose": "yaml", "k8s": "yaml", "systemd": "ini"}
 
 
 def _help_text(doc: RuleDoc, rule_id: str) -> str:
-    parts = [f"{rule_id}: {doc.summary}"]
+    """Plain text: the doc's prose reflowed (a literal may span the doc's line breaks) and
+    wrapped at 100 columns, literals as single backquotes (``x`` → `x`)."""
+    parts = [f"{rule_id}: {_plain(doc.summary)}"]
     for heading, body in doc.sections:
-        parts.append(f"{heading}\n{textwrap.indent(_plain(body), '    ')}")
+        parts.append(f"{heading}\n{_text_body(body)}")
     for example in doc.examples:
         label = "Okay" if example.tag == "Okay" else f"Reported ({example.tag})"
         parts.append(f"{label}: {example.title}\n{textwrap.indent(example.block, '    ')}")
@@ -308,8 +330,22 @@ def _help_markdown(doc: RuleDoc, rule_id: str) -> str:
 
 
 def _plain(text: str) -> str:
-    """reStructuredText literals (````x````) as Markdown ones (```x```)."""
-    return _RST_LITERAL.sub(r"`\1`", text)
+    """reStructuredText literals (````x````) as Markdown ones (```x```), a literal the doc
+    wrapped across lines joined again."""
+    return _RST_LITERAL.sub(lambda m: "`" + " ".join(m.group(1).split()) + "`", text)
+
+
+def _text_body(body: str) -> str:
+    """A section for ``help.text``: paragraphs reflowed and wrapped, list items one per
+    line (their continuation lines indented under the item)."""
+    out = []
+    for paragraph in _markdown_body(body).split("\n\n"):
+        lines = paragraph.split("\n")
+        if len(lines) > 1 or lines[0].startswith(("- ", "* ")):  # a list: items stay items
+            out.append("\n".join("\n".join(wrap(item, 100, "    ", "      ")) for item in lines))
+        else:
+            out.append("\n".join(wrap(paragraph, 100, "    ", "    ")))
+    return "\n\n".join(out)
 
 
 def _markdown_body(body: str) -> str:
@@ -317,8 +353,14 @@ def _markdown_body(body: str) -> str:
     paragraphs = []
     for paragraph in re.split(r"\n\s*\n", body):
         lines = [line.strip() for line in paragraph.splitlines() if line.strip()]
-        if lines and all(line.startswith(("- ", "* ")) for line in lines):
-            paragraphs.append("\n".join(lines))
+        if lines and lines[0].startswith(("- ", "* ")):  # a list: continuation lines join
+            items: list[str] = []
+            for line in lines:
+                if line.startswith(("- ", "* ")) or not items:
+                    items.append(line)
+                else:
+                    items[-1] += " " + line
+            paragraphs.append("\n".join(items))
         else:
             paragraphs.append(" ".join(lines))
     return _plain("\n\n".join(p for p in paragraphs if p))

@@ -1,21 +1,23 @@
 """``--format text``: findings grouped by file, each with its fix and the assumptions it rests
 on (``assumes:``, one line per assumption, dimmed on a terminal); a one-line summary.
+``compact``: without the ``assumes:`` lines.
 
-Colour only when asked (the command asks when standard output is a terminal and ``NO_COLOR``
-is unset, https://no-color.org).
+Colour only when asked (``--color``; the command decides, https://no-color.org).  Prose wraps
+at ``width`` (the command passes :func:`unroot.wrapping.output_width`), never inside a word,
+a path or a ``code span``.
 """
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.registry import RuleInfo
+from unroot.wrapping import DEFAULT_WIDTH, wrap
 
 _COLORS = {"error": "31", "warning": "33", "info": "36", "file": "1", "fix": "32", "dim": "2"}
-WIDTH = 100
+WIDTH = DEFAULT_WIDTH
 
 
 def _paint(text: str, what: str, color: bool) -> str:
@@ -26,21 +28,13 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
-def _assumptions(finding: Finding) -> list[str]:
+def _assumptions(finding: Finding, width: int) -> list[str]:
     """``assumes: A`` then one line per further assumption, aligned, each wrapped."""
     lines: list[str] = []
     label = " " * 11 + "assumes: "
     for i, assumption in enumerate(finding.assumptions):
         first = label if i == 0 else " " * len(label)
-        lines.extend(
-            textwrap.wrap(
-                assumption,
-                WIDTH,
-                initial_indent=first,
-                subsequent_indent=" " * len(label),
-                break_on_hyphens=False,  # paths and flags stay whole
-            )
-        )
+        lines.extend(wrap(assumption, width, first, " " * len(label)))
     return lines
 
 
@@ -50,6 +44,8 @@ def render(
     rules: Mapping[str, RuleInfo],
     *,
     color: bool = False,
+    width: int = WIDTH,
+    compact: bool = False,
 ) -> str:
     del rules
     out: list[str] = []
@@ -60,20 +56,12 @@ def render(
             severity = _paint(f"{finding.severity:<7}", finding.severity, color)
             head = f"  {where:>7}  {severity}  {finding.rule} {finding.topic}"
             out.append(head)
-            out.extend(
-                textwrap.wrap(
-                    finding.message, WIDTH, initial_indent=" " * 11, subsequent_indent=" " * 11
-                )
-            )
+            out.extend(wrap(finding.message, width, " " * 11, " " * 11))
             if finding.fix:
-                fix = textwrap.wrap(
-                    finding.fix,
-                    WIDTH,
-                    initial_indent=" " * 11 + "fix: ",
-                    subsequent_indent=" " * 16,
-                )
+                fix = wrap(finding.fix, width, " " * 11 + "fix: ", " " * 16)
                 out.extend(_paint(line, "fix", color) for line in fix)
-            out.extend(_paint(line, "dim", color) for line in _assumptions(finding))
+            if not compact:
+                out.extend(_paint(line, "dim", color) for line in _assumptions(finding, width))
         out.append("")
     counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
     scanned = _plural(len(files), "file")

@@ -1,0 +1,37 @@
+"""``--format gnu``: one line per finding, ``FILE:LINE:COLUMN: SEVERITY: MESSAGE [RULE]``.
+
+The GNU coding standards' error format ("Formatting Error Messages"), which editors jump from
+(Emacs ``compilation-mode``, Vim's ``errorformat`` ``%f:%l:%c: %t%*[^:]: %m``, VS Code problem
+matchers).  Severity is unroot's (``error``, ``warning``, ``info``: the words Emacs reads as
+such).  The message is one line (its whitespace folded); the fix and the assumptions are left
+to the other formats.  Nothing else is printed: no summary, so a file of these lines is exactly
+the findings, and no findings is empty output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from unroot.lint.findings import Finding
+from unroot.lint.registry import RuleInfo
+
+
+def _one_line(text: str) -> str:
+    """Whitespace folded; control characters and undecodable bytes escaped."""
+    text = " ".join(text.split())
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
+def line(finding: Finding) -> str:
+    return (
+        f"{_one_line(finding.file)}:{max(1, finding.line)}:{max(1, finding.column)}: "
+        f"{finding.severity}: {_one_line(finding.message)} [{finding.rule}]"
+    )
+
+
+def render(findings: Sequence[Finding], files: Sequence[str], rules: Mapping[str, RuleInfo]) -> str:
+    del files, rules
+    return "".join(line(finding) + "\n" for finding in sorted(findings))
