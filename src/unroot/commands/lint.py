@@ -29,9 +29,18 @@ def register(sub: Any) -> None:
         "nothing is at or above the failure threshold, 1 when something is, 2 on bad input.",
     )
     parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="files or directories (default .); - for stdin"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or directories (default .); - for standard input (its kind told from its "
+        "name or text); only regular files of at most 64 MiB are read",
     )
     parser.add_argument("--kind", choices=KINDS, help="read every file as this kind")
+    parser.add_argument(
+        "--stdin-filename",
+        metavar="NAME",
+        help="the name of standard input (-) in findings; its kind is told from it first",
+    )
     parser.add_argument("--format", choices=FORMATS, default="text", help="default: text")
     parser.add_argument("--runtime", choices=RUNTIMES, help="the runtime that runs containers")
     parser.add_argument("--select", metavar="IDS", help="only these rules (ids, UR1, topics)")
@@ -49,6 +58,7 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     from unroot.lint.config import load_config
     from unroot.lint.engine import LintOptions, lint_paths, parse_selectors
     from unroot.lint.formatters import FORMATTERS
+    from unroot.lint.formatters import json as json_format
     from unroot.lint.formatters import text as text_format
 
     out = stdout or sys.stdout
@@ -65,8 +75,10 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     )
     stdin_text = None
     if "-" in paths:
-        stdin_text = (stdin or sys.stdin).read()
-    result = lint_paths(paths, options, stdin_text=stdin_text)
+        from unroot.lint.inputs import read_stdin
+
+        stdin_text = read_stdin(stdin or sys.stdin, args.stdin_filename or "standard input")
+    result = lint_paths(paths, options, stdin_text=stdin_text, stdin_name=args.stdin_filename)
     for path, reason in result.skipped:
         print(f"unroot: skipped {path}: {reason}", file=sys.stderr)
     formatter = FORMATTERS.get(args.format)
@@ -74,7 +86,11 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
         raise UsageError(f"--format {args.format}: not available in this build")
     if args.format == "text":
         rendered = text_format.render(
-            result.findings, result.files, result.rules, color=_color(out)
+            result.findings, result.files, result.rules, color=_color(out), unread=result.unread
+        )
+    elif args.format == "json":
+        rendered = json_format.render(
+            result.findings, result.files, result.rules, skipped=result.skipped
         )
     else:
         rendered = formatter(result.findings, result.files, result.rules)

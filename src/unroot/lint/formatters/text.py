@@ -1,5 +1,7 @@
 """``--format text``: findings grouped by file, each with its fix and the assumptions it rests
-on (``assumes:``, one line per assumption, dimmed on a terminal); a one-line summary.
+on (``assumes:``, one line per assumption, dimmed on a terminal); a one-line summary, which
+names what could not be read (``no findings in 0 files; could not read secrets: permission
+denied``).
 
 Colour only when asked (the command asks when standard output is a terminal and ``NO_COLOR``
 is unset, https://no-color.org).
@@ -50,6 +52,7 @@ def render(
     rules: Mapping[str, RuleInfo],
     *,
     color: bool = False,
+    unread: Sequence[tuple[str, str]] = (),
 ) -> str:
     del rules
     out: list[str] = []
@@ -82,4 +85,8 @@ def render(
         out.append(f"{_plural(len(findings), 'finding')} ({detail}) in {scanned}")
     else:
         out.append(f"no findings in {scanned}")
+    if len(unread) == 1:
+        out[-1] += f"; could not read {unread[0][0]}: {unread[0][1]}"
+    elif unread:
+        out[-1] += f"; could not read {len(unread)} paths (listed on stderr)"
     return "\n".join(out) + "\n"
