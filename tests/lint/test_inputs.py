@@ -17,6 +17,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from unroot.commands.lint import run_lint
@@ -31,6 +32,7 @@ from unroot.sources.kinds import is_k8s_json, kind_by_name, kind_by_text
 
 FIXTURES = Path(__file__).parent / "fixtures"
 UNROOT = Path(sys.executable).with_name("unroot")
+SCHEMA = Path(__file__).parents[2] / "src" / "unroot" / "schemas" / "lint.schema.json"
 
 
 def run(argv: list[str], stdin: str = "") -> tuple[int, str]:
@@ -410,9 +412,10 @@ def test_an_unreadable_subdirectory_is_named_not_silently_skipped(shared_tree: P
         f"1 finding (1 warning) in 1 file; could not read {secrets}: permission denied"
     )
     done = _as_nobody("lint", "--format", "json", str(shared_tree))
-    assert json.loads(done.stdout)["skipped"] == [
-        {"path": str(secrets), "reason": "permission denied"}
-    ]
+    document = json.loads(done.stdout)
+    assert document["skipped"] == [{"path": str(secrets), "reason": "permission denied"}]
+    jsonschema.validate(document, json.loads(SCHEMA.read_text()))
+    assert "skipped" not in json.loads(run([str(shared_tree / "app"), "--format", "json"])[1])
 
 
 def test_nothing_readable_is_exit_2(shared_tree: Path) -> None:

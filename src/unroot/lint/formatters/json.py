@@ -1,8 +1,8 @@
 """``--format json``: ``{"schema_version": 1, "findings": [...], "files": [...]}``
 (PRODUCT.md; the schema is ``unroot/schemas/lint.schema.json``).  Each finding starts with the
 keys ``rule``, ``topic``, ``severity``, ``message``, ``file``, ``line``, ``column``, ``fix``,
-then ``assumptions`` and ``related``.  ``skipped`` lists the paths not linted and why
-(``{"path": "secrets", "reason": "permission denied"}``), empty when none."""
+then ``assumptions`` and ``related``.  ``skipped``, present only when something was,
+lists the paths not linted and why (``{"path": "secrets", "reason": "permission denied"}``)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,11 @@ def render(
     skipped: Sequence[tuple[str, str]] = (),
 ) -> str:
     del rules
-    document = {
+    document: dict[str, object] = {
         "schema_version": SCHEMA_VERSION,
         "findings": [f.to_json() for f in findings],
         "files": list(files),
-        "skipped": [{"path": path, "reason": reason} for path, reason in skipped],
     }
+    if skipped:
+        document["skipped"] = [{"path": path, "reason": reason} for path, reason in skipped]
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
