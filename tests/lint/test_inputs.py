@@ -431,3 +431,28 @@ def test_nothing_readable_is_exit_2(shared_tree: Path) -> None:
     assert (
         done.stderr == f"unroot: skipped {shared_tree / 'app' / 'deploy.yaml'}: permission denied\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "passed"),
+    [
+        ("images/Dockerfile-auth", True),
+        ("Dockerfile_dev", True),
+        ("Containerfile.prod", True),
+        ("web.Dockerfile", True),
+        ("deploy/web/list.json", True),
+        ("deploy/app.yaml", True),
+        ("package.json", False),
+        ("charts/web/templates/deployment.yaml", False),
+        (".dockerignore", False),
+    ],
+)
+def test_the_pre_commit_hook_passes_the_names_lint_reads(path: str, *, passed: bool) -> None:
+    """The hook's ``files`` and ``exclude`` (.pre-commit-hooks.yaml) as pre-commit applies them."""
+    import re
+
+    from ruamel.yaml import YAML
+
+    (hook,) = YAML(typ="safe").load(Path(__file__).parents[2] / ".pre-commit-hooks.yaml")
+    matched = re.search(hook["files"], path) and not re.search(hook["exclude"], path)
+    assert bool(matched) is passed
