@@ -445,6 +445,11 @@ def test_nothing_readable_is_exit_2(shared_tree: Path) -> None:
         ("package.json", False),
         ("charts/web/templates/deployment.yaml", False),
         (".dockerignore", False),
+        ("docs/Dockerfile.md", False),
+        ("src/dockerfile_parser.py", False),
+        ("pkg/build/dockerfile_test.go", False),
+        ("lib/dockerfile-utils.ts", False),
+        ("images/Dockerfile.j2", False),
     ],
 )
 def test_the_pre_commit_hook_passes_the_names_lint_reads(path: str, *, passed: bool) -> None:
@@ -456,3 +461,5 @@ def test_the_pre_commit_hook_passes_the_names_lint_reads(path: str, *, passed: b
     (hook,) = YAML(typ="safe").load(Path(__file__).parents[2] / ".pre-commit-hooks.yaml")
     matched = re.search(hook["files"], path) and not re.search(hook["exclude"], path)
     assert bool(matched) is passed
+    if not path.endswith((".yaml", ".json")):  # the same names lint takes for Dockerfiles
+        assert (kind_by_name(path) is not None) is passed

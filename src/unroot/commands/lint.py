@@ -1,6 +1,6 @@
 """``unroot lint``: static analysis of Dockerfiles, compose files, Kubernetes manifests and
 systemd units (PRODUCT.md).  Exit 0 when nothing is at or above the failure threshold, 1 when
-something is, 2 for a usage or input error (one line on stderr).
+something is, 2 for a usage or input error (one line on stderr) or when nothing could be read.
 
 ``register(sub)`` adds the command to ``unroot``'s parser; :func:`run_lint` runs it from an
 argv list (tests, other entry points) with the CLI's error handling.
@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from unroot.errors import UsageError
 from unroot.lint.config import RUNTIMES, THRESHOLDS
+from unroot.lint.inputs import LIMIT
 from unroot.sources.kinds import NAMES as KINDS
 
 FORMATS = ("text", "json", "sarif")
@@ -26,14 +27,15 @@ def register(sub: Any) -> None:
         help="lint Dockerfiles, compose files, Kubernetes manifests and systemd units",
         description="Predict what the kernel will do when these files run: exec EPERM, bind "
         "EACCES, file capabilities lost in the build or ignored, unreadable mounts. Exit 0 when "
-        "nothing is at or above the failure threshold, 1 when something is, 2 on bad input.",
+        "nothing is at or above the failure threshold, 1 when something is, 2 on bad input "
+        "or when nothing could be read.",
     )
     parser.add_argument(
         "paths",
         nargs="*",
         metavar="PATH",
         help="files or directories (default .); - for standard input (its kind told from its "
-        "name or text); only regular files of at most 64 MiB are read",
+        f"name or text); only regular files of at most {LIMIT} are read",
     )
     parser.add_argument("--kind", choices=KINDS, help="read every file as this kind")
     parser.add_argument(

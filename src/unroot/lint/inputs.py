@@ -20,7 +20,8 @@ from unroot.errors import UsageError
 #: The largest input read: far above a 2 MB argo-cd ``install.yaml`` or a ``kubectl get -A -o
 #: yaml`` dump of a large cluster, far below what would exhaust memory.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
-_CAP = f"{MAX_INPUT_BYTES // (1024 * 1024)} MiB"
+#: the limit as the messages and ``--help`` say it
+LIMIT = f"{MAX_INPUT_BYTES // (1024 * 1024)} MiB"
 _TYPES = (
     (stat.S_ISFIFO, "a FIFO"),
     (stat.S_ISCHR, "a character device"),
@@ -40,7 +41,7 @@ def not_regular(path: str, mode: int) -> UsageError:
 
 
 def too_big(path: str) -> UsageError:
-    return UsageError(f"{path}: larger than {_CAP}, the limit of one input (not read)")
+    return UsageError(f"{path}: larger than {LIMIT}, the limit of one input (not read)")
 
 
 def check_file(path: str) -> None:

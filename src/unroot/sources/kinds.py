@@ -8,8 +8,10 @@ of files (:func:`join_files`) and the situation's default runtime all read this 
 
 By name: ``Dockerfile``, ``Dockerfile.*``, ``Dockerfile-*``, ``Dockerfile_*``,
 ``*.Dockerfile``, ``Containerfile`` (and the same forms) → dockerfile, except names ending in a
-documentation, backup or template extension (``Dockerfile.md``, ``.orig``, ``.j2``, …) and the
-BuildKit ignore files (``Dockerfile.dockerignore``); ``compose*.y?ml``, ``docker-compose*.y?ml``
+documentation, backup, template or source-code extension (``Dockerfile.md``, ``.orig``,
+``.j2``, ``dockerfile_test.go``, …: :data:`NOT_DOCKERFILE_EXTENSIONS`, which the pre-commit
+hook's ``exclude`` repeats) and the BuildKit ignore files (``Dockerfile.dockerignore``);
+``compose*.y?ml``, ``docker-compose*.y?ml``
 → compose; ``*.service``, ``*.socket`` and their drop-ins (``NAME.service.d/*.conf``, the
 type-level ``service.d/*.conf``) → systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level
 ``apiVersion:`` and ``kind:`` → k8s, a top-level ``services:`` → compose
@@ -195,12 +197,15 @@ _DOCKERFILE_NAME = re.compile(
     r"(?:dockerfile|containerfile)(?:[-._][^/]+)?|[^/]+\.(?:dockerfile|containerfile)", re.I
 )
 #: ``Dockerfile.md``, ``Dockerfile.orig``, ``Dockerfile.j2``: about a Dockerfile, or one not
-#: rendered yet; ``Dockerfile.dockerignore``: BuildKit's ignore file of that Dockerfile
-_NOT_DOCKERFILE = re.compile(
-    r".*\.(?:md|markdown|rst|txt|adoc|html?|pdf|orig|rej|bak|old|swp|tmp|dockerignore|j2|"
-    r"jinja2?|tmpl|tpl|template|in|erb|mustache|sh|py|json|ya?ml|toml|lock|sum|patch|diff)",
-    re.I,
+#: rendered yet; ``Dockerfile.dockerignore``: BuildKit's ignore file of that Dockerfile;
+#: ``dockerfile_test.go``, ``dockerfile-parser.js``: code about Dockerfiles
+NOT_DOCKERFILE_EXTENSIONS = (
+    "md|markdown|rst|txt|adoc|html?|pdf|orig|rej|bak|old|swp|tmp|dockerignore|j2|jinja2?|tmpl|"
+    "tpl|template|in|erb|mustache|sh|bash|zsh|fish|ps1|bat|py|pyi|go|js|mjs|cjs|jsx|ts|tsx|rs|"
+    "rb|java|kt|scala|cpp|hpp|cs|php|lua|swift|vim|nix|bzl|json|ya?ml|toml|xml|ini|cfg|lock|"
+    "sum|patch|diff|log|png|svg|jpe?g|gif|gz|tgz|zip|tar"
 )
+_NOT_DOCKERFILE = re.compile(rf".*\.(?:{NOT_DOCKERFILE_EXTENSIONS})", re.I)
 _API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
 _KIND = re.compile(r"^kind\s*:", re.M)
 _SERVICES = re.compile(r"^services\s*:", re.M)
