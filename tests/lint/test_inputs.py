@@ -19,6 +19,8 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from unroot.commands.lint import run_lint
 from unroot.errors import UsageError
@@ -463,3 +465,35 @@ def test_the_pre_commit_hook_passes_the_names_lint_reads(path: str, *, passed: b
     assert bool(matched) is passed
     if not path.endswith((".yaml", ".json")):  # the same names lint takes for Dockerfiles
         assert (kind_by_name(path) is not None) is passed
+
+
+_LINES = st.sampled_from(
+    ["---", "# Source: c/templates/a.yaml", "# Source: c/templates/b.yaml", "kind: Pod", "", "x"]
+)
+
+
+@given(st.lists(_LINES, max_size=30), st.integers(min_value=0, max_value=35))
+@settings(max_examples=300, deadline=None)
+def test_helm_sources_map_each_line_into_its_document(lines: list[str], line: int) -> None:
+    text = "\n".join(lines)
+    sources = helm_sources(text)
+    for rendered in sources:  # a document starts after its comment and holds no separator
+        assert lines[rendered.first - 2].startswith("# Source: ")
+        assert all(
+            lines[n - 1] != "---" and not lines[n - 1].startswith("# Source:")
+            for n in range(rendered.first, rendered.last + 1)
+        )
+    finding = Finding("-", line, 1, "UR100", "parse-error", "error", "m")
+    moved = map_rendered(finding, "-", sources)
+    holder = [r for r in sources if r.first <= line <= r.last]
+    if holder:
+        assert (moved.file, moved.line) == (holder[0].template, line - holder[0].first + 1)
+        assert moved.line >= 1
+    else:
+        assert moved == finding
+
+
+@given(st.text(max_size=300))
+@settings(max_examples=300, deadline=None)
+def test_kind_by_text_never_raises(text: str) -> None:
+    assert kind_by_text(text) in {None, "dockerfile", "compose", "k8s", "systemd"}
