@@ -497,3 +497,21 @@ def test_helm_sources_map_each_line_into_its_document(lines: list[str], line: in
 @settings(max_examples=300, deadline=None)
 def test_kind_by_text_never_raises(text: str) -> None:
     assert kind_by_text(text) in {None, "dockerfile", "compose", "k8s", "systemd"}
+
+
+def test_stdin_filename_alone_reads_stdin_and_without_dash_is_an_error() -> None:
+    code, out = run(["--stdin-filename", "Dockerfile", "--format", "json"], stdin=BRIDGE)
+    assert (code, json.loads(out)["files"]) == (1, ["Dockerfile"])
+    done = cli("lint", "--stdin-filename", "Dockerfile", ".")
+    assert (done.returncode, done.stderr) == (
+        2,
+        "unroot: --stdin-filename names standard input: give - among the paths\n",
+    )
+
+
+def test_stdin_filename_finds_the_config_beside_it(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / ".unroot.toml").write_text('ignore = ["UR106"]\n')
+    named = str(tmp_path / "app" / "Dockerfile")
+    assert run(["-", "--stdin-filename", named], stdin=BRIDGE)[0] == 0  # UR106 ignored there
+    assert run(["-"], stdin=BRIDGE)[0] == 1

@@ -41,7 +41,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--stdin-filename",
         metavar="NAME",
-        help="the name of standard input (-) in findings; its kind is told from it first",
+        help="the name of standard input in findings (alone: lint standard input); its kind is "
+        "told from it first",
     )
     parser.add_argument("--format", choices=FORMATS, default="text", help="default: text")
     parser.add_argument("--runtime", choices=RUNTIMES, help="the runtime that runs containers")
@@ -64,8 +65,10 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     from unroot.lint.formatters import text as text_format
 
     out = stdout or sys.stdout
-    paths: list[str] = list(args.paths) or ["."]
-    start = next((p for p in paths if p != "-"), ".")
+    paths: list[str] = list(args.paths) or (["-"] if args.stdin_filename else ["."])
+    if args.stdin_filename is not None and "-" not in paths:
+        raise UsageError("--stdin-filename names standard input: give - among the paths")
+    start = next((p for p in paths if p != "-"), args.stdin_filename or ".")
     config = load_config(start, args.config)
     options = LintOptions(
         kind=args.kind,
