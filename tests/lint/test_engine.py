@@ -73,6 +73,13 @@ EXPECTED: dict[str, set[str]] = {
     "dockerfile-find-setcap": set(),
     "dockerfile-onbuild": {"UR101", "UR106"},
     "dockerfile-add-archive": set(),
+    # inputs (tests/lint/test_inputs.py): Dockerfile-*/Containerfile.* names, kubectl's JSON,
+    # a StatefulSet's volumeClaimTemplates with empty documents, Helm's rendered output (its
+    # statefulset mounts a volume no pod volume or claim template names)
+    "dockerfile-names": {"UR106"},
+    "k8s-json": {"UR108"},
+    "k8s-statefulset-claims": set(),
+    "helm-rendered": {"UR100", "UR108"},
 }
 
 
@@ -329,13 +336,14 @@ def test_yaml_trailing_pragma_and_annotation_ignores(tmp_path: Path) -> None:
     assert [f["rule"] for f in found] == ["UR108"]
 
 
-def test_stdin_needs_kind() -> None:
+def test_stdin_kind_given_or_told_from_the_text() -> None:
     code, out = run(["-", "--kind", "dockerfile", "--format", "json"], stdin=BRIDGE)
     document = json.loads(out)
     assert code == 1
     assert document["files"] == ["-"]
     assert [f["file"] for f in document["findings"]] == ["-"]
-    assert run(["-"], stdin=BRIDGE)[0] == 2
+    assert run(["-", "--format", "json"], stdin=BRIDGE) == (code, out)  # FROM: a Dockerfile
+    assert run(["-"], stdin="just some text\n")[0] == 2
 
 
 def test_unparseable_input_is_a_finding_not_a_traceback(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """``unroot lint``: static analysis of Dockerfiles, compose files, Kubernetes manifests and
 systemd units (PRODUCT.md).  Exit 0 when nothing is at or above the failure threshold, 1 when
-something is, 2 for a usage or input error (one line on stderr).
+something is, 2 for a usage or input error (one line on stderr) or when nothing could be read.
 
 ``register(sub)`` adds the command to ``unroot``'s parser; :func:`run_lint` runs it from an
 argv list (tests, other entry points) with the CLI's error handling.  Settings come from flags,
@@ -16,6 +16,7 @@ from typing import Any, TextIO
 
 from unroot.errors import UsageError
 from unroot.lint.config import COLORS, FORMATS, RUNTIMES, THRESHOLDS
+from unroot.lint.inputs import LIMIT
 from unroot.sources.kinds import NAMES as KINDS
 
 TYPE_CHECKING = False
@@ -30,14 +31,25 @@ def register(sub: Any) -> None:
         help="lint Dockerfiles, compose files, Kubernetes manifests and systemd units",
         description="Predict what the kernel will do when these files run: exec EPERM, bind "
         "EACCES, file capabilities lost in the build or ignored, unreadable mounts. Exit 0 when "
-        "nothing is at or above the failure threshold, 1 when something is, 2 on bad input. "
+        "nothing is at or above the failure threshold, 1 when something is, 2 on bad input "
+        "or when nothing could be read. "
         "Settings: flags, then UNROOT_<FLAG> environment variables (UNROOT_FORMAT, "
         "UNROOT_FAILURE_THRESHOLD, …; empty counts as unset), then the config file.",
     )
     parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="files or directories (default .); - for stdin"
+        "paths",
+        nargs="*",
+        metavar="PATH",
+        help="files or directories (default .); - for standard input (its kind told from its "
+        f"name or text); only regular files of at most {LIMIT} are read",
     )
     parser.add_argument("--kind", choices=KINDS, help="read every file as this kind")
+    parser.add_argument(
+        "--stdin-filename",
+        metavar="NAME",
+        help="the name of standard input in findings (alone: lint standard input); its kind is "
+        "told from it first",
+    )
     parser.add_argument(
         "-f",
         "--format",
@@ -102,8 +114,10 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     out = stdout or sys.stdout
     settings = resolve(args, os.environ)
     destination = _destination(args.output)
-    paths: list[str] = list(args.paths) or ["."]
-    start = next((p for p in paths if p != "-"), ".")
+    paths: list[str] = list(args.paths) or (["-"] if args.stdin_filename else ["."])
+    if args.stdin_filename is not None and "-" not in paths:
+        raise UsageError("--stdin-filename names standard input: give - among the paths")
+    start = next((p for p in paths if p != "-"), args.stdin_filename or ".")
     config = load_config(start, settings.config)
     _check_named(settings)
     options = LintOptions(
@@ -117,8 +131,10 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     )
     stdin_text = None
     if "-" in paths:
-        stdin_text = (stdin or sys.stdin).read()
-    result = lint_paths(paths, options, stdin_text=stdin_text)
+        from unroot.lint.inputs import read_stdin
+
+        stdin_text = read_stdin(stdin or sys.stdin, args.stdin_filename or "standard input")
+    result = lint_paths(paths, options, stdin_text=stdin_text, stdin_name=args.stdin_filename)
     for path, reason in result.skipped:
         print(f"unroot: skipped {path}: {reason}", file=sys.stderr)
     for warning in result.warnings:
@@ -170,12 +186,19 @@ def _render(settings: Settings, compact: bool, result: LintResult, stream: TextI
             color=color,
             width=output_width(stream),
             compact=compact,
+            unread=result.unread,
         )
     if settings.format == "sarif":
         from unroot.lint.formatters import sarif
 
         return sarif.render(
             result.findings, result.files, result.rules, category=settings.sarif_category
+        )
+    if settings.format == "json":
+        from unroot.lint.formatters import json as json_format
+
+        return json_format.render(
+            result.findings, result.files, result.rules, skipped=result.skipped
         )
     return formatter(result.findings, result.files, result.rules)
 

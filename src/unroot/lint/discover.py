@@ -2,12 +2,19 @@
 
 A file's kind comes from its name, else its content (:mod:`unroot.sources.kinds`); YAML text
 with template markers (``{{``, Helm/Jinja) is not YAML yet and is skipped when found in a
-directory.  Directories are walked recursively in sorted order without VCS, dependency and
-cache directories; symbolic links are followed once (a loop is cut).  ``-`` is standard input
-and needs ``--kind``.  A file named explicitly whose kind cannot be told (a Helm
-``values.yaml`` that pre-commit passes) is skipped with a note, unless ``--kind`` says what it
-is.  A drop-in named explicitly brings its unit when the unit is beside its directory
-(``a.service.d/x.conf`` → ``a.service``); otherwise it is
+directory.  A ``.json`` file is a Kubernetes manifest when it is an object with top-level
+``apiVersion`` and ``kind`` (``kubectl get -o json``, a ``List`` included); other JSON
+(``package.json``) is not an input.  Directories are walked recursively in sorted order without
+VCS, dependency and cache directories; symbolic links are followed once (a loop is cut); only
+regular files are taken.  A directory or file that cannot be read is skipped with a note
+(``skipped DIR: permission denied``), never silently.  ``-`` is standard input; its kind is the
+``--kind`` given, else the one the engine tells from its name or text.  A file named explicitly
+is read by its name, else by its content (a Dockerfile's first instruction, Kubernetes JSON or
+YAML, a compose file); one whose kind cannot be told (a Helm ``values.yaml`` that pre-commit
+passes) is skipped with a note, unless ``--kind`` says what it is.  A path named explicitly that
+is not a regular file (a FIFO, ``/dev/zero``, a socket) or is over the size limit is a usage
+error (:mod:`unroot.lint.inputs`).  A drop-in named explicitly brings its unit when the unit is
+beside its directory (``a.service.d/x.conf`` → ``a.service``); otherwise it is
 skipped with a note: a drop-in alone says nothing about what runs.
 
 A compose file is linted as its project (``sources/compose/``): the override file beside a
@@ -25,9 +32,16 @@ import re
 from collections.abc import Iterator, Sequence
 
 from unroot.errors import UsageError
+from unroot.lint.inputs import check_file, read_bytes
 from unroot.sources.compose.files import DEFAULT_FILES, main_file_of, references
 from unroot.sources.kinds import NAMES as KINDS
-from unroot.sources.kinds import kind_by_content, kind_by_name
+from unroot.sources.kinds import (
+    is_k8s_json,
+    kind_by_content,
+    kind_by_name,
+    kind_by_text,
+    looks_like_k8s_json,
+)
 from unroot.sources.systemd import dropin_unit, is_dropin
 
 SKIP_DIRS = frozenset(
@@ -43,31 +57,65 @@ def _is_yaml(name: str) -> bool:
     return name.lower().endswith((".yaml", ".yml"))
 
 
-def _read_head(path: str) -> str | None:
+def reason_of(exc: OSError) -> str:
+    """``permission denied`` for an OSError (its strerror, lower-cased as a note reads)."""
+    text = exc.strerror or type(exc).__name__
+    return text[:1].lower() + text[1:]
+
+
+#: ``(path, reason)`` of each file or directory that could not be read while discovering
+Unread = list[tuple[str, str]]
+
+
+def _read_head(
+    path: str, unread: Unread | None = None, limit: int | None = _SNIFF_BYTES
+) -> str | None:
+    """The first ``limit`` bytes of a regular file as text (None for binary; all of it within
+    the input cap when ``limit`` is None); a read error goes into ``unread``."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(_SNIFF_BYTES)
-    except OSError:
+        data = read_bytes(path, limit)
+    except OSError as exc:
+        if unread is not None:
+            unread.append((path, reason_of(exc)))
         return None
     if b"\0" in data:
         return None
     return data.decode("utf-8", errors="replace")
 
 
-def _classify(path: str, *, explicit: bool) -> str | None:
+def _classify(path: str, *, explicit: bool, unread: Unread | None = None) -> str | None:
     kind = kind_by_name(path)
-    if kind is not None or not _is_yaml(path):
+    if kind is not None:
         return kind
-    head = _read_head(path)
-    if head is None or (not explicit and _TEMPLATE.search(head)):
+    json_name = path.lower().endswith(".json")
+    if not (explicit or json_name or _is_yaml(path)):
         return None
-    return kind_by_content(head)
+    head = _read_head(path, unread)
+    if head is None:
+        return None
+    if looks_like_k8s_json(head):  # the whole text decides (a List can be megabytes)
+        text = head if len(head.encode()) < _SNIFF_BYTES else _read_head(path, unread, None)
+        return "k8s" if text is not None and is_k8s_json(text) else None
+    if json_name:
+        return None
+    if _is_yaml(path):
+        if not explicit and _TEMPLATE.search(head):
+            return None
+        return kind_by_content(head)
+    kind = kind_by_text(head)  # a file named explicitly: a unit's type is in its name
+    return kind if kind != "systemd" else None
 
 
-def _walk(top: str) -> Iterator[str]:
-    """Files under ``top``, following directory links once each."""
+def _walk(top: str, unread: Unread | None = None) -> Iterator[str]:
+    """Regular files under ``top``, following directory links once each; a directory that
+    cannot be listed goes into ``unread``."""
     seen: set[tuple[int, int]] = set()
-    for root, dirs, files in os.walk(top, followlinks=True):
+
+    def failed(exc: OSError) -> None:
+        if unread is not None:
+            unread.append((exc.filename or top, reason_of(exc)))
+
+    for root, dirs, files in os.walk(top, onerror=failed, followlinks=True):
         try:
             info = os.stat(root)
         except OSError:
@@ -125,22 +173,30 @@ def discover(
     kind: str | None = None,
     exclude: Sequence[str] = (),
     skipped: list[tuple[str, str]] | None = None,
+    *,
+    unread: Unread | None = None,
+    stdin_kind: str | None = None,
 ) -> list[tuple[str, str]]:
     """``(path, kind)`` for every file to lint; UsageError for an unusable argument.
 
     A file named explicitly is read as ``kind`` when given, else by its name or content.  An
     unrecognised explicit file is appended to ``skipped`` as ``(path, reason)`` when a list is
     given (the command line: pre-commit passes every matching name), else an error.  A path
-    that does not exist is always an error.  In directories only recognised files are taken,
-    and with ``kind`` only those of that kind.  ``exclude`` holds glob patterns matched against
-    the path relative to the directory searched and against each of its components (a pattern
-    ending in ``/`` only against directories).  A file named twice, in two forms (``.`` and
-    ``$PWD``), is found once, in the form first given.
+    that does not exist, or is not a regular file or directory (a FIFO, a device), or is over
+    the input limit, is always an error.  In directories only recognised regular files are
+    taken, and with ``kind`` only those of that kind; a directory or file that could not be read
+    is appended to ``unread`` (and to ``skipped``) as ``(path, reason)``.  ``exclude`` holds
+    glob patterns matched against the path relative to the directory searched and against each
+    of its components (a pattern ending in ``/`` only against directories).  A file named
+    twice, in two forms (``.`` and ``$PWD``), is found once, in the form first given.  ``-``
+    (standard input) is found as ``kind``, else as ``stdin_kind`` (the caller tells it from the
+    text), else it is an error.
     """
     if kind is not None and kind not in KINDS:
         raise UsageError(f"unknown --kind {kind!r} (expected one of: {', '.join(KINDS)})")
     found: dict[str, str] = {}
     keys: set[str] = set()
+    failures: Unread = []
 
     def add(file: str, detected: str) -> None:  # once per file, in the form first named
         key = path_key(file)
@@ -148,27 +204,33 @@ def discover(
             keys.add(key)
             found[file if file == "-" else os.path.normpath(file)] = detected
 
+    def skip(path: str, reason: str) -> None:
+        if skipped is not None and (path, reason) not in skipped:
+            skipped.append((path, reason))
+
     for path in paths or ["."]:
         if path == "-":
-            if kind is None:
+            if (kind or stdin_kind) is None:
                 raise UsageError("reading standard input (-) needs --kind")
-            add("-", kind)
+            add("-", kind or stdin_kind or "")
             continue
         if os.path.isdir(path):
-            for file in sorted(_walk(path)):
+            for file in sorted(_walk(path, failures)):
                 if _excluded(os.path.relpath(file, path), exclude):
                     continue
-                detected = _classify(file, explicit=False)
+                detected = _classify(file, explicit=False, unread=failures)
                 if detected is not None and (kind is None or detected == kind):
                     add(file, detected)
             continue
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such file or directory")
-        detected = kind or _classify(path, explicit=True)
+        check_file(path)
+        detected = kind or _classify(path, explicit=True, unread=failures)
         if detected is None:
+            if failures and failures[-1][0] == path:
+                continue  # could not be read: noted below
             if skipped is not None:
-                if (path, UNKNOWN_KIND) not in skipped:
-                    skipped.append((path, UNKNOWN_KIND))
+                skip(path, UNKNOWN_KIND)
                 continue
             raise UsageError(
                 f"{path}: cannot tell what kind of file this is (give --kind {'|'.join(KINDS)})"
@@ -178,11 +240,15 @@ def discover(
             if unit is None or not os.path.isfile(unit):
                 if skipped is not None:
                     what = f"its unit {os.path.basename(unit)}" if unit else "a unit"
-                    skipped.append((path, f"a systemd drop-in without {what} beside it"))
+                    skip(path, f"a systemd drop-in without {what} beside it")
                     continue
             else:
                 add(unit, "systemd")
         add(path, detected)
+    for path, reason in failures:
+        skip(path, reason)
+        if unread is not None:
+            unread.append((path, reason))
     return list(_compose_projects(found).items())
 
 

@@ -35,11 +35,13 @@ from unroot.errors import UsageError
 from unroot.lint.config import THRESHOLDS, LintConfig, severity_override
 from unroot.lint.discover import discover, path_key, path_like
 from unroot.lint.findings import SEVERITIES, Finding
+from unroot.lint.inputs import read_bytes
 from unroot.lint.registry import RuleInfo, load_rules, matches
+from unroot.lint.rendered import helm_sources, map_rendered
 from unroot.situation import Situation, build_situations
 from unroot.sources.builds import join_dockerfiles
 from unroot.sources.files import Files, Lister, Reader
-from unroot.sources.kinds import KINDS, join_files
+from unroot.sources.kinds import KINDS, join_files, kind_by_name, kind_by_text
 from unroot.sources.parsed import Location, ParsedFile
 
 #: The failure threshold when neither --failure-threshold nor the config sets one: errors and
@@ -78,8 +80,10 @@ class LintResult:
     files: tuple[str, ...]
     threshold: str
     rules: Mapping[str, RuleInfo]
-    #: files named explicitly that were not linted, and why (the command notes them on stderr)
+    #: files and directories that were not linted, and why (the command notes them on stderr)
     skipped: tuple[tuple[str, str], ...] = ()
+    #: those of them that could not be read, and why (``permission denied``)
+    unread: tuple[tuple[str, str], ...] = ()
     #: things the user wrote that had no effect (a rule id no rule has), one line each
     warnings: tuple[str, ...] = ()
 
@@ -92,6 +96,10 @@ class LintResult:
 
     @property
     def exit_code(self) -> int:
+        """1 for a finding at or above the threshold; 2 when nothing at all could be read
+        (every path given was unreadable: a CI gate must not pass on zero files); else 0."""
+        if self.unread and not self.files:
+            return 2
         return 1 if self.failed else 0
 
 
@@ -325,34 +333,69 @@ def lint_texts(
 
 # -- the filesystem edge -------------------------------------------------------------------
 def read_text(path: str) -> Text:
-    """A file's text (undecodable bytes kept as surrogates for the parsers to report)."""
+    """A regular file's text (undecodable bytes kept as surrogates for the parsers to report);
+    UsageError for a file that is not regular or is over the input limit."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
+        data = read_bytes(path)
     except OSError as exc:
         return Unreadable(exc.strerror or type(exc).__name__)
     return data.decode("utf-8", errors="surrogateescape")
+
+
+def stdin_kind(text: str, name: str = "-", kind: str | None = None) -> str:
+    """The kind of standard input: ``kind`` when given, else what ``name``
+    (``--stdin-filename``) says, else what its text says; UsageError when none tells."""
+    found = kind or (kind_by_name(name) if name != "-" else None) or kind_by_text(text)
+    if found is None:
+        raise UsageError(
+            "standard input: cannot tell what kind of text this is (give --kind "
+            f"{'|'.join(KINDS)} or --stdin-filename NAME)"
+        )
+    return found
 
 
 def lint_paths(
     paths: Sequence[str],
     options: LintOptions | None = None,
     stdin_text: str | None = None,
+    stdin_name: str | None = None,
 ) -> LintResult:
-    """Discover and lint ``paths`` (``-`` is ``stdin_text``, which needs ``options.kind``).
+    """Discover and lint ``paths``; ``-`` is ``stdin_text``, named ``stdin_name`` in findings
+    (default ``-``), of the kind :func:`stdin_kind` tells.
 
     A file named explicitly whose kind cannot be told is not an error: it is listed in
-    :attr:`LintResult.skipped` and does not change the exit code.
+    :attr:`LintResult.skipped` and does not change the exit code; nor does a file or directory
+    that cannot be read (listed in :attr:`LintResult.unread` too), unless nothing at all was
+    read.  Findings in a Kubernetes document of standard input that follows a Helm ``#
+    Source: chart/templates/x.yaml`` comment name that template (:mod:`unroot.lint.rendered`).
     """
     options = options or LintOptions()
+    name = stdin_name or "-"
+    from_stdin = "-" in paths
     skipped: list[tuple[str, str]] = []
-    found = discover(paths, options.kind, options.config.exclude, skipped)
+    unread: list[tuple[str, str]] = []
+    found = discover(
+        paths,
+        options.kind,
+        options.config.exclude,
+        skipped,
+        unread=unread,
+        stdin_kind=stdin_kind(stdin_text or "", name, options.kind) if from_stdin else None,
+    )
     inputs: list[tuple[str, str, Text]] = []
     for path, kind in found:
-        text = (stdin_text or "") if path == "-" else read_text(path)
-        inputs.append((path, kind, text))
+        if path == "-":
+            inputs.append((name, kind, stdin_text or ""))
+        else:
+            inputs.append((path, kind, read_text(path)))
     result = lint_texts(inputs, options, read=_reader, list_dir=_conf_names)
-    return replace(result, skipped=tuple(skipped)) if skipped else result
+    sources = helm_sources(stdin_text) if stdin_text and ("-", "k8s") in found else ()
+    if sources:
+        findings = (map_rendered(f, name, sources) for f in result.findings)
+        result = replace(result, findings=tuple(sorted(findings)))
+    if skipped:
+        result = replace(result, skipped=tuple(skipped), unread=tuple(unread))
+    return result
 
 
 def _conf_names(directory: str) -> list[str]:
@@ -364,7 +407,12 @@ def _conf_names(directory: str) -> list[str]:
 
 
 def _reader(path: str) -> str | None:
+    """A file an input refers to (a Dockerfile, ``.env``, a socket unit); None when it is
+    missing, unreadable, not a regular file or over the limit."""
     if not os.path.isfile(path):
         return None
-    text = read_text(path)
+    try:
+        text = read_text(path)
+    except UsageError:
+        return None
     return text if isinstance(text, str) else None

@@ -3,7 +3,15 @@
 Reads Pod, Deployment, StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job,
 CronJob (``spec.jobTemplate.spec.template``), PodTemplate, any other kind with a pod template
 at ``spec.template`` (Argo Rollouts, …), multi-document files and ``kind: List`` (or
-``…List``) with ``items``.  Other kinds (Service, ConfigMap, …) are skipped silently.
+``…List``, as ``kubectl get -o yaml|json`` prints) with ``items``.  Other kinds (Service,
+ConfigMap, …) are skipped silently, and so are empty documents (a trailing ``---``, a Helm
+``# Source:`` block with nothing rendered, an explicit ``null``), as kubectl skips them; a
+document that is any other scalar or a list is a problem.
+
+Volumes: a ``volumeMounts`` name must be a pod volume or, in a StatefulSet, the
+``metadata.name`` of one of its ``volumeClaimTemplates`` (the controller gives each pod a
+PersistentVolumeClaim volume of that name, replacing a pod volume of the same name): such a
+mount is a ``volume``, never a host path.
 
 The security context is merged as the kubelet does (``DetermineEffectiveSecurityContext``):
 ``runAsUser``, ``runAsGroup``, ``runAsNonRoot`` come from the container, else the pod;
@@ -71,6 +79,7 @@ class _Pod:
     name: str
     spec: YMap
     ignores: tuple[str, ...]
+    claims: tuple[str, ...] = ()  # a StatefulSet's volumeClaimTemplates names
 
 
 @never_raises("k8s")
@@ -81,8 +90,8 @@ def parse_k8s(text: str, path: str) -> ParsedFile:
     ctx.problems.extend(loaded.problems)
     workloads: list[Workload] = []
     for document in loaded.documents:
-        if document.root is None:
-            continue
+        if document.root is None or (isinstance(document.root, YScalar) and document.root.is_null):
+            continue  # an empty or comment-only document: kubectl skips it
         if not isinstance(document.root, YMap):
             ctx.problem(document.root, f"a manifest is a mapping, found {describe(document.root)}")
             continue
@@ -134,7 +143,20 @@ def _objects(ctx: _Ctx, obj: YMap, depth: int) -> list[_Pod]:
     if pod_spec is None:
         return []
     template_ignores = _annotation_ignores(template.get_map("metadata") if template else None)
-    return [_Pod(kind, name, pod_spec, rule_ids(ignores + template_ignores))]
+    claims = _claim_names(spec) if kind == "StatefulSet" and spec is not None else ()
+    return [_Pod(kind, name, pod_spec, rule_ids(ignores + template_ignores), claims)]
+
+
+def _claim_names(spec: YMap) -> tuple[str, ...]:
+    """The names of a StatefulSet's ``volumeClaimTemplates``: each pod gets a volume of that
+    name bound to its own PersistentVolumeClaim (``<name>-<pod>``)."""
+    names: list[str] = []
+    for claim in spec.get_seq("volumeClaimTemplates") or ():
+        metadata = claim.get_map("metadata") if isinstance(claim, YMap) else None
+        name = metadata.get_str("name") if metadata else None
+        if name:
+            names.append(name)
+    return tuple(names)
 
 
 def _user(ctx: _Ctx, pod_sc: YMap | None, sc: YMap | None) -> UserFact | None:
@@ -232,6 +254,8 @@ def _pod_level(pod: _Pod) -> _PodLevel:
             volumes[name] = ("tmpfs", name)
         else:
             volumes[name] = ("volume", name)
+    for name in pod.claims:  # a claim template replaces a pod volume of its name
+        volumes[name] = ("volume", name)
     host_network_key = spec.key_node("hostNetwork") if spec.get_bool("hostNetwork") else None
     groups_key = sysctls_key = None
     if pod_sc is not None:

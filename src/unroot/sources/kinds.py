@@ -6,11 +6,19 @@ Adding a kind (Podman Quadlet units, Helm charts, Nomad jobs) is one entry in :d
 its parser module under ``sources/``; discovery, ``--kind``, the rules' ``kinds``, the joining
 of files (:func:`join_files`) and the situation's default runtime all read this table.
 
-By name: ``Dockerfile``, ``Dockerfile.*``, ``*.Dockerfile``, ``Containerfile`` (and the same
-forms) → dockerfile; ``compose*.y?ml``, ``docker-compose*.y?ml`` → compose; ``*.service``,
-``*.socket`` and their drop-ins (``NAME.service.d/*.conf``, the type-level ``service.d/*.conf``)
-→ systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level ``apiVersion:`` and ``kind:`` →
-k8s, a top-level ``services:`` → compose.
+By name: ``Dockerfile``, ``Dockerfile.*``, ``Dockerfile-*``, ``Dockerfile_*``,
+``*.Dockerfile``, ``Containerfile`` (and the same forms) → dockerfile, except names ending in a
+documentation, backup, template or source-code extension (``Dockerfile.md``, ``.orig``,
+``.j2``, ``dockerfile_test.go``, …: :data:`NOT_DOCKERFILE_EXTENSIONS`, which the pre-commit
+hook's ``exclude`` repeats) and the BuildKit ignore files (``Dockerfile.dockerignore``);
+``compose*.y?ml``, ``docker-compose*.y?ml``
+→ compose; ``*.service``, ``*.socket`` and their drop-ins (``NAME.service.d/*.conf``, the
+type-level ``service.d/*.conf``) → systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level
+``apiVersion:`` and ``kind:`` → k8s, a top-level ``services:`` → compose
+(:func:`kind_by_content`).  JSON with top-level ``apiVersion`` and ``kind`` strings (``kubectl
+get -o json``) → k8s (:func:`is_k8s_json`).  Text of no known name (standard input, a file named
+explicitly) by :func:`kind_by_text`: the above, then a first line that is a systemd section
+(``[Unit]``, ``[Service]``, …) → systemd, a first instruction ``FROM`` or ``ARG`` → dockerfile.
 """
 
 from __future__ import annotations
@@ -186,11 +194,25 @@ def join_files(
 
 _COMPOSE_NAME = re.compile(r"(?:docker-)?compose[^/]*\.ya?ml", re.I)
 _DOCKERFILE_NAME = re.compile(
-    r"(?:dockerfile|containerfile)(?:\.[^/]+)?|[^/]+\.(?:dockerfile|containerfile)", re.I
+    r"(?:dockerfile|containerfile)(?:[-._][^/]+)?|[^/]+\.(?:dockerfile|containerfile)", re.I
 )
+#: ``Dockerfile.md``, ``Dockerfile.orig``, ``Dockerfile.j2``: about a Dockerfile, or one not
+#: rendered yet; ``Dockerfile.dockerignore``: BuildKit's ignore file of that Dockerfile;
+#: ``dockerfile_test.go``, ``dockerfile-parser.js``: code about Dockerfiles
+NOT_DOCKERFILE_EXTENSIONS = (
+    "md|markdown|rst|txt|adoc|html?|pdf|orig|rej|bak|old|swp|tmp|dockerignore|j2|jinja2?|tmpl|"
+    "tpl|template|in|erb|mustache|sh|bash|zsh|fish|ps1|bat|py|pyi|go|js|mjs|cjs|jsx|ts|tsx|rs|"
+    "rb|java|kt|scala|cpp|hpp|cs|php|lua|swift|vim|nix|bzl|json|ya?ml|toml|xml|ini|cfg|lock|"
+    "sum|patch|diff|log|png|svg|jpe?g|gif|gz|tgz|zip|tar"
+)
+_NOT_DOCKERFILE = re.compile(rf".*\.(?:{NOT_DOCKERFILE_EXTENSIONS})", re.I)
 _API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
 _KIND = re.compile(r"^kind\s*:", re.M)
 _SERVICES = re.compile(r"^services\s*:", re.M)
+_SYSTEMD_SECTION = re.compile(
+    r"\[(?:Unit|Service|Socket|Install|Timer|Path|Mount|Automount|Swap|Slice|Scope)\]\s*"
+)
+_DOCKERFILE_START = re.compile(r"(?:FROM|ARG)\s+\S", re.I)
 
 
 def kind_by_name(name: str) -> str | None:
@@ -200,7 +222,7 @@ def kind_by_name(name: str) -> str | None:
     base = posixpath.basename(name)
     if base.lower().endswith(".dockerignore"):
         return None
-    if _DOCKERFILE_NAME.fullmatch(base):
+    if _DOCKERFILE_NAME.fullmatch(base) and not _NOT_DOCKERFILE.fullmatch(base):
         return "dockerfile"
     if _COMPOSE_NAME.fullmatch(base):
         return "compose"
@@ -217,4 +239,55 @@ def kind_by_content(text: str) -> str | None:
         return "k8s"
     if _SERVICES.search(text):
         return "compose"
+    return None
+
+
+def looks_like_k8s_json(head: str) -> bool:
+    """Cheap test on a file's first bytes: JSON that may be a Kubernetes object (an object
+    naming ``apiVersion`` and ``kind``); :func:`is_k8s_json` decides on the whole text."""
+    return head.lstrip().startswith("{") and '"apiVersion"' in head and '"kind"' in head
+
+
+def is_k8s_json(text: str) -> bool:
+    """A JSON object with top-level ``apiVersion`` and ``kind`` strings: a Kubernetes object,
+    or a ``List`` of them as ``kubectl get -o json`` prints (``package.json`` is not)."""
+    import json
+
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        document = json.loads(text)
+    except (ValueError, RecursionError):
+        return False
+    return (
+        isinstance(document, dict)
+        and isinstance(document.get("apiVersion"), str)
+        and isinstance(document.get("kind"), str)
+    )
+
+
+def _first_line(text: str) -> str:
+    """The first line that is not blank or a ``#``/``;`` comment (a Dockerfile's parser
+    directives are comments)."""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith(("#", ";")):
+            return stripped
+    return ""
+
+
+def kind_by_text(text: str) -> str | None:
+    """The kind of text that has no telling name (standard input): Kubernetes JSON, then
+    :func:`kind_by_content` (YAML), then a systemd section header or a Dockerfile's first
+    instruction (``FROM``, or ``ARG`` before it) on its first line; else None."""
+    if is_k8s_json(text):
+        return "k8s"
+    kind = kind_by_content(text)
+    if kind is not None:
+        return kind
+    first = _first_line(text)
+    if _SYSTEMD_SECTION.fullmatch(first):
+        return "systemd"
+    if _DOCKERFILE_START.match(first):
+        return "dockerfile"
     return None

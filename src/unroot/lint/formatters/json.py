@@ -1,7 +1,8 @@
 """``--format json``: ``{"schema_version": 1, "findings": [...], "files": [...]}``
 (PRODUCT.md; the schema is ``unroot/schemas/lint.schema.json``).  Each finding starts with the
 keys ``rule``, ``topic``, ``severity``, ``message``, ``file``, ``line``, ``column``, ``fix``,
-then ``assumptions`` and ``related``."""
+then ``assumptions`` and ``related``.  ``skipped``, present only when something was,
+lists the paths not linted and why (``{"path": "secrets", "reason": "permission denied"}``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ from unroot.lint.findings import Finding
 from unroot.lint.registry import RuleInfo
 
 
-def render(findings: Sequence[Finding], files: Sequence[str], rules: Mapping[str, RuleInfo]) -> str:
+def render(
+    findings: Sequence[Finding],
+    files: Sequence[str],
+    rules: Mapping[str, RuleInfo],
+    *,
+    skipped: Sequence[tuple[str, str]] = (),
+) -> str:
     del rules
-    document = {
+    document: dict[str, object] = {
         "schema_version": SCHEMA_VERSION,
         "findings": [f.to_json() for f in findings],
         "files": list(files),
     }
+    if skipped:
+        document["skipped"] = [{"path": path, "reason": reason} for path, reason in skipped]
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

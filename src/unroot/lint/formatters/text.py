@@ -1,6 +1,7 @@
 """``--format text``: findings grouped by file, each with its fix and the assumptions it rests
-on (``assumes:``, one line per assumption, dimmed on a terminal); a one-line summary.
-``compact``: without the ``assumes:`` lines.
+on (``assumes:``, one line per assumption, dimmed on a terminal); a one-line summary, which
+names what could not be read (``no findings in 0 files; could not read secrets: permission
+denied``).  ``compact``: without the ``assumes:`` lines.
 
 Colour only when asked (``--color``; the command decides, https://no-color.org).  Prose wraps
 at ``width`` (the command passes :func:`unroot.wrapping.output_width`), never inside a word,
@@ -46,6 +47,7 @@ def render(
     color: bool = False,
     width: int = WIDTH,
     compact: bool = False,
+    unread: Sequence[tuple[str, str]] = (),
 ) -> str:
     del rules
     out: list[str] = []
@@ -70,4 +72,8 @@ def render(
         out.append(f"{_plural(len(findings), 'finding')} ({detail}) in {scanned}")
     else:
         out.append(f"no findings in {scanned}")
+    if len(unread) == 1:
+        out[-1] += f"; could not read {unread[0][0]}: {unread[0][1]}"
+    elif unread:
+        out[-1] += f"; could not read {len(unread)} paths (listed on stderr)"
     return "\n".join(out) + "\n"

@@ -1,0 +1,84 @@
+"""Findings in Helm's rendered output, named after the template that rendered them.
+
+``helm template`` (and ``helm get manifest``) print each rendered document as::
+
+    ---
+    # Source: webapp/templates/deployment.yaml
+    apiVersion: apps/v1
+    ...
+
+When such text is linted from standard input, a finding in a document that follows a ``#
+Source: PATH`` comment names ``PATH`` and the line *within that rendered document* (line 1 is
+the line after the comment); an assumption says it was rendered and where it was in the input.
+The template's own line may differ (its ``{{ }}`` directives expand or vanish); the document
+ends at the next ``---`` or ``# Source:`` line.  Findings outside any such document keep the
+input's name and line.  Pure: text and findings in, findings out.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from unroot.lint.findings import Finding
+
+_SOURCE = re.compile(r"#\s*Source:\s*(\S.*?)\s*")
+_SEPARATOR = re.compile(r"---(?:\s.*)?")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """Lines ``first``…``last`` of the input (1-based, inclusive) are the document rendered
+    from ``template``; ``first - 1`` is its ``# Source:`` comment."""
+
+    template: str
+    first: int
+    last: int
+
+
+def helm_sources(text: str) -> tuple[Rendered, ...]:
+    """Every document of ``text`` that a ``# Source:`` comment heads."""
+    found: list[Rendered] = []
+    current: tuple[str, int] | None = None
+    lines = text.splitlines()
+    for number, line in enumerate(lines, 1):
+        source = _SOURCE.fullmatch(line)
+        if source is None and not _SEPARATOR.fullmatch(line):
+            continue
+        if current is not None:
+            found.append(Rendered(current[0], current[1], number - 1))
+        current = (source.group(1), number + 1) if source is not None else None
+    if current is not None:
+        found.append(Rendered(current[0], current[1], len(lines)))
+    return tuple(r for r in found if r.first <= r.last)
+
+
+def _where(line: int, sources: tuple[Rendered, ...]) -> Rendered | None:
+    return next((r for r in sources if r.first <= line <= r.last), None)
+
+
+def map_rendered(finding: Finding, name: str, sources: tuple[Rendered, ...]) -> Finding:
+    """``finding`` named after the template whose rendered document holds its line, when it
+    is in ``name`` (the input) and in one; else unchanged.  Related places move the same way."""
+    related = tuple(
+        (r.template, line - r.first + 1, what)
+        if file == name and (r := _where(line, sources))
+        else (file, line, what)
+        for file, line, what in finding.related
+    )
+    rendered = _where(finding.line, sources) if finding.file == name else None
+    if rendered is None:
+        return replace(finding, related=related) if related != finding.related else finding
+    line = finding.line - rendered.first + 1
+    shown = "standard input" if name == "-" else name
+    note = (
+        f"rendered by Helm from {rendered.template}: line {line} of the document it rendered "
+        f"(line {finding.line} of {shown}); the template's own line may differ"
+    )
+    return replace(
+        finding,
+        file=rendered.template,
+        line=line,
+        assumptions=(*finding.assumptions, note),
+        related=related,
+    )
