@@ -14,7 +14,8 @@ threshold), timed.  Each warning or error is then *true* (it matches a ``[[true]
 
 * precision = true / (all warnings and errors);
 * recall = ``[[true]]`` warning/error entries found / all of them (the problems known to be in the
-  corpus; a judged-true info is reported, not counted: infos never fail a CI run).
+  corpus; a judged-true info is reported, not counted: infos never fail a CI run; an entry with
+  ``required = false`` is true when reported but not expected from a run over the whole corpus).
 
 ``--check`` exits 1 when a warning or error is false or unjudged or a judged-true finding is
 missing (the test suite runs it when the corpus is present).  ``--json`` prints the scores as one
@@ -52,6 +53,7 @@ class Verdict:
     severity: str | None
     line: int | None
     why: str
+    required: bool = True
 
     def matches(self, finding: dict[str, Any], rel: str) -> bool:
         return (
@@ -116,8 +118,19 @@ def load_verdicts(path: Path) -> list[Verdict]:
             severity = entry.get("severity")
             if severity is not None and severity not in ("info", *FAILING):
                 raise BadInput(f"{path}: [[{kind}]] entry {number}: unknown severity {severity!r}")
+            required = entry.get("required", True)
+            if not isinstance(required, bool):
+                raise BadInput(f"{path}: [[{kind}]] entry {number}: required must be true or false")
             verdicts.append(
-                Verdict(kind, entry["file"], entry["rule"], severity, line, entry.get("why", ""))
+                Verdict(
+                    kind,
+                    entry["file"],
+                    entry["rule"],
+                    severity,
+                    line,
+                    entry.get("why", ""),
+                    required,
+                )
             )
     unknown = set(data) - {"true", "false"}
     if unknown:
@@ -164,7 +177,9 @@ def score(report: dict[str, Any], verdicts: list[Verdict]) -> Score:
         else:
             result.false.append((finding, verdicts[match]))
     expected = [
-        (i, v) for i, v in enumerate(verdicts) if v.verdict == "true" and v.severity in FAILING
+        (i, v)
+        for i, v in enumerate(verdicts)
+        if v.verdict == "true" and v.severity in FAILING and v.required
     ]
     result.expected = len(expected)
     result.missing = [v for i, v in expected if i not in found]

@@ -133,6 +133,7 @@ def test_a_false_verdict_is_named(corpus: Path, tmp_path: Path) -> None:
         "[[true]]\nfile = 'x'\nrule = 'UR1'\nline = 'ten'\n",
         "[[true]]\nfile = 'x'\nrule = 'UR1'\nseverity = 'fatal'\n",
         "[[maybe]]\nfile = 'x'\nrule = 'UR1'\n",
+        "[[true]]\nfile = 'x'\nrule = 'UR1'\nrequired = 'no'\n",
         "true = 3\n",
         "[[true]\n",
         "\xff",
@@ -173,3 +174,26 @@ def test_no_corpus_is_said_not_failed(tmp_path: Path) -> None:
 def test_the_real_world_corpus_has_no_false_alarm() -> None:
     done = run("--check")
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_an_optional_true_finding_is_not_missed(corpus: Path, tmp_path: Path) -> None:
+    table = verdicts(
+        tmp_path,
+        """\
+        [[true]]
+        file = "a+web/Dockerfile"
+        rule = "UR106"
+        severity = "warning"
+        why = "python3 as uid 1000 on :80"
+
+        [[true]]
+        file = "b+unit/web.service"
+        rule = "UR111"
+        severity = "error"
+        required = false
+        why = "true when reported, not expected from this run"
+        """,
+    )
+    done = run("--corpus", str(corpus), "--verdicts", str(table), "--check")
+    assert done.returncode == 0, done.stdout
+    assert "recall 1.00 (1/1" in done.stdout
