@@ -138,8 +138,9 @@ class _Ctx:
             return node.text
         return interpolate(node.text, self.env_of(node))[0]
 
-    def text(self, node: YScalar) -> str:
-        """The scalar's value after interpolation (numbers and bools as written)."""
+    def text(self, node: YScalar, what: str = "") -> str:
+        """The scalar's value after interpolation (numbers and bools as written); ``what`` names
+        the field for the message about a variable that is not set."""
         if node.kind != "str" or "$" not in node.text:
             return node.text
         before = len(self.unset)
@@ -147,11 +148,12 @@ class _Ctx:
         uses: list[Use] = []
         result, errors = interpolate(node.text, env, self.unset, uses)
         self.used.extend((use, env) for use in uses)
+        field = f" in {what}" if what else ""
         for name in self.unset[before:]:
             self.problem(
                 node,
-                f"variable {name} is not set: compose substitutes an empty string unless the "
-                "shell that runs it sets it (set it in .env or give it a default: ${"
+                f"variable {name} is not set{field}: compose substitutes an empty string unless "
+                "the shell that runs it sets it (set it in .env or give it a default: ${"
                 + name
                 + ":-value})",
             )
@@ -164,7 +166,7 @@ class _Ctx:
         if node is None:
             return None
         if isinstance(node, YScalar):
-            return self.text(node)
+            return self.text(node, what)
         self.problem(node, f"{what}: expected a string, found {describe(node)}")
         return None
 
@@ -788,7 +790,7 @@ def _ports(ctx: _Ctx, node: YNode | None) -> tuple[PortFact, ...]:
                 else:
                     ctx.problem(item, f"ports: {item.text!r} is not a port")
                 continue
-            found.extend(_short_port(ctx, ctx.text(item), item))
+            found.extend(_short_port(ctx, ctx.text(item, "ports"), item))
         elif isinstance(item, YMap):
             found.extend(_long_port(ctx, item))
         else:
@@ -840,7 +842,7 @@ def _volumes(ctx: _Ctx, node: YNode | None) -> tuple[MountFact, ...]:
     found: list[MountFact] = []
     for item in node:
         if isinstance(item, YScalar):
-            mount = _short_volume(ctx, ctx.text(item), item)
+            mount = _short_volume(ctx, ctx.text(item, "volumes"), item)
         elif isinstance(item, YMap):
             mount = _long_volume(ctx, item)
         else:
@@ -927,7 +929,7 @@ def _shell_command(ctx: _Ctx, node: YNode | None, what: str) -> tuple[str, ...] 
     if isinstance(node, YSeq):
         return tuple(value for value, _ in ctx.strings(node, what))
     if isinstance(node, YScalar):
-        text = ctx.text(node)
+        text = ctx.text(node, what)
         try:
             return tuple(shlex.split(text, posix=True))
         except ValueError as exc:
