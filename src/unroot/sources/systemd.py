@@ -88,6 +88,7 @@ from unroot.sources.parsed import (
     UserFact,
     Workload,
 )
+from unroot.sources.systemd_specifiers import Specifiers, parse_environment, substitute
 
 _ALL64 = (1 << 64) - 1
 _KNOWN_MASK = CapSet.all().mask
@@ -367,6 +368,7 @@ class SocketUnit:
     service: str
     ports: tuple[PortFact, ...]
     problems: tuple[tuple[Location, str], ...] = ()
+    notes: tuple[str, ...] = ()  # what its specifiers assumed (a user unit's %t …)
 
 
 def unit_name(path: str) -> str:
@@ -382,6 +384,7 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         entries.extend(read_unit(dropin_text, dropin_path, problems)[0])
     name = unit_name(path)
     base = name.removesuffix(".socket")
+    spec = Specifiers(name, path)
     listens: list[tuple[str, str, Location]] = []  # (kind, address, where)
     protocol = ""
     service = ""
@@ -390,10 +393,13 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         if entry.section != "Socket":
             continue
         if entry.key in ("ListenStream", "ListenDatagram", "ListenSequentialPacket"):
+            address = spec.expand(entry.value)
             if not entry.value:
                 listens.clear()
+            elif address is None:
+                problems.append((entry.location, _unknown_specifier(entry)))
             else:
-                listens.append((entry.key, entry.value, entry.location))
+                listens.append((entry.key, address, entry.location))
         elif entry.key == "SocketProtocol":
             protocol = entry.value.lower()
         elif entry.key == "Service":
@@ -413,7 +419,7 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         ports.append(PortFact(port, proto, None, "socket-unit", where))
     if not service:
         service = f"{base}@.service" if accept else f"{base}.service"
-    return SocketUnit(name, path, service, tuple(ports), tuple(problems))
+    return SocketUnit(name, path, service, tuple(ports), tuple(problems), spec.notes())
 
 
 def _listen_port(address: str) -> int | None:
@@ -468,10 +474,19 @@ class _Service:
     securebits_at: Location | None = None
     noted: dict[str, Location] = field(default_factory=dict)
     applied: int = 0
+    spec: Specifiers = field(default_factory=lambda: Specifiers("", "-"))
+    environment: dict[str, str] = field(default_factory=dict)
+    environment_files: list[str] = field(default_factory=list)
 
     def apply(self, entry: _Entry) -> None:
         key, value, where = entry.key, entry.value, entry.location
         self.applied += 1
+        if key in _SPECIFIER_KEYS:
+            expanded = self.spec.expand(value)
+            if expanded is None:
+                self.problems.append((where, _unknown_specifier(entry)))
+                return
+            value = expanded
         if key == "User":
             self.user = (value, where) if value else None
         elif key == "Group":
@@ -509,6 +524,15 @@ class _Service:
             self.nofile = (limits, where)
         elif key == "ExecStart":
             self.exec_start = [*self.exec_start, (value, where)] if value else []
+        elif key == "Environment":
+            if not value:
+                self.environment = {}
+            self.environment.update(parse_environment(value))
+        elif key == "EnvironmentFile":
+            if not value:
+                self.environment_files = []
+            else:
+                self.environment_files.append(value.removeprefix("-"))
         elif key == "Sockets":
             self.sockets.extend(split_words(value) or [])
         elif key == "Type":
@@ -616,7 +640,7 @@ def parse_systemd(
     if path.endswith(".socket"):
         socket = parse_socket_unit(text, path, dropins)
         return ParsedFile(path, "systemd", problems=socket.problems)
-    state = _Service(path)
+    state = _Service(path, spec=Specifiers(unit_name(path), path))
     entries, sections = read_unit(text, path, state.problems)
     for dropin_path, dropin_text in dropins:
         more, more_sections = read_unit(dropin_text, dropin_path, state.problems)
@@ -630,6 +654,9 @@ def parse_systemd(
     workloads: tuple[Workload, ...] = ()
     if "Service" in sections or any(e.section == "Service" for e in entries):
         refused = _refused(state)
+        if not state.exec_start:
+            no_exec = _NO_EXEC_ONESHOT if state.service_type == "oneshot" else _NO_EXEC
+            state.problems.append((Location(path, sections.get("Service") or 1), no_exec))
         if refused is not None:
             state.problems.append(refused)
         else:
@@ -644,6 +671,19 @@ def parse_systemd(
         workloads=workloads,
         problems=tuple(state.problems),
     )
+
+
+#: service_verify(): no ExecStart= (commented out, as in a template to complete).  UR100
+#: reports it as an info; lint checks nothing else of the unit (nothing runs)
+_NO_EXEC = (
+    'no ExecStart=: systemd refuses to start this unit ("Service has no ExecStart= setting, '
+    'which is only allowed for Type=oneshot services. Refusing."): nothing runs, so nothing '
+    "was checked — a template to complete?"
+)
+_NO_EXEC_ONESHOT = (
+    "no ExecStart=: nothing to check (a Type=oneshot unit without it runs only its ExecStop=; "
+    "systemd refuses it when it has neither, nor SuccessAction=)"
+)
 
 
 def _refused(state: _Service) -> tuple[Location, str] | None:
@@ -668,11 +708,14 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
     where: dict[str, Location] = {}
     dynamic, dynamic_at = state.dynamic_user
     prefixes, argv, exec_at = "", None, None
+    notes: list[str] = []
     if state.exec_start:
         value, exec_at = state.exec_start[0]
         prefixes, argv = _exec_start(value)
         if argv is None:
             state.problems.append((exec_at, "ExecStart=: unbalanced quotes"))
+        else:
+            argv, notes = _expand_argv(state, argv, exec_at, substitute_env=":" not in prefixes)
         where["entrypoint"] = where["exec_prefixes"] = exec_at
 
     user: UserFact | None
@@ -740,7 +783,64 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         exec_prefixes=prefixes,
         field_locations=tuple(where.items()),
         unit_sandbox=sandbox if sandbox != UnitSandbox() else None,
+        notes=tuple(dict.fromkeys((*state.spec.notes(), *notes))),
     )
+
+
+#: the settings whose values systemd resolves specifiers in (load-fragment.c: unit_full_printf)
+_SPECIFIER_KEYS = frozenset(
+    {
+        "User",
+        "Group",
+        "SupplementaryGroups",
+        "Environment",
+        "EnvironmentFile",
+        "ExecStart",
+        "NetworkNamespacePath",
+    }
+)
+_VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
+
+
+def _unknown_specifier(entry: _Entry) -> str:
+    return (
+        f"{entry.key}={entry.value}: an unknown % specifier; systemd ignores this setting "
+        '("Failed to resolve unit specifiers"); write %% for a literal %'
+    )
+
+
+def _expand_argv(
+    state: _Service, argv: tuple[str, ...], where: Location, *, substitute_env: bool = True
+) -> tuple[tuple[str, ...], list[str]]:
+    """``ExecStart=``'s words with their specifiers resolved (when the unit is loaded) and
+    ``$VAR`` / ``${VAR}`` substituted from ``Environment=`` (when the command runs; not after
+    the ``:`` prefix)."""
+    words: list[str] = []
+    for word in argv:
+        expanded = state.spec.expand(word)
+        if expanded is None:
+            state.problems.append((where, f"ExecStart= word {word!r}: an unknown % specifier"))
+            expanded = word
+        words.append(expanded)
+    if not substitute_env:
+        return tuple(words), []
+    unset: list[str] = []
+    result = substitute(words, state.environment, unset)
+    used = dict.fromkeys(m.group(1) or m.group(2) for w in words for m in _VAR.finditer(w))
+    notes = [
+        f"ExecStart= uses ${name}={state.environment[name]!r} from Environment="
+        for name in used
+        if name in state.environment
+    ]
+    for name in unset:
+        source = (
+            f"it may come from EnvironmentFile={', '.join(state.environment_files)}, which lint "
+            "does not read (it is on the host the unit runs on)"
+            if state.environment_files
+            else "no Environment= sets it"
+        )
+        notes.append(f"ExecStart= uses ${name}, taken as empty: {source}")
+    return result, notes
 
 
 _NOTES = {
@@ -817,7 +917,8 @@ def _attach(
     if not matched:
         return workload
     ports = tuple(port for socket in matched for port in socket.ports)
-    return replace(workload, ports=ports + workload.ports, socket_unit=matched[0].name)
+    notes = tuple(dict.fromkeys((*workload.notes, *(n for s in matched for n in s.notes))))
+    return replace(workload, ports=ports + workload.ports, socket_unit=matched[0].name, notes=notes)
 
 
 def socket_candidates(service_path: str, text: str) -> list[str]:

@@ -148,7 +148,10 @@ def parse_error(parsed: ParsedFile) -> Iterator[Report]:
         if unset is not None:
             yield _unset_variable(location, message, unset.group(1), unset.group(2) or "")
             continue
-        soft = message.startswith(_SOFT) or "pragma" in message
+        if message.startswith("no ExecStart="):
+            yield Report(location, message, severity="info")
+            continue
+        soft = message.startswith(_SOFT) or "pragma" in message or "% specifier" in message
         if message.startswith(_CLASSIC):
             soft = "later classic builders accept it" in message
             yield Report(location, message, _BUILDKIT_FIX, "warning" if soft else None)
