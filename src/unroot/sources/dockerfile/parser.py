@@ -563,6 +563,11 @@ class _Builder(BuildContext):
                     # platform ARGs, an ARG without default), that /web is written is not
                     self.copy_unknown_source(stage, dest, ins, context=source_stage is None)
                     self.apply_mode_owner(stage, dest, mode, owner)
+                elif into_dir and "$" not in (name := posixpath.basename(raw)) and name:
+                    # `COPY bin/${TARGETARCH}/web /`: the directory is unknown, the name is not
+                    target = posixpath.join(dest, name)
+                    self.copy_unknown_source(stage, target, ins, context=source_stage is None)
+                    self.apply_mode_owner(stage, target, mode, owner)
                 continue
             into, dest_for = into_dir, dest
             if parents and not add:  # the source's parent directories are kept under dest
