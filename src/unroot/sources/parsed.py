@@ -93,6 +93,9 @@ class ImageFile:
     #: False when file_caps=None means "unknown", not "none": a base-image file, or one
     #: COPY --from=<image> brought under BuildKit (it keeps whatever the image had)
     caps_known: bool = True
+    #: why the file is a script ("" when not known to be one): the kernel ignores file
+    #: capabilities on it ("copied from startup.py", "its here-document starts with #!")
+    script: str = ""
 
 
 #: The PATH of an image that sets none (Docker's and the OCI runtimes' default).

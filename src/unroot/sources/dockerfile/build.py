@@ -100,6 +100,7 @@ class FileState:
     setuid: bool = False
     setgid: bool = False
     owner: str | None = None
+    script: str = ""
 
     def clone(self, path: str | None = None) -> FileState:
         return FileState(
@@ -113,6 +114,7 @@ class FileState:
             self.setuid,
             self.setgid,
             self.owner,
+            self.script,
         )
 
     def touched(self, where: Location) -> None:
@@ -136,6 +138,7 @@ class FileState:
             setgid=self.setgid,
             owner=self.owner,
             caps_known=self.caps_known,
+            script=self.script,
         )
 
 

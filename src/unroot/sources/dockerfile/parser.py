@@ -151,6 +151,9 @@ from unroot.sources.parsed import (
 from unroot.sources.ports import ports_from_argv
 from unroot.sources.shell import Env, expand_word, shell_c_script
 
+#: file names of scripts: the kernel runs their interpreter, ignoring their file capabilities
+SCRIPT_NAME = re.compile(r"\.(?:py|sh|bash|pl|rb|js|mjs|php|lua|tcl)$")
+
 NOBODY = 65534
 MAX_EXPOSE_RANGE = 1024
 _ARCHIVE = re.compile(r"\.(tar|tar\.gz|tgz|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst|tzst)$", re.I)
@@ -547,10 +550,16 @@ class _Builder(BuildContext):
             heredoc = _heredoc_name(raw)
             if heredoc is not None and heredoc in heredocs:
                 target = posixpath.join(dest, heredoc) if into_dir else dest
+                shebang = heredocs[heredoc].content.lstrip("\n").split("\n", 1)[0]
+                script = (
+                    f"its here-document at line {ins.start_line} starts with {shebang}"
+                    if shebang.startswith("#!")
+                    else ""
+                )
                 for fs in stage.fs.values():
                     self.replace(
                         fs,
-                        FileState(target, location, how, layers=[location]),
+                        FileState(target, location, how, layers=[location], script=script),
                         location,
                         f"{ins.cmd} at line {ins.start_line}",
                     )
@@ -667,9 +676,10 @@ class _Builder(BuildContext):
         if contents:
             return
         target = posixpath.join(dest, posixpath.basename(src)) if into_dir else dest
+        script = f"{what} copies it from {src}" if SCRIPT_NAME.search(src) else ""
         for fs in stage.fs.values():
             old = fs.files.get(target)
-            new = FileState(target, location, how, layers=[location])
+            new = FileState(target, location, how, layers=[location], script=script)
             if old is not None and old.caps:
                 new.events.append(CapsEvent("lost", location, None, WHY_CONTEXT))
             self.replace(fs, new, location, what)
