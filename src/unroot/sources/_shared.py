@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+import re as _re
 from collections.abc import Callable, Iterable, Sequence
 from typing import ParamSpec
 
@@ -74,3 +75,24 @@ def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact
     if words[0].startswith("-"):
         words = ("", *words)
     return ports_from_argv(words, location)
+
+
+#: an absolute path inside a word or a line of configuration (``--tls-key=/etc/x/key.pem``,
+#: ``ssl_certificate_key /etc/letsencrypt/live/x/privkey.pem;``); not a URL's path
+ABSOLUTE_PATH = _re.compile(r"(?<![\w.:/$%-])(/[\w.@+~-]+(?:/[\w.@+~-]+)*)")
+
+
+def absolute_paths(text: str) -> list[str]:
+    """The absolute paths named in ``text`` (``/`` alone is not one)."""
+    return [p.rstrip("/") for p in ABSOLUTE_PATH.findall(text) if p.rstrip("/")]
+
+
+def config_paths(name: str, text: str, limit: int = 1 << 20) -> tuple[tuple[str, str], ...]:
+    """The absolute paths a configuration file names, each with ``name:line`` (comment lines
+    starting with ``#`` or ``;`` skipped; at most ``limit`` characters read)."""
+    found: list[tuple[str, str]] = []
+    for number, line in enumerate(text[:limit].split("\n"), start=1):
+        if line.lstrip().startswith(("#", ";", "//")):
+            continue
+        found.extend((path, f"{name}:{number}") for path in absolute_paths(line))
+    return tuple(found)

@@ -234,6 +234,11 @@ class Workload:
     #: the host's IPC namespace: compose ``ipc: host``, k8s ``hostIPC: true`` (``ipc:
     #: service:x`` / ``container:x`` join another container's, not the host's)
     host_ipc: bool = False
+    #: variables the file sets for the process (compose ``environment``, k8s ``env`` values)
+    environment: tuple[tuple[str, str], ...] = ()
+    #: absolute paths named in configuration files of the service that lint could read (a
+    #: compose bind mount of a project file): (path as the service sees it, "nginx.conf:12")
+    config_paths: tuple[tuple[str, str], ...] = ()
     #: what the facts rest on that the file does not say, for the findings' assumptions
     #: (compose: "API_PORT=80 from .env:3", "${TAG:-latest}: TAG unset, default used")
     notes: tuple[str, ...] = ()

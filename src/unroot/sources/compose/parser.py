@@ -61,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from unroot.sources._shared import (
     RLIM_INFINITY,
     argv_ports,
+    config_paths,
     never_raises,
     rule_ids,
     user_fact,
@@ -469,7 +470,7 @@ def parse_compose(
         for key, value in services.entries():
             workload = _service(ctx, key, without_resets(value))
             if workload is not None:
-                workloads.append(workload)
+                workloads.append(_with_configs(workload, directory, read))
     if own and not any("services" in r or "include" in r for r in own):
         ctx.problems.append((Location(path), "no top-level 'services:': not a compose file?"))
     return ParsedFile(
@@ -654,12 +655,51 @@ def _service(ctx: _Ctx, key: YScalar, node: YNode) -> Workload | None:
         nofile_location=nofile_location,
         entrypoint=entrypoint,
         command=command,
+        environment=_environment(ctx, svc.get("environment")),
         init=init,
         ignores=ignores,
         field_locations=tuple(where.items()),
         host_ipc=host_ipc,
         notes=_notes(ctx.used),
     )
+
+
+def _environment(ctx: _Ctx, node: YNode | None) -> tuple[tuple[str, str], ...]:
+    """``environment:`` as a mapping or a list of ``NAME=value`` (interpolated; a variable
+    that is not set here is reported where it decides something, not here)."""
+    node = present(node)
+    found: list[tuple[str, str]] = []
+    if isinstance(node, YMap):
+        for key, value in node.entries():
+            if isinstance(value, YScalar) and not value.is_null:
+                found.append((key.text, ctx.quiet_text(value)))
+    elif isinstance(node, YSeq):
+        for item in node.items:
+            if isinstance(item, YScalar):
+                name, sep, setting = ctx.quiet_text(item).partition("=")
+                if sep:
+                    found.append((name.strip(), setting))
+    return tuple(found)
+
+
+def _with_configs(workload: Workload, directory: str, read: Reader | None) -> Workload:
+    """The absolute paths named in the project files the service bind-mounts (its nginx.conf,
+    Corefile …): what the service will open, for UR108."""
+    if read is None:
+        return workload
+    prefix = directory.rstrip("/") + "/" if directory else ""
+    found: list[tuple[str, str]] = []
+    for mount in workload.mounts:
+        inside = mount.source.startswith(prefix) if prefix else not mount.source.startswith("/")
+        if mount.kind != "bind" or not inside:
+            continue
+        text = read(mount.source)
+        if text is not None:
+            name = mount.source[len(prefix) :] if prefix else mount.source
+            found.extend(
+                (path, where) for path, where in config_paths(name, text) if path != mount.target
+            )
+    return replace(workload, config_paths=tuple(found)) if found else workload
 
 
 def _build(ctx: _Ctx, node: YNode | None) -> tuple[str | None, str | None]:
