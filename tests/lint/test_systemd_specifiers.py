@@ -163,6 +163,7 @@ def test_podman_socket_and_service_lint_clean() -> None:
     [
         ("[Service]\n#ExecStart=/usr/bin/traefik\nRestart=always\n", "systemd refuses to start"),
         ("[Service]\nType=oneshot\nExecStop=/bin/true\n", "runs only its ExecStop="),
+        ("[Service]\nSlice=-.slice\n", "no ExecStart=, ExecStop=, or SuccessAction="),
         ("[Service]\nExecStart=/bin/a 'unbalanced\n", "unbalanced quotes"),
     ],
 )
@@ -177,3 +178,22 @@ def test_a_unit_without_execstart_is_an_info_and_nothing_else(service: str, expe
 def test_the_same_unit_with_execstart_is_judged() -> None:
     result = lint_texts([("t.service", "systemd", "[Service]\nExecStart=/usr/bin/traefik\n")])
     assert [(f.rule, f.severity) for f in result.findings] == [("UR109", "info")]
+
+
+def test_a_unit_without_type_and_execstart_is_a_oneshot_with_its_success_action() -> None:
+    """systemd-exit.service: no Type=, no ExecStart=, SuccessAction=exit-force."""
+    text = "[Unit]\nSuccessAction=exit-force\n[Service]\nSlice=-.slice\n"
+    result = lint_texts([("systemd-exit.service", "systemd", text)])
+    assert [(f.rule, f.severity) for f in result.findings] == [("UR100", "info")]
+    assert "runs only its SuccessAction=" in result.findings[0].message
+
+
+def test_a_user_unit_runs_as_its_user_not_root() -> None:
+    text = "[Service]\nExecStart=/usr/bin/app --socket %t/app.sock\n"
+    result = lint_texts([("/usr/lib/systemd/user/app.service", "systemd", text)])
+    assert result.findings == ()
+    (workload,) = parse_systemd(text, "/usr/lib/systemd/user/app.service").workloads
+    assert workload.user is not None
+    assert workload.user.is_root is False
+    assert workload.entrypoint == ("/usr/bin/app", "--socket", "/run/user/UID/app.sock")
+    assert workload.notes[0].startswith("%t is $XDG_RUNTIME_DIR")

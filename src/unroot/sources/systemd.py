@@ -655,7 +655,7 @@ def parse_systemd(
     if "Service" in sections or any(e.section == "Service" for e in entries):
         refused = _refused(state)
         if not state.exec_start:
-            no_exec = _NO_EXEC_ONESHOT if state.service_type == "oneshot" else _NO_EXEC
+            no_exec = _no_exec_start(state, entries)
             state.problems.append((Location(path, sections.get("Service") or 1), no_exec))
         if refused is not None:
             state.problems.append(refused)
@@ -676,14 +676,31 @@ def parse_systemd(
 #: service_verify(): no ExecStart= (commented out, as in a template to complete).  UR100
 #: reports it as an info; lint checks nothing else of the unit (nothing runs)
 _NO_EXEC = (
-    'no ExecStart=: systemd refuses to start this unit ("Service has no ExecStart= setting, '
-    'which is only allowed for Type=oneshot services. Refusing."): nothing runs, so nothing '
-    "was checked — a template to complete?"
+    "no ExecStart=: systemd refuses to start this unit ({}): nothing runs, so nothing was "
+    "checked — a template to complete?"
 )
-_NO_EXEC_ONESHOT = (
-    "no ExecStart=: nothing to check (a Type=oneshot unit without it runs only its ExecStop=; "
-    "systemd refuses it when it has neither, nor SuccessAction=)"
-)
+
+
+def _no_exec_start(state: _Service, entries: Sequence[_Entry]) -> str:
+    """service_add_extras() / service_verify() for a unit without ``ExecStart=``: without
+    ``Type=`` it is a oneshot, which may run only ``ExecStop=`` or a ``SuccessAction=``."""
+    typed = any(e.section == "Service" and e.key == "Type" and e.value for e in entries)
+    if typed and state.service_type != "oneshot":
+        why = (
+            '"Service has no ExecStart= setting, which is only allowed for Type=oneshot '
+            'services. Refusing."'
+        )
+        return _NO_EXEC.format(why)
+    stop = any(e.section == "Service" and e.key == "ExecStop" and e.value for e in entries)
+    action = any(e.section == "Unit" and e.key == "SuccessAction" and e.value for e in entries)
+    if not stop and not action:
+        return _NO_EXEC.format(
+            '"Service has no ExecStart=, ExecStop=, or SuccessAction=. Refusing."'
+        )
+    return (
+        "no ExecStart=: nothing to check (a oneshot unit that runs only its "
+        f"{'ExecStop=' if stop else 'SuccessAction='})"
+    )
 
 
 def _refused(state: _Service) -> tuple[Location, str] | None:
@@ -727,6 +744,12 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         user = UserFact(f"(dynamic){group}", None, None, dynamic_at)
     elif state.group is not None:
         user = UserFact(f"root:{state.group[0]}", 0, parse_id(state.group[0]), None)
+    elif state.spec.user:
+        user = UserFact("USER", None, None, None)  # a user manager runs its units as its user
+        notes.append(
+            "a user unit: it runs as the user whose manager starts it (written USER), with no "
+            "capabilities to give"
+        )
     else:
         user = UserFact("root", 0, 0, None)  # system services run as root by default
     if dynamic and dynamic_at is not None:

@@ -23,7 +23,12 @@ Why is this bad?
     When the variable sits in a field that decides who runs with which privileges (``user``,
     ``group_add``, ``ports``, ``volumes``, ``cap_add``, ``network_mode``, ``sysctls``,
     ``command`` …), the assumption says so: what the other rules found about that field holds
-    only for the empty value.
+    only for the empty value.  A systemd unit without ``ExecStart=`` (commented out, as in
+    traefik's contrib unit) is an *info*: systemd refuses to start it ("Service has no
+    ExecStart= setting, which is only allowed for Type=oneshot services. Refusing."), so
+    nothing runs and no other rule judges it — silence would hide that nothing was checked,
+    and an error would flag a template its project ships on purpose.  An unknown ``%``
+    specifier in a unit is a warning: systemd ignores the setting that holds it.
 
 Example
     A compose file whose indentation breaks the YAML.
@@ -61,6 +66,17 @@ UR100: an unset variable in user: an info, the assumption shown (exit code 0)
       web:
         image: nginx:1.27
         user: "${UID}:${GID:-1000}"
+
+UR100: a unit whose ExecStart= is commented out: an info, and nothing else is judged
+    # kind: systemd
+    [Service]
+    #ExecStart=/usr/local/bin/traefik --configfile=/etc/traefik/traefik.toml
+    Restart=always
+
+Okay: %t in a user unit's ExecStart= is $XDG_RUNTIME_DIR, /run/user/UID
+    --- u/.config/systemd/user/app.service
+    [Service]
+    ExecStart=/usr/bin/app --socket %t/app/app.sock
 
 Okay: the same under BuildKit (Docker 23 and later: here-documents in the builtin frontend)
     # kind: dockerfile
