@@ -96,3 +96,17 @@ def config_paths(name: str, text: str, limit: int = 1 << 20) -> tuple[tuple[str,
             continue
         found.extend((path, f"{name}:{number}") for path in absolute_paths(line))
     return tuple(found)
+
+
+#: file names of scripts: the kernel runs their interpreter, ignoring their file capabilities
+SCRIPT_NAME = _re.compile(r"\.(?:py|sh|bash|pl|rb|js|mjs|php|lua|tcl)$")
+
+
+def is_script_name(path: str) -> bool:
+    return bool(SCRIPT_NAME.search(path))
+
+
+def heredoc_script(content: str, line: int) -> str:
+    """Why a file a here-document writes is a script ("" when its first line is no ``#!``)."""
+    first = content.lstrip("\n").split("\n", 1)[0]
+    return f"its here-document at line {line} starts with {first}" if first.startswith("#!") else ""

@@ -60,8 +60,8 @@ Known and recorded as assumptions rather than modelled: ``PermissionsStartOnly=`
 only ExecStartPre=/ExecStartPost=/ExecReload=/ExecStop*=, never ExecStart=), ``IPAddressDeny=``
 (filters packets; bind() succeeds), ``SecureBits=keep-caps``/``no-setuid-fixup`` (they matter
 only for the program's own setuid(): execve clears keep-caps), ``JoinsNamespaceOf=``.
-``systemd --user`` units, unit files shadowed by a higher-priority copy, ``/dev/null`` masks and
-specifier/environment expansion are not handled.
+Unit files shadowed by a higher-priority copy and ``/dev/null`` masks are not handled; ``%``
+specifiers and ``$VAR`` are expanded (``systemd_specifiers``); a user unit runs as its user.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from unroot.model.caps import CAP_NAMES, CapSet
+from unroot.sources import systemd_specifiers as specifiers
 from unroot.sources._shared import (
     RLIM_INFINITY,
     argv_ports,
@@ -88,7 +89,6 @@ from unroot.sources.parsed import (
     UserFact,
     Workload,
 )
-from unroot.sources.systemd_specifiers import Specifiers, parse_environment, substitute
 
 _ALL64 = (1 << 64) - 1
 _KNOWN_MASK = CapSet.all().mask
@@ -384,7 +384,7 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         entries.extend(read_unit(dropin_text, dropin_path, problems)[0])
     name = unit_name(path)
     base = name.removesuffix(".socket")
-    spec = Specifiers(name, path)
+    spec = specifiers.Specifiers(name, path)
     listens: list[tuple[str, str, Location]] = []  # (kind, address, where)
     protocol = ""
     service = ""
@@ -397,7 +397,9 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
             if not entry.value:
                 listens.clear()
             elif address is None:
-                problems.append((entry.location, _unknown_specifier(entry)))
+                problems.append(
+                    (entry.location, specifiers.unknown_specifier(entry.key, entry.value))
+                )
             else:
                 listens.append((entry.key, address, entry.location))
         elif entry.key == "SocketProtocol":
@@ -474,17 +476,17 @@ class _Service:
     securebits_at: Location | None = None
     noted: dict[str, Location] = field(default_factory=dict)
     applied: int = 0
-    spec: Specifiers = field(default_factory=lambda: Specifiers("", "-"))
+    spec: specifiers.Specifiers = field(default_factory=lambda: specifiers.Specifiers("", "-"))
     environment: dict[str, str] = field(default_factory=dict)
     environment_files: list[str] = field(default_factory=list)
 
     def apply(self, entry: _Entry) -> None:
         key, value, where = entry.key, entry.value, entry.location
         self.applied += 1
-        if key in _SPECIFIER_KEYS:
+        if key in specifiers.SPECIFIER_KEYS:
             expanded = self.spec.expand(value)
             if expanded is None:
-                self.problems.append((where, _unknown_specifier(entry)))
+                self.problems.append((where, specifiers.unknown_specifier(key, value)))
                 return
             value = expanded
         if key == "User":
@@ -524,15 +526,11 @@ class _Service:
             self.nofile = (limits, where)
         elif key == "ExecStart":
             self.exec_start = [*self.exec_start, (value, where)] if value else []
-        elif key == "Environment":
-            if not value:
-                self.environment = {}
-            self.environment.update(parse_environment(value))
+        elif key == "Environment":  # an empty assignment resets the list
+            self.environment = {**self.environment, **dict(specifiers.parse_environment(value))}
+            self.environment = self.environment if value else {}
         elif key == "EnvironmentFile":
-            if not value:
-                self.environment_files = []
-            else:
-                self.environment_files.append(value.removeprefix("-"))
+            self.environment_files = [*self.environment_files, value.lstrip("-")] if value else []
         elif key == "Sockets":
             self.sockets.extend(split_words(value) or [])
         elif key == "Type":
@@ -640,7 +638,7 @@ def parse_systemd(
     if path.endswith(".socket"):
         socket = parse_socket_unit(text, path, dropins)
         return ParsedFile(path, "systemd", problems=socket.problems)
-    state = _Service(path, spec=Specifiers(unit_name(path), path))
+    state = _Service(path, spec=specifiers.Specifiers(unit_name(path), path))
     entries, sections = read_unit(text, path, state.problems)
     for dropin_path, dropin_text in dropins:
         more, more_sections = read_unit(dropin_text, dropin_path, state.problems)
@@ -655,7 +653,8 @@ def parse_systemd(
     if "Service" in sections or any(e.section == "Service" for e in entries):
         refused = _refused(state)
         if not state.exec_start:
-            no_exec = _no_exec_start(state, entries)
+            settings = [(e.section, e.key, e.value) for e in entries]
+            no_exec = specifiers.no_exec_start(settings, oneshot=state.service_type == "oneshot")
             state.problems.append((Location(path, sections.get("Service") or 1), no_exec))
         if refused is not None:
             state.problems.append(refused)
@@ -670,36 +669,6 @@ def parse_systemd(
         kind="systemd",
         workloads=workloads,
         problems=tuple(state.problems),
-    )
-
-
-#: service_verify(): no ExecStart= (commented out, as in a template to complete).  UR100
-#: reports it as an info; lint checks nothing else of the unit (nothing runs)
-_NO_EXEC = (
-    "no ExecStart=: systemd refuses to start this unit ({}): nothing runs, so nothing was "
-    "checked — a template to complete?"
-)
-
-
-def _no_exec_start(state: _Service, entries: Sequence[_Entry]) -> str:
-    """service_add_extras() / service_verify() for a unit without ``ExecStart=``: without
-    ``Type=`` it is a oneshot, which may run only ``ExecStop=`` or a ``SuccessAction=``."""
-    typed = any(e.section == "Service" and e.key == "Type" and e.value for e in entries)
-    if typed and state.service_type != "oneshot":
-        why = (
-            '"Service has no ExecStart= setting, which is only allowed for Type=oneshot '
-            'services. Refusing."'
-        )
-        return _NO_EXEC.format(why)
-    stop = any(e.section == "Service" and e.key == "ExecStop" and e.value for e in entries)
-    action = any(e.section == "Unit" and e.key == "SuccessAction" and e.value for e in entries)
-    if not stop and not action:
-        return _NO_EXEC.format(
-            '"Service has no ExecStart=, ExecStop=, or SuccessAction=. Refusing."'
-        )
-    return (
-        "no ExecStart=: nothing to check (a oneshot unit that runs only its "
-        f"{'ExecStop=' if stop else 'SuccessAction='})"
     )
 
 
@@ -746,10 +715,7 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         user = UserFact(f"root:{state.group[0]}", 0, parse_id(state.group[0]), None)
     elif state.spec.user:
         user = UserFact("USER", None, None, None)  # a user manager runs its units as its user
-        notes.append(
-            "a user unit: it runs as the user whose manager starts it (written USER), with no "
-            "capabilities to give"
-        )
+        notes.append("a user unit: it runs as the user whose manager starts it (written USER)")
     else:
         user = UserFact("root", 0, 0, None)  # system services run as root by default
     if dynamic and dynamic_at is not None:
@@ -810,60 +776,16 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
     )
 
 
-#: the settings whose values systemd resolves specifiers in (load-fragment.c: unit_full_printf)
-_SPECIFIER_KEYS = frozenset(
-    {
-        "User",
-        "Group",
-        "SupplementaryGroups",
-        "Environment",
-        "EnvironmentFile",
-        "ExecStart",
-        "NetworkNamespacePath",
-    }
-)
-_VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
-
-
-def _unknown_specifier(entry: _Entry) -> str:
-    return (
-        f"{entry.key}={entry.value}: an unknown % specifier; systemd ignores this setting "
-        '("Failed to resolve unit specifiers"); write %% for a literal %'
-    )
-
-
 def _expand_argv(
-    state: _Service, argv: tuple[str, ...], where: Location, *, substitute_env: bool = True
+    state: _Service, argv: tuple[str, ...], where: Location, *, substitute_env: bool
 ) -> tuple[tuple[str, ...], list[str]]:
-    """``ExecStart=``'s words with their specifiers resolved (when the unit is loaded) and
-    ``$VAR`` / ``${VAR}`` substituted from ``Environment=`` (when the command runs; not after
-    the ``:`` prefix)."""
-    words: list[str] = []
-    for word in argv:
-        expanded = state.spec.expand(word)
-        if expanded is None:
-            state.problems.append((where, f"ExecStart= word {word!r}: an unknown % specifier"))
-            expanded = word
-        words.append(expanded)
-    if not substitute_env:
-        return tuple(words), []
-    unset: list[str] = []
-    result = substitute(words, state.environment, unset)
-    used = dict.fromkeys(m.group(1) or m.group(2) for w in words for m in _VAR.finditer(w))
-    notes = [
-        f"ExecStart= uses ${name}={state.environment[name]!r} from Environment="
-        for name in used
-        if name in state.environment
-    ]
-    for name in unset:
-        source = (
-            f"it may come from EnvironmentFile={', '.join(state.environment_files)}, which lint "
-            "does not read (it is on the host the unit runs on)"
-            if state.environment_files
-            else "no Environment= sets it"
-        )
-        notes.append(f"ExecStart= uses ${name}, taken as empty: {source}")
-    return result, notes
+    words, notes, unknown = specifiers.expand_exec(
+        state.spec, argv, state.environment, state.environment_files, substitute_env
+    )
+    state.problems.extend(
+        (where, f"ExecStart= word {w!r}: an unknown % specifier") for w in unknown
+    )
+    return words, notes
 
 
 _NOTES = {

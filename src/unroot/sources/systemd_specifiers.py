@@ -255,26 +255,90 @@ def parse_environment(value: str) -> list[tuple[str, str]]:
     return found
 
 
-def parse_environment_file(text: str) -> dict[str, str]:
-    """An ``EnvironmentFile=``: ``NAME=VALUE`` lines, ``#``/``;`` comments, quotes removed, a
-    trailing backslash continues the line (systemd's ``load_env_file``, shell-like)."""
-    found: dict[str, str] = {}
-    pending = ""
-    for raw in text.split("\n"):
-        line = pending + raw.strip()
-        if line.endswith("\\"):
-            pending = line[:-1]
-            continue
-        pending = ""
-        if not line or line[0] in "#;":
-            continue
-        line = line.removeprefix("export ").strip()
-        name, sep, setting = line.partition("=")
-        name = name.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-            continue
-        setting = setting.strip()
-        if len(setting) >= 2 and setting[0] == setting[-1] and setting[0] in "\"'":
-            setting = setting[1:-1]
-        found[name] = setting
-    return found
+#: the settings whose values systemd resolves specifiers in (load-fragment.c: unit_full_printf)
+SPECIFIER_KEYS = frozenset(
+    {
+        "User",
+        "Group",
+        "SupplementaryGroups",
+        "Environment",
+        "EnvironmentFile",
+        "ExecStart",
+        "NetworkNamespacePath",
+    }
+)
+_VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
+
+
+def unknown_specifier(key: str, value: str) -> str:
+    return (
+        f"{key}={value}: an unknown % specifier; systemd ignores this setting "
+        '("Failed to resolve unit specifiers"); write %% for a literal %'
+    )
+
+
+def expand_exec(
+    spec: Specifiers,
+    argv: Sequence[str],
+    environment: Mapping[str, str],
+    environment_files: Sequence[str],
+    substitute_env: bool,
+) -> tuple[tuple[str, ...], list[str], list[str]]:
+    """``ExecStart=``'s words with their specifiers resolved (when the unit is loaded) and
+    ``$VAR`` / ``${VAR}`` substituted from ``Environment=`` (when the command runs; not after
+    the ``:`` prefix): (the words, the assumptions, the words with an unknown specifier)."""
+    words: list[str] = []
+    unknown: list[str] = []
+    for word in argv:
+        expanded = spec.expand(word)
+        if expanded is None:
+            unknown.append(word)
+        words.append(word if expanded is None else expanded)
+    if not substitute_env:
+        return tuple(words), [], unknown
+    unset: list[str] = []
+    result = substitute(words, environment, unset)
+    used = dict.fromkeys(m.group(1) or m.group(2) for w in words for m in _VAR.finditer(w))
+    notes = [
+        f"ExecStart= uses ${name}={environment[name]!r} from Environment="
+        for name in used
+        if name in environment
+    ]
+    source = (
+        f"it may come from EnvironmentFile={', '.join(environment_files)}, which lint does not "
+        "read (it is on the host the unit runs on)"
+        if environment_files
+        else "no Environment= sets it"
+    )
+    notes.extend(f"ExecStart= uses ${name}, taken as empty: {source}" for name in unset)
+    return result, notes, unknown
+
+
+#: service_verify(): no ExecStart= (commented out, as in a template to complete).  UR100
+#: reports it as an info; lint checks nothing else of the unit (nothing runs)
+_NO_EXEC = (
+    "no ExecStart=: systemd refuses to start this unit ({}): nothing runs, so nothing was "
+    "checked — a template to complete?"
+)
+
+
+def no_exec_start(settings: Sequence[tuple[str, str, str]], *, oneshot: bool) -> str:
+    """service_add_extras() / service_verify() for a unit without ``ExecStart=`` (``settings``:
+    its (section, key, value) lines): without ``Type=`` it is a oneshot, which may run only
+    ``ExecStop=`` or a ``SuccessAction=``."""
+    typed = any(s == "Service" and k == "Type" and v for s, k, v in settings)
+    stop = any(s == "Service" and k == "ExecStop" and v for s, k, v in settings)
+    action = any(s == "Unit" and k == "SuccessAction" and v for s, k, v in settings)
+    if typed and not oneshot:
+        return _NO_EXEC.format(
+            '"Service has no ExecStart= setting, which is only allowed for Type=oneshot '
+            'services. Refusing."'
+        )
+    if not stop and not action:
+        return _NO_EXEC.format(
+            '"Service has no ExecStart=, ExecStop=, or SuccessAction=. Refusing."'
+        )
+    return (
+        "no ExecStart=: nothing to check (a oneshot unit that runs only its "
+        f"{'ExecStop=' if stop else 'SuccessAction='})"
+    )

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from unroot.model.caps import CapSet, cap_name
 from unroot.situation import NO_CAPS_PROGRAMS, Situation
-from unroot.sources.dockerfile.parser import SCRIPT_NAME
+from unroot.sources._shared import is_script_name
 from unroot.sources.kinds import KINDS
 from unroot.sources.parsed import ImageFile, Location
 
@@ -96,7 +96,7 @@ def _script(file: ImageFile | None, base: str) -> str:
     """Why the service's executable is a script, or "" (not known to be one)."""
     if file is not None and file.script:
         return file.script
-    if SCRIPT_NAME.search(base):
+    if is_script_name(base):
         return f"its name ends in .{base.rsplit('.', 1)[-1]}"
     return ""
 

@@ -114,6 +114,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
+from unroot.sources._shared import heredoc_script, is_script_name
 from unroot.sources.dockerfile.build import (
     NUMERIC,
     SH_LIKE,
@@ -150,9 +151,6 @@ from unroot.sources.parsed import (
 )
 from unroot.sources.ports import ports_from_argv
 from unroot.sources.shell import Env, expand_word, shell_c_script
-
-#: file names of scripts: the kernel runs their interpreter, ignoring their file capabilities
-SCRIPT_NAME = re.compile(r"\.(?:py|sh|bash|pl|rb|js|mjs|php|lua|tcl)$")
 
 NOBODY = 65534
 MAX_EXPOSE_RANGE = 1024
@@ -550,12 +548,7 @@ class _Builder(BuildContext):
             heredoc = _heredoc_name(raw)
             if heredoc is not None and heredoc in heredocs:
                 target = posixpath.join(dest, heredoc) if into_dir else dest
-                shebang = heredocs[heredoc].content.lstrip("\n").split("\n", 1)[0]
-                script = (
-                    f"its here-document at line {ins.start_line} starts with {shebang}"
-                    if shebang.startswith("#!")
-                    else ""
-                )
+                script = heredoc_script(heredocs[heredoc].content, ins.start_line)
                 for fs in stage.fs.values():
                     self.replace(
                         fs,
@@ -676,7 +669,7 @@ class _Builder(BuildContext):
         if contents:
             return
         target = posixpath.join(dest, posixpath.basename(src)) if into_dir else dest
-        script = f"{what} copies it from {src}" if SCRIPT_NAME.search(src) else ""
+        script = f"{what} copies it from {src}" if is_script_name(src) else ""
         for fs in stage.fs.values():
             old = fs.files.get(target)
             new = FileState(target, location, how, layers=[location], script=script)
