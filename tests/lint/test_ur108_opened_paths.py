@@ -116,7 +116,7 @@ def test_the_certbot_tree_is_there_for_its_keys(tmp_path: Path) -> None:
         assert "/etc/letsencrypt/" in finding["message"]
         assert finding["assumptions"][0].startswith(
             (
-                "a mount of /etc/letsencrypt is there for",
-                "the service opens /etc/letsencrypt/live/x",
+                "/etc/letsencrypt is mounted for what it holds",
+                "the service opens what it mounts: /etc/letsencrypt/live/x",
             )
         )

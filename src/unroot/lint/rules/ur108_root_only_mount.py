@@ -245,9 +245,9 @@ def _used(entry: KnownPath, mount: MountFact, mentions: list[tuple[str, str]]) -
     ``/etc/ssl`` for the CA bundle) is not a reason."""
     source, target = canonical(mount.source), posixpath.normpath(mount.target)
     if entry.path == source:
-        return f"the service opens {mount.source}: it is mounted at {mount.target} for itself"
+        return f"the service opens what it mounts: {mount.source} at {mount.target}"
     if entry.path in uses_of(source):
-        return f"a mount of {mount.source} is there for {entry.path} ({entry.what})"
+        return f"{mount.source} is mounted for what it holds: {', '.join(uses_of(source))}"
     for path, why in mentions:
         norm = posixpath.normpath(path)
         if target == "/" or not (norm == target or norm.startswith(target + "/")):
