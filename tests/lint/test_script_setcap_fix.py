@@ -51,3 +51,15 @@ def test_a_script_by_its_own_name() -> None:
     assert finding.fix is not None
     assert "its name ends in .sh" in finding.fix or "capability on the interpreter" in finding.fix
     assert "setcap 'cap_net_bind_service=+ep' /usr/local/sbin/start.sh" not in finding.fix
+
+
+def test_the_binary_a_heredoc_script_execs_is_named() -> None:
+    write = (
+        "COPY <<EOF /usr/local/sbin/start\n#!/bin/sh\nset -e\n"
+        'exec gosu pdns /usr/sbin/pdns_server --daemon=no "$@"\nEOF\n'
+    )
+    result = lint_texts([("Dockerfile", "dockerfile", _HEAD + write + _TAIL)])
+    (finding,) = [f for f in result.findings if f.rule == "UR106"]
+    assert finding.fix is not None
+    assert "and execs /usr/sbin/pdns_server" in finding.fix
+    assert "`setcap 'cap_net_bind_service=+ep' /usr/sbin/pdns_server`" in finding.fix

@@ -25,8 +25,10 @@ Use instead
     here-document that starts with ``#!``, or named so), the fix never says ``setcap`` on it:
     the kernel ignores file capabilities on scripts (a ``setcap cap_net_bind_service+ep s.sh``
     run as uid 65534 through ``setpriv`` shows ``CapEff: 0``), and one on the interpreter would
-    reach every script it runs.  It points to the server binary the script starts, or to
-    passing the socket in; keeping the sysctl, stated, stays an option.
+    reach every script it runs.  It points to the server binary the script starts (named when
+    a here-document script ends by ``exec``-ing it, through gosu, su-exec or setpriv), or to
+    passing the socket in; keeping the sysctl, stated, stays an option.  (A script copied from
+    the build context is recognised by its name; lint does not read its text yet.)
 
 References
     - moby/moby#41030: Docker 20.10 sets ip_unprivileged_port_start=0
