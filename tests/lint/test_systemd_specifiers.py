@@ -8,7 +8,12 @@ import pytest
 
 from unroot.lint.engine import lint_texts
 from unroot.sources.systemd import parse_socket_unit, parse_systemd
-from unroot.sources.systemd_specifiers import Specifiers, is_user_unit, substitute
+from unroot.sources.systemd_specifiers import (
+    Specifiers,
+    is_user_unit,
+    parse_environment_file,
+    substitute,
+)
 
 
 @pytest.mark.parametrize(
@@ -127,8 +132,8 @@ def test_colon_prefix_keeps_dollars_and_unset_variables_are_noted() -> None:
     assert workload.entrypoint == ("/usr/bin/web", "--port", "")
     assert workload.notes == (
         "ExecStart= uses $PORT, taken as empty: it may come from "
-        "EnvironmentFile=/etc/default/web, which lint does not read (it is on the host the unit "
-        "runs on)",
+        "EnvironmentFile=/etc/default/web, which lint could not read (it is on the host the "
+        "unit runs on)",
     )
 
 
@@ -197,3 +202,50 @@ def test_a_user_unit_runs_as_its_user_not_root() -> None:
     assert workload.user.is_root is False
     assert workload.entrypoint == ("/usr/bin/app", "--socket", "/run/user/UID/app.sock")
     assert workload.notes[0].startswith("%t is $XDG_RUNTIME_DIR")
+
+
+_WEB = (
+    "[Service]\nUser=web\nEnvironment=PORT=8080\nEnvironmentFile=-/etc/default/web\n"
+    "ExecStart=/usr/bin/web --port ${PORT} $OPTS\n"
+)
+
+
+def test_environment_file_is_read_in_a_tree_that_mirrors_a_root() -> None:
+    """A unit under …/etc/systemd/system reads /etc/default/web of the same tree; its values
+    override Environment= (systemd.exec(5))."""
+    files = {
+        "t/etc/systemd/system/web.service": _WEB,
+        "t/etc/default/web": "# options\nPORT=80\nOPTS='-v  -x'\n",
+    }
+    result = lint_texts(
+        [("t/etc/systemd/system/web.service", "systemd", _WEB)],
+        read=files.get,
+        list_dir=lambda directory: [],
+    )
+    (finding,) = [f for f in result.findings if f.rule == "UR111"]
+    assert "port 80" in finding.message
+    assert "ExecStart= uses $PORT='80' from EnvironmentFile=/etc/default/web" in finding.assumptions
+
+
+def test_environment_file_of_a_unit_outside_such_a_tree_is_not_read() -> None:
+    files = {"deploy/web.service": _WEB, "/etc/default/web": "PORT=80\n"}
+    result = lint_texts([("deploy/web.service", "systemd", _WEB)], read=files.get)
+    assert "UR111" not in {f.rule for f in result.findings}  # 8080 from Environment=
+
+
+def test_variables_systemd_sets_are_not_called_empty() -> None:
+    unit = "[Service]\nExecStart=-/sbin/agetty -o '-p -- \\\\u' --noclear - $TERM\n"
+    (workload,) = parse_systemd(unit, "getty@.service").workloads
+    assert "ExecStart= uses $TERM, which systemd sets when it starts the service" in workload.notes
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("A=1\n# B=2\n; C=3\nexport D='x y'\nE=\"q\"\n", {"A": "1", "D": "x y", "E": "q"}),
+        ("F=a \\\nb\n", {"F": "a b"}),
+        ("not an assignment\n=1\n", {}),
+    ],
+)
+def test_environment_file_syntax(text: str, expected: dict[str, str]) -> None:
+    assert parse_environment_file(text) == expected

@@ -393,13 +393,11 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         if entry.section != "Socket":
             continue
         if entry.key in ("ListenStream", "ListenDatagram", "ListenSequentialPacket"):
-            address = spec.expand(entry.value)
+            address, bad = spec.expand(entry.value), specifiers.unknown_specifier
             if not entry.value:
                 listens.clear()
             elif address is None:
-                problems.append(
-                    (entry.location, specifiers.unknown_specifier(entry.key, entry.value))
-                )
+                problems.append((entry.location, bad(entry.key, entry.value)))
             else:
                 listens.append((entry.key, address, entry.location))
         elif entry.key == "SocketProtocol":
@@ -479,6 +477,7 @@ class _Service:
     spec: specifiers.Specifiers = field(default_factory=lambda: specifiers.Specifiers("", "-"))
     environment: dict[str, str] = field(default_factory=dict)
     environment_files: list[str] = field(default_factory=list)
+    env_texts: dict[str, str] = field(default_factory=dict)
 
     def apply(self, entry: _Entry) -> None:
         key, value, where = entry.key, entry.value, entry.location
@@ -631,14 +630,16 @@ def parse_systemd(
     path: str,
     sockets: Sequence[SocketUnit] = (),
     dropins: Sequence[tuple[str, str]] = (),
+    environment_files: Mapping[str, str] | None = None,
 ) -> ParsedFile:
     """A ``.service`` (or ``.socket``) unit; ``sockets`` are the candidates to pair with,
     ``dropins`` its drop-in files ``(path, text)`` in the order systemd reads them
-    (:func:`order_dropins`)."""
+    (:func:`order_dropins`); ``environment_files``: its readable ``EnvironmentFile=``s."""
     if path.endswith(".socket"):
         socket = parse_socket_unit(text, path, dropins)
         return ParsedFile(path, "systemd", problems=socket.problems)
     state = _Service(path, spec=specifiers.Specifiers(unit_name(path), path))
+    state.env_texts = dict(environment_files or {})
     entries, sections = read_unit(text, path, state.problems)
     for dropin_path, dropin_text in dropins:
         more, more_sections = read_unit(dropin_text, dropin_path, state.problems)
@@ -701,7 +702,8 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         if argv is None:
             state.problems.append((exec_at, "ExecStart=: unbalanced quotes"))
         else:
-            argv, notes = _expand_argv(state, argv, exec_at, substitute_env=":" not in prefixes)
+            argv, notes, bad = specifiers.expand_exec(state, argv, ":" not in prefixes)
+            state.problems.extend((exec_at, message) for message in bad)
         where["entrypoint"] = where["exec_prefixes"] = exec_at
 
     user: UserFact | None
@@ -774,18 +776,6 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         unit_sandbox=sandbox if sandbox != UnitSandbox() else None,
         notes=tuple(dict.fromkeys((*state.spec.notes(), *notes))),
     )
-
-
-def _expand_argv(
-    state: _Service, argv: tuple[str, ...], where: Location, *, substitute_env: bool
-) -> tuple[tuple[str, ...], list[str]]:
-    words, notes, unknown = specifiers.expand_exec(
-        state.spec, argv, state.environment, state.environment_files, substitute_env
-    )
-    state.problems.extend(
-        (where, f"ExecStart= word {w!r}: an unknown % specifier") for w in unknown
-    )
-    return words, notes
 
 
 _NOTES = {
@@ -976,10 +966,14 @@ def order_dropins(unit_path: str, paths: Iterable[str]) -> list[str]:
     return [chosen[base][1] for base in sorted(chosen)]
 
 
-def parse_systemd_units(files: Mapping[str, str]) -> list[ParsedFile]:
+def parse_systemd_units(
+    files: Mapping[str, str], environment: Mapping[str, Mapping[str, str]] | None = None
+) -> list[ParsedFile]:
     """Parse several unit files at once: each service and socket with its drop-ins among
-    ``files``, each service paired with the sockets among them.  A drop-in yields a ParsedFile
-    of its own (its syntax problems, and later its ``# unroot: ignore`` pragmas; no workload)."""
+    ``files``, each service paired with the sockets among them (``environment``: a unit's
+    readable ``EnvironmentFile=``s).  A drop-in yields a ParsedFile of its own (its syntax
+    problems, and later its ``# unroot: ignore`` pragmas; no workload)."""
+    environment = environment or {}
     units = [p for p in files if not is_dropin(p)]
     dropins = [p for p in files if is_dropin(p)]
     ordered = {unit: order_dropins(unit, dropins) for unit in units}
@@ -989,7 +983,13 @@ def parse_systemd_units(files: Mapping[str, str]) -> list[ParsedFile]:
         if path.endswith(".socket")
     ]
     results = [
-        parse_systemd(files[path], path, sockets, [(d, files[d]) for d in ordered[path]])
+        parse_systemd(
+            files[path],
+            path,
+            sockets,
+            [(d, files[d]) for d in ordered[path]],
+            environment.get(path),
+        )
         for path in units
     ]
     for path in dropins:

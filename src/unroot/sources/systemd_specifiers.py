@@ -24,6 +24,7 @@ import posixpath
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 _USER_DIR = re.compile(r"(?:^|/)(?:systemd/user(?:\.control)?|\.config/systemd/user)(?:/|$)")
 
@@ -267,6 +268,36 @@ SPECIFIER_KEYS = frozenset(
         "NetworkNamespacePath",
     }
 )
+#: systemd.exec(5) "Environment Variables in Spawned Processes": set by the manager itself
+_SET_BY_SYSTEMD = frozenset(
+    {
+        "PATH",
+        "LANG",
+        "USER",
+        "LOGNAME",
+        "HOME",
+        "SHELL",
+        "TERM",
+        "INVOCATION_ID",
+        "XDG_RUNTIME_DIR",
+        "RUNTIME_DIRECTORY",
+        "STATE_DIRECTORY",
+        "CACHE_DIRECTORY",
+        "LOGS_DIRECTORY",
+        "CONFIGURATION_DIRECTORY",
+        "CREDENTIALS_DIRECTORY",
+        "MAINPID",
+        "MANAGERPID",
+        "LISTEN_FDS",
+        "LISTEN_PID",
+        "LISTEN_FDNAMES",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_PID",
+        "WATCHDOG_USEC",
+        "JOURNAL_STREAM",
+        "SYSTEMD_EXEC_PID",
+    }
+)
 _VAR = re.compile(r"\$\{([A-Za-z_]\w*)\}|\$([A-Za-z_]\w*)")
 
 
@@ -277,16 +308,24 @@ def unknown_specifier(key: str, value: str) -> str:
     )
 
 
+class ServiceEnvironment(Protocol):
+    """What :func:`expand_exec` reads of a service's settings."""
+
+    spec: Specifiers
+    environment: dict[str, str]  # Environment=
+    environment_files: list[str]  # EnvironmentFile=, as the unit names them
+    env_texts: dict[str, str]  # those lint could read
+
+
 def expand_exec(
-    spec: Specifiers,
-    argv: Sequence[str],
-    environment: Mapping[str, str],
-    environment_files: Sequence[str],
-    substitute_env: bool,
+    service: ServiceEnvironment, argv: Sequence[str], substitute_env: bool
 ) -> tuple[tuple[str, ...], list[str], list[str]]:
     """``ExecStart=``'s words with their specifiers resolved (when the unit is loaded) and
-    ``$VAR`` / ``${VAR}`` substituted from ``Environment=`` (when the command runs; not after
-    the ``:`` prefix): (the words, the assumptions, the words with an unknown specifier)."""
+    ``$VAR`` / ``${VAR}`` substituted from ``Environment=`` and the ``EnvironmentFile=``s
+    lint could read, which override it, in order (when the command runs; not after the ``:``
+    prefix): (the words, the assumptions, the problems)."""
+    spec, environment = service.spec, service.environment
+    environment_files = [(f, service.env_texts.get(f)) for f in service.environment_files]
     words: list[str] = []
     unknown: list[str] = []
     for word in argv:
@@ -294,23 +333,35 @@ def expand_exec(
         if expanded is None:
             unknown.append(word)
         words.append(word if expanded is None else expanded)
+    unknown = [f"ExecStart= word {w!r}: an unknown % specifier" for w in unknown]
     if not substitute_env:
         return tuple(words), [], unknown
+    values = dict(environment)
+    origin = dict.fromkeys(environment, "Environment=")
+    for path, text in environment_files:
+        found = parse_environment_file(text) if text is not None else {}
+        values.update(found)
+        origin.update(dict.fromkeys(found, f"EnvironmentFile={path}"))
     unset: list[str] = []
-    result = substitute(words, environment, unset)
+    result = substitute(words, values, unset)
     used = dict.fromkeys(m.group(1) or m.group(2) for w in words for m in _VAR.finditer(w))
     notes = [
-        f"ExecStart= uses ${name}={environment[name]!r} from Environment="
+        f"ExecStart= uses ${name}={values[name]!r} from {origin[name]}"
         for name in used
-        if name in environment
+        if name in values
     ]
+    unread = [path for path, text in environment_files if text is None]
     source = (
-        f"it may come from EnvironmentFile={', '.join(environment_files)}, which lint does not "
-        "read (it is on the host the unit runs on)"
-        if environment_files
-        else "no Environment= sets it"
+        f"it may come from EnvironmentFile={', '.join(unread)}, which lint could not read (it "
+        "is on the host the unit runs on)"
+        if unread
+        else "no Environment= or EnvironmentFile= sets it"
     )
-    notes.extend(f"ExecStart= uses ${name}, taken as empty: {source}" for name in unset)
+    for name in unset:
+        if name in _SET_BY_SYSTEMD:
+            notes.append(f"ExecStart= uses ${name}, which systemd sets when it starts the service")
+        else:
+            notes.append(f"ExecStart= uses ${name}, taken as empty: {source}")
     return result, notes, unknown
 
 
@@ -342,3 +393,21 @@ def no_exec_start(settings: Sequence[tuple[str, str, str]], *, oneshot: bool) ->
         "no ExecStart=: nothing to check (a oneshot unit that runs only its "
         f"{'ExecStop=' if stop else 'SuccessAction='})"
     )
+
+
+def parse_environment_file(text: str) -> dict[str, str]:
+    """An ``EnvironmentFile=``: ``NAME=VALUE`` lines, ``#``/``;`` comments, one pair of quotes
+    around a value removed, a trailing backslash continues the line (``load_env_file``)."""
+    found: dict[str, str] = {}
+    pending = ""
+    for raw in text.split("\n"):
+        line = pending + raw.strip()
+        pending = line[:-1] if line.endswith("\\") else ""
+        if pending or not line or line[0] in "#;":
+            continue
+        name, sep, setting = line.removeprefix("export ").partition("=")
+        name, setting = name.strip(), setting.strip()
+        if sep and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            quoted = len(setting) >= 2 and setting[0] == setting[-1] and setting[0] in "\"'"
+            found[name] = setting[1:-1] if quoted else setting
+    return found
