@@ -404,8 +404,8 @@ def test_unset_variable_is_one_problem_and_env_is_used() -> None:
     assert parsed.workloads[0].image == "app:"
     assert parsed.workloads[0].user is None  # empty after interpolation
     assert [(loc.line, msg.split(":")[0]) for loc, msg in parsed.problems] == [
-        (3, "variable TAG is not set"),
-        (4, "variable UID is not set"),
+        (3, "variable TAG is not set in image"),
+        (4, "variable UID is not set in user"),
     ]
     given = parse_compose(text, "c.yaml", env={"TAG": "1.0", "UID": "10001"})
     assert given.problems == ()

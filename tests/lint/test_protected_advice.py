@@ -134,6 +134,7 @@ def test_node_exporter_gets_no_grant_on_shadow_ca_key_or_docker_sock(tmp_path: P
               containers:
                 - name: c
                   image: registry.example.org/reader:1
+                  args: ["--ca-key=/pki/pki/ca.key"]
                   volumeMounts: [{name: pki, mountPath: /pki, readOnly: true}]
               volumes:
                 - {name: pki, hostPath: {path: /etc/kubernetes}}
@@ -147,6 +148,7 @@ def test_node_exporter_gets_no_grant_on_shadow_ca_key_or_docker_sock(tmp_path: P
               app:
                 image: registry.example.org/app:1
                 user: "1000:1000"
+                command: ["app", "--passwords", "/host/etc/shadow"]
                 volumes:
                   - /etc:/host/etc:ro
             """,
@@ -157,6 +159,8 @@ def test_node_exporter_gets_no_grant_on_shadow_ca_key_or_docker_sock(tmp_path: P
 def test_a_mounted_credential_gets_the_refusal_not_a_grant(
     tmp_path: Path, name: str, text: str, refused: str
 ) -> None:
+    """A mount that contains a credential the service names on its command line (a tree that
+    merely contains it is no finding: tests/lint/test_ur108_opened_paths.py)."""
     findings = lint(tmp_path, name, text)
     assert_no_protected_grant(findings)
     ur108 = [f for f in findings if f["rule"] == "UR108"]

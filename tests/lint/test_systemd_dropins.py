@@ -191,7 +191,7 @@ def test_later_dropin_wins_and_user_reset() -> None:
 
 def test_unreadable_boolean_in_a_dropin_keeps_the_earlier_value() -> None:
     parsed = parse_systemd(
-        "[Service]\nNoNewPrivileges=yes\n",
+        "[Service]\nNoNewPrivileges=yes\nExecStart=/bin/true\n",
         "a.service",
         dropins=[("a.service.d/x.conf", "[Service]\nNoNewPrivileges=\n")],
     )

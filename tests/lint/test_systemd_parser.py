@@ -189,7 +189,9 @@ def test_ambient_merge(lines: list[str], expected: tuple[str, ...]) -> None:
 
 
 def test_capability_without_prefix_is_ignored_and_reported() -> None:
-    parsed = parse_systemd("[Service]\nAmbientCapabilities=NET_BIND_SERVICE\n", "a.service")
+    parsed = parse_systemd(
+        "[Service]\nAmbientCapabilities=NET_BIND_SERVICE\nExecStart=/bin/true\n", "a.service"
+    )
     assert parsed.workloads[0].ambient_caps == ()
     ((where, message),) = parsed.problems
     assert where == Location("a.service", 2)
@@ -355,7 +357,7 @@ def test_socket_addresses_protocols_and_reset() -> None:
         "ListenStream=8080\n"
         "ListenStream=\n"  # resets every Listen*= before it
         "ListenStream=127.0.0.1:80\n"
-        "ListenStream=[fe80::1]:443%eth0\n"
+        "ListenStream=[fe80::1]:443%%eth0\n"
         "ListenDatagram=53\n"
         "ListenSequentialPacket=/run/seq.sock\n"
         "ListenStream=@abstract\n"

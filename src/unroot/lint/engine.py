@@ -223,6 +223,13 @@ def _internal(info: RuleInfo, where: Location, exc: Exception) -> Finding:
     )
 
 
+def _runs(situation: Situation) -> bool:
+    """A unit without a usable ``ExecStart=`` runs nothing (systemd refuses it; UR100 says so
+    at info): no rule judges a process that never starts."""
+    workload = situation.workload
+    return not (situation.kind == "systemd" and workload is not None and not workload.entrypoint)
+
+
 def _run_rules(
     rules: Mapping[str, RuleInfo],
     files: Sequence[ParsedFile],
@@ -301,7 +308,11 @@ def lint_texts(
     parsed, dockerfiles = join_dockerfiles(
         parsed, filesystem, config.dockerfile_for, config.builder
     )
-    situations = build_situations(parsed, dockerfiles, config, options.runtime)
+    situations = [
+        situation
+        for situation in build_situations(parsed, dockerfiles, config, options.runtime)
+        if _runs(situation)
+    ]
     linted = {path_key(p.path) for p in parsed}
     parts = [part for p in parsed for part in p.parts if path_key(part.path) not in linted]
     every_file = [

@@ -54,13 +54,28 @@ class KnownPath:
     target: str | None = None  # symlinks
     #: advice to add to the fix ({who} is the ACL qualifier, ``g:2200``)
     advice: str = ""
+    #: what a service that mounts this path (or uses a path below it) uses too: certbot's tree
+    #: exists only for its certificates and keys, live/'s symlinks point into archive/
+    uses: tuple[str, ...] = ()
 
 
 KNOWN_PATHS: tuple[KnownPath, ...] = (
     KnownPath("/", "dir", 0o755),
     KnownPath("/etc", "dir", 0o755),
-    KnownPath("/etc/letsencrypt", "dir", 0o755),
-    KnownPath("/etc/letsencrypt/live", "dir", 0o700, want="rx", what="the TLS certificates"),
+    KnownPath(
+        "/etc/letsencrypt",
+        "dir",
+        0o755,
+        uses=("/etc/letsencrypt/live", "/etc/letsencrypt/archive"),
+    ),
+    KnownPath(
+        "/etc/letsencrypt/live",
+        "dir",
+        0o700,
+        want="rx",
+        what="the TLS certificates",
+        uses=("/etc/letsencrypt/archive",),
+    ),
     KnownPath(
         "/etc/letsencrypt/archive",
         "dir",
@@ -148,6 +163,26 @@ def _canonical(path: str) -> str:
         if entry.kind == "symlink" and entry.target is not None and below:
             return entry.target + path[len(entry.path) :]
     return path
+
+
+def canonical(path: str) -> str:
+    """A host path normalised, the table's symlinks resolved (``/var/run`` → ``/run``)."""
+    return _canonical("/" + posixpath.normpath(path).lstrip("/")) if path.startswith("/") else ""
+
+
+def uses_of(path: str) -> tuple[str, ...]:
+    """The known paths a service using ``path`` uses as well (nearest known ancestor's
+    ``uses``, or the path's own)."""
+    norm = canonical(path)
+    while norm:
+        entry = _BY_PATH.get(norm)
+        if entry is not None and entry.uses:
+            return entry.uses
+        parent = posixpath.dirname(norm)
+        if parent == norm:
+            return ()
+        norm = parent
+    return ()
 
 
 def needed_below(source: str) -> Iterator[KnownPath]:

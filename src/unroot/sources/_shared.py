@@ -1,12 +1,14 @@
-"""Small pieces the compose, Kubernetes and systemd parsers share (pure, no I/O)."""
+"""Small pieces the parsers share (pure, no I/O)."""
 
 from __future__ import annotations
 
 import functools
 import re
+import shlex
 from collections.abc import Callable, Iterable, Sequence
 from typing import ParamSpec
 
+from unroot.sources.exec_argv import exec_chain_argv
 from unroot.sources.parsed import Location, ParsedFile, PortFact, UserFact
 from unroot.sources.ports import ports_from_argv
 
@@ -74,3 +76,64 @@ def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact
     if words[0].startswith("-"):
         words = ("", *words)
     return ports_from_argv(words, location)
+
+
+#: an absolute path inside a word or a line of configuration (``--tls-key=/etc/x/key.pem``,
+#: ``ssl_certificate_key /etc/letsencrypt/live/x/privkey.pem;``); not a URL's path
+ABSOLUTE_PATH = re.compile(r"(?<![\w.:/$%-])(/[\w.@+~-]+(?:/[\w.@+~-]+)*)")
+
+
+def absolute_paths(text: str) -> list[str]:
+    """The absolute paths named in ``text`` (``/`` alone is not one)."""
+    return [p.rstrip("/") for p in ABSOLUTE_PATH.findall(text) if p.rstrip("/")]
+
+
+def config_paths(name: str, text: str, limit: int = 1 << 20) -> tuple[tuple[str, str], ...]:
+    """The absolute paths a configuration file names, each with ``name:line`` (comment lines
+    starting with ``#`` or ``;`` skipped; at most ``limit`` characters read)."""
+    found: list[tuple[str, str]] = []
+    for number, line in enumerate(text[:limit].split("\n"), start=1):
+        if line.lstrip().startswith(("#", ";", "//")):
+            continue
+        found.extend((path, f"{name}:{number}") for path in absolute_paths(line))
+    return tuple(found)
+
+
+#: file names of scripts: the kernel runs their interpreter, ignoring their file capabilities
+SCRIPT_NAME = re.compile(r"\.(?:py|sh|bash|pl|rb|js|mjs|php|lua|tcl)$")
+
+
+def is_script_name(path: str) -> bool:
+    return bool(SCRIPT_NAME.search(path))
+
+
+def heredoc_script(content: str, line: int) -> str:
+    """Why a file a here-document writes is a script ("" when its first line is no ``#!``),
+    and the program it ends by exec'ing when it does (``exec /usr/sbin/pdns_server "$@"``)."""
+    first = content.lstrip("\n").split("\n", 1)[0]
+    if not first.startswith("#!"):
+        return ""
+    execs = [p for m in _EXEC.finditer(content) if (p := _exec_target(m.group(1)))]
+    then = f" and execs {execs[-1]}" if execs else ""
+    return f"its here-document at line {line} starts with {first}{then}"
+
+
+#: ``exec …`` lines of a shell script
+_EXEC = re.compile(r"^\s*exec\s+(.+?)\s*$", re.MULTILINE)
+
+
+def _exec_target(command: str) -> str:
+    """The program an ``exec`` line finally runs, through wrappers (``exec gosu pdns
+    /usr/sbin/pdns_server`` → ``/usr/sbin/pdns_server``); "" when not a literal name."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        return ""
+    links = exec_chain_argv(words, None) if words and words[0] != "-a" else []
+    program = links[-1].program if links and links[-1].role == "service" else ""
+    return program if re.fullmatch(r"[\w./+-]+", program) else ""
+
+
+def script_execs(reason: str) -> str:
+    """The program a script's :func:`heredoc_script` reason says it execs ("" if none)."""
+    return reason.rpartition(" and execs ")[2] if " and execs " in reason else ""

@@ -401,11 +401,27 @@ def _container(
         mounts=_mounts(ctx, container, shared.volumes),
         entrypoint=entrypoint,
         command=command,
+        environment=_environment(container),
         is_init_container=is_init,
         ignores=pod.ignores,
         run_as_non_root=run_as_non_root,
         field_locations=tuple(where.items()),
     )
+
+
+def _environment(container: YMap) -> tuple[tuple[str, str], ...]:
+    """The ``env`` entries with a literal ``value`` (``valueFrom`` is known only in the
+    cluster)."""
+    node = present(container.get("env"))
+    if not isinstance(node, YSeq):
+        return ()
+    found: list[tuple[str, str]] = []
+    for item in node.items:
+        if isinstance(item, YMap):
+            name, value = item.get_str("name"), item.get_str("value")
+            if name and value is not None:
+                found.append((name, value))
+    return tuple(found)
 
 
 def _command(ctx: _Ctx, container: YMap, name: str) -> tuple[str, ...] | None:

@@ -93,6 +93,9 @@ class ImageFile:
     #: False when file_caps=None means "unknown", not "none": a base-image file, or one
     #: COPY --from=<image> brought under BuildKit (it keeps whatever the image had)
     caps_known: bool = True
+    #: why the file is a script ("" when not known to be one): the kernel ignores file
+    #: capabilities on it ("copied from startup.py", "its here-document starts with #!")
+    script: str = ""
 
 
 #: The PATH of an image that sets none (Docker's and the OCI runtimes' default).
@@ -231,6 +234,11 @@ class Workload:
     #: the host's IPC namespace: compose ``ipc: host``, k8s ``hostIPC: true`` (``ipc:
     #: service:x`` / ``container:x`` join another container's, not the host's)
     host_ipc: bool = False
+    #: variables the file sets for the process (compose ``environment``, k8s ``env`` values)
+    environment: tuple[tuple[str, str], ...] = ()
+    #: absolute paths named in configuration files of the service that lint could read (a
+    #: compose bind mount of a project file): (path as the service sees it, "nginx.conf:12")
+    config_paths: tuple[tuple[str, str], ...] = ()
     #: what the facts rest on that the file does not say, for the findings' assumptions
     #: (compose: "API_PORT=80 from .env:3", "${TAG:-latest}: TAG unset, default used")
     notes: tuple[str, ...] = ()

@@ -60,8 +60,8 @@ Known and recorded as assumptions rather than modelled: ``PermissionsStartOnly=`
 only ExecStartPre=/ExecStartPost=/ExecReload=/ExecStop*=, never ExecStart=), ``IPAddressDeny=``
 (filters packets; bind() succeeds), ``SecureBits=keep-caps``/``no-setuid-fixup`` (they matter
 only for the program's own setuid(): execve clears keep-caps), ``JoinsNamespaceOf=``.
-``systemd --user`` units, unit files shadowed by a higher-priority copy, ``/dev/null`` masks and
-specifier/environment expansion are not handled.
+Unit files shadowed by a higher-priority copy and ``/dev/null`` masks are not handled; ``%``
+specifiers and ``$VAR`` are expanded (``systemd_specifiers``); a user unit runs as its user.
 """
 
 from __future__ import annotations
@@ -72,6 +72,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from unroot.model.caps import CAP_NAMES, CapSet
+from unroot.sources import systemd_specifiers as specifiers
 from unroot.sources._shared import (
     RLIM_INFINITY,
     argv_ports,
@@ -367,6 +368,7 @@ class SocketUnit:
     service: str
     ports: tuple[PortFact, ...]
     problems: tuple[tuple[Location, str], ...] = ()
+    notes: tuple[str, ...] = ()  # what its specifiers assumed (a user unit's %t …)
 
 
 def unit_name(path: str) -> str:
@@ -382,6 +384,7 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         entries.extend(read_unit(dropin_text, dropin_path, problems)[0])
     name = unit_name(path)
     base = name.removesuffix(".socket")
+    spec = specifiers.Specifiers(name, path)
     listens: list[tuple[str, str, Location]] = []  # (kind, address, where)
     protocol = ""
     service = ""
@@ -390,10 +393,13 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         if entry.section != "Socket":
             continue
         if entry.key in ("ListenStream", "ListenDatagram", "ListenSequentialPacket"):
+            address, bad = spec.expand(entry.value), specifiers.unknown_specifier
             if not entry.value:
                 listens.clear()
+            elif address is None:
+                problems.append((entry.location, bad(entry.key, entry.value)))
             else:
-                listens.append((entry.key, entry.value, entry.location))
+                listens.append((entry.key, address, entry.location))
         elif entry.key == "SocketProtocol":
             protocol = entry.value.lower()
         elif entry.key == "Service":
@@ -413,7 +419,7 @@ def parse_socket_unit(text: str, path: str, dropins: Sequence[tuple[str, str]] =
         ports.append(PortFact(port, proto, None, "socket-unit", where))
     if not service:
         service = f"{base}@.service" if accept else f"{base}.service"
-    return SocketUnit(name, path, service, tuple(ports), tuple(problems))
+    return SocketUnit(name, path, service, tuple(ports), tuple(problems), spec.notes())
 
 
 def _listen_port(address: str) -> int | None:
@@ -468,10 +474,20 @@ class _Service:
     securebits_at: Location | None = None
     noted: dict[str, Location] = field(default_factory=dict)
     applied: int = 0
+    spec: specifiers.Specifiers = field(default_factory=lambda: specifiers.Specifiers("", "-"))
+    environment: dict[str, str] = field(default_factory=dict)
+    environment_files: list[str] = field(default_factory=list)
+    env_texts: dict[str, str] = field(default_factory=dict)
 
     def apply(self, entry: _Entry) -> None:
         key, value, where = entry.key, entry.value, entry.location
         self.applied += 1
+        if key in specifiers.SPECIFIER_KEYS:
+            expanded = self.spec.expand(value)
+            if expanded is None:
+                self.problems.append((where, specifiers.unknown_specifier(key, value)))
+                return
+            value = expanded
         if key == "User":
             self.user = (value, where) if value else None
         elif key == "Group":
@@ -509,6 +525,11 @@ class _Service:
             self.nofile = (limits, where)
         elif key == "ExecStart":
             self.exec_start = [*self.exec_start, (value, where)] if value else []
+        elif key == "Environment":  # an empty assignment resets the list
+            self.environment = {**self.environment, **dict(specifiers.parse_environment(value))}
+            self.environment = self.environment if value else {}
+        elif key == "EnvironmentFile":
+            self.environment_files = [*self.environment_files, value.lstrip("-")] if value else []
         elif key == "Sockets":
             self.sockets.extend(split_words(value) or [])
         elif key == "Type":
@@ -609,14 +630,16 @@ def parse_systemd(
     path: str,
     sockets: Sequence[SocketUnit] = (),
     dropins: Sequence[tuple[str, str]] = (),
+    environment_files: Mapping[str, str] | None = None,
 ) -> ParsedFile:
     """A ``.service`` (or ``.socket``) unit; ``sockets`` are the candidates to pair with,
     ``dropins`` its drop-in files ``(path, text)`` in the order systemd reads them
-    (:func:`order_dropins`)."""
+    (:func:`order_dropins`); ``environment_files``: its readable ``EnvironmentFile=``s."""
     if path.endswith(".socket"):
         socket = parse_socket_unit(text, path, dropins)
         return ParsedFile(path, "systemd", problems=socket.problems)
-    state = _Service(path)
+    state = _Service(path, spec=specifiers.Specifiers(unit_name(path), path))
+    state.env_texts = dict(environment_files or {})
     entries, sections = read_unit(text, path, state.problems)
     for dropin_path, dropin_text in dropins:
         more, more_sections = read_unit(dropin_text, dropin_path, state.problems)
@@ -630,6 +653,10 @@ def parse_systemd(
     workloads: tuple[Workload, ...] = ()
     if "Service" in sections or any(e.section == "Service" for e in entries):
         refused = _refused(state)
+        if not state.exec_start:
+            settings = [(e.section, e.key, e.value) for e in entries]
+            no_exec = specifiers.no_exec_start(settings, oneshot=state.service_type == "oneshot")
+            state.problems.append((Location(path, sections.get("Service") or 1), no_exec))
         if refused is not None:
             state.problems.append(refused)
         else:
@@ -668,11 +695,15 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
     where: dict[str, Location] = {}
     dynamic, dynamic_at = state.dynamic_user
     prefixes, argv, exec_at = "", None, None
+    notes: list[str] = []
     if state.exec_start:
         value, exec_at = state.exec_start[0]
         prefixes, argv = _exec_start(value)
         if argv is None:
             state.problems.append((exec_at, "ExecStart=: unbalanced quotes"))
+        else:
+            argv, notes, bad = specifiers.expand_exec(state, argv, ":" not in prefixes)
+            state.problems.extend((exec_at, message) for message in bad)
         where["entrypoint"] = where["exec_prefixes"] = exec_at
 
     user: UserFact | None
@@ -684,6 +715,9 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         user = UserFact(f"(dynamic){group}", None, None, dynamic_at)
     elif state.group is not None:
         user = UserFact(f"root:{state.group[0]}", 0, parse_id(state.group[0]), None)
+    elif state.spec.user:
+        user = UserFact("USER", None, None, None)  # a user manager runs its units as its user
+        notes.append("a user unit: it runs as the user whose manager starts it (written USER)")
     else:
         user = UserFact("root", 0, 0, None)  # system services run as root by default
     if dynamic and dynamic_at is not None:
@@ -740,6 +774,7 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         exec_prefixes=prefixes,
         field_locations=tuple(where.items()),
         unit_sandbox=sandbox if sandbox != UnitSandbox() else None,
+        notes=tuple(dict.fromkeys((*state.spec.notes(), *notes))),
     )
 
 
@@ -817,7 +852,8 @@ def _attach(
     if not matched:
         return workload
     ports = tuple(port for socket in matched for port in socket.ports)
-    return replace(workload, ports=ports + workload.ports, socket_unit=matched[0].name)
+    notes = tuple(dict.fromkeys((*workload.notes, *(n for s in matched for n in s.notes))))
+    return replace(workload, ports=ports + workload.ports, socket_unit=matched[0].name, notes=notes)
 
 
 def socket_candidates(service_path: str, text: str) -> list[str]:
@@ -930,10 +966,14 @@ def order_dropins(unit_path: str, paths: Iterable[str]) -> list[str]:
     return [chosen[base][1] for base in sorted(chosen)]
 
 
-def parse_systemd_units(files: Mapping[str, str]) -> list[ParsedFile]:
+def parse_systemd_units(
+    files: Mapping[str, str], environment: Mapping[str, Mapping[str, str]] | None = None
+) -> list[ParsedFile]:
     """Parse several unit files at once: each service and socket with its drop-ins among
-    ``files``, each service paired with the sockets among them.  A drop-in yields a ParsedFile
-    of its own (its syntax problems, and later its ``# unroot: ignore`` pragmas; no workload)."""
+    ``files``, each service paired with the sockets among them (``environment``: a unit's
+    readable ``EnvironmentFile=``s).  A drop-in yields a ParsedFile of its own (its syntax
+    problems, and later its ``# unroot: ignore`` pragmas; no workload)."""
+    environment = environment or {}
     units = [p for p in files if not is_dropin(p)]
     dropins = [p for p in files if is_dropin(p)]
     ordered = {unit: order_dropins(unit, dropins) for unit in units}
@@ -943,7 +983,13 @@ def parse_systemd_units(files: Mapping[str, str]) -> list[ParsedFile]:
         if path.endswith(".socket")
     ]
     results = [
-        parse_systemd(files[path], path, sockets, [(d, files[d]) for d in ordered[path]])
+        parse_systemd(
+            files[path],
+            path,
+            sockets,
+            [(d, files[d]) for d in ordered[path]],
+            environment.get(path),
+        )
         for path in units
     ]
     for path in dropins:

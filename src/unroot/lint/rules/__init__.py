@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from unroot.model.caps import CapSet, cap_name
 from unroot.situation import NO_CAPS_PROGRAMS, Situation
+from unroot.sources._shared import is_script_name, script_execs
 from unroot.sources.kinds import KINDS
 from unroot.sources.parsed import ImageFile, Location
 
@@ -75,9 +76,30 @@ def file_cap_fix(situation: Situation, port: int) -> str:
             f"(`unroot run -l :{port} --user {who} -- …`, systemd socket activation) — a file "
             f"capability on the interpreter {base} would reach every script it runs"
         )
+    script = _script(service.image_file, base)
+    if script:
+        binary = script_execs(script) or "BINARY"
+        return (
+            f"not a file capability on {path}: it is a script ({script}), and the kernel "
+            "ignores file capabilities on scripts (execve runs the interpreter; CapEff stays "
+            "0), while one on the interpreter would reach every script it runs — give it to "
+            f"the server binary the script starts (`setcap 'cap_net_bind_service=+ep' {binary}` "
+            "in the RUN that installs it, if the script execs it as the same user), or bind "
+            f":{port} before dropping root and pass the socket in (systemd socket activation, "
+            f"`unroot run -l :{port}`)"
+        )
     if situation.stage is not None:
         return setcap_in_build(path)
     return f"give {path} the file capability (`setcap cap_net_bind_service=+ep {path}`)"
+
+
+def _script(file: ImageFile | None, base: str) -> str:
+    """Why the service's executable is a script, or "" (not known to be one)."""
+    if file is not None and file.script:
+        return file.script
+    if is_script_name(base):
+        return f"its name ends in .{base.rsplit('.', 1)[-1]}"
+    return ""
 
 
 def last_set(file: ImageFile) -> Location | None:

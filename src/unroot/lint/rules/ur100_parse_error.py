@@ -15,8 +15,20 @@ What it does
 Why is this bad?
     A file unroot cannot read is a file it cannot check: every other rule is silent about the
     part it could not understand.  Most of these problems also stop the runtime itself
-    (``docker compose config``, ``kubectl apply``, ``docker build`` reject them).  Unset compose
-    variables and malformed pragmas are warnings; everything else is an error.
+    (``docker compose config``, ``kubectl apply``, ``docker build`` reject them).  Malformed
+    pragmas are warnings; everything else is an error.  A compose variable that nothing sets is
+    an *info* with an ``assumes:`` line, not a failure: many projects write their ``.env`` at
+    install time (mailcow's ``generate_config.sh``) or expect the shell to export it, so lint
+    cannot know its value and checks the file with the empty string compose would substitute.
+    When the variable sits in a field that decides who runs with which privileges (``user``,
+    ``group_add``, ``ports``, ``volumes``, ``cap_add``, ``network_mode``, ``sysctls``,
+    ``command`` …), the assumption says so: what the other rules found about that field holds
+    only for the empty value.  A systemd unit without ``ExecStart=`` (commented out, as in
+    traefik's contrib unit) is an *info*: systemd refuses to start it ("Service has no
+    ExecStart= setting, which is only allowed for Type=oneshot services. Refusing."), so
+    nothing runs and no other rule judges it — silence would hide that nothing was checked,
+    and an error would flag a template its project ships on purpose.  An unknown ``%``
+    specifier in a unit is a warning: systemd ignores the setting that holds it.
 
 Example
     A compose file whose indentation breaks the YAML.
@@ -47,6 +59,24 @@ Okay: the same file, indented correctly
       web:
         image: nginx
         ports: ["80:80"]
+
+UR100: an unset variable in user: an info, the assumption shown (exit code 0)
+    # kind: compose
+    services:
+      web:
+        image: nginx:1.27
+        user: "${UID}:${GID:-1000}"
+
+UR100: a unit whose ExecStart= is commented out: an info, and nothing else is judged
+    # kind: systemd
+    [Service]
+    #ExecStart=/usr/local/bin/traefik --configfile=/etc/traefik/traefik.toml
+    Restart=always
+
+Okay: %t in a user unit's ExecStart= is $XDG_RUNTIME_DIR, /run/user/UID
+    --- u/.config/systemd/user/app.service
+    [Service]
+    ExecStart=/usr/bin/app --socket %t/app/app.sock
 
 Okay: the same under BuildKit (Docker 23 and later: here-documents in the builtin frontend)
     # kind: dockerfile
@@ -86,12 +116,39 @@ UR100: a here-document under the classic builder
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from unroot.lint.registry import Report, rule
-from unroot.sources.parsed import ParsedFile
+from unroot.sources.parsed import Location, ParsedFile
 
 _SOFT = ("variable ", "unroot pragma", "malformed unroot pragma")
+_UNSET = re.compile(r"variable (\w+) is not set(?: in ([\w.]+))?:")
+#: compose fields whose value decides who runs, with which privileges, on which ports and mounts
+_DECISIVE = frozenset(
+    {
+        "user",
+        "group_add",
+        "ports",
+        "ports.published",
+        "ports.target",
+        "expose",
+        "volumes",
+        "volumes.source",
+        "volumes.target",
+        "cap_add",
+        "cap_drop",
+        "network_mode",
+        "security_opt",
+        "privileged",
+        "entrypoint",
+        "command",
+        "image",
+        "build.context",
+        "build.dockerfile",
+        "build.target",
+    }
+)
 _CLASSIC = "the classic builder"
 _BUILDKIT_FIX = (
     "build with BuildKit: `DOCKER_BUILDKIT=1 docker build` (the default since Docker 23) or "
@@ -103,9 +160,29 @@ _BUILDKIT_FIX = (
 def parse_error(parsed: ParsedFile) -> Iterator[Report]:
     """Input unroot cannot read, or that the runtime would reject."""
     for location, message in parsed.problems:
-        soft = message.startswith(_SOFT) or "pragma" in message
+        unset = _UNSET.match(message)
+        if unset is not None:
+            yield _unset_variable(location, message, unset.group(1), unset.group(2) or "")
+            continue
+        if message.startswith("no ExecStart="):
+            yield Report(location, message, severity="info")
+            continue
+        soft = message.startswith(_SOFT) or "pragma" in message or "% specifier" in message
         if message.startswith(_CLASSIC):
             soft = "later classic builders accept it" in message
             yield Report(location, message, _BUILDKIT_FIX, "warning" if soft else None)
             continue
         yield Report(location, message, severity="warning" if soft else None)
+
+
+def _unset_variable(location: Location, message: str, name: str, field: str) -> Report:
+    """An unset compose variable is an assumption, not a failure: a project's ``.env`` is
+    often written at install time (mailcow's ``generate_config.sh``) or the shell exports it."""
+    decisive = field in _DECISIVE or field.startswith("sysctls")
+    assumption = f"{name} is empty, as compose substitutes it when nothing sets it"
+    if decisive:
+        assumption += (
+            f": the findings about this service's {field} hold only for an empty {name}; set it "
+            "in .env and lint again to check the value the service gets"
+        )
+    return Report(location, message, severity="info", assumptions=(assumption,))

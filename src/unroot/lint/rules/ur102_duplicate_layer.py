@@ -2,7 +2,11 @@
 
 What it does
     Reports a file of the shipped stage that gets its file capabilities in a ``RUN`` after the
-    instruction that wrote it (``COPY``, ``COPY --from``, an earlier ``RUN``).
+    instruction that wrote it (``COPY``, ``COPY --from``, an earlier ``RUN``), and names that
+    instruction: the one known to have written the file, not a later ``RUN`` whose commands lint
+    cannot follow (it *may* have rewritten the file; nothing says it did).  A ``COPY
+    bin/${TARGETARCH}/x /`` writes ``/x`` whatever the ARG's value; a file no instruction names
+    comes from the base image.
 
 Why is this bad?
     A layer stores whole files: changing a file's xattr in a later layer copies the whole file

@@ -20,7 +20,15 @@ Use instead
     Give the binary ``cap_net_bind_service=+ep`` in the RUN that installs it (it then binds on
     every runtime and network that keeps ``NET_BIND_SERVICE`` in the bounding set), or state
     the dependency: compose ``sysctls: [net.ipv4.ip_unprivileged_port_start=80]``, pod
-    ``securityContext.sysctls``; or listen on a port ≥ 1024.
+    ``securityContext.sysctls``; or listen on a port ≥ 1024.  When the executable is a script
+    (copied from a ``.py``/``.sh``/``.pl``/… file of the build context, written by a
+    here-document that starts with ``#!``, or named so), the fix never says ``setcap`` on it:
+    the kernel ignores file capabilities on scripts (a ``setcap cap_net_bind_service+ep s.sh``
+    run as uid 65534 through ``setpriv`` shows ``CapEff: 0``), and one on the interpreter would
+    reach every script it runs.  It points to the server binary the script starts (named when
+    a here-document script ends by ``exec``-ing it, through gosu, su-exec or setpriv), or to
+    passing the socket in; keeping the sysctl, stated, stays an option.  (A script copied from
+    the build context is recognised by its name; lint does not read its text yet.)
 
 References
     - moby/moby#41030: Docker 20.10 sets ip_unprivileged_port_start=0
@@ -32,6 +40,15 @@ UR106: a non-root server on :80 on Docker's bridge network
     FROM python:3.12-slim
     USER 10001:10001
     CMD ["python3", "-m", "http.server", "80"]
+
+UR106: a Python start-up script: the fix is not `setcap` on the script
+    # kind: dockerfile
+    FROM debian:12-slim
+    RUN useradd -u 953 pdns
+    COPY dockerdata/startup.py /usr/local/sbin/pdns_server-startup
+    USER pdns
+    EXPOSE 53/udp
+    ENTRYPOINT ["/usr/bin/tini", "--", "/usr/local/sbin/pdns_server-startup"]
 
 Okay: the dependency on the sysctl is stated in the compose file
     --- Dockerfile

@@ -8,7 +8,19 @@ What it does
     model's access rules (search on every directory, owner/group/other, ACLs, CAP_DAC_*) as the
     host sees the service: the container's uid and gid (Docker and the CRIs add no user
     namespace), or the invoking user and its subordinate ids under rootless engines.  It
-    reports only a denial the model derives; paths it does not know say nothing.  Its fixes
+    reports only a denial the model derives; paths it does not know say nothing.
+
+    Only paths the service is known to open count, and the ``assumes:`` line says why each
+    one does: the mount names it or something in it (``/var/run/docker.sock``,
+    ``/etc/letsencrypt/live/example.org``, ``/etc/ssl/private``); the mounted tree exists only
+    for it (``/etc/letsencrypt``: certbot's tree holds nothing but certificates and keys, and
+    live/'s symlinks point into archive/); or a path the service names leads into it through
+    the mount — an argument (``--tls-key=/host/etc/letsencrypt/live/x/privkey.pem`` with host
+    ``/`` at ``/host``), an environment value, or a line of a configuration file lint can read
+    (a project file bind-mounted into the service: ``ssl_certificate_key
+    /etc/ssl/private/site.key;`` in its ``nginx.conf``).  What a mounted tree merely contains
+    is not reported: node-exporter mounts host ``/`` read-only for filesystem statistics and
+    never opens ``/etc/shadow``; ``/etc/ssl`` is mounted for its CA bundle.  Its fixes
     are the model's, so they never widen access to a credential or a root-equivalent
     (``unroot.model.protected``: ``/etc/shadow``, CA keys, the Docker socket, host SSH keys,
     ``/root`` …): for those the fix says why not and what to do instead.
@@ -90,6 +102,46 @@ Okay: the host's docker group is added (its gid is host-specific: not judged)
         volumes:
           - /var/run/docker.sock:/var/run/docker.sock:ro
 
+Okay: host / mounted read-only for statistics: it contains /etc/shadow, nothing opens it
+    # kind: k8s
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: node-exporter}
+    spec:
+      securityContext: {runAsUser: 65534, runAsGroup: 65534}
+      containers:
+        - name: node-exporter
+          image: quay.io/prometheus/node-exporter:v1.8.2
+          args: [--path.rootfs=/host/root]
+          volumeMounts: [{name: root, mountPath: /host/root, readOnly: true}]
+      volumes:
+        - {name: root, hostPath: {path: /}}
+
+UR108: the same mount, and a key named through it on the command line
+    # kind: k8s
+    apiVersion: v1
+    kind: Pod
+    metadata: {name: node-exporter}
+    spec:
+      securityContext: {runAsUser: 65534, runAsGroup: 65534}
+      containers:
+        - name: node-exporter
+          image: quay.io/prometheus/node-exporter:v1.8.2
+          args: [--path.rootfs=/host/root, --web.tls-key=/host/root/etc/ssl/private/node.key]
+          volumeMounts: [{name: root, mountPath: /host/root, readOnly: true}]
+      volumes:
+        - {name: root, hostPath: {path: /}}
+
+Okay: /etc/ssl mounted for the CA bundle
+    # kind: compose
+    services:
+      web:
+        image: nginx:1.27
+        user: "101:101"
+        environment: [SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt]
+        volumes:
+          - /etc/ssl:/etc/ssl:ro
+
 Okay: a directory of the project (ownership unknown: nothing to say)
     # kind: compose
     services:
@@ -102,21 +154,25 @@ Okay: a directory of the project (ownership unknown: nothing to say)
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Iterator
 
 from unroot.lint.known_paths import (
     KnownPath,
+    canonical,
     known_tree,
     needed_below,
     placeholder_gid,
     placeholder_names,
+    uses_of,
 )
 from unroot.lint.registry import Report, rule
 from unroot.model.access import Inode, access_verdict
 from unroot.model.protected import advice
 from unroot.model.verdict import Verdict
 from unroot.situation import Situation
-from unroot.sources.parsed import Location
+from unroot.sources._shared import absolute_paths
+from unroot.sources.parsed import Location, MountFact
 
 _VERB = {"r": "read", "rx": "read", "x": "reach the files in", "rw": "connect to"}
 _ASSUMPTION = (
@@ -132,11 +188,16 @@ def root_only_mount(situation: Situation) -> Iterator[Report]:
     if workload is None or creds is None or who is None:
         return
     known = known_tree()
+    mentions = _mentions(situation)
     for mount in workload.mounts:
         if mount.kind not in ("bind", "hostPath") or not mount.source.startswith("/"):
             continue
         denials: list[tuple[KnownPath, Verdict]] = []
+        reasons: list[str] = []
         for entry in needed_below(mount.source):
+            reason = _used(entry, mount, mentions)
+            if reason is None:
+                continue  # the mount only contains it: nothing says the service opens it
             if entry.gid is None and entry.group in who.named_groups:
                 continue  # the workload names the group: it may well be in it
             if entry.gid is None and (who.groups or who.gid not in (0, who.uid)):
@@ -153,12 +214,56 @@ def root_only_mount(situation: Situation) -> Iterator[Report]:
             )
             if not verdict.allowed and verdict.errno == "EACCES":
                 denials.append((entry, verdict))
+                reasons.append(reason)
         if denials:
-            yield _report(situation, mount.location or situation.location, denials)
+            where = mount.location or situation.location
+            yield _report(situation, where, denials, tuple(dict.fromkeys(reasons)))
+
+
+def _mentions(situation: Situation) -> list[tuple[str, str]]:
+    """The absolute paths the service names — on its command line, in its environment, in the
+    configuration files lint could read — each with where it was named."""
+    found: list[tuple[str, str]] = []
+    words: list[str] = []
+    workload = situation.workload
+    for link in situation.links:
+        words.extend((link.link.program, *link.link.args))
+    if workload is not None:
+        words.extend((*(workload.entrypoint or ()), *(workload.command or ())))
+        for name, value in workload.environment:
+            found.extend((path, f"${name}") for path in absolute_paths(value))
+        found.extend(workload.config_paths)
+    for word in dict.fromkeys(words):
+        found.extend((path, f"`{word}` on its command line") for path in absolute_paths(word))
+    return found
+
+
+def _used(entry: KnownPath, mount: MountFact, mentions: list[tuple[str, str]]) -> str | None:
+    """Why the service is taken to open ``entry`` through ``mount``, or None: the mount names
+    it (or something in it), the mounted tree exists only for it (certbot's), or a path the
+    service names leads into it.  A tree that merely contains it (host ``/`` for statistics,
+    ``/etc/ssl`` for the CA bundle) is not a reason."""
+    source, target = canonical(mount.source), posixpath.normpath(mount.target)
+    if entry.path == source:
+        return f"the service opens what it mounts: {mount.source} at {mount.target}"
+    if entry.path in uses_of(source):
+        return f"{mount.source} is mounted for what it holds: {', '.join(uses_of(source))}"
+    for path, why in mentions:
+        norm = posixpath.normpath(path)
+        if target == "/" or not (norm == target or norm.startswith(target + "/")):
+            continue
+        host = canonical(source + norm[len(target) :])
+        if host == entry.path or host.startswith(entry.path + "/") or entry.path in uses_of(host):
+            seen = f"{path}, which is {host} on the host" if path != host else path
+            return f"the service opens {seen} ({why})"
+    return None
 
 
 def _report(
-    situation: Situation, where: Location, denials: list[tuple[KnownPath, Verdict]]
+    situation: Situation,
+    where: Location,
+    denials: list[tuple[KnownPath, Verdict]],
+    reasons: tuple[str, ...],
 ) -> Report:
     who, creds = situation.service_user, situation.access_creds
     assert who is not None
@@ -187,7 +292,7 @@ def _report(
         f"{identity} cannot {_VERB.get(entry.want or 'r', 'open')} {paths}{what} on a default "
         f"host — {reason}: the service fails when it opens {'it' if len(denials) == 1 else 'them'}",
         fix=fix,
-        assumptions=(_ASSUMPTION,),
+        assumptions=(*reasons, _ASSUMPTION),
     )
 
 

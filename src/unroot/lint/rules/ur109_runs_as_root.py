@@ -7,7 +7,9 @@ What it does
     Kubernetes ``runAsUser``), a wrapper in the entrypoint switches users (gosu, su-exec) or an
     entrypoint script is run (by convention those drop privileges themselves); a compose
     service or Kubernetes container that asks for root explicitly (``user: root``,
-    ``runAsUser: 0``); and a systemd service without ``User=``/``DynamicUser=``.  Builder
+    ``runAsUser: 0``); and a systemd system service without ``User=``/``DynamicUser=`` (a
+    user unit, in ``/usr/lib/systemd/user`` or ``~/.config/systemd/user``, runs as the user
+    whose manager starts it; a unit without ``ExecStart=`` runs nothing: UR100).  Builder
     stages, init containers, privileged containers and ``ExecStart=+…`` (explicitly
     privileged) are not reported, nor ``ExecStart=!…``, which keeps root's credentials because
     the program switches users itself (systemd.service(5): "intended for programs that drop
@@ -96,6 +98,17 @@ Okay: `ExecStart=!` leaves the switch to the program (User= is not missing)
     [Service]
     User=www
     ExecStart=!/usr/local/sbin/httpd -u www --port 80
+
+Okay: a user unit runs as its user
+    --- u/.config/systemd/user/sync.service
+    [Service]
+    ExecStart=/usr/bin/rclone sync remote: %h/backup
+
+Okay: a unit whose ExecStart= is commented out runs nothing (UR100 says so, at info)
+    # kind: systemd
+    [Service]
+    #ExecStart=/usr/local/bin/traefik
+    Restart=always
 
 UR109: a unit without User=
     # kind: systemd

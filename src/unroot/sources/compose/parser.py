@@ -61,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from unroot.sources._shared import (
     RLIM_INFINITY,
     argv_ports,
+    config_paths,
     never_raises,
     rule_ids,
     user_fact,
@@ -138,8 +139,9 @@ class _Ctx:
             return node.text
         return interpolate(node.text, self.env_of(node))[0]
 
-    def text(self, node: YScalar) -> str:
-        """The scalar's value after interpolation (numbers and bools as written)."""
+    def text(self, node: YScalar, what: str = "") -> str:
+        """The scalar's value after interpolation (numbers and bools as written); ``what`` names
+        the field for the message about a variable that is not set."""
         if node.kind != "str" or "$" not in node.text:
             return node.text
         before = len(self.unset)
@@ -147,11 +149,12 @@ class _Ctx:
         uses: list[Use] = []
         result, errors = interpolate(node.text, env, self.unset, uses)
         self.used.extend((use, env) for use in uses)
+        field = f" in {what}" if what else ""
         for name in self.unset[before:]:
             self.problem(
                 node,
-                f"variable {name} is not set: compose substitutes an empty string unless the "
-                "shell that runs it sets it (set it in .env or give it a default: ${"
+                f"variable {name} is not set{field}: compose substitutes an empty string unless "
+                "the shell that runs it sets it (set it in .env or give it a default: ${"
                 + name
                 + ":-value})",
             )
@@ -164,7 +167,7 @@ class _Ctx:
         if node is None:
             return None
         if isinstance(node, YScalar):
-            return self.text(node)
+            return self.text(node, what)
         self.problem(node, f"{what}: expected a string, found {describe(node)}")
         return None
 
@@ -467,7 +470,7 @@ def parse_compose(
         for key, value in services.entries():
             workload = _service(ctx, key, without_resets(value))
             if workload is not None:
-                workloads.append(workload)
+                workloads.append(_with_configs(workload, directory, read))
     if own and not any("services" in r or "include" in r for r in own):
         ctx.problems.append((Location(path), "no top-level 'services:': not a compose file?"))
     return ParsedFile(
@@ -652,12 +655,51 @@ def _service(ctx: _Ctx, key: YScalar, node: YNode) -> Workload | None:
         nofile_location=nofile_location,
         entrypoint=entrypoint,
         command=command,
+        environment=_environment(ctx, svc.get("environment")),
         init=init,
         ignores=ignores,
         field_locations=tuple(where.items()),
         host_ipc=host_ipc,
         notes=_notes(ctx.used),
     )
+
+
+def _environment(ctx: _Ctx, node: YNode | None) -> tuple[tuple[str, str], ...]:
+    """``environment:`` as a mapping or a list of ``NAME=value`` (interpolated; a variable
+    that is not set here is reported where it decides something, not here)."""
+    node = present(node)
+    found: list[tuple[str, str]] = []
+    if isinstance(node, YMap):
+        for key, value in node.entries():
+            if isinstance(value, YScalar) and not value.is_null:
+                found.append((key.text, ctx.quiet_text(value)))
+    elif isinstance(node, YSeq):
+        for item in node.items:
+            if isinstance(item, YScalar):
+                name, sep, setting = ctx.quiet_text(item).partition("=")
+                if sep:
+                    found.append((name.strip(), setting))
+    return tuple(found)
+
+
+def _with_configs(workload: Workload, directory: str, read: Reader | None) -> Workload:
+    """The absolute paths named in the project files the service bind-mounts (its nginx.conf,
+    Corefile …): what the service will open, for UR108."""
+    if read is None:
+        return workload
+    prefix = directory.rstrip("/") + "/" if directory else ""
+    found: list[tuple[str, str]] = []
+    for mount in workload.mounts:
+        inside = mount.source.startswith(prefix) if prefix else not mount.source.startswith("/")
+        if mount.kind != "bind" or not inside:
+            continue
+        text = read(mount.source)
+        if text is not None:
+            name = mount.source[len(prefix) :] if prefix else mount.source
+            found.extend(
+                (path, where) for path, where in config_paths(name, text) if path != mount.target
+            )
+    return replace(workload, config_paths=tuple(found)) if found else workload
 
 
 def _build(ctx: _Ctx, node: YNode | None) -> tuple[str | None, str | None]:
@@ -788,7 +830,7 @@ def _ports(ctx: _Ctx, node: YNode | None) -> tuple[PortFact, ...]:
                 else:
                     ctx.problem(item, f"ports: {item.text!r} is not a port")
                 continue
-            found.extend(_short_port(ctx, ctx.text(item), item))
+            found.extend(_short_port(ctx, ctx.text(item, "ports"), item))
         elif isinstance(item, YMap):
             found.extend(_long_port(ctx, item))
         else:
@@ -840,7 +882,7 @@ def _volumes(ctx: _Ctx, node: YNode | None) -> tuple[MountFact, ...]:
     found: list[MountFact] = []
     for item in node:
         if isinstance(item, YScalar):
-            mount = _short_volume(ctx, ctx.text(item), item)
+            mount = _short_volume(ctx, ctx.text(item, "volumes"), item)
         elif isinstance(item, YMap):
             mount = _long_volume(ctx, item)
         else:
@@ -927,7 +969,7 @@ def _shell_command(ctx: _Ctx, node: YNode | None, what: str) -> tuple[str, ...] 
     if isinstance(node, YSeq):
         return tuple(value for value, _ in ctx.strings(node, what))
     if isinstance(node, YScalar):
-        text = ctx.text(node)
+        text = ctx.text(node, what)
         try:
             return tuple(shlex.split(text, posix=True))
         except ValueError as exc:

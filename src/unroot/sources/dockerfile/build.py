@@ -100,6 +100,7 @@ class FileState:
     setuid: bool = False
     setgid: bool = False
     owner: str | None = None
+    script: str = ""
 
     def clone(self, path: str | None = None) -> FileState:
         return FileState(
@@ -113,6 +114,7 @@ class FileState:
             self.setuid,
             self.setgid,
             self.owner,
+            self.script,
         )
 
     def touched(self, where: Location) -> None:
@@ -136,6 +138,7 @@ class FileState:
             setgid=self.setgid,
             owner=self.owner,
             caps_known=self.caps_known,
+            script=self.script,
         )
 
 
@@ -202,6 +205,11 @@ class Cover:
             )
         prefix = self.prefix.rstrip("/")
         return not prefix or path == prefix or path.startswith(prefix + "/")
+
+
+def _blanket(cover: Cover) -> bool:
+    """A RUN lint could not follow: it covers every path without having named any."""
+    return cover.how == "run" and cover.prefix in ("", "/") and not cover.packages
 
 
 @dataclass(frozen=True)
@@ -356,13 +364,27 @@ class BuildContext:
     def from_cover(
         self, stage: StageState, builder: str, path: str, *, named: bool
     ) -> FileState | None:
-        """A file under a path the build wrote without naming it (a directory COPY …)."""
-        for cover in reversed(stage.covers):
-            if named and (cover.prefix == "/" or cover.packages):
-                continue
-            if not cover.covers(path):
-                continue
-            file = FileState(path, cover.location, cover.how, layers=[cover.location])
+        """A file under a path the build wrote without naming it (a directory COPY …).  A RUN
+        whose command lint cannot follow covers everything ("/"): it *may* have rewritten the
+        file, but an earlier COPY, ADD or command that covers the path itself is the instruction
+        known to have written it, so that one is its creator; with none, the base image is."""
+        matching = [
+            cover
+            for cover in reversed(stage.covers)
+            if not (named and (cover.prefix == "/" or cover.packages)) and cover.covers(path)
+        ]
+        creator: Cover | None = None
+        if matching and _blanket(matching[0]):
+            specific = [c for c in matching if not _blanket(c) and not c.packages]
+            creator = specific[0] if specific else None
+        for found in matching:
+            cover = creator or found
+            if creator is None and _blanket(cover):
+                # nothing named it: it was in the base image (the RUN may have rewritten it)
+                root = stage.root_location
+                file = FileState(path, root, "base-image", layers=[root])
+            else:
+                file = FileState(path, cover.location, cover.how, layers=[cover.location])
             if cover.how == "copy-from":
                 file.caps_known = not cover.external or builder == "classic"
                 if cover.source_stage is not None and cover.source_prefix is not None:

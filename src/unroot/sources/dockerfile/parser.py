@@ -114,6 +114,7 @@ import posixpath
 import re
 from collections.abc import Iterable, Sequence
 
+from unroot.sources._shared import heredoc_script, is_script_name
 from unroot.sources.dockerfile.build import (
     NUMERIC,
     SH_LIKE,
@@ -547,10 +548,11 @@ class _Builder(BuildContext):
             heredoc = _heredoc_name(raw)
             if heredoc is not None and heredoc in heredocs:
                 target = posixpath.join(dest, heredoc) if into_dir else dest
+                script = heredoc_script(heredocs[heredoc].content, ins.start_line)
                 for fs in stage.fs.values():
                     self.replace(
                         fs,
-                        FileState(target, location, how, layers=[location]),
+                        FileState(target, location, how, layers=[location], script=script),
                         location,
                         f"{ins.cmd} at line {ins.start_line}",
                     )
@@ -563,6 +565,11 @@ class _Builder(BuildContext):
                     # platform ARGs, an ARG without default), that /web is written is not
                     self.copy_unknown_source(stage, dest, ins, context=source_stage is None)
                     self.apply_mode_owner(stage, dest, mode, owner)
+                elif into_dir and "$" not in (name := posixpath.basename(raw)) and name:
+                    # `COPY bin/${TARGETARCH}/web /`: the directory is unknown, the name is not
+                    target = posixpath.join(dest, name)
+                    self.copy_unknown_source(stage, target, ins, context=source_stage is None)
+                    self.apply_mode_owner(stage, target, mode, owner)
                 continue
             into, dest_for = into_dir, dest
             if parents and not add:  # the source's parent directories are kept under dest
@@ -662,9 +669,10 @@ class _Builder(BuildContext):
         if contents:
             return
         target = posixpath.join(dest, posixpath.basename(src)) if into_dir else dest
+        script = f"{what} copies it from {src}" if is_script_name(src) else ""
         for fs in stage.fs.values():
             old = fs.files.get(target)
-            new = FileState(target, location, how, layers=[location])
+            new = FileState(target, location, how, layers=[location], script=script)
             if old is not None and old.caps:
                 new.events.append(CapsEvent("lost", location, None, WHY_CONTEXT))
             self.replace(fs, new, location, what)
