@@ -427,8 +427,10 @@ class _EventComposer:
                 line, column = mark.line + 1, mark.column + 1
                 tag = event.tag
                 if kind is scalar_event:
-                    if tag is None or tag == "!":
-                        tag = _resolve_plain(event.value) if event.implicit[0] else _STR
+                    if tag == "!" or (tag is None and event.implicit[0]):  # ruamel: ``!`` too
+                        tag = _resolve_plain(event.value)  # (libyaml: not for an empty ``!``)
+                    elif tag is None:
+                        tag = _STR
                 elif tag is None or tag == "!":
                     tag = _MAP if kind is map_start else _SEQ
                 if tag not in _INTERPRETED and tag not in tags and tag not in reported:
