@@ -172,23 +172,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"libyaml available: {yamlsupport.LIBYAML} (default reader: {yamlsupport.LOADER})")
     print(f"medians of {args.repetitions} interleaved runs after one warm-up each (min-max)")
     sys.stdout.flush()
-    out: list[str] = []
     with tempfile.TemporaryDirectory(prefix="unroot-yaml-bench-") as scratch:
         corpus = generate(Path(scratch) / "corpus", args.seed, args.scale)
         paths = [corpus.root / p for kind in ("compose", "k8s") for p in corpus.files[kind]]
         previous = os.getcwd()
         os.chdir(corpus.root)
         try:
-            out += section("bench corpus YAML", corpus.root, paths, args.repetitions)
+            print("\n".join(section("bench corpus YAML", corpus.root, paths, args.repetitions)))
         finally:
             os.chdir(previous)
+    sys.stdout.flush()
     if args.real_world.is_dir():
         paths = yaml_files(args.real_world)
-        out += section("real-world YAML", args.real_world, paths, args.repetitions, whole=True)
+        lines = section("real-world YAML", args.real_world, paths, args.repetitions, whole=True)
+        print("\n".join(lines))
     else:
-        out.append(f"real-world corpus: {args.real_world} is absent; its rows are skipped")
-    for text in out:
-        print(text)
+        print(f"real-world corpus: {args.real_world} is absent; its rows are skipped")
     return 0
 
 

@@ -136,7 +136,10 @@ class YScalar(YNode):
     def __init__(
         self, text: str, kind: str, line: int, column: int, *, file: str = "", tag: str = ""
     ) -> None:
-        super().__init__(line, column, file=file, tag=tag)
+        self.line = line  # not super().__init__: a file has ~100,000 of these
+        self.column = column
+        self.file = file
+        self.tag = tag
         self.text = text
         self._kind = kind
 
@@ -177,7 +180,10 @@ class YSeq(YNode):
     __slots__ = ("items",)
 
     def __init__(self, line: int, column: int, *, file: str = "", tag: str = "") -> None:
-        super().__init__(line, column, file=file, tag=tag)
+        self.line = line
+        self.column = column
+        self.file = file
+        self.tag = tag
         self.items: list[YNode] = []
 
     @property
@@ -197,7 +203,10 @@ class YMap(YNode):
     __slots__ = ("_entries",)
 
     def __init__(self, line: int, column: int, *, file: str = "", tag: str = "") -> None:
-        super().__init__(line, column, file=file, tag=tag)
+        self.line = line
+        self.column = column
+        self.file = file
+        self.tag = tag
         self._entries: dict[str, tuple[YScalar, YNode]] = {}
 
     def copy(self) -> YMap:
@@ -359,10 +368,11 @@ def _load_libyaml(text: str, path: str, tags: frozenset[str]) -> YamlLoad | None
 class _Open:
     """A sequence or mapping whose end event has not come yet."""
 
-    __slots__ = ("explicit", "key", "merged", "node", "tag")
+    __slots__ = ("explicit", "is_map", "key", "merged", "node", "tag")
 
     def __init__(self, node: YSeq | YMap, tag: str) -> None:
         self.node = node
+        self.is_map = isinstance(node, YMap)
         self.tag = tag
         self.key: tuple[YScalar, str] | None = None  # a mapping's key waiting for its value
         self.explicit: dict[str, tuple[YScalar, YNode]] = {}
@@ -400,6 +410,7 @@ class _EventComposer:
         open_ids: set[int] = set()  # collections not ended yet: an alias to one is recursive
         reported: set[str] = set()
         stack: list[_Open] = []
+        plain: dict[str, str] = {}  # plain scalar → its tag: keys and values repeat a lot
         scalar_event = _pyyaml.ScalarEvent
         alias_event = _pyyaml.AliasEvent
         map_start = _pyyaml.MappingStartEvent
@@ -428,12 +439,21 @@ class _EventComposer:
                 tag = event.tag
                 if kind is scalar_event:
                     if tag == "!" or (tag is None and event.implicit[0]):  # ruamel: ``!`` too
-                        tag = _resolve_plain(event.value)  # (libyaml: not for an empty ``!``)
+                        value = event.value  # (libyaml: not for an empty ``!``)
+                        known = plain.get(value)
+                        if known is None:
+                            known = plain[value] = _resolve_plain(value)
+                        tag = known
                     elif tag is None:
                         tag = _STR
                 elif tag is None or tag == "!":
                     tag = _MAP if kind is map_start else _SEQ
-                if tag not in _INTERPRETED and tag not in tags and tag not in reported:
+                if (
+                    tag is not _STR  # the common case first
+                    and tag not in _INTERPRETED
+                    and tag not in tags
+                    and tag not in reported
+                ):
                     reported.add(tag)
                     problems.append(
                         (
@@ -468,17 +488,17 @@ class _EventComposer:
                 done = stack.pop()
                 node, tag = done.node, done.tag
                 open_ids.discard(id(node))
-                if isinstance(node, YMap):
+                if done.is_map:
                     entries = done.explicit
                     for source in done.merged:  # earlier merged maps win; explicit keys win
                         for key, value in source.entries():
                             entries.setdefault(key.text, (key, value))
-                    node._entries = entries
+                    node._entries = entries  # type: ignore[union-attr]
             if not stack:
                 return node
             parent = stack[-1]
-            if isinstance(parent.node, YSeq):
-                parent.node.items.append(node)
+            if not parent.is_map:
+                parent.node.items.append(node)  # type: ignore[union-attr]
             elif parent.key is None:
                 if not isinstance(node, YScalar):
                     raise _RuamelAnswers("a key that is not a scalar")  # ruamel skips its value
