@@ -264,6 +264,13 @@ def test_a_document_marker_ends_a_top_level_block_scalar() -> None:
     assert [d.root.text for d in loaded.documents] == ["", "x"]  # type: ignore[union-attr]
 
 
+def test_a_yaml_1_2_directive_is_read_by_libyaml_itself() -> None:
+    text = "%YAML 1.2\n---\na: on\nb: 0777\n...\n%YAML 1.2\n---\nc: 1\n"
+    assert _load_libyaml(text, "f.yaml", frozenset()) is not None
+    fast, slow = both(text)
+    assert fast == slow
+
+
 # -- what ruamel answers --------------------------------------------------------------------------
 FALLBACK = {
     "syntax error": "a: [1\nb: 2\n",
