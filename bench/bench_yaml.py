@@ -56,7 +56,7 @@ def row(name: str, samples: list[float], files: int, size: int) -> str:
     median = statistics.median(samples)
     spread = f"{min(samples):.2f}-{max(samples):.2f}"
     rate = f"{files / median:7.0f} files/s {size / median / 1e6:6.2f} MB/s"
-    return f"  {name:<52} {median:8.3f} s  ({spread})  {rate}"
+    return f"  {name:<62} {median:8.3f} s  ({spread})  {rate}"
 
 
 def tree(node: object, seen: dict[int, int]) -> object:
