@@ -11,8 +11,12 @@ The differences, each tested here:
 * tabs as separation space, NEL/LS/PS (U+0085, U+2028, U+2029) as line breaks and a BOM at
   the start of a line: libyaml reads them as go-yaml (compose, kubectl) does, ruamel refused
   some tabs or counted those breaks otherwise;
-* malformed tags (``!./x``, ``!!!x``) and a top-level block scalar followed by ``---`` or a
-  column-0 ``#``: libyaml reads the tag or ends the scalar as YAML 1.2 says.
+* malformed tags (``!./x``, ``!a:!``, ``!!!x``: libyaml reads a tag, which is reported as
+  unsupported; ruamel gave a syntax error) and a top-level block scalar followed by ``---`` or a
+  column-0 ``#`` (libyaml ends the scalar there, as YAML 1.2 says); ``...`` twice in a row
+  (YAML 1.2 allows it; ruamel gave a syntax error); a quoted key right before ``:`` in a flow
+  sequence (``["a":b]``, YAML 1.2's JSON-like keys: libyaml reads ``[{a: b}]``, ruamel gave a
+  syntax error).
 
 Everything libyaml does not answer exactly as ruamel (syntax errors, undefined aliases,
 ``%YAML``/``%TAG``, non-scalar keys, nesting beyond ``MAX_DEPTH``, lone surrogates) is read again
@@ -22,6 +26,7 @@ by ruamel: those cases are checked to give ruamel's very problems.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import sys
 import time
@@ -49,7 +54,12 @@ from unroot.sources.yamlsupport import (
 pytestmark = pytest.mark.skipif(not LIBYAML, reason="PyYAML without libyaml: ruamel reads all")
 
 ROOT = Path(__file__).resolve().parents[2]
-DIFFERENTIAL = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+#: UNROOT_FUZZ_EXAMPLES=5000 for a long run (as tests/lint/test_yaml_fuzz.py)
+DIFFERENTIAL = settings(
+    max_examples=int(os.environ.get("UNROOT_FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 def tree(node: YNode, seen: dict[int, int]) -> object:
@@ -87,8 +97,10 @@ def both(text: str, tags: frozenset[str] = frozenset()) -> tuple[object, object]
 #: Where the readers may differ (the module docstring; each has its test below).
 _DIVERGENT = re.compile(
     r"[\t\x85\u2028\u2029]|.\ufeff"  # tabs, YAML 1.1 breaks, a BOM after the start
-    r"|![^\s!\w/-]|!!!"  # malformed tags
-    r"|(?:^|\n)(?:---)?[ ]*[|>]",  # a top-level block scalar
+    r"|![^\s!]*[^\s!\w/-]|![^\s!]+!|!!!"  # malformed tags: odd characters, a second "!"
+    r"|(?:^|\n)(?:---)?[ ]*[|>]"  # a top-level block scalar
+    r"|(?:^|\n)\.\.\.[^\n]*\n(?:[ ]*(?:#[^\n]*)?\n)*\.\.\."  # "..." again
+    r"""|["']:[^\s]""",  # a JSON-like key: "a":b
     re.S,
 )
 
@@ -269,6 +281,21 @@ def test_a_yaml_1_2_directive_is_read_by_libyaml_itself() -> None:
     assert _load_libyaml(text, "f.yaml", frozenset()) is not None
     fast, slow = both(text)
     assert fast == slow
+
+
+def test_a_json_like_key_in_a_flow_sequence_is_a_single_pair() -> None:
+    root = _root('p: ["a":b]\n', "libyaml")
+    assert isinstance(root, YMap)
+    pair = root.get_seq("p").items[0]  # type: ignore[union-attr]
+    assert isinstance(pair, YMap)
+    assert pair.get_str("a") == "b"
+    assert "syntax error" in load_yaml('p: ["a":b]\n', "f.yaml", loader="ruamel").problems[0][1]
+
+
+def test_document_end_markers_may_repeat() -> None:
+    text = "a: 1\n...\n...\n---\nb: 2\n"
+    assert len(load_yaml(text, "f.yaml").documents) == 2
+    assert "syntax error" in load_yaml(text, "f.yaml", loader="ruamel").problems[0][1]
 
 
 # -- what ruamel answers --------------------------------------------------------------------------
