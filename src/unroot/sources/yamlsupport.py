@@ -1,28 +1,52 @@
 """YAML for the compose and Kubernetes parsers: a typed node tree with a line and column on
-every node, built from ruamel.yaml's round-trip *composer* (never its constructor).
+every node.
 
-Only the composer runs, so no tag ever builds a Python object: ``!!python/object`` and
+Two readers build the same tree.  The default one (``LOADER = "libyaml"``) composes it from the
+events of libyaml's C parser (PyYAML's ``yaml._yaml.CParser``), iteratively, resolving plain
+scalars itself with the YAML 1.2 rules of ruamel.yaml's round-trip resolver (libyaml and PyYAML
+resolve as YAML 1.1: ``on``, ``0777``, ``1:20``).  The other one (``"ruamel"``, the fallback
+when PyYAML has no libyaml and the benchmark's baseline) walks ruamel.yaml's round-trip
+*composer*.  Whatever the libyaml reader does not answer exactly as ruamel does — a syntax
+error, an undefined alias, a ``%YAML``/``%TAG`` directive, a mapping key that is not a scalar,
+nesting deeper than ``MAX_DEPTH``, text libyaml cannot take (lone surrogates) — is read again
+by ruamel, so problems and their positions stay the same and no file becomes a syntax error
+that ruamel read; tests/lint/test_yaml_loaders.py compares the two trees.
+
+Only composers run, so no tag ever builds a Python object: ``!!python/object`` and
 CloudFormation-style ``!Ref`` are read as plain data and reported as problems.  Anchors and
-aliases resolve to the same node; merge keys (``<<: *defaults``, ``<<: [*a, *b]``) are applied
-the way YAML 1.1's merge type says (explicit keys win, earlier merged maps win over later
-ones) — compose files use them for ``x-`` fragments.  Duplicate keys, recursive aliases,
-syntax errors and too-deep nesting (more than 100 levels; absurd ``[``/``{`` nesting is
-refused before scanning, as ruamel's scanner is quadratic in it) become problems
-``(Location, message)``; loading never raises.  Scalars keep their text as written
-(``22:22`` stays a string, as YAML 1.2 and compose's go-yaml v3 read it).
+aliases resolve to the same node (an anchor may be defined again, as YAML 1.2 allows); merge
+keys (``<<: *defaults``, ``<<: [*a, *b]``) are applied the way YAML 1.1's merge type says
+(explicit keys win, earlier merged maps win over later ones) — compose files use them for
+``x-`` fragments.  Duplicate keys, recursive aliases, syntax errors and too-deep nesting (more
+than 100 levels; absurd ``[``/``{`` nesting is refused before scanning, as ruamel's scanner is
+quadratic in it) become problems ``(Location, message)``; loading never raises.  Scalars keep
+their text as written (``22:22`` stays a string, as YAML 1.2 and compose's go-yaml v3 read it).
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-
-from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning
-from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from typing import TYPE_CHECKING, Any, Literal
 
 from unroot.sources.parsed import Location
+
+try:  # PyYAML with libyaml: the fast reader; without it, ruamel reads everything
+    import yaml as _pyyaml  # type: ignore[import-untyped]  # no stubs: six classes are used
+    from yaml._yaml import CParser as _CParser  # type: ignore[import-untyped]
+
+    LIBYAML = bool(_pyyaml.__with_libyaml__)
+except ImportError:  # pragma: no cover - PyYAML is a dependency; a wheel-less build may lack C
+    LIBYAML = False
+
+if TYPE_CHECKING:
+    from ruamel.yaml.nodes import MappingNode, Node
+
+Loader = Literal["libyaml", "ruamel"]
+#: The reader ``load_yaml`` uses unless told: libyaml when PyYAML was built with it.
+LOADER: Loader = "libyaml" if LIBYAML else "ruamel"
 
 _TAG = "tag:yaml.org,2002:"
 _MERGE = _TAG + "merge"
@@ -35,6 +59,50 @@ _SCALAR_KINDS = {_TAG + k: k for k in ("str", "int", "float", "bool", "null")}
 #: Deeper than any deployment file; keeps the recursive composer far from RecursionError.
 MAX_DEPTH = 100
 _MAX_FLOW_DEPTH = 300
+_INTERPRETED = _KNOWN_TAGS | {_MERGE}
+_STR, _SEQ, _MAP = _TAG + "str", _TAG + "seq", _TAG + "map"
+
+# The implicit resolvers of ruamel.yaml's VersionedResolver for YAML 1.2 (its default), in its
+# order, keyed by the first character as it looks them up: the libyaml reader resolves plain
+# scalars exactly as the ruamel one does (tests/lint/test_yaml_loaders.py compares the tables).
+# ``=`` resolving to the unknown ``value`` tag (so reported as unsupported) is ruamel's too.
+# fmt: off
+_RESOLVERS_1_2: list[tuple[str, list[str], str]] = [
+    ("bool", list("tTfF"), r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    ("float", list("-+0123456789."), r"""^(?:
+         [-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |[-+]?\.[0-9_]+(?:[eE][-+][0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$"""),
+    ("int", list("-+0123456789"), r"""^(?:[-+]?0b[0-1_]+
+        |[-+]?0o?[0-7_]+
+        |[-+]?[0-9_]+
+        |[-+]?0x[0-9a-fA-F_]+)$"""),
+    ("merge", list("<"), r"^(?:<<)$"),
+    ("null", ["~", "n", "N", ""], r"""^(?: ~
+        |null|Null|NULL
+        | )$"""),
+    ("timestamp", list("0123456789"), r"""^(?:[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9]
+        |[0-9][0-9][0-9][0-9] -[0-9][0-9]? -[0-9][0-9]?
+        (?:[Tt]|[ \t]+)[0-9][0-9]?
+        :[0-9][0-9] :[0-9][0-9] (?:\.[0-9]*)?
+        (?:[ \t]*(?:Z|[-+][0-9][0-9]?(?::[0-9][0-9])?))?)$"""),
+    ("value", list("="), r"^(?:=)$"),
+]
+# fmt: on
+
+
+def _first_char_table() -> dict[str, list[tuple[str, re.Pattern[str]]]]:
+    table: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
+    for name, firsts, pattern in _RESOLVERS_1_2:
+        compiled = re.compile(pattern, re.X)
+        for char in firsts:
+            table.setdefault(char, []).append((_TAG + name, compiled))
+    return table
+
+
+_PLAIN = _first_char_table()
 _TRUE = frozenset({"true", "yes", "on", "y"})
 _FALSE = frozenset({"false", "no", "off", "n"})
 
@@ -68,7 +136,10 @@ class YScalar(YNode):
     def __init__(
         self, text: str, kind: str, line: int, column: int, *, file: str = "", tag: str = ""
     ) -> None:
-        super().__init__(line, column, file=file, tag=tag)
+        self.line = line  # not super().__init__: a file has ~100,000 of these
+        self.column = column
+        self.file = file
+        self.tag = tag
         self.text = text
         self._kind = kind
 
@@ -109,7 +180,10 @@ class YSeq(YNode):
     __slots__ = ("items",)
 
     def __init__(self, line: int, column: int, *, file: str = "", tag: str = "") -> None:
-        super().__init__(line, column, file=file, tag=tag)
+        self.line = line
+        self.column = column
+        self.file = file
+        self.tag = tag
         self.items: list[YNode] = []
 
     @property
@@ -129,7 +203,10 @@ class YMap(YNode):
     __slots__ = ("_entries",)
 
     def __init__(self, line: int, column: int, *, file: str = "", tag: str = "") -> None:
-        super().__init__(line, column, file=file, tag=tag)
+        self.line = line
+        self.column = column
+        self.file = file
+        self.tag = tag
         self._entries: dict[str, tuple[YScalar, YNode]] = {}
 
     def copy(self) -> YMap:
@@ -249,17 +326,220 @@ class YamlLoad:
     problems: list[tuple[Location, str]] = field(default_factory=list)
 
 
-def load_yaml(text: str, path: str, tags: frozenset[str] = frozenset()) -> YamlLoad:
+def load_yaml(
+    text: str, path: str, tags: frozenset[str] = frozenset(), *, loader: Loader | None = None
+) -> YamlLoad:
     """Every document of ``text`` as YNode trees, plus the problems met; never raises.
 
     Documents before a syntax error are kept; the error is one problem at its position.
     ``tags``: application tags the caller interprets (compose's ``!reset``, ``!override``):
-    kept in ``YNode.tag`` and not reported.  Every node's ``file`` is ``path``.
+    kept in ``YNode.tag`` and not reported.  Every node's ``file`` is ``path``.  ``loader``:
+    the reader (default ``LOADER``); ``"libyaml"`` without libyaml reads with ruamel.
     """
-    result = YamlLoad()
     if _flow_depth(text) > _MAX_FLOW_DEPTH:
+        result = YamlLoad()
         result.problems.append((Location(path), "YAML nesting too deep to read"))
         return result
+    if (loader or LOADER) == "libyaml" and LIBYAML:
+        fast = _load_libyaml(text, path, tags)
+        if fast is not None:
+            return fast
+    return _load_ruamel(text, path, tags)
+
+
+class _RuamelAnswers(Exception):
+    """The libyaml reader meets what it does not answer exactly as ruamel: ruamel reads it."""
+
+
+def _load_libyaml(text: str, path: str, tags: frozenset[str]) -> YamlLoad | None:
+    """The documents composed from libyaml's events, or None where ruamel must answer."""
+    try:
+        parser = _CParser(text)
+    except UnicodeError:  # lone surrogates: ruamel names the character and its position
+        return None
+    try:
+        return _EventComposer(path, tags).load(parser.get_event)
+    except (_RuamelAnswers, _pyyaml.YAMLError):
+        return None
+    finally:
+        parser.dispose()
+
+
+class _Open:
+    """A sequence or mapping whose end event has not come yet."""
+
+    __slots__ = ("explicit", "is_map", "key", "merged", "node", "tag")
+
+    def __init__(self, node: YSeq | YMap, tag: str) -> None:
+        self.node = node
+        self.is_map = isinstance(node, YMap)
+        self.tag = tag
+        self.key: tuple[YScalar, str] | None = None  # a mapping's key waiting for its value
+        self.explicit: dict[str, tuple[YScalar, YNode]] = {}
+        self.merged: list[YMap] = []
+
+
+class _EventComposer:
+    """YNodes straight from libyaml's events, with an explicit stack (no recursion), the same
+    tree and problems (in the same order) as ``_Builder`` makes from ruamel's composer."""
+
+    def __init__(self, path: str, tags: frozenset[str]) -> None:
+        self.path = path
+        self.tags = tags
+        self.problems: list[tuple[Location, str]] = []
+
+    def problem(self, node: YNode, message: str) -> None:
+        self.problems.append((Location(self.path, node.line, node.column), message))
+
+    def load(self, next_event: Callable[[], Any]) -> YamlLoad:
+        result = YamlLoad(problems=self.problems)
+        next_event()  # stream start
+        while True:
+            event = next_event()
+            if type(event) is _pyyaml.StreamEndEvent:
+                return result
+            if event.version not in (None, (1, 2)) or event.tags:
+                raise _RuamelAnswers("a %YAML or %TAG directive")  # ruamel switches resolvers
+            root = self.document(next_event)
+            next_event()  # document end
+            result.documents.append(YamlDocument(len(result.documents), root, root.line))
+
+    def document(self, next_event: Callable[[], Any]) -> YNode:
+        path, tags, problems = self.path, self.tags, self.problems
+        anchors: dict[str, tuple[YNode, str]] = {}
+        open_ids: set[int] = set()  # collections not ended yet: an alias to one is recursive
+        reported: set[str] = set()
+        stack: list[_Open] = []
+        plain: dict[str, str] = {}  # plain scalar → its tag: keys and values repeat a lot
+        scalar_event = _pyyaml.ScalarEvent
+        alias_event = _pyyaml.AliasEvent
+        map_start = _pyyaml.MappingStartEvent
+        while True:
+            event = next_event()
+            kind = type(event)
+            node: YNode
+            if kind is alias_event:
+                target = anchors.get(event.anchor)
+                if target is None:
+                    raise _RuamelAnswers("undefined alias")  # ruamel's error and position
+                node, tag = target
+                if id(node) in open_ids:
+                    problems.append(
+                        (
+                            Location(path, node.line, node.column),
+                            "YAML: recursive alias (an anchor used inside itself); read as null",
+                        )
+                    )
+                    node = YScalar("", "null", node.line, node.column, file=path)
+            elif kind is scalar_event or kind is map_start or kind is _pyyaml.SequenceStartEvent:
+                if len(stack) >= MAX_DEPTH:
+                    raise _RuamelAnswers("too deep")  # ruamel's message and position
+                mark = event.start_mark
+                line, column = mark.line + 1, mark.column + 1
+                tag = event.tag
+                if kind is scalar_event:
+                    if tag == "!" or (tag is None and event.implicit[0]):  # ruamel: ``!`` too
+                        value = event.value  # (libyaml: not for an empty ``!``)
+                        known = plain.get(value)
+                        if known is None:
+                            known = plain[value] = _resolve_plain(value)
+                        tag = known
+                    elif tag is None:
+                        tag = _STR
+                elif tag is None or tag == "!":
+                    tag = _MAP if kind is map_start else _SEQ
+                if (
+                    tag is not _STR  # the common case first
+                    and tag not in _INTERPRETED
+                    and tag not in tags
+                    and tag not in reported
+                ):
+                    reported.add(tag)
+                    problems.append(
+                        (
+                            Location(path, line, column),
+                            f"YAML: unsupported tag {tag!r}; its value is read as plain data",
+                        )
+                    )
+                own_tag = tag if tag in tags else ""
+                if kind is scalar_event:
+                    node = YScalar(
+                        event.value,
+                        _SCALAR_KINDS.get(tag, "str"),
+                        line,
+                        column,
+                        file=path,
+                        tag=own_tag,
+                    )
+                    if event.anchor is not None:
+                        anchors[event.anchor] = (node, tag)
+                else:
+                    collection: YSeq | YMap
+                    if kind is map_start:
+                        collection = YMap(line, column, file=path, tag=own_tag)
+                    else:
+                        collection = YSeq(line, column, file=path, tag=own_tag)
+                    if event.anchor is not None:
+                        anchors[event.anchor] = (collection, tag)
+                        open_ids.add(id(collection))
+                    stack.append(_Open(collection, tag))
+                    continue
+            else:  # the end of a sequence or a mapping
+                done = stack.pop()
+                node, tag = done.node, done.tag
+                open_ids.discard(id(node))
+                if done.is_map:
+                    entries = done.explicit
+                    for source in done.merged:  # earlier merged maps win; explicit keys win
+                        for key, value in source.entries():
+                            entries.setdefault(key.text, (key, value))
+                    node._entries = entries  # type: ignore[union-attr]
+            if not stack:
+                return node
+            parent = stack[-1]
+            if not parent.is_map:
+                parent.node.items.append(node)  # type: ignore[union-attr]
+            elif parent.key is None:
+                if not isinstance(node, YScalar):
+                    raise _RuamelAnswers("a key that is not a scalar")  # ruamel skips its value
+                parent.key = (node, tag)
+            else:
+                key, key_tag = parent.key
+                parent.key = None
+                if key_tag == _MERGE:
+                    self.merge(parent, key, node)
+                    continue
+                previous = parent.explicit.get(key.text)
+                if previous is not None:
+                    self.problem(
+                        key,
+                        f"YAML: duplicate key {key.text!r} (first at line {previous[0].line}); "
+                        "the last one is used",
+                    )
+                parent.explicit[key.text] = (key, node)
+
+    def merge(self, parent: _Open, key: YScalar, value: YNode) -> None:
+        sources = value.items if isinstance(value, YSeq) else [value]
+        maps = [source for source in sources if isinstance(source, YMap)]
+        if len(maps) != len(sources):
+            self.problem(key, "YAML: a merge key (<<) needs a mapping or a list of mappings")
+        parent.merged.extend(maps)
+
+
+def _resolve_plain(value: str) -> str:
+    """The tag of a plain scalar under ruamel's YAML 1.2 rules (first match in its order)."""
+    for tag, regexp in _PLAIN.get(value[:1], ()):
+        if regexp.match(value):
+            return tag
+    return _STR
+
+
+def _load_ruamel(text: str, path: str, tags: frozenset[str]) -> YamlLoad:
+    """Every document as ruamel.yaml's round-trip composer reads it (imported only here)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import MarkedYAMLError, ReusedAnchorWarning
+
+    result = YamlLoad()
     yaml = YAML(typ="rt")
     yaml.max_depth = MAX_DEPTH
     try:
@@ -297,6 +577,9 @@ def load_yaml(text: str, path: str, tags: frozenset[str] = frozenset()) -> YamlL
 def _flow_depth(text: str) -> int:
     """A rough upper bound of ``[``/``{`` nesting (quotes ignored): ruamel's scanner is
     quadratic in it, so absurd nesting is refused before scanning."""
+    brackets = text.count("[") + text.count("{")
+    if brackets <= _MAX_FLOW_DEPTH:
+        return brackets  # no deeper than that: the character walk below is for the rare rest
     depth = deepest = 0
     for char in text:
         if char in "[{":
@@ -320,6 +603,9 @@ class _Builder:
     def __init__(
         self, path: str, problems: list[tuple[Location, str]], tags: frozenset[str] = frozenset()
     ) -> None:
+        from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode  # only when it reads
+
+        self.scalar, self.sequence, self.mapping = ScalarNode, SequenceNode, MappingNode
         self.path = path
         self.problems = problems
         self.tags = tags
@@ -357,14 +643,14 @@ class _Builder:
         return built
 
     def _build(self, node: Node, tag: str, line: int, column: int) -> YNode:
-        if isinstance(node, ScalarNode):
+        if isinstance(node, self.scalar):
             kind = _SCALAR_KINDS.get(tag, "str")
             return YScalar(str(node.value), kind, line, column)
-        if isinstance(node, SequenceNode):
+        if isinstance(node, self.sequence):
             seq = YSeq(line, column)
             seq.items = [self.build(item) for item in node.value]
             return seq
-        if isinstance(node, MappingNode):
+        if isinstance(node, self.mapping):
             return self._build_map(node, line, column)
         self.problem(node, "YAML: unexpected node; read as null")  # pragma: no cover - defensive
         return YScalar("", "null", line, column)  # pragma: no cover
