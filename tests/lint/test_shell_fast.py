@@ -110,6 +110,16 @@ def scripts(draw: st.DrawFn) -> str:
     return draw(_LEAD) + body[: -len(operators[-1])] + draw(_TRAIL)
 
 
+@pytest.mark.parametrize(
+    "script",
+    ["$${A:-b c}", 'echo "$${A:-b c}" x', "a$$${A}", "echo $$ ${A:-b c}"],
+)
+def test_dollar_dollar_before_a_brace_is_the_pid(script: str) -> None:
+    """``$$`` is the PID: in ``$${A:-b c}`` the brace is plain text and the space splits the
+    word, as bash (and bashlex) read it; hypothesis found the fast path reading ``${…}``."""
+    assert_agrees(script)
+
+
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scripts())
 def test_fast_path_equals_bashlex_near_its_edges(script: str) -> None:

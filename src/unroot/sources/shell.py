@@ -483,13 +483,14 @@ class _Walker:
 #: for the operators ``;``, ``&``, ``|``: :meth:`_FastParser.operator`).
 _NEEDS_BASHLEX = re.compile(r"""`|\$[(\['"]|[<>]\(|<<|\$\{(?![^{}$`'"\\\n()<>]*\})|[$<>]\\\n""")
 _BRACE_BODY = r"""\$\{[^{}$`'"\\\n()<>]*\}"""
-#: One word: plain characters, '…', "…" (escapes, ${…}, $), \x (a continuation when x is a
-#: newline: kept in the raw text, as bashlex's positions keep it), ${…}, $.  The repetitions are
+#: One word: plain characters, '…', "…" (escapes, $$, ${…}, $), \x (a continuation when x is a
+#: newline: kept in the raw text, as bashlex's positions keep it), $$ (the PID: in ``$${A}`` the
+#: brace is plain text, as bash reads it), ${…}, $.  The repetitions are
 #: possessive: an unterminated "… must fail in linear time, not try every way to split it.
 _WORD = re.compile(
-    r"""(?:[^ \t\n'"\\$()<>;&|]++|'[^']*+'|"(?:[^"\\$]++|\\[\s\S]|"""
+    r"""(?:[^ \t\n'"\\$()<>;&|]++|'[^']*+'|"(?:[^"\\$]++|\\[\s\S]|\$\$|"""
     + _BRACE_BODY
-    + r"""|\$)*+"|\\[\s\S]|"""
+    + r"""|\$)*+"|\\[\s\S]|\$\$|"""
     + _BRACE_BODY
     + r"""|\$)++"""
 )
