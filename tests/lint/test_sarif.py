@@ -658,3 +658,22 @@ def test_automation_details_category(category: str | None, expected: str) -> Non
     log = sarif_log(FINDINGS, FILES, RULES, root=ROOT, category=category)
     assert log["runs"][0]["automationDetails"] == {"id": expected}
     assert_valid(official_validator(), log)
+
+
+def test_paths_not_linted_are_notifications_of_the_invocation(
+    validator: jsonschema.Draft4Validator,
+) -> None:
+    skipped = [("repo/secrets", "permission denied"), ("values.yaml", "not a Dockerfile")]
+    log = sarif_log([], [], RULES, root=ROOT, skipped=skipped, unread=skipped[:1])
+    assert_valid(validator, log)
+    (invocation,) = log["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is True
+    notes = invocation["toolExecutionNotifications"]
+    assert [(n["level"], n["message"]["text"]) for n in notes] == [
+        ("warning", "skipped repo/secrets: permission denied"),
+        ("note", "skipped values.yaml: not a Dockerfile"),
+    ]
+    assert (
+        "toolExecutionNotifications"
+        not in sarif_log([], [], RULES, root=ROOT)["runs"][0]["invocations"][0]
+    )

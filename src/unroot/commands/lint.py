@@ -192,7 +192,12 @@ def _render(settings: Settings, compact: bool, result: LintResult, stream: TextI
         from unroot.lint.formatters import sarif
 
         return sarif.render(
-            result.findings, result.files, result.rules, category=settings.sarif_category
+            result.findings,
+            result.files,
+            result.rules,
+            category=settings.sarif_category,
+            skipped=result.skipped,
+            unread=result.unread,
         )
     if settings.format == "json":
         from unroot.lint.formatters import json as json_format

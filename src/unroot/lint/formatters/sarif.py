@@ -101,9 +101,13 @@ def render(
     *,
     root: str | None = None,
     category: str | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
+    unread: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The SARIF log as JSON text (UTF-8, two-space indent, trailing newline)."""
-    log = sarif_log(findings, files, rules, root=root, category=category)
+    log = sarif_log(
+        findings, files, rules, root=root, category=category, skipped=skipped, unread=unread
+    )
     return json.dumps(log, indent=2, ensure_ascii=False) + "\n"
 
 
@@ -114,9 +118,13 @@ def sarif_log(
     *,
     root: str | None = None,
     category: str | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
+    unread: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """The SARIF log as a JSON-ready dict; ``root`` is ``%SRCROOT%`` (default: the cwd);
-    ``category`` goes into ``automationDetails.id`` (:data:`AUTOMATION_ID`)."""
+    ``category`` goes into ``automationDetails.id`` (:data:`AUTOMATION_ID`).  Each path not
+    linted (``skipped``; those of them in ``unread`` could not be read: a warning, the others
+    a note) is a ``toolExecutionNotification`` of the invocation, so code scanning shows it."""
     base = os.path.abspath(root if root is not None else os.getcwd())
     descriptors = _descriptors(findings, rules)
     index = {descriptor["id"]: i for i, descriptor in enumerate(descriptors)}
@@ -218,7 +226,7 @@ def sarif_log(
                     }
                 },
                 "automationDetails": {"id": automation_id(category)},
-                "invocations": [{"executionSuccessful": True}],
+                "invocations": [_invocation(skipped, unread)],
                 "originalUriBaseIds": {
                     SRCROOT: {
                         "uri": _directory_uri(base),
@@ -231,6 +239,23 @@ def sarif_log(
             }
         ],
     }
+
+
+def _invocation(
+    skipped: Sequence[tuple[str, str]], unread: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    invocation: dict[str, Any] = {"executionSuccessful": True}
+    not_read = set(unread)
+    notes = [
+        {
+            "level": "warning" if (path, reason) in not_read else "note",
+            "message": {"text": f"skipped {path}: {reason}"},
+        }
+        for path, reason in skipped
+    ]
+    if notes:
+        invocation["toolExecutionNotifications"] = notes
+    return invocation
 
 
 def automation_id(category: str | None) -> str:
