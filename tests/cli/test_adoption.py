@@ -89,13 +89,15 @@ def test_the_inputs_offer_what_lint_accepts(action: dict[str, Any]) -> None:
 def test_the_sarif_path_agrees(action: dict[str, Any]) -> None:
     lint = _step(action, "lint")
     upload = next(s for s in action["runs"]["steps"] if "upload-sarif" in s.get("uses", ""))
-    assert lint["env"]["UNROOT_SARIF_FILE"] == "${{ inputs.sarif-file }}"
+    assert lint["env"]["ACTION_SARIF_FILE"] == "${{ inputs.sarif-file }}"
+    # unroot reads UNROOT_* settings itself: the action's own variables must not look like them
+    assert not [name for name in lint["env"] if name.startswith("UNROOT_")]
     assert upload["with"]["sarif_file"] == "${{ inputs.sarif-file }}"
     # success() implied: a lint step that failed (exit 2, no report) skips the upload, while
     # exit 1 (findings) is the lint step's output, not its failure, so the upload runs.
     assert not re.search(r"always\(\)|cancelled\(\)|failure\(\)", upload["if"])
     assert "inputs.format == 'sarif'" in upload["if"]
-    assert '>"$UNROOT_SARIF_FILE"' in lint["run"]
+    assert '--output "$ACTION_SARIF_FILE"' in lint["run"]
     assert "${{ steps.lint.outputs.sarif-file }}" in action["outputs"]["sarif-file"]["value"]
 
 
