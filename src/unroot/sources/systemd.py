@@ -5,7 +5,9 @@ systemd.service(5), systemd.socket(5), systemd.resource-control(5); each rule be
 against the v252 source (``src/core/load-fragment.c``, ``execute.c``, ``src/shared/dropin.c``):
 
 * lines starting with ``#``/``;`` are comments; a trailing ``\\`` joins the next line with a
-  space, and comment lines inside such a continuation are skipped.
+  space, and comment lines inside such a continuation are skipped.  A line that is only a
+  build-time placeholder (``@SERVICE_WATCHDOG@`` in a meson ``*.service.in`` read with ``--kind
+  systemd``) is passed over, and said in the findings' assumptions.
 * **Drop-ins** (systemd.unit(5) "Description"; ``unit_file_find_dropin_paths``): the ``*.conf``
   files of ``NAME.service.d/``, of the template's ``NAME@.service.d/``, of each dash prefix
   (``foo-bar-baz.service`` → ``foo-bar-.service.d/``, ``foo-.service.d/``) and of the type-level
@@ -171,10 +173,17 @@ class _Entry:
         return Location(self.path, self.line)
 
 
+_PLACEHOLDER = re.compile(r"@[A-Za-z_][A-Za-z0-9_]*@")
+
+
 def read_unit(
-    text: str, path: str, problems: list[tuple[Location, str]] | None = None
+    text: str,
+    path: str,
+    problems: list[tuple[Location, str]] | None = None,
+    placeholders: list[tuple[str, Location]] | None = None,
 ) -> tuple[list[_Entry], dict[str, int]]:
-    """The ``Key=value`` entries in order, and the line of each section header."""
+    """The ``Key=value`` entries in order, and the line of each section header; a line that is
+    only a build-time placeholder (``@SERVICE_WATCHDOG@``) goes into ``placeholders``."""
     entries: list[_Entry] = []
     sections: dict[str, int] = {}
     section = ""
@@ -198,6 +207,10 @@ def read_unit(
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].strip()
             sections.setdefault(section, number)
+            continue
+        if _PLACEHOLDER.fullmatch(line):
+            if placeholders is not None:
+                placeholders.append((line, Location(path, number)))
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
@@ -467,6 +480,7 @@ class _Service:
     securebits: int | None = None
     securebits_at: Location | None = None
     noted: dict[str, Location] = field(default_factory=dict)
+    placeholders: list[tuple[str, Location]] = field(default_factory=list)
     applied: int = 0
 
     def apply(self, entry: _Entry) -> None:
@@ -617,9 +631,11 @@ def parse_systemd(
         socket = parse_socket_unit(text, path, dropins)
         return ParsedFile(path, "systemd", problems=socket.problems)
     state = _Service(path)
-    entries, sections = read_unit(text, path, state.problems)
+    entries, sections = read_unit(text, path, state.problems, state.placeholders)
     for dropin_path, dropin_text in dropins:
-        more, more_sections = read_unit(dropin_text, dropin_path, state.problems)
+        more, more_sections = read_unit(
+            dropin_text, dropin_path, state.problems, state.placeholders
+        )
         entries.extend(more)
         for section in more_sections:
             sections.setdefault(section, 0)
@@ -756,6 +772,11 @@ _SETUID_BITS = SECURE_BITS["keep-caps"] | SECURE_BITS["no-setuid-fixup"]
 
 def _sandbox(state: _Service) -> UnitSandbox:
     notes = [f"{_NOTES[key]} ({where.file}:{where.line})" for key, where in state.noted.items()]
+    notes.extend(
+        f"{line} ({where.file}:{where.line}) is a build-time placeholder: not read (the unit "
+        "the build generates may set more)"
+        for line, where in state.placeholders
+    )
     if state.securebits and state.securebits & _SETUID_BITS:
         notes.append(
             "SecureBits=keep-caps/no-setuid-fixup only change what the program's own setuid() "
