@@ -15,7 +15,8 @@ passed over (``sources/systemd.py``).
 
 A **Quadlet unit** (podman-systemd.unit(5)) is ``NAME.container``, ``.pod``, ``.kube``,
 ``.network``, ``.volume``, ``.image`` or ``.build`` with the section its suffix names
-(``[Container]`` …).  Quadlet generates the service from it; read as a plain unit its
+(``[Container]`` …); a ``.network`` with a ``[Match]`` section is systemd-networkd's, not
+Quadlet's.  Quadlet generates the service from it; read as a plain unit its
 ``[Container]`` keys would be lost and ``User=`` — which Quadlet refuses — suggested.
 """
 
@@ -104,8 +105,10 @@ def quadlet_section(path: str, text: str) -> str | None:
     section = QUADLET_SECTIONS.get(suffix)
     if section is None:
         return None
-    header = f"[{section}]"
-    return section if any(line.strip() == header for line in text.split("\n")) else None
+    headers = {line.strip() for line in text.split("\n") if line.strip().startswith("[")}
+    if f"[{section}]" not in headers or (section == "Network" and "[Match]" in headers):
+        return None
+    return section
 
 
 def quadlet_reason(section: str, kind: str | None) -> str:
