@@ -289,3 +289,13 @@ def test_a_unit_with_a_go_template_in_a_command_is_linted(tmp_path: Path) -> Non
     assert result.files == (str(path),)
     assert result.not_read == ()
     assert not [f for f in result.findings if f.rule == "UR100"]
+
+
+def test_a_template_on_standard_input_is_said_too(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    code = run_lint(["--kind", "k8s", "-"], stdout=out, stdin=io.StringIO(HELM_DEPLOYMENT))
+    assert code == 0
+    assert out.getvalue() == (
+        "no findings in 0 files; skipped 1 template (not read: listed on stderr)\n"
+    )
+    assert capsys.readouterr().err.startswith("unroot: skipped -: a template (`{{` at line 6)")

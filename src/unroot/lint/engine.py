@@ -44,6 +44,7 @@ from unroot.sources.files import Files, Lister, Reader
 from unroot.sources.kinds import KINDS, join_files, kind_by_name, kind_by_text
 from unroot.sources.parsed import Location, ParsedFile
 from unroot.sources.unsupported import What
+from unroot.sources.unsupported import not_read as not_read_text
 
 #: The failure threshold when neither --failure-threshold nor the config sets one: errors and
 #: warnings fail a CI job, ``info`` findings (runs-as-root, duplicate-layer) do not.
@@ -369,11 +370,11 @@ def lint_paths(
 
     A file named explicitly whose kind cannot be told is not an error: it is listed in
     :attr:`LintResult.skipped` and does not change the exit code; nor is a template, a unit
-    template or a Quadlet unit, named or found (listed in :attr:`LintResult.not_read` too);
-    nor does a file or directory that cannot be read (listed in :attr:`LintResult.unread`
-    too), unless nothing at all was read.  Findings in a Kubernetes document of standard input
-    that follows a Helm ``# Source: chart/templates/x.yaml`` comment name that template
-    (:mod:`unroot.lint.rendered`).
+    template or a Quadlet unit, named, found or on standard input (listed in
+    :attr:`LintResult.not_read` too); nor does a file or directory that cannot be read
+    (listed in :attr:`LintResult.unread` too), unless nothing at all was read.  Findings in a
+    Kubernetes document of standard input that follows a Helm ``# Source:
+    chart/templates/x.yaml`` comment name that template (:mod:`unroot.lint.rendered`).
     """
     options = options or LintOptions()
     name = stdin_name or "-"
@@ -393,6 +394,11 @@ def lint_paths(
     inputs: list[tuple[str, str, Text]] = []
     for path, kind in found:
         if path == "-":
+            unsupported = not_read_text(name, stdin_text or "", kind)
+            if unsupported is not None:  # a template piped in: said, as a file's is
+                not_read.append((name, unsupported[0]))
+                skipped.append((name, unsupported[1]))
+                continue
             inputs.append((name, kind, stdin_text or ""))
         else:
             inputs.append((path, kind, read_text(path)))
