@@ -126,7 +126,7 @@ def test_explicit_files(tmp_path: Path) -> None:
     skipped: list[tuple[str, str]] = []
     assert discover([str(templated)], skipped=skipped) == []  # a template: noted, not read
     assert [p for p, _ in skipped] == [str(templated)]
-    assert skipped[0][1].startswith("a template (`{{` at line 3), not read")
+    assert skipped[0][1].startswith("a Helm/Go template (`{{` at line 3), not read")
     assert discover([str(web), str(web)]) == [(str(web), "k8s")]
     with pytest.raises(UsageError, match="cannot tell what kind"):
         discover([str(odd)])

@@ -181,7 +181,8 @@ def test_a_walk_notes_what_it_does_not_read(tmp_path: Path) -> None:
     assert set(reasons) == {"deployment.yaml", "docker-compose.yml", "web.container"} | {
         "resolved.service.in"
     }
-    assert "`{%` at line 1" in reasons["docker-compose.yml"]
+    assert reasons["docker-compose.yml"].startswith("a Jinja template (`{%` at line 1)")
+    assert "`… | unroot lint --kind compose -`" in reasons["docker-compose.yml"]
     assert "helm template CHART | unroot lint -" in reasons["deployment.yaml"]
     assert "Quadlet" in reasons["web.container"]
     assert "--kind systemd" in reasons["resolved.service.in"]
@@ -233,8 +234,8 @@ def test_a_named_template_is_one_line_not_a_parse_error(
     assert "UR100" not in out
     assert out.endswith("skipped 1 template (not read: listed on stderr)\n")
     assert capsys.readouterr().err == (
-        f"unroot: skipped {path}: a template (`{{%` at line 1), not read: lint what it renders "
-        "(`helm template CHART | unroot lint -`, or the output of the project's generator)\n"
+        f"unroot: skipped {path}: a Jinja template (`{{%` at line 1), not read: lint what it "
+        f"renders (the generator's output: `… | unroot lint --kind {kind or 'compose'} -`)\n"
     )
 
 
@@ -298,4 +299,6 @@ def test_a_template_on_standard_input_is_said_too(capsys: pytest.CaptureFixture[
     assert out.getvalue() == (
         "no findings in 0 files; skipped 1 template (not read: listed on stderr)\n"
     )
-    assert capsys.readouterr().err.startswith("unroot: skipped -: a template (`{{` at line 6)")
+    assert capsys.readouterr().err.startswith(
+        "unroot: skipped -: a Helm/Go template (`{{` at line 6)"
+    )

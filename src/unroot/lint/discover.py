@@ -137,7 +137,7 @@ def _not_read(
         return None
     text = head if len(head.encode()) < _SNIFF_BYTES else _read_head(path, unread, None)
     line = template_line(text, detected) if text is not None else None
-    return ("template", template_reason(text, line)) if text and line else None
+    return ("template", template_reason(text, line, detected)) if text and line else None
 
 
 def _walk(top: str, unread: Unread | None = None) -> Iterator[str]:

@@ -75,14 +75,18 @@ def template_line(text: str, kind: str | None) -> int | None:
     return None
 
 
-def template_reason(text: str, line: int) -> str:
-    """Why a template is skipped, and how to lint it."""
+def template_reason(text: str, line: int, kind: str | None) -> str:
+    """Why a template is skipped, and how to lint what it renders: Helm's output for a
+    Kubernetes template, the generator's for a Jinja one (``{%``/``{#`` anywhere)."""
     marker = _MARKER.search(text.split("\n")[line - 1])
     shown = marker.group(0) if marker else "{{"
-    return (
-        f"a template (`{shown}` at line {line}), not read: lint what it renders "
-        "(`helm template CHART | unroot lint -`, or the output of the project's generator)"
-    )
+    jinja = "{%" in text or "{#" in text
+    what = "a Jinja template" if jinja else "a Helm/Go template"
+    if not jinja and kind in ("k8s", None):
+        how = "`helm template CHART | unroot lint -`"
+    else:
+        how = f"the generator's output: `… | unroot lint --kind {kind or 'KIND'} -`"
+    return f"{what} (`{shown}` at line {line}), not read: lint what it renders ({how})"
 
 
 def is_unit_template(path: str) -> bool:
@@ -131,5 +135,5 @@ def not_read(path: str, text: str, kind: str | None) -> tuple[What, str] | None:
         return "Quadlet unit", quadlet_reason(section, kind)
     line = template_line(text, kind)
     if line is not None:
-        return "template", template_reason(text, line)
+        return "template", template_reason(text, line, kind)
     return None
