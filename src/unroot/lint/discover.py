@@ -1,8 +1,9 @@
 """Which files ``unroot lint PATH…`` reads, and what kind each is.
 
-A file's kind comes from its name, else its content (:mod:`unroot.sources.kinds`); YAML text
-with template markers (``{{``, Helm/Jinja) is not YAML yet and is skipped when found in a
-directory.  A ``.json`` file is a Kubernetes manifest when it is an object with top-level
+A file's kind comes from its name, else its content (:mod:`unroot.sources.kinds`).  A template
+(Helm, Jinja), a unit template (``*.service.in``) or a Podman Quadlet unit is recognised and not
+read (:mod:`unroot.sources.unsupported`), found or named: it is skipped with a note saying
+what it is.  A ``.json`` file is a Kubernetes manifest when it is an object with top-level
 ``apiVersion`` and ``kind`` (``kubectl get -o json``, a ``List`` included); other JSON
 (``package.json``) is not an input.  Directories are walked recursively in sorted order without
 VCS, dependency and cache directories; symbolic links are followed once (a loop is cut); only
