@@ -194,6 +194,13 @@ def test_a_walk_with_a_kind_notes_only_that_kind(tmp_path: Path) -> None:
     _tree(tmp_path)
     result = lint_paths([str(tmp_path)], LintOptions(kind="k8s"))
     assert [(Path(p).name, w) for p, w in result.not_read] == [("deployment.yaml", "template")]
+    # a unit template is read only when named: in a directory it stays noted, not read
+    result = lint_paths([str(tmp_path)], LintOptions(kind="systemd"))
+    assert result.files == ()
+    assert sorted((Path(p).name, w) for p, w in result.not_read) == [
+        ("resolved.service.in", "unit template"),
+        ("web.container", "Quadlet unit"),
+    ]
 
 
 def test_the_summary_counts_them_and_json_lists_them(

@@ -118,18 +118,18 @@ def _classify(path: str, *, explicit: bool, unread: Unread | None = None) -> str
 
 
 def _not_read(
-    path: str, detected: str | None, kind: str | None, unread: Unread
+    path: str, detected: str | None, kind: str | None, unread: Unread, *, explicit: bool
 ) -> tuple[What, str] | None:
     """What ``path`` is and why it is not read, when it is an input unroot recognises but does
     not read (:mod:`unroot.sources.unsupported`); ``detected`` is the kind it would be read as,
-    ``kind`` the one ``--kind`` gives.  A unit template is read with ``--kind systemd``."""
+    ``kind`` the one ``--kind`` gives.  A unit template named with ``--kind systemd`` is read."""
     base = os.path.basename(path)
     if base[base.rfind(".") :] in QUADLET_SECTIONS:
         head = _read_head(path, unread)
         section = quadlet_section(path, head) if head is not None else None
         if section is not None:
             return "Quadlet unit", quadlet_reason(section, kind)
-    if is_unit_template(path) and kind != "systemd":
+    if is_unit_template(path) and not (explicit and kind == "systemd"):
         return "unit template", UNIT_TEMPLATE_REASON
     if detected is None:
         return None
@@ -224,8 +224,8 @@ def discover(
     is appended to ``unread`` (and to ``skipped``) as ``(path, reason)``.  A template, a unit
     template (``*.service.in``) or a Podman Quadlet unit, found or named, is not taken: it is
     appended to ``skipped`` with why and to ``not_read`` as ``(path, what)`` (in a directory
-    searched with ``kind``, only those of that kind; ``--kind systemd`` reads a unit
-    template).  ``exclude`` holds
+    searched with ``kind``, only those of that kind; a unit template named with ``kind``
+    systemd is read).  ``exclude`` holds
     glob patterns matched against the path relative to the directory searched and against each
     of its components (a pattern ending in ``/`` only against directories).  A file named
     twice, in two forms (``.`` and ``$PWD``), is found once, in the form first given.  ``-``
@@ -264,7 +264,7 @@ def discover(
                 if _excluded(os.path.relpath(file, path), exclude):
                     continue
                 detected = _classify(file, explicit=False, unread=failures)
-                unsupported = _not_read(file, detected, kind, failures)
+                unsupported = _not_read(file, detected, kind, failures, explicit=False)
                 if unsupported is not None:
                     what, reason = unsupported
                     if kind is None or (detected or "systemd") == kind:
@@ -276,7 +276,7 @@ def discover(
             raise UsageError(f"{path}: no such file or directory")
         check_file(path)
         detected = kind or _classify(path, explicit=True, unread=failures)
-        unsupported = _not_read(path, detected, kind, failures)
+        unsupported = _not_read(path, detected, kind, failures, explicit=True)
         if unsupported is not None:
             note(path, *unsupported)
             continue
