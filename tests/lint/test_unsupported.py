@@ -309,3 +309,26 @@ def test_a_template_on_standard_input_is_said_too(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err.startswith(
         "unroot: skipped -: a Helm/Go template (`{{` at line 6)"
     )
+
+
+def test_the_template_check_does_not_report_an_unreadable_file_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Dockerfile that cannot be read is one UR100 where it is read (its name tells its
+    kind), not also a "could not read" note from the template check."""
+    import unroot.lint.discover as discovery
+
+    dockerfile = write(tmp_path, "Dockerfile", "FROM alpine:3.20\n")
+    real = discovery.read_bytes
+
+    def refuse(path: str, limit: int | None = None) -> bytes:
+        if Path(path).name == "Dockerfile":
+            raise PermissionError(13, "Permission denied", path)
+        return real(path, limit)
+
+    monkeypatch.setattr(discovery, "read_bytes", refuse)
+    unread: list[tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
+    found = discover([str(tmp_path)], skipped=skipped, unread=unread)
+    assert found == [(str(dockerfile), "dockerfile")]
+    assert (unread, skipped) == ([], [])

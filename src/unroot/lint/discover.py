@@ -118,14 +118,15 @@ def _classify(path: str, *, explicit: bool, unread: Unread | None = None) -> str
 
 
 def _not_read(
-    path: str, detected: str | None, kind: str | None, unread: Unread, *, explicit: bool
+    path: str, detected: str | None, kind: str | None, *, explicit: bool
 ) -> tuple[What, str] | None:
     """What ``path`` is and why it is not read, when it is an input unroot recognises but does
     not read (:mod:`unroot.sources.unsupported`); ``detected`` is the kind it would be read as,
-    ``kind`` the one ``--kind`` gives.  A unit template named with ``--kind systemd`` is read."""
+    ``kind`` the one ``--kind`` gives.  A unit template named with ``--kind systemd`` is read.
+    A file that cannot be read is not one: what it is comes out where it is read."""
     base = os.path.basename(path)
     if base[base.rfind(".") :] in QUADLET_SECTIONS:
-        head = _read_head(path, unread)
+        head = _read_head(path)
         section = quadlet_section(path, head) if head is not None else None
         if section is not None:
             return "Quadlet unit", quadlet_reason(section, kind)
@@ -133,10 +134,10 @@ def _not_read(
         return "unit template", UNIT_TEMPLATE_REASON
     if detected is None:
         return None
-    head = _read_head(path, unread)
+    head = _read_head(path)
     if head is None or not _MARKER.search(head):
         return None
-    text = head if len(head.encode()) < _SNIFF_BYTES else _read_head(path, unread, None)
+    text = head if len(head.encode()) < _SNIFF_BYTES else _read_head(path, limit=None)
     line = template_line(text, detected) if text is not None else None
     return ("template", template_reason(text, line, detected)) if text and line else None
 
@@ -264,7 +265,7 @@ def discover(
                 if _excluded(os.path.relpath(file, path), exclude):
                     continue
                 detected = _classify(file, explicit=False, unread=failures)
-                unsupported = _not_read(file, detected, kind, failures, explicit=False)
+                unsupported = _not_read(file, detected, kind, explicit=False)
                 if unsupported is not None:
                     what, reason = unsupported
                     if kind is None or (detected or "systemd") == kind:
@@ -276,7 +277,7 @@ def discover(
             raise UsageError(f"{path}: no such file or directory")
         check_file(path)
         detected = kind or _classify(path, explicit=True, unread=failures)
-        unsupported = _not_read(path, detected, kind, failures, explicit=True)
+        unsupported = _not_read(path, detected, kind, explicit=True)
         if unsupported is not None:
             note(path, *unsupported)
             continue
