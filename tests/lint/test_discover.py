@@ -123,7 +123,10 @@ def test_explicit_files(tmp_path: Path) -> None:
     templated = write(tmp_path, "tpl.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {{ x }}\n")
     assert discover([str(web)]) == [(str(web), "k8s")]
     assert discover([str(odd)], kind="systemd") == [(str(odd), "systemd")]
-    assert discover([str(templated)]) == [(str(templated), "k8s")]  # named: read it anyway
+    skipped: list[tuple[str, str]] = []
+    assert discover([str(templated)], skipped=skipped) == []  # a template: noted, not read
+    assert [p for p, _ in skipped] == [str(templated)]
+    assert skipped[0][1].startswith("a Helm/Go template (`{{` at line 3), not read")
     assert discover([str(web), str(web)]) == [(str(web), "k8s")]
     with pytest.raises(UsageError, match="cannot tell what kind"):
         discover([str(odd)])

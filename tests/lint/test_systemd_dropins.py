@@ -19,14 +19,8 @@ from unroot.lint.discover import discover
 from unroot.lint.engine import lint_paths, lint_texts
 from unroot.sources.kinds import kind_by_name
 from unroot.sources.parsed import Location, ParsedFile, Workload
-from unroot.sources.systemd import (
-    dropin_dirs,
-    dropin_unit,
-    is_dropin,
-    order_dropins,
-    parse_systemd,
-    parse_systemd_units,
-)
+from unroot.sources.systemd import parse_systemd, parse_systemd_units
+from unroot.sources.systemd_dropins import dropin_dirs, dropin_unit, is_dropin, order_dropins
 from unroot.sources.units import parse_units
 
 DROPINS = FIXTURES / "systemd-dropins"

@@ -187,6 +187,7 @@ def _render(settings: Settings, compact: bool, result: LintResult, stream: TextI
             width=output_width(stream),
             compact=compact,
             unread=result.unread,
+            not_read=result.not_read,
         )
     if settings.format == "sarif":
         from unroot.lint.formatters import sarif

@@ -39,13 +39,13 @@ from unroot.situation import build_situations
 from unroot.sources._shared import user_fact
 from unroot.sources.parsed import Workload
 from unroot.sources.systemd import (
-    dropin_dirs,
     parse_systemd_units,
     read_unit,
     socket_candidates,
     split_words,
     unit_name,
 )
+from unroot.sources.systemd_dropins import dropin_dirs
 
 #: Where systemd looks for a program named without a slash (systemd.service(5), "Command lines").
 SYSTEMD_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"

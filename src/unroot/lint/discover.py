@@ -1,8 +1,9 @@
 """Which files ``unroot lint PATH…`` reads, and what kind each is.
 
-A file's kind comes from its name, else its content (:mod:`unroot.sources.kinds`); YAML text
-with template markers (``{{``, Helm/Jinja) is not YAML yet and is skipped when found in a
-directory.  A ``.json`` file is a Kubernetes manifest when it is an object with top-level
+A file's kind comes from its name, else its content (:mod:`unroot.sources.kinds`).  A template
+(Helm, Jinja), a unit template (``*.service.in``) or a Podman Quadlet unit is recognised and not
+read (:mod:`unroot.sources.unsupported`), found or named: it is skipped with a note saying
+what it is.  A ``.json`` file is a Kubernetes manifest when it is an object with top-level
 ``apiVersion`` and ``kind`` (``kubectl get -o json``, a ``List`` included); other JSON
 (``package.json``) is not an input.  Directories are walked recursively in sorted order without
 VCS, dependency and cache directories; symbolic links are followed once (a loop is cut); only
@@ -42,13 +43,23 @@ from unroot.sources.kinds import (
     kind_by_text,
     looks_like_k8s_json,
 )
-from unroot.sources.systemd import dropin_unit, is_dropin
+from unroot.sources.systemd_dropins import dropin_unit, is_dropin
+from unroot.sources.unsupported import (
+    QUADLET_SECTIONS,
+    UNIT_TEMPLATE_REASON,
+    What,
+    is_unit_template,
+    quadlet_reason,
+    quadlet_section,
+    template_line,
+    template_reason,
+)
 
 SKIP_DIRS = frozenset(
     {".git", ".hg", ".svn", "node_modules", "vendor", ".venv", "__pycache__", ".tox"}
 )
 _SNIFF_BYTES = 256 * 1024
-_TEMPLATE = re.compile(r"\{\{|\{%")
+_MARKER = re.compile(r"\{\{|\{%|\{#")
 #: Why a file named explicitly was skipped (``unroot: skipped PATH: …`` on stderr).
 UNKNOWN_KIND = "not a Dockerfile, compose file, Kubernetes manifest or systemd unit (use --kind)"
 
@@ -65,6 +76,8 @@ def reason_of(exc: OSError) -> str:
 
 #: ``(path, reason)`` of each file or directory that could not be read while discovering
 Unread = list[tuple[str, str]]
+#: ``(path, what)`` of each input recognised but not read (a template, a Quadlet unit)
+NotRead = list[tuple[str, What]]
 
 
 def _read_head(
@@ -99,11 +112,34 @@ def _classify(path: str, *, explicit: bool, unread: Unread | None = None) -> str
     if json_name:
         return None
     if _is_yaml(path):
-        if not explicit and _TEMPLATE.search(head):
-            return None
         return kind_by_content(head)
     kind = kind_by_text(head)  # a file named explicitly: a unit's type is in its name
     return kind if kind != "systemd" else None
+
+
+def _not_read(
+    path: str, detected: str | None, kind: str | None, *, explicit: bool
+) -> tuple[What, str] | None:
+    """What ``path`` is and why it is not read, when it is an input unroot recognises but does
+    not read (:mod:`unroot.sources.unsupported`); ``detected`` is the kind it would be read as,
+    ``kind`` the one ``--kind`` gives.  A unit template named with ``--kind systemd`` is read.
+    A file that cannot be read is not one: what it is comes out where it is read."""
+    base = os.path.basename(path)
+    if base[base.rfind(".") :] in QUADLET_SECTIONS:
+        head = _read_head(path)
+        section = quadlet_section(path, head) if head is not None else None
+        if section is not None:
+            return "Quadlet unit", quadlet_reason(section, kind)
+    if is_unit_template(path) and not (explicit and kind == "systemd"):
+        return "unit template", UNIT_TEMPLATE_REASON
+    if detected is None:
+        return None
+    head = _read_head(path)
+    if head is None or not _MARKER.search(head):
+        return None
+    text = head if len(head.encode()) < _SNIFF_BYTES else _read_head(path, limit=None)
+    line = template_line(text, detected) if text is not None else None
+    return ("template", template_reason(text, line, detected)) if text and line else None
 
 
 def _walk(top: str, unread: Unread | None = None) -> Iterator[str]:
@@ -175,6 +211,7 @@ def discover(
     skipped: list[tuple[str, str]] | None = None,
     *,
     unread: Unread | None = None,
+    not_read: NotRead | None = None,
     stdin_kind: str | None = None,
 ) -> list[tuple[str, str]]:
     """``(path, kind)`` for every file to lint; UsageError for an unusable argument.
@@ -185,7 +222,11 @@ def discover(
     that does not exist, or is not a regular file or directory (a FIFO, a device), or is over
     the input limit, is always an error.  In directories only recognised regular files are
     taken, and with ``kind`` only those of that kind; a directory or file that could not be read
-    is appended to ``unread`` (and to ``skipped``) as ``(path, reason)``.  ``exclude`` holds
+    is appended to ``unread`` (and to ``skipped``) as ``(path, reason)``.  A template, a unit
+    template (``*.service.in``) or a Podman Quadlet unit, found or named, is not taken: it is
+    appended to ``skipped`` with why and to ``not_read`` as ``(path, what)`` (in a directory
+    searched with ``kind``, only those of that kind; a unit template named with ``kind``
+    systemd is read).  ``exclude`` holds
     glob patterns matched against the path relative to the directory searched and against each
     of its components (a pattern ending in ``/`` only against directories).  A file named
     twice, in two forms (``.`` and ``$PWD``), is found once, in the form first given.  ``-``
@@ -208,6 +249,11 @@ def discover(
         if skipped is not None and (path, reason) not in skipped:
             skipped.append((path, reason))
 
+    def note(path: str, what: What, reason: str) -> None:
+        if not_read is not None and (path, what) not in not_read:
+            not_read.append((path, what))
+        skip(path, reason)
+
     for path in paths or ["."]:
         if path == "-":
             if (kind or stdin_kind) is None:
@@ -219,13 +265,22 @@ def discover(
                 if _excluded(os.path.relpath(file, path), exclude):
                     continue
                 detected = _classify(file, explicit=False, unread=failures)
-                if detected is not None and (kind is None or detected == kind):
+                unsupported = _not_read(file, detected, kind, explicit=False)
+                if unsupported is not None:
+                    what, reason = unsupported
+                    if kind is None or (detected or "systemd") == kind:
+                        note(os.path.normpath(file), what, reason)
+                elif detected is not None and (kind is None or detected == kind):
                     add(file, detected)
             continue
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such file or directory")
         check_file(path)
         detected = kind or _classify(path, explicit=True, unread=failures)
+        unsupported = _not_read(path, detected, kind, explicit=True)
+        if unsupported is not None:
+            note(path, *unsupported)
+            continue
         if detected is None:
             if failures and failures[-1][0] == path:
                 continue  # could not be read: noted below
@@ -239,8 +294,8 @@ def discover(
             unit = dropin_unit(os.path.normpath(path)) or None  # "": named from inside its dir
             if unit is None or not os.path.isfile(unit):
                 if skipped is not None:
-                    what = f"its unit {os.path.basename(unit)}" if unit else "a unit"
-                    skip(path, f"a systemd drop-in without {what} beside it")
+                    missing = f"its unit {os.path.basename(unit)}" if unit else "a unit"
+                    skip(path, f"a systemd drop-in without {missing} beside it")
                     continue
             else:
                 add(unit, "systemd")

@@ -43,6 +43,8 @@ from unroot.sources.builds import join_dockerfiles
 from unroot.sources.files import Files, Lister, Reader
 from unroot.sources.kinds import KINDS, join_files, kind_by_name, kind_by_text
 from unroot.sources.parsed import Location, ParsedFile
+from unroot.sources.unsupported import What
+from unroot.sources.unsupported import not_read as not_read_text
 
 #: The failure threshold when neither --failure-threshold nor the config sets one: errors and
 #: warnings fail a CI job, ``info`` findings (runs-as-root, duplicate-layer) do not.
@@ -84,6 +86,9 @@ class LintResult:
     skipped: tuple[tuple[str, str], ...] = ()
     #: those of them that could not be read, and why (``permission denied``)
     unread: tuple[tuple[str, str], ...] = ()
+    #: inputs recognised but not read, ``(path, what)``: a template, a unit template
+    #: (``*.service.in``), a Podman Quadlet unit (each is in ``skipped`` too, with why)
+    not_read: tuple[tuple[str, str], ...] = ()
     #: things the user wrote that had no effect (a rule id no rule has), one line each
     warnings: tuple[str, ...] = ()
 
@@ -375,27 +380,36 @@ def lint_paths(
     (default ``-``), of the kind :func:`stdin_kind` tells.
 
     A file named explicitly whose kind cannot be told is not an error: it is listed in
-    :attr:`LintResult.skipped` and does not change the exit code; nor does a file or directory
-    that cannot be read (listed in :attr:`LintResult.unread` too), unless nothing at all was
-    read.  Findings in a Kubernetes document of standard input that follows a Helm ``#
-    Source: chart/templates/x.yaml`` comment name that template (:mod:`unroot.lint.rendered`).
+    :attr:`LintResult.skipped` and does not change the exit code; nor is a template, a unit
+    template or a Quadlet unit, named, found or on standard input (listed in
+    :attr:`LintResult.not_read` too); nor does a file or directory that cannot be read
+    (listed in :attr:`LintResult.unread` too), unless nothing at all was read.  Findings in a
+    Kubernetes document of standard input that follows a Helm ``# Source:
+    chart/templates/x.yaml`` comment name that template (:mod:`unroot.lint.rendered`).
     """
     options = options or LintOptions()
     name = stdin_name or "-"
     from_stdin = "-" in paths
     skipped: list[tuple[str, str]] = []
     unread: list[tuple[str, str]] = []
+    not_read: list[tuple[str, What]] = []
     found = discover(
         paths,
         options.kind,
         options.config.exclude,
         skipped,
         unread=unread,
+        not_read=not_read,
         stdin_kind=stdin_kind(stdin_text or "", name, options.kind) if from_stdin else None,
     )
     inputs: list[tuple[str, str, Text]] = []
     for path, kind in found:
         if path == "-":
+            unsupported = not_read_text(name, stdin_text or "", kind)
+            if unsupported is not None:  # a template piped in: said, as a file's is
+                not_read.append((name, unsupported[0]))
+                skipped.append((name, unsupported[1]))
+                continue
             inputs.append((name, kind, stdin_text or ""))
         else:
             inputs.append((path, kind, read_text(path)))
@@ -405,7 +419,9 @@ def lint_paths(
         findings = (map_rendered(f, name, sources) for f in result.findings)
         result = replace(result, findings=tuple(sorted(findings)))
     if skipped:
-        result = replace(result, skipped=tuple(skipped), unread=tuple(unread))
+        result = replace(
+            result, skipped=tuple(skipped), unread=tuple(unread), not_read=tuple(not_read)
+        )
     return result
 
 

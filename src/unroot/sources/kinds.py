@@ -217,7 +217,7 @@ _DOCKERFILE_START = re.compile(r"(?:FROM|ARG)\s+\S", re.I)
 
 def kind_by_name(name: str) -> str | None:
     """The kind a file name alone says, or None (``*.yaml`` needs its content)."""
-    from unroot.sources.systemd import is_dropin
+    from unroot.sources.systemd_dropins import is_dropin
 
     base = posixpath.basename(name)
     if base.lower().endswith(".dockerignore"):

@@ -5,7 +5,9 @@ systemd.service(5), systemd.socket(5), systemd.resource-control(5); each rule be
 against the v252 source (``src/core/load-fragment.c``, ``execute.c``, ``src/shared/dropin.c``):
 
 * lines starting with ``#``/``;`` are comments; a trailing ``\\`` joins the next line with a
-  space, and comment lines inside such a continuation are skipped.
+  space, and comment lines inside such a continuation are skipped.  A line that is only a
+  build-time placeholder (``@SERVICE_WATCHDOG@`` in a meson ``*.service.in`` read with ``--kind
+  systemd``) is passed over, and said in the findings' assumptions.
 * **Drop-ins** (systemd.unit(5) "Description"; ``unit_file_find_dropin_paths``): the ``*.conf``
   files of ``NAME.service.d/``, of the template's ``NAME@.service.d/``, of each dash prefix
   (``foo-bar-baz.service`` → ``foo-bar-.service.d/``, ``foo-.service.d/``) and of the type-level
@@ -89,6 +91,7 @@ from unroot.sources.parsed import (
     UserFact,
     Workload,
 )
+from unroot.sources.systemd_dropins import is_dropin, order_dropins
 
 _ALL64 = (1 << 64) - 1
 _KNOWN_MASK = CapSet.all().mask
@@ -127,17 +130,6 @@ SECURE_BITS = {
 #: PrivateUsers= values that create a user namespace (v252: booleans; v256+: self, identity;
 #: v257+: full)
 _PRIVATE_USERS_ON = frozenset({"self", "identity", "full"})
-#: systemd's unit directories (lookup_paths_init, system scope), highest priority first
-UNIT_PATHS = (
-    "etc/systemd/system.control",
-    "run/systemd/system.control",
-    "etc/systemd/system",
-    "run/systemd/system",
-    "usr/local/lib/systemd/system",
-    "usr/lib/systemd/system",
-    "lib/systemd/system",
-)
-_UNIT_TYPES = ("service", "socket")
 _ESCAPES = {
     "a": "\a",
     "b": "\b",
@@ -156,7 +148,6 @@ _IPV6_PORT = re.compile(r"\[[0-9A-Fa-f:.%\w-]*\]:(\d+)(?:%[\w.-]+)?")
 _ADDRESS_FAMILY = re.compile(r"AF_[A-Z0-9]+")
 _PORT_RANGE = re.compile(r"(\d{1,5})(?:-(\d{1,5}))?")
 _ANY = "any"  # SocketBindAllow=any: every family, protocol and port
-_DROPIN_DIR = re.compile(r"(?:[^/]+\.)?(?:service|socket)\.d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,10 +163,17 @@ class _Entry:
         return Location(self.path, self.line)
 
 
+_PLACEHOLDER = re.compile(r"@[A-Za-z_][A-Za-z0-9_]*@")
+
+
 def read_unit(
-    text: str, path: str, problems: list[tuple[Location, str]] | None = None
+    text: str,
+    path: str,
+    problems: list[tuple[Location, str]] | None = None,
+    placeholders: list[tuple[str, Location]] | None = None,
 ) -> tuple[list[_Entry], dict[str, int]]:
-    """The ``Key=value`` entries in order, and the line of each section header."""
+    """The ``Key=value`` entries in order, and the line of each section header; a line that is
+    only a build-time placeholder (``@SERVICE_WATCHDOG@``) goes into ``placeholders``."""
     entries: list[_Entry] = []
     sections: dict[str, int] = {}
     section = ""
@@ -199,6 +197,10 @@ def read_unit(
         if line.startswith("[") and line.endswith("]"):
             section = line[1:-1].strip()
             sections.setdefault(section, number)
+            continue
+        if _PLACEHOLDER.fullmatch(line):
+            if placeholders is not None:
+                placeholders.append((line, Location(path, number)))
             continue
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
@@ -473,6 +475,7 @@ class _Service:
     securebits: int | None = None
     securebits_at: Location | None = None
     noted: dict[str, Location] = field(default_factory=dict)
+    placeholders: list[tuple[str, Location]] = field(default_factory=list)
     applied: int = 0
     spec: specifiers.Specifiers = field(default_factory=lambda: specifiers.Specifiers("", "-"))
     environment: dict[str, str] = field(default_factory=dict)
@@ -640,9 +643,11 @@ def parse_systemd(
         return ParsedFile(path, "systemd", problems=socket.problems)
     state = _Service(path, spec=specifiers.Specifiers(unit_name(path), path))
     state.env_texts = dict(environment_files or {})
-    entries, sections = read_unit(text, path, state.problems)
+    entries, sections = read_unit(text, path, state.problems, state.placeholders)
     for dropin_path, dropin_text in dropins:
-        more, more_sections = read_unit(dropin_text, dropin_path, state.problems)
+        more, more_sections = read_unit(
+            dropin_text, dropin_path, state.problems, state.placeholders
+        )
         entries.extend(more)
         for section in more_sections:
             sections.setdefault(section, 0)
@@ -791,6 +796,11 @@ _SETUID_BITS = SECURE_BITS["keep-caps"] | SECURE_BITS["no-setuid-fixup"]
 
 def _sandbox(state: _Service) -> UnitSandbox:
     notes = [f"{_NOTES[key]} ({where.file}:{where.line})" for key, where in state.noted.items()]
+    notes.extend(
+        f"{line} ({where.file}:{where.line}) is a build-time placeholder: not read (the unit "
+        "the build generates may set more)"
+        for line, where in state.placeholders
+    )
     if state.securebits and state.securebits & _SETUID_BITS:
         notes.append(
             "SecureBits=keep-caps/no-setuid-fixup only change what the program's own setuid() "
@@ -867,103 +877,6 @@ def socket_candidates(service_path: str, text: str) -> list[str]:
         if entry.section == "Service" and entry.key == "Sockets":
             names.extend(split_words(entry.value) or [])
     return [posixpath.join(directory, n) for n in dict.fromkeys(names)]
-
-
-# -- drop-ins -----------------------------------------------------------------------------------
-def is_dropin(path: str) -> bool:
-    """``NAME.service.d/X.conf``, ``NAME.socket.d/X.conf`` or the type-level
-    ``service.d/X.conf`` / ``socket.d/X.conf``."""
-    directory, base = posixpath.split(path)
-    return base.endswith(".conf") and bool(_DROPIN_DIR.fullmatch(posixpath.basename(directory)))
-
-
-def dropin_unit(path: str) -> str | None:
-    """The unit a unit-specific drop-in belongs to, beside its directory (``x/a.service.d/o.conf``
-    → ``x/a.service``); None for a type-level drop-in (``service.d/``), which is every unit's."""
-    directory = posixpath.dirname(path)
-    name = posixpath.basename(directory).removesuffix(".d")
-    if name in _UNIT_TYPES:
-        return None
-    return posixpath.join(posixpath.dirname(directory), name)
-
-
-def _lookup_dirs(directory: str) -> list[str]:
-    """The unit's directory, or — when it is one of systemd's unit paths inside a tree that
-    mirrors a root filesystem — every unit path of that tree, highest priority first."""
-    norm = posixpath.normpath(directory) if directory else "."
-    for unit_path in UNIT_PATHS:
-        if norm == unit_path or norm.endswith("/" + unit_path):
-            root = norm[: -len(unit_path)]
-            return [root + p for p in UNIT_PATHS]
-    return [directory]
-
-
-def _dash_prefix(name: str) -> str | None:
-    """``unit_file_find_dirs``: ``foo-bar-baz.service`` → ``foo-bar-.service`` (then, on the
-    next call, ``foo-.service``); ``a@i.service`` keeps its instance; None when there is none."""
-    stem, dot, unit_type = name.rpartition(".")
-    if not dot:
-        return None
-    prefix, at, instance = stem.partition("@")
-    chopped = False
-    while True:
-        dash = prefix.rfind("-")
-        if dash <= 0:
-            return None
-        if dash + 1 < len(prefix) or chopped:
-            prefix = prefix[: dash + 1]
-            break
-        prefix, chopped = prefix[:dash], True
-    return f"{prefix}{at}{instance}.{unit_type}"
-
-
-def _names_for(name: str) -> list[str]:
-    """The unit names whose ``.d`` directories hold drop-ins for ``name``, most specific first
-    (the name, its template, then the dash prefixes of each)."""
-    found: list[str] = []
-    pending = [name]
-    while pending:
-        current = pending.pop(0)
-        if current in found:
-            continue
-        found.append(current)
-        stem, _, unit_type = current.rpartition(".")
-        prefix, at, instance = stem.partition("@")
-        if at and instance:
-            pending.insert(0, f"{prefix}@.{unit_type}")
-        shorter = _dash_prefix(current)
-        if shorter is not None:
-            pending.append(shorter)
-    return found
-
-
-def dropin_dirs(unit_path: str) -> list[str]:
-    """The directories systemd reads drop-ins of this unit from, within this tree, most specific
-    and highest priority first (the type-level ``service.d/`` last)."""
-    directory, name = posixpath.split(unit_path)
-    if unit_path == "-" or "." not in name:
-        return []
-    lookup = _lookup_dirs(directory)
-    names = _names_for(name)
-    unit_type = name.rpartition(".")[2]
-    dirs = [posixpath.join(d, f"{n}.d") for d in lookup for n in names]
-    dirs.extend(posixpath.join(d, f"{unit_type}.d") for d in lookup)
-    return list(dict.fromkeys(dirs))
-
-
-def order_dropins(unit_path: str, paths: Iterable[str]) -> list[str]:
-    """The drop-ins among ``paths`` that apply to the unit, in systemd's order: by file name;
-    of two with the same name, the one in the earlier directory of :func:`dropin_dirs`."""
-    dirs = dropin_dirs(unit_path)
-    rank = {d: i for i, d in enumerate(dirs)}
-    chosen: dict[str, tuple[int, str]] = {}
-    for path in paths:
-        directory, base = posixpath.split(path)
-        if not base.endswith(".conf") or directory not in rank:
-            continue
-        if base not in chosen or rank[directory] < chosen[base][0]:
-            chosen[base] = (rank[directory], path)
-    return [chosen[base][1] for base in sorted(chosen)]
 
 
 def parse_systemd_units(

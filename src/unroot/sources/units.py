@@ -18,13 +18,12 @@ from unroot.sources.files import Files
 from unroot.sources.parsed import ParsedFile
 from unroot.sources.pragmas import attach
 from unroot.sources.systemd import (
-    UNIT_PATHS,
-    dropin_dirs,
     parse_systemd_units,
     read_unit,
     socket_candidates,
     unit_name,
 )
+from unroot.sources.systemd_dropins import UNIT_PATHS, dropin_dirs
 from unroot.sources.systemd_specifiers import Specifiers
 
 #: where a tree that mirrors a root filesystem keeps units (system and user managers)

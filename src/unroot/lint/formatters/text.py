@@ -1,7 +1,8 @@
 """``--format text``: findings grouped by file, each with its fix and the assumptions it rests
 on (``assumes:``, one line per assumption, dimmed on a terminal); a one-line summary, which
 names what could not be read (``no findings in 0 files; could not read secrets: permission
-denied``).  ``compact``: without the ``assumes:`` lines.
+denied``) and counts the inputs recognised but not read (``; skipped 2 templates and 1 Quadlet
+unit (not read: listed on stderr)``).  ``compact``: without the ``assumes:`` lines.
 
 Colour only when asked (``--color``; the command decides, https://no-color.org).  Prose wraps
 at ``width`` (the command passes :func:`unroot.wrapping.output_width`), never inside a word,
@@ -19,6 +20,7 @@ from unroot.wrapping import DEFAULT_WIDTH, wrap
 
 _COLORS = {"error": "31", "warning": "33", "info": "36", "file": "1", "fix": "32", "dim": "2"}
 WIDTH = DEFAULT_WIDTH
+_NOT_READ = ("template", "unit template", "Quadlet unit")  # the summary's order
 
 
 def _paint(text: str, what: str, color: bool) -> str:
@@ -27,6 +29,15 @@ def _paint(text: str, what: str, color: bool) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def _counts(not_read: Sequence[tuple[str, str]]) -> str:
+    """``2 templates, 12 unit templates and 1 Quadlet unit``."""
+    counts = dict.fromkeys(_NOT_READ, 0)
+    for _, what in not_read:
+        counts[what] = counts.get(what, 0) + 1
+    parts = [_plural(n, what) for what, n in counts.items() if n]
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
 
 
 def _assumptions(finding: Finding, width: int) -> list[str]:
@@ -48,6 +59,7 @@ def render(
     width: int = WIDTH,
     compact: bool = False,
     unread: Sequence[tuple[str, str]] = (),
+    not_read: Sequence[tuple[str, str]] = (),
 ) -> str:
     del rules
     out: list[str] = []
@@ -76,4 +88,6 @@ def render(
         out[-1] += f"; could not read {unread[0][0]}: {unread[0][1]}"
     elif unread:
         out[-1] += f"; could not read {len(unread)} paths (listed on stderr)"
+    if not_read:
+        out[-1] += f"; skipped {_counts(not_read)} (not read: listed on stderr)"
     return "\n".join(out) + "\n"
