@@ -123,7 +123,7 @@ from unroot.lint.registry import Report, rule
 from unroot.sources.parsed import Location, ParsedFile
 
 _SOFT = ("variable ", "unroot pragma", "malformed unroot pragma")
-_UNSET = re.compile(r"variable (\w+) is not set(?: in ([\w.]+))?:")
+_UNSET = re.compile(r"variable (\w+)(?: and \w+)* (?:is|are) not set(?: in ([\w.]+))?:")
 #: compose fields whose value decides who runs, with which privileges, on which ports and mounts
 _DECISIVE = frozenset(
     {
@@ -179,8 +179,20 @@ def _unset_variable(location: Location, message: str, name: str, field: str) -> 
     """An unset compose variable is an assumption, not a failure: a project's ``.env`` is
     often written at install time (mailcow's ``generate_config.sh``) or the shell exports it."""
     decisive = field in _DECISIVE or field.startswith("sysctls")
-    assumption = f"{name} is empty, as compose substitutes it when nothing sets it"
-    if decisive:
+    what = f"this {field} value" if field else "this value"
+    if " not checked: " in message:
+        assumption = (
+            f"{what} is not checked: it cannot be read while {name} is empty; set {name} in .env "
+            "and lint again to check it"
+        )
+    elif ": it is required (" in message:
+        assumption = (
+            f"{name} is set by whoever deploys the project (compose requires it); lint checks "
+            "the rest of the file with it empty"
+        )
+    else:
+        assumption = f"{name} is empty, as compose substitutes it when nothing sets it"
+    if decisive and " not checked: " not in message:
         assumption += (
             f": the findings about this service's {field} hold only for an empty {name}; set it "
             "in .env and lint again to check the value the service gets"

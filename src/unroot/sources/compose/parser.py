@@ -88,6 +88,7 @@ _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 _MAX_RANGE = 256  # a wider published range keeps only its privileged ports and its ends
 _BIND_PREFIXES = ("/", ".", "~")
+_VARIABLE = "variable "  # how a problem about an unset variable starts (UR100 reads it)
 IGNORE_KEY = "x-unroot-ignore"
 Reader = Callable[[str], "str | None"]
 
@@ -114,6 +115,9 @@ class _Ctx:
     #: per file read: the variables it is interpolated with, the directory its paths resolve from
     envs: dict[str, Mapping[str, str]] = field(default_factory=dict)
     dirs: dict[str, str] = field(default_factory=dict)
+    #: per scalar (its location): the variables left empty in its value and the field it is in;
+    #: a value that then cannot be read is not checked, which is said once, as about the variable
+    empty: dict[Location, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     def file_of(self, node: YNode) -> str:
         return node.file or self.path
@@ -131,7 +135,34 @@ class _Ctx:
         return Location(self.file_of(node), node.line, node.column)
 
     def problem(self, node: YNode, message: str) -> None:
-        self.problems.append((self.loc(node), message))
+        location = self.loc(node)
+        found = self._emptied(node)
+        if found is None or message.startswith(_VARIABLE):
+            self.problems.append((location, message))
+            return
+        # the value could not be read because a variable in it is empty: not a second error
+        where, (names, what) = found
+        empty = " and ".join(names)
+        note = f"not checked: with {empty} empty, {message}"
+        for index, (at, said) in enumerate(self.problems):
+            if at == where and said.startswith(_VARIABLE) and " not checked: " not in said:
+                self.problems[index] = (at, f"{said}; {note}")
+                return
+        field = f" in {what}" if what else ""
+        verb = "is" if len(names) == 1 else "are"
+        self.problems.append((where, f"variable {empty} {verb} not set{field}: {note}"))
+
+    def _emptied(self, node: YNode) -> tuple[Location, tuple[tuple[str, ...], str]] | None:
+        """The scalar (``node`` or one of its mapping's values) whose value has an empty
+        variable in it, with those variables and its field."""
+        nodes = (
+            [node, *(value for _, value in node.entries())] if isinstance(node, YMap) else [node]
+        )
+        for each in nodes:
+            location = self.loc(each)
+            if location in self.empty:
+                return location, self.empty[location]
+        return None
 
     def quiet_text(self, node: YScalar) -> str:
         """The value after interpolation, problems not reported (for merge keys)."""
@@ -147,10 +178,14 @@ class _Ctx:
         before = len(self.unset)
         env = self.env_of(node)
         uses: list[Use] = []
-        result, errors = interpolate(node.text, env, self.unset, uses)
+        required: list[tuple[str, str]] = []
+        result, errors = interpolate(node.text, env, self.unset, uses, required)
         self.used.extend((use, env) for use in uses)
         field = f" in {what}" if what else ""
+        demanded = dict(required)
         for name in self.unset[before:]:
+            if name in demanded:
+                continue
             self.problem(
                 node,
                 f"variable {name} is not set{field}: compose substitutes an empty string unless "
@@ -158,8 +193,20 @@ class _Ctx:
                 + name
                 + ":-value})",
             )
+        for name, message in required:
+            if name in self.unset:
+                continue
+            self.unset.append(name)
+            self.problem(
+                node,
+                f"variable {name} is not set{field}: it is required (${{{name}:?{message}}}), so "
+                "docker compose refuses the project until the shell that runs it or .env sets it",
+            )
         for error in errors:
             self.problem(node, error)
+        emptied = [name for name, op, _, present in uses if not present and not op.endswith("-")]
+        if emptied:
+            self.empty[self.loc(node)] = (tuple(dict.fromkeys(emptied)), what)
         return result
 
     def scalar(self, node: YNode | None, what: str) -> str | None:
@@ -189,7 +236,7 @@ class _Ctx:
         if node is None:
             return None
         if isinstance(node, YScalar):
-            value = YScalar(self.text(node), "str", node.line, node.column).as_bool()
+            value = YScalar(self.text(node, what), "str", node.line, node.column).as_bool()
             if value is not None:
                 return value
         self.problem(node, f"{what}: expected true or false, found {describe(node)}")

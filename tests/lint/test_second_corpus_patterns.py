@@ -1,0 +1,80 @@
+"""Patterns of the second hand-judged corpus (issue 12) that lint reported falsely.
+
+Each test is a small configuration written for the pattern (never a copy of a corpus file),
+linted through the command line, with the finding judged true and the one judged false.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from unroot.commands.lint import run_lint
+from unroot.sources.compose.parser import interpolate, parse_compose
+
+
+def lint(path: Path, *args: str) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    run_lint([str(path), "--format", "json", *args], stdout=out)
+    findings: list[dict[str, Any]] = json.loads(out.getvalue())["findings"]
+    return findings
+
+
+def loud(findings: list[dict[str, Any]]) -> list[str]:
+    return [f"{f['rule']} {f['message']}" for f in findings if f["severity"] != "info"]
+
+
+# -- 1. a value that cannot be read only because a variable in it is unset --------------------
+def test_a_value_broken_by_an_unset_variable_is_one_info_naming_it(tmp_path: Path) -> None:
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        "services:\n"
+        "  calls:\n"
+        "    image: calls:1\n"
+        "    read_only: ${RO}\n"
+        "    ports:\n"
+        '      - "${CALLS_PORT}:${CALLS_PORT}/udp"\n'
+        '      - "${CALLS_PORT}:${CALLS_PORT}/tcp"\n'
+        "    volumes:\n"
+        "      - ${KUBECONFIG:?}:${KUBECONFIG:?}\n"
+        "      - ${KUBECONFIG:?}:/kube\n"
+    )
+    findings = lint(compose)
+    assert loud(findings) == []
+    by_line: dict[int, list[str]] = {}
+    for finding in findings:
+        if finding["rule"] == "UR100":
+            by_line.setdefault(finding["line"], []).append(finding["message"])
+    # one finding per value, naming the variable, saying the value is not checked
+    assert all(len(messages) == 1 for messages in by_line.values()), by_line
+    assert by_line[4][0].startswith("variable RO is not set in read_only: ")
+    assert "not checked: with RO empty, read_only: expected true or false" in by_line[4][0]
+    assert "not checked: with CALLS_PORT empty, ports: cannot read ':/udp'" in by_line[6][0]
+    assert by_line[7][0].startswith("variable CALLS_PORT is not set in ports: not checked")
+    assert "it is required (${KUBECONFIG:?})" in by_line[9][0]
+    assert "volumes: cannot read ':'" in by_line[9][0]
+    assert 10 not in by_line  # KUBECONFIG was said once; this value reads fine (a volume)
+    # the same values, set, are read and checked with nothing to say about them
+    (tmp_path / ".env").write_text("RO=true\nCALLS_PORT=8443\nKUBECONFIG=/k/config\n")
+    assert [f for f in lint(compose) if f["rule"] == "UR100"] == []
+
+
+def test_an_unreadable_value_with_its_variables_set_is_still_an_error() -> None:
+    parsed = parse_compose(
+        'services:\n  s:\n    image: x\n    ports: ["${P}:/udp"]\n', "c.yaml", env={"P": "80"}
+    )
+    assert [m for _, m in parsed.problems] == [
+        "ports: cannot read '80:/udp' (expected [[IP:]HOST:]CONTAINER[/tcp|udp])"
+    ]
+
+
+def test_a_required_variable_is_an_error_only_without_a_collector() -> None:
+    """.env files keep compose's error; a compose value hands it to the parser."""
+    assert interpolate("${NEED:?set it}", {})[1] == [
+        "required variable NEED is missing a value: set it"
+    ]
+    required: list[tuple[str, str]] = []
+    assert interpolate("a${NEED:?set it}", {}, None, None, required) == ("a", [])
+    assert required == [("NEED", "set it")]
