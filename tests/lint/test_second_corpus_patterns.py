@@ -78,3 +78,38 @@ def test_a_required_variable_is_an_error_only_without_a_collector() -> None:
     required: list[tuple[str, str]] = []
     assert interpolate("a${NEED:?set it}", {}, None, None, required) == ("a", [])
     assert required == [("NEED", "set it")]
+
+
+# -- 2. variables compose's own run sets --------------------------------------------------------
+def test_pwd_is_the_project_directory_with_an_assumption(tmp_path: Path) -> None:
+    text = "services:\n  gw:\n    image: kong:3\n    volumes: ['${PWD}/kong.yml:/kong.yml:ro']\n"
+    parsed = parse_compose(text, f"{tmp_path}/compose.yaml")
+    assert parsed.problems == ()
+    (gateway,) = parsed.workloads
+    assert gateway.mounts[0].source == f"{tmp_path}/kong.yml"
+    assert gateway.mounts[0].kind == "bind"
+    assert gateway.notes == (
+        f"PWD={tmp_path} (assumed: compose is run from the project directory)",
+    )
+    # a relative project: "." is its directory, a bind mount resolved from it
+    relative = parse_compose(text, "deploy/compose.yaml").workloads[0]
+    assert (relative.mounts[0].source, relative.mounts[0].kind) == ("deploy/kong.yml", "bind")
+    # the shell's own PWD, when lint is given one, wins
+    given = parse_compose(text, "deploy/compose.yaml", env={"PWD": "/srv/app"}).workloads[0]
+    assert given.mounts[0].source == "/srv/app/kong.yml"
+
+
+def test_compose_project_name_from_name_or_the_directory() -> None:
+    body = "services:\n  app:\n    image: ${COMPOSE_PROJECT_NAME}-app:1\n"
+    named = parse_compose("name: My_Stack\n" + body, "/srv/deploy/compose.yaml")
+    assert named.problems == ()
+    assert named.workloads[0].image == "my_stack-app:1"
+    assert "COMPOSE_PROJECT_NAME=my_stack (assumed: from the top-level name:)" in (
+        named.workloads[0].notes
+    )
+    by_directory = parse_compose(body, "/srv/Web.Site/compose.yaml").workloads[0]
+    assert by_directory.image == "website-app:1"
+    # no directory to name the project by ("-", or a bare file name): still unset
+    assert [m.split(":")[0] for _, m in parse_compose(body, "compose.yaml").problems] == [
+        "variable COMPOSE_PROJECT_NAME is not set in image"
+    ]

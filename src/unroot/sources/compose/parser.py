@@ -54,6 +54,7 @@ Not read: profiles (every service counts), ``deploy``, ``COMPOSE_FILE``, remote 
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -102,6 +103,8 @@ class _Vars(dict[str, str]):
     ) -> None:
         super().__init__(values or {})
         self.origins: dict[str, Location] = dict(origins or {})
+        #: variables lint gives a value compose would get from elsewhere, with why
+        self.assumed: dict[str, str] = dict(values.assumed) if isinstance(values, _Vars) else {}
 
 
 @dataclass
@@ -500,7 +503,8 @@ def parse_compose(
     process = dict(env or {})
     dotenv = project.dotenv(posixpath.join(directory, ".env"), process) if path != "-" else None
     origins = {k: v for k, v in (dotenv.origins if dotenv else {}).items() if k not in process}
-    ctx.env = _Vars({**(dotenv or {}), **process}, origins)
+    ctx.env = variables = _Vars({**(dotenv or {}), **process}, origins)
+    _assume_shell_variables(ctx, project, variables, path, directory)
     files = [path]
     override = override_of(path, lambda p: project.text_of(p) is not None)
     if override is not None:
@@ -529,6 +533,37 @@ def parse_compose(
     )
 
 
+_PROJECT_NAME_DROP = re.compile(r"[^a-z0-9_-]")
+_RUN_FROM_PROJECT = "assumed: compose is run from the project directory"
+
+
+def _assume_shell_variables(
+    ctx: _Ctx, project: _Project, env: _Vars, path: str, directory: str
+) -> None:
+    """The variables compose's own run sets when nothing else does: ``PWD`` (every shell and
+    ``make`` export it; compose is assumed run from the project directory) and
+    ``COMPOSE_PROJECT_NAME`` (compose sets it from the top-level ``name:``, else from the
+    project directory's name, lowercased, other than ``[a-z0-9_-]`` dropped)."""
+    if "PWD" not in env and path != "-":
+        # a relative path resolves from the project directory: "." is that directory
+        env["PWD"] = directory if directory.startswith("/") else "."
+        env.assumed["PWD"] = _RUN_FROM_PROJECT
+    if "COMPOSE_PROJECT_NAME" in env:
+        return
+    name: str | None = None
+    for root in project.documents(path):
+        node = root.get("name")
+        if isinstance(node, YScalar) and not node.is_null:
+            name = ctx.quiet_text(node)
+            reason = "from the top-level name:"
+    if not name and directory and path != "-":
+        name = posixpath.basename(posixpath.normpath(directory))
+        reason = "the project directory's name, compose's default"
+    if name:
+        env["COMPOSE_PROJECT_NAME"] = _PROJECT_NAME_DROP.sub("", name.lower())
+        env.assumed["COMPOSE_PROJECT_NAME"] = f"assumed: {reason}"
+
+
 def _add_missing(env: _Vars, found: _Vars | None) -> None:
     """An included project's own variables, for the names the including project leaves unset."""
     if found is None:
@@ -549,6 +584,10 @@ def _notes(used: list[tuple[Use, Mapping[str, str]]]) -> tuple[str, ...]:
     notes: list[str] = []
     for (name, op, expression, substituted), env in used:
         origin = env.origins.get(name) if isinstance(env, _Vars) else None
+        assumed = env.assumed.get(name) if isinstance(env, _Vars) else None
+        if substituted and assumed is not None:
+            notes.append(f"{name}={env.get(name, '')} ({assumed})")
+            continue
         where = f"{origin.file}:{origin.line}" if origin else "the environment compose runs in"
         if substituted:
             value = env.get(name, "").translate(_VISIBLE)
