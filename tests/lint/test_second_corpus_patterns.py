@@ -113,3 +113,58 @@ def test_compose_project_name_from_name_or_the_directory() -> None:
     assert [m.split(":")[0] for _, m in parse_compose(body, "compose.yaml").problems] == [
         "variable COMPOSE_PROJECT_NAME is not set in image"
     ]
+
+
+# -- 3. an entrypoint script that picks its program, and a binary with file capabilities ------
+_TURN = (
+    "FROM debian:12-slim\n"
+    "COPY turnserver /usr/bin/turnserver\n"
+    "COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh\n"
+    "{setcap}"
+    "USER nobody:nogroup\n"
+    "EXPOSE 3478/udp\n"
+    'ENTRYPOINT ["docker-entrypoint.sh"]\n'
+    'CMD ["--log-file=stdout"]\n'
+)
+_TURN_COMPOSE = (
+    "services:\n  turn:\n    build: .\n    network_mode: {net}\n    ports: ['80:80', '443:443']\n"
+)
+
+
+def _turn(tmp_path: Path, setcap: bool, net: str = "bridge") -> Path:
+    line = "RUN setcap CAP_NET_BIND_SERVICE=+ep /usr/bin/turnserver\n" if setcap else ""
+    (tmp_path / "Dockerfile").write_text(_TURN.format(setcap=line))
+    (tmp_path / "compose.yaml").write_text(_TURN_COMPOSE.format(net=net))
+    return tmp_path / "compose.yaml"
+
+
+def test_a_script_that_may_exec_a_capable_binary_is_not_blamed(tmp_path: Path) -> None:
+    compose = _turn(tmp_path, setcap=True)
+    assert loud(lint(compose)) == []
+    rootless = loud(lint(compose, "--runtime", "podman-rootless"))
+    # the host-side publish still fails under rootless Podman; the container's bind is not judged
+    assert len(rootless) == 2
+    assert all("publishing host port" in f for f in rootless)
+
+
+def test_without_any_file_capability_the_script_is_still_judged(tmp_path: Path) -> None:
+    compose = _turn(tmp_path, setcap=False)
+    docker = [f for f in lint(compose) if f["rule"] == "UR106"]
+    assert len(docker) == 2
+    assert all("docker-entrypoint.sh" in f["message"] for f in docker)
+    errors = [f for f in lint(compose, "--runtime", "podman-rootless") if f["severity"] == "error"]
+    assert {f["rule"] for f in errors} == {"UR105"}
+
+
+def test_a_heredoc_script_that_execs_a_capable_binary_is_not_blamed(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM debian:12-slim\n"
+        "COPY turnserver /usr/bin/turnserver\n"
+        "RUN setcap CAP_NET_BIND_SERVICE=+ep /usr/bin/turnserver\n"
+        'COPY --chmod=755 <<EOF /entrypoint\n#!/bin/sh\nset -e\nexec turnserver "$@"\nEOF\n'
+        "USER nobody\nEXPOSE 80\n"
+        'ENTRYPOINT ["/entrypoint"]\nCMD ["-n"]\n'
+    )
+    findings = lint(tmp_path / "Dockerfile", "--runtime", "podman-rootless")
+    assert loud(findings) == []
+    assert any("ends by exec'ing turnserver" in a for f in findings for a in f["assumptions"])
