@@ -13,6 +13,7 @@ from typing import Any
 
 from unroot.commands.lint import run_lint
 from unroot.sources.compose.parser import interpolate, parse_compose
+from unroot.sources.exec_argv import exec_chain_argv
 
 
 def lint(path: Path, *args: str) -> list[dict[str, Any]]:
@@ -168,3 +169,22 @@ def test_a_heredoc_script_that_execs_a_capable_binary_is_not_blamed(tmp_path: Pa
     findings = lint(tmp_path / "Dockerfile", "--runtime", "podman-rootless")
     assert loud(findings) == []
     assert any("ends by exec'ing turnserver" in a for f in findings for a in f["assumptions"])
+
+
+# -- 4. a script's arguments are the next command only by the containers' convention ----------
+def test_an_init_script_verb_is_not_a_program() -> None:
+    unit = exec_chain_argv(["/usr/lib/frr/frrinit.sh", "start"], None, container=False)
+    assert [(link.program, link.role) for link in unit] == [("/usr/lib/frr/frrinit.sh", "shell")]
+    wrapped = exec_chain_argv(["/usr/local/bin/wrap.sh", "/usr/sbin/nginx"], None, container=False)
+    assert [link.program for link in wrapped] == ["/usr/local/bin/wrap.sh", "/usr/sbin/nginx"]
+    # a container's entrypoint script: `docker-entrypoint.sh nginx -g …` runs nginx
+    entry = exec_chain_argv(["docker-entrypoint.sh"], ["nginx", "-g", "daemon off;"])
+    assert [link.program for link in entry] == ["docker-entrypoint.sh", "nginx"]
+
+
+def test_a_unit_running_an_init_script_names_no_verb_as_a_program(tmp_path: Path) -> None:
+    unit = tmp_path / "frr.service"
+    unit.write_text("[Service]\nExecStart=/usr/lib/frr/frrinit.sh start\n")
+    notes = [a for f in lint(unit) for a in f["assumptions"]]
+    assert notes
+    assert not any("getcap start" in a for a in notes)

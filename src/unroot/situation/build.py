@@ -572,8 +572,8 @@ def _situation(build: _Build) -> Situation:
         entrypoint = ("/sbin/docker-init", "--", *(entrypoint or ()))
         if not entrypoint[2:]:
             entrypoint, cmd = ("/sbin/docker-init", "--", *(cmd or ())), None
-    argv_links = exec_chain_argv(entrypoint, cmd) if program_known else []
     host = workload is not None and workload.source_kind == "systemd"
+    argv_links = exec_chain_argv(entrypoint, cmd, container=not host) if program_known else []
     search = stage.path if stage is not None and stage.path else DEFAULT_PATH
     links, decidable, link_notes = _links(argv_links, build.stage_files(), host=host, search=search)
     notes.extend(link_notes)
