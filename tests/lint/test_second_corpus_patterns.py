@@ -188,3 +188,49 @@ def test_a_unit_running_an_init_script_names_no_verb_as_a_program(tmp_path: Path
     notes = [a for f in lint(unit) for a in f["assumptions"]]
     assert notes
     assert not any("getcap start" in a for a in notes)
+
+
+# -- 5. a whole /run mounted for metrics; the placeholder uid of an unknown user --------------
+_AGENT = """\
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: agent}}
+spec:
+  selector: {{matchLabels: {{app: agent}}}}
+  template:
+    metadata: {{labels: {{app: agent}}}}
+    spec:
+      securityContext: {{runAsNonRoot: true}}
+      containers:
+        - name: agent
+          image: example/agent:1
+          volumeMounts:
+            - {{name: run, mountPath: {target}}}
+      volumes:
+        - {{name: run, hostPath: {{path: {source}}}}}
+"""
+
+
+def test_a_host_run_directory_mounted_for_metrics_is_not_a_socket_use(tmp_path: Path) -> None:
+    manifest = tmp_path / "agent.yaml"
+    manifest.write_text(_AGENT.format(target="/node/run", source="/run"))
+    assert [f for f in lint(manifest) if f["rule"] == "UR108"] == []
+
+
+def test_an_unknown_uid_is_never_printed_as_the_placeholder(tmp_path: Path) -> None:
+    manifest = tmp_path / "agent.yaml"
+    manifest.write_text(_AGENT.format(target="/var/run/docker.sock", source="/var/run/docker.sock"))
+    findings = lint(manifest)
+    (mount,) = [f for f in findings if f["rule"] == "UR108"]
+    assert mount["message"].startswith("the image's user (unknown uid) (gid 0) cannot connect")
+    assert "2000000000" not in json.dumps(findings)
+    compose = tmp_path / "compose.yaml"
+    compose.write_text(
+        "services:\n  a:\n    image: example/agent:1\n    user: agent\n"
+        "    volumes: ['/var/run/docker.sock:/var/run/docker.sock']\n"
+    )
+    for runtime in ("docker", "podman-rootless"):
+        found = lint(compose, "--runtime", runtime)
+        assert "2000000000" not in json.dumps(found), runtime
+    (named,) = [f for f in lint(compose) if f["rule"] == "UR108"]
+    assert "user agent is not the owner" in named["message"]
