@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from unroot.commands.lint import run_lint
 from unroot.sources.compose.parser import interpolate, parse_compose
@@ -234,3 +237,34 @@ def test_an_unknown_uid_is_never_printed_as_the_placeholder(tmp_path: Path) -> N
         assert "2000000000" not in json.dumps(found), runtime
     (named,) = [f for f in lint(compose) if f["rule"] == "UR108"]
     assert "user agent is not the owner" in named["message"]
+
+
+# -- 6. masked units; a user unit's runtime --------------------------------------------------
+def test_a_masked_unit_is_skipped_never_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    masked = tmp_path / "cryptdisks.service"
+    masked.symlink_to(os.devnull)
+    out = io.StringIO()
+    assert run_lint([str(masked)], stdout=out) == 0
+    assert f"skipped {masked}: a masked unit (a link to /dev/null)" in capsys.readouterr().err
+    empty = tmp_path / "rc.service"
+    empty.write_text("")  # systemd masks an empty unit file too
+    (finding,) = lint(empty)
+    assert (finding["rule"], finding["severity"]) == ("UR100", "info")
+    assert finding["message"].startswith("an empty unit file is masked")
+    # a file of one blank line is not empty (systemd's null_or_empty() reads the size): an error
+    (tmp_path / "rc.service").write_text("\n")
+    assert loud(lint(empty)) == ["UR100 no [Service] section: not a service unit?"]
+
+
+def test_a_user_unit_is_judged_as_a_user_service(tmp_path: Path) -> None:
+    text = "[Service]\nExecStart=/usr/bin/app --listen :80\n"
+    user_dir = tmp_path / ".config" / "systemd" / "user"
+    user_dir.mkdir(parents=True)
+    (user_dir / "app.service").write_text(text)
+    (tmp_path / "app.service").write_text(text)
+    user_notes = {a for f in lint(user_dir / "app.service") for a in f["assumptions"]}
+    assert "runtime: systemd (user service, host network namespace)" in user_notes
+    system_notes = {a for f in lint(tmp_path / "app.service") for a in f["assumptions"]}
+    assert "runtime: systemd (system service, host network namespace)" in system_notes

@@ -82,6 +82,7 @@ from unroot.sources.parsed import (
     UserFact,
     Workload,
 )
+from unroot.sources.systemd_specifiers import is_user_unit
 
 
 class Choices(Protocol):
@@ -743,10 +744,13 @@ def _runtime(kind: str, chosen: str | None) -> RuntimeProfile:
     return PROFILES[chosen or info.default_runtime]
 
 
-def _runtime_note(kind: str, runtime: RuntimeProfile, chosen: str | None) -> str:
+def _runtime_note(
+    kind: str, runtime: RuntimeProfile, chosen: str | None, *, user_unit: bool = False
+) -> str:
     how = "chosen" if chosen else f"the default for {kind}"
     if kind == "systemd":
-        return "runtime: systemd (system service, host network namespace)"
+        which = "user service" if user_unit else "system service"
+        return f"runtime: systemd ({which}, host network namespace)"
     return f"runtime: {runtime.title} ({how}; --runtime or runtime = … in .unroot.toml changes it)"
 
 
@@ -835,7 +839,9 @@ def _workload_situation(  # noqa: PLR0917 - the join's inputs, each used once
 ) -> Situation:
     kind = workload.source_kind
     rt = _runtime(kind, chosen)
-    notes = [_runtime_note(kind, rt, chosen), *workload.notes]  # .env values the facts rest on
+    user_unit = kind == "systemd" and is_user_unit(workload.location.file)
+    # the runtime, then what the facts rest on (.env values, a user unit's user)
+    notes = [_runtime_note(kind, rt, chosen, user_unit=user_unit), *workload.notes]
     facts: DockerfileFacts | None = None
     stage: Stage | None = None
     path = _dockerfile_path(workload, config) if kind != "systemd" else None

@@ -164,7 +164,7 @@ def parse_error(parsed: ParsedFile) -> Iterator[Report]:
         if unset is not None:
             yield _unset_variable(location, message, unset.group(1), unset.group(2) or "")
             continue
-        if message.startswith("no ExecStart="):
+        if message.startswith(("no ExecStart=", "an empty unit file is masked")):
             yield Report(location, message, severity="info")
             continue
         soft = message.startswith(_SOFT) or "pragma" in message or "% specifier" in message
