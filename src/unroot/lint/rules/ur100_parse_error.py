@@ -23,11 +23,20 @@ Why is this bad?
     When the variable sits in a field that decides who runs with which privileges (``user``,
     ``group_add``, ``ports``, ``volumes``, ``cap_add``, ``network_mode``, ``sysctls``,
     ``command`` …), the assumption says so: what the other rules found about that field holds
-    only for the empty value.  A systemd unit without ``ExecStart=`` (commented out, as in
+    only for the empty value.  A value that cannot be read only because a variable in it is
+    empty (``"${CALLS_PORT}:${CALLS_PORT}/udp"`` reads ``:/udp``) is the same info, saying the
+    value is not checked — never a second finding.  A required variable (``${KUBECONFIG:?}``)
+    that nothing sets is an info too, once: ``docker compose config`` refuses the project until
+    it is set, which is the deployer's job (a ``make`` target exports it), so lint assumes it
+    will be and checks the rest.  ``PWD`` (every shell sets it) is the project directory and
+    ``COMPOSE_PROJECT_NAME`` the top-level ``name:`` or the directory's name, as compose sets
+    it, each with an assumption.  A systemd unit without ``ExecStart=`` (commented out, as in
     traefik's contrib unit) is an *info*: systemd refuses to start it ("Service has no
     ExecStart= setting, which is only allowed for Type=oneshot services. Refusing."), so
     nothing runs and no other rule judges it — silence would hide that nothing was checked,
-    and an error would flag a template its project ships on purpose.  An unknown ``%``
+    and an error would flag a template its project ships on purpose.  An empty unit file is
+    masked (systemd's ``null_or_empty()``, as a link to ``/dev/null``, which the command line
+    skips with a note): an info, nothing is judged.  An unknown ``%``
     specifier in a unit is a warning: systemd ignores the setting that holds it.
 
 Example
@@ -66,6 +75,33 @@ UR100: an unset variable in user: an info, the assumption shown (exit code 0)
       web:
         image: nginx:1.27
         user: "${UID}:${GID:-1000}"
+
+UR100: a port that reads ':/udp' only because CALLS_PORT is unset: one info, not checked
+    # kind: compose
+    services:
+      calls:
+        image: calls:1
+        ports:
+          - "${CALLS_PORT}:${CALLS_PORT}/udp"
+
+UR100: a required variable nothing sets: an info (compose refuses the project until it is set)
+    # kind: compose
+    services:
+      dashboard:
+        image: dashboard:1
+        volumes:
+          - ${KUBECONFIG:?}:${KUBECONFIG:?}
+
+Okay: PWD is the project directory, as the shell that runs compose sets it
+    # kind: compose
+    services:
+      gateway:
+        image: kong:3
+        volumes:
+          - ${PWD}/kong.yml:/kong/kong.yml:ro
+
+UR100: an empty unit file is masked: an info, and nothing else is judged
+    --- rc.service
 
 UR100: a unit whose ExecStart= is commented out: an info, and nothing else is judged
     # kind: systemd
