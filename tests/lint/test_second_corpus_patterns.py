@@ -268,3 +268,15 @@ def test_a_user_unit_is_judged_as_a_user_service(tmp_path: Path) -> None:
     assert "runtime: systemd (user service, host network namespace)" in user_notes
     system_notes = {a for f in lint(tmp_path / "app.service") for a in f["assumptions"]}
     assert "runtime: systemd (system service, host network namespace)" in system_notes
+
+
+def test_a_copied_script_fix_says_lint_cannot_see_the_binary(tmp_path: Path) -> None:
+    """PowerDNS: startup.py copied in, which execs a program it computes."""
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(
+        "FROM debian:12-slim\nCOPY dockerdata/startup.py /usr/local/sbin/pdns_server-startup\n"
+        'USER 953\nEXPOSE 53/udp\nENTRYPOINT ["/usr/local/sbin/pdns_server-startup"]\n'
+    )
+    (finding,) = [f for f in lint(dockerfile) if f["rule"] == "UR106"]
+    assert "the server binary the script starts, which lint cannot see" in finding["fix"]
+    assert "BINARY" in finding["fix"]
