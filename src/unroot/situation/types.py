@@ -49,14 +49,12 @@ class UserView:
         return UNKNOWN_USER if name.startswith("(") or not name else f"user {name}"
 
     def shown(self, text: str) -> str:
-        """``text`` with the NAMED_UID placeholder (``uid 2000000000``, ``u:2000000000``) said
-        as who it stands for: a message never prints it."""
+        """``text`` with the NAMED_UID placeholder said as who it stands for (``uid 2000000000``
+        → ``user www``) or, in a command, as ``UID`` (``u:UID``): a message never prints it."""
         if NAMED_UID not in (self.uid, self.gid) and str(NAMED_UID) not in text:
             return text
-        name = self.text.split(":", 1)[0]
-        known = not name.startswith("(") and bool(name)
-        text = text.replace(f"uid {NAMED_UID}", self.label)
-        return text.replace(f":{NAMED_UID}", f":{name}" if known else ":UID")
+        # the uid a name has in the image is not the host's: a command gets a placeholder
+        return text.replace(f"uid {NAMED_UID}", self.label).replace(f":{NAMED_UID}", ":UID")
 
 
 @dataclass(frozen=True, slots=True)
