@@ -345,9 +345,12 @@ def test_problems_not_exceptions(text: str, needle: str) -> None:
 
 
 def test_not_a_service_unit() -> None:
-    parsed = parse_systemd("", "empty.service")
+    parsed = parse_systemd("\n", "blank.service")
     assert parsed.workloads == ()
     assert "no [Service] section" in parsed.problems[0][1]
+    masked = parse_systemd("", "empty.service")  # systemd masks an empty unit file
+    assert masked.workloads == ()
+    assert masked.problems[0][1].startswith("an empty unit file is masked")
 
 
 # -- sockets ----------------------------------------------------------------------------------

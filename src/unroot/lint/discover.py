@@ -60,6 +60,8 @@ SKIP_DIRS = frozenset(
 )
 _SNIFF_BYTES = 256 * 1024
 _MARKER = re.compile(r"\{\{|\{%|\{#")
+#: a unit linked to /dev/null (``systemctl mask``)
+MASKED = "a masked unit (a link to /dev/null): systemd never starts it"
 #: Why a file named explicitly was skipped (``unroot: skipped PATH: …`` on stderr).
 UNKNOWN_KIND = "not a Dockerfile, compose file, Kubernetes manifest or systemd unit (use --kind)"
 
@@ -275,6 +277,9 @@ def discover(
             continue
         if not os.path.exists(path):
             raise UsageError(f"{path}: no such file or directory")
+        if kind_by_name(path) == "systemd" and os.path.realpath(path) == os.devnull:
+            skip(path, MASKED)  # systemd never starts it: nothing to lint, nothing wrong
+            continue
         check_file(path)
         detected = kind or _classify(path, explicit=True, unread=failures)
         unsupported = _not_read(path, detected, kind, explicit=True)

@@ -67,6 +67,7 @@ from unroot.situation.nonroot import (
     root_stage,
 )
 from unroot.situation.types import NAMED_UID, Link, NonRootRefusal, PortBind, Situation, UserView
+from unroot.sources._shared import script_execs
 from unroot.sources.exec_argv import ChainLink, exec_chain_argv
 from unroot.sources.kinds import KINDS
 from unroot.sources.parsed import (
@@ -81,6 +82,7 @@ from unroot.sources.parsed import (
     UserFact,
     Workload,
 )
+from unroot.sources.systemd_specifiers import is_user_unit
 
 
 class Choices(Protocol):
@@ -153,6 +155,54 @@ def _resolve(
     return program, None
 
 
+_SHELL_NAMES = frozenset({"sh", "bash", "ash", "dash", "zsh", "ksh", "mksh"})
+
+
+def _script_end(
+    argv_links: Sequence[ChainLink], files: Mapping[str, ImageFile], search: Sequence[str]
+) -> tuple[list[ChainLink], bool, str | None]:
+    """A chain that ends at an entrypoint script which picks its program itself (no
+    arguments, or options only: ``docker-entrypoint.sh --log-file=stdout``): ``(links,
+    decidable, note)``.  A script the Dockerfile writes (a here-document) that ends by
+    ``exec``-ing a literal program runs that program: when the build gives it file
+    capabilities, the chain is undecidable (the script may switch users on the way: gosu).
+    Otherwise the program is unknown: when the build gives some file capabilities, the script
+    may well exec that file (coturn: ``setcap … /usr/bin/turnserver``, ``exec turnserver``), so
+    nothing rests on the script's own lack of them; when no file of the image has any, whatever
+    it execs has none (base-image programs are assumed without)."""
+    links = list(argv_links)
+    last = links[-1] if links else None
+    if last is None or last.role != "shell":
+        return links, True, None
+    script = last.program
+    if posixpath.basename(script) in _SHELL_NAMES:  # `sh /entrypoint.sh`; `sh -c` is read
+        rest = [a for a in last.args if not a.startswith("-")]
+        if "-c" in last.args or not rest:
+            return links, True, None
+        script = rest[0]
+    path, image_file = _resolve(script, files, search)
+    execs = script_execs(image_file.script) if image_file is not None else ""
+    if execs:  # through gosu/su-exec perhaps: the program is known, the user switch is not
+        target, found = _resolve(execs, files, search)
+        if found is None or (found.file_caps is None and found.caps_known):
+            return links, True, None
+        capped = [target]
+    else:
+        capped = sorted(
+            p for p, f in files.items() if p != path and not f.script and f.file_caps is not None
+        )
+    if not capped:
+        return links, True, None
+    named = ", ".join(capped[:3]) + (" …" if len(capped) > 3 else "")
+    how = f"ends by exec'ing {execs}" if execs else "picks the program it runs itself"
+    return (
+        links,
+        False,
+        f"{path} {how} and the build gives file capabilities to {named}: the service's "
+        "capabilities are not judged from the script's own",
+    )
+
+
 def _links(
     argv_links: Sequence[ChainLink],
     files: Mapping[str, ImageFile],
@@ -164,6 +214,10 @@ def _links(
     links: list[Link] = []
     notes: list[str] = []
     decidable = True
+    if not host:
+        argv_links, decidable, script_note = _script_end(argv_links, files, search)
+        if script_note:
+            notes.append(script_note)
     for chain_link in argv_links:
         path, image_file = _resolve(chain_link.program, files, search)
         base = posixpath.basename(path)
@@ -519,8 +573,8 @@ def _situation(build: _Build) -> Situation:
         entrypoint = ("/sbin/docker-init", "--", *(entrypoint or ()))
         if not entrypoint[2:]:
             entrypoint, cmd = ("/sbin/docker-init", "--", *(cmd or ())), None
-    argv_links = exec_chain_argv(entrypoint, cmd) if program_known else []
     host = workload is not None and workload.source_kind == "systemd"
+    argv_links = exec_chain_argv(entrypoint, cmd, container=not host) if program_known else []
     search = stage.path if stage is not None and stage.path else DEFAULT_PATH
     links, decidable, link_notes = _links(argv_links, build.stage_files(), host=host, search=search)
     notes.extend(link_notes)
@@ -690,10 +744,13 @@ def _runtime(kind: str, chosen: str | None) -> RuntimeProfile:
     return PROFILES[chosen or info.default_runtime]
 
 
-def _runtime_note(kind: str, runtime: RuntimeProfile, chosen: str | None) -> str:
+def _runtime_note(
+    kind: str, runtime: RuntimeProfile, chosen: str | None, *, user_unit: bool = False
+) -> str:
     how = "chosen" if chosen else f"the default for {kind}"
     if kind == "systemd":
-        return "runtime: systemd (system service, host network namespace)"
+        which = "user service" if user_unit else "system service"
+        return f"runtime: systemd ({which}, host network namespace)"
     return f"runtime: {runtime.title} ({how}; --runtime or runtime = … in .unroot.toml changes it)"
 
 
@@ -782,7 +839,9 @@ def _workload_situation(  # noqa: PLR0917 - the join's inputs, each used once
 ) -> Situation:
     kind = workload.source_kind
     rt = _runtime(kind, chosen)
-    notes = [_runtime_note(kind, rt, chosen), *workload.notes]  # .env values the facts rest on
+    user_unit = kind == "systemd" and is_user_unit(workload.location.file)
+    # the runtime, then what the facts rest on (.env values, a user unit's user)
+    notes = [_runtime_note(kind, rt, chosen, user_unit=user_unit), *workload.notes]
     facts: DockerfileFacts | None = None
     stage: Stage | None = None
     path = _dockerfile_path(workload, config) if kind != "systemd" else None

@@ -16,6 +16,8 @@ from unroot.sources.parsed import DockerfileFacts, ImageFile, Location, PortFact
 
 #: A non-root user known only by name: any non-zero uid behaves the same for capabilities.
 NAMED_UID = 2_000_000_000
+#: how a message names a user whose uid is not known (the NAMED_UID placeholder never shows)
+UNKNOWN_USER = "the image's user (unknown uid)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +39,22 @@ class UserView:
 
     @property
     def label(self) -> str:
-        """``uid 10001`` / ``user www`` / ``root``."""
+        """``uid 10001`` / ``user www`` / ``root`` / ``the image's user (unknown uid)``: never
+        the NAMED_UID placeholder."""
         if self.state == "root":
             return "root"
+        if self.uid != NAMED_UID:
+            return f"uid {self.uid}"
         name = self.text.split(":", 1)[0]
-        return f"uid {self.uid}" if self.uid != NAMED_UID else f"user {name}"
+        return UNKNOWN_USER if name.startswith("(") or not name else f"user {name}"
+
+    def shown(self, text: str) -> str:
+        """``text`` with the NAMED_UID placeholder said as who it stands for (``uid 2000000000``
+        → ``user www``) or, in a command, as ``UID`` (``u:UID``): a message never prints it."""
+        if NAMED_UID not in (self.uid, self.gid) and str(NAMED_UID) not in text:
+            return text
+        # the uid a name has in the image is not the host's: a command gets a placeholder
+        return text.replace(f"uid {NAMED_UID}", self.label).replace(f":{NAMED_UID}", ":UID")
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,8 @@ Unwrapping rules (``args`` are always the link's own arguments):
 * A script (``*.sh``, ``*entrypoint*``): role "shell" — its content is unknown; by the
   ``docker-entrypoint.sh`` convention it ends in ``exec "$@"``, so its arguments are the next
   link, unless the first one is an option (the script then picks the program itself: stop).
+  The convention is the containers': for a systemd unit (``container=False``) the arguments
+  are the next link only when the first is an absolute path (``frrinit.sh start`` is a verb).
 * Anything else: role "service"; the chain ends there.
 """
 
@@ -111,8 +113,12 @@ class ChainLink:
     options: tuple[tuple[str, str], ...] = ()
 
 
-def exec_chain_argv(entrypoint: Sequence[str] | None, cmd: Sequence[str] | None) -> list[ChainLink]:
-    """The execs Docker's ``ENTRYPOINT``/``CMD`` pair leads to, outermost first."""
+def exec_chain_argv(
+    entrypoint: Sequence[str] | None, cmd: Sequence[str] | None, *, container: bool = True
+) -> list[ChainLink]:
+    """The execs Docker's ``ENTRYPOINT``/``CMD`` pair leads to, outermost first.
+    ``container=False`` (a systemd unit's ``ExecStart=``): a script's arguments are the next
+    command only when the first is an absolute path (init scripts take verbs: ``start``)."""
     argv = [*entrypoint, *(cmd or ())] if entrypoint else list(cmd or ())
     links: list[ChainLink] = []
     replaces = True
@@ -132,7 +138,7 @@ def exec_chain_argv(entrypoint: Sequence[str] | None, cmd: Sequence[str] | None)
         if base in _SHELLS:  # `sh /entrypoint.sh ARGS`
             links.append(ChainLink(program, "shell", args, replaces_parent=replaces))
             first = next((i for i, a in enumerate(args) if not a.startswith("-")), len(args))
-            argv, replaces = _after_script(list(args[first + 1 :])), True
+            argv, replaces = _after_script(list(args[first + 1 :]), container), True
             continue
         if base in _INITS or program == "/init":
             links.append(ChainLink(program, "init", args, replaces_parent=replaces))
@@ -155,7 +161,7 @@ def exec_chain_argv(entrypoint: Sequence[str] | None, cmd: Sequence[str] | None)
             continue
         if _is_script(base):
             links.append(ChainLink(program, "shell", args, replaces_parent=replaces))
-            argv, replaces = _after_script(list(args)), True
+            argv, replaces = _after_script(list(args), container), True
             continue
         links.append(ChainLink(program, "service", args, replaces_parent=replaces))
         break
@@ -166,10 +172,14 @@ def _is_script(base: str) -> bool:
     return base.endswith((".sh", ".bash")) or "entrypoint" in base.lower()
 
 
-def _after_script(args: list[str]) -> list[str]:
+def _after_script(args: list[str], container: bool = True) -> list[str]:
     """By convention an entrypoint script ends in ``exec "$@"``; an option first means the
-    script chooses the program itself (``if [ "${1#-}" != "$1" ]; then set -- nginx "$@"``)."""
+    script chooses the program itself (``if [ "${1#-}" != "$1" ]; then set -- nginx "$@"``).
+    The convention is the containers'; elsewhere only an absolute path is taken as a program
+    (``frrinit.sh start``: a verb)."""
     if not args or args[0].startswith("-"):
+        return []
+    if not container and not args[0].startswith("/"):
         return []
     return args
 

@@ -96,6 +96,11 @@ from unroot.sources.systemd_dropins import is_dropin, order_dropins
 _ALL64 = (1 << 64) - 1
 _KNOWN_MASK = CapSet.all().mask
 _CAP_BITS = {name: bit for bit, name in enumerate(CAP_NAMES)}
+#: an empty unit file (UR100 reports it as an info: nothing runs, nothing is judged)
+MASKED_EMPTY = (
+    "an empty unit file is masked: systemd never starts it (as with a link to /dev/null), so "
+    "nothing is checked"
+)
 _TRUE = frozenset({"1", "yes", "y", "true", "t", "on"})
 _FALSE = frozenset({"0", "no", "n", "false", "f", "off"})
 #: Options that force NoNewPrivileges=yes on a unit without CAP_SYS_ADMIN (systemd.exec(5)).
@@ -641,6 +646,8 @@ def parse_systemd(
     if path.endswith(".socket"):
         socket = parse_socket_unit(text, path, dropins)
         return ParsedFile(path, "systemd", problems=socket.problems)
+    if not text:  # systemd's null_or_empty(): an empty unit file is masked, drop-ins or not
+        return ParsedFile(path, "systemd", problems=((Location(path), MASKED_EMPTY),))
     state = _Service(path, spec=specifiers.Specifiers(unit_name(path), path))
     state.env_texts = dict(environment_files or {})
     entries, sections = read_unit(text, path, state.problems, state.placeholders)

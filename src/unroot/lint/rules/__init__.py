@@ -79,11 +79,13 @@ def file_cap_fix(situation: Situation, port: int) -> str:
     script = _script(service.image_file, base)
     if script:
         binary = script_execs(script) or "BINARY"
+        which = "" if binary != "BINARY" else ", which lint cannot see"
         return (
             f"not a file capability on {path}: it is a script ({script}), and the kernel "
             "ignores file capabilities on scripts (execve runs the interpreter; CapEff stays "
             "0), while one on the interpreter would reach every script it runs — give it to "
-            f"the server binary the script starts (`setcap 'cap_net_bind_service=+ep' {binary}` "
+            f"the server binary the script starts{which} "
+            f"(`setcap 'cap_net_bind_service=+ep' {binary}` "
             "in the RUN that installs it, if the script execs it as the same user), or bind "
             f":{port} before dropping root and pass the socket in (systemd socket activation, "
             f"`unroot run -l :{port}`)"

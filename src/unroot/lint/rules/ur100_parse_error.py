@@ -23,11 +23,20 @@ Why is this bad?
     When the variable sits in a field that decides who runs with which privileges (``user``,
     ``group_add``, ``ports``, ``volumes``, ``cap_add``, ``network_mode``, ``sysctls``,
     ``command`` …), the assumption says so: what the other rules found about that field holds
-    only for the empty value.  A systemd unit without ``ExecStart=`` (commented out, as in
+    only for the empty value.  A value that cannot be read only because a variable in it is
+    empty (``"${CALLS_PORT}:${CALLS_PORT}/udp"`` reads ``:/udp``) is the same info, saying the
+    value is not checked — never a second finding.  A required variable (``${KUBECONFIG:?}``)
+    that nothing sets is an info too, once: ``docker compose config`` refuses the project until
+    it is set, which is the deployer's job (a ``make`` target exports it), so lint assumes it
+    will be and checks the rest.  ``PWD`` (every shell sets it) is the project directory and
+    ``COMPOSE_PROJECT_NAME`` the top-level ``name:`` or the directory's name, as compose sets
+    it, each with an assumption.  A systemd unit without ``ExecStart=`` (commented out, as in
     traefik's contrib unit) is an *info*: systemd refuses to start it ("Service has no
     ExecStart= setting, which is only allowed for Type=oneshot services. Refusing."), so
     nothing runs and no other rule judges it — silence would hide that nothing was checked,
-    and an error would flag a template its project ships on purpose.  An unknown ``%``
+    and an error would flag a template its project ships on purpose.  An empty unit file is
+    masked (systemd's ``null_or_empty()``, as a link to ``/dev/null``, which the command line
+    skips with a note): an info, nothing is judged.  An unknown ``%``
     specifier in a unit is a warning: systemd ignores the setting that holds it.
 
 Example
@@ -66,6 +75,33 @@ UR100: an unset variable in user: an info, the assumption shown (exit code 0)
       web:
         image: nginx:1.27
         user: "${UID}:${GID:-1000}"
+
+UR100: a port that reads ':/udp' only because CALLS_PORT is unset: one info, not checked
+    # kind: compose
+    services:
+      calls:
+        image: calls:1
+        ports:
+          - "${CALLS_PORT}:${CALLS_PORT}/udp"
+
+UR100: a required variable nothing sets: an info (compose refuses the project until it is set)
+    # kind: compose
+    services:
+      dashboard:
+        image: dashboard:1
+        volumes:
+          - ${KUBECONFIG:?}:${KUBECONFIG:?}
+
+Okay: PWD is the project directory, as the shell that runs compose sets it
+    # kind: compose
+    services:
+      gateway:
+        image: kong:3
+        volumes:
+          - ${PWD}/kong.yml:/kong/kong.yml:ro
+
+UR100: an empty unit file is masked: an info, and nothing else is judged
+    --- rc.service
 
 UR100: a unit whose ExecStart= is commented out: an info, and nothing else is judged
     # kind: systemd
@@ -123,7 +159,7 @@ from unroot.lint.registry import Report, rule
 from unroot.sources.parsed import Location, ParsedFile
 
 _SOFT = ("variable ", "unroot pragma", "malformed unroot pragma")
-_UNSET = re.compile(r"variable (\w+) is not set(?: in ([\w.]+))?:")
+_UNSET = re.compile(r"variable (\w+)(?: and \w+)* (?:is|are) not set(?: in ([\w.]+))?:")
 #: compose fields whose value decides who runs, with which privileges, on which ports and mounts
 _DECISIVE = frozenset(
     {
@@ -164,7 +200,7 @@ def parse_error(parsed: ParsedFile) -> Iterator[Report]:
         if unset is not None:
             yield _unset_variable(location, message, unset.group(1), unset.group(2) or "")
             continue
-        if message.startswith("no ExecStart="):
+        if message.startswith(("no ExecStart=", "an empty unit file is masked")):
             yield Report(location, message, severity="info")
             continue
         soft = message.startswith(_SOFT) or "pragma" in message or "% specifier" in message
@@ -179,8 +215,20 @@ def _unset_variable(location: Location, message: str, name: str, field: str) -> 
     """An unset compose variable is an assumption, not a failure: a project's ``.env`` is
     often written at install time (mailcow's ``generate_config.sh``) or the shell exports it."""
     decisive = field in _DECISIVE or field.startswith("sysctls")
-    assumption = f"{name} is empty, as compose substitutes it when nothing sets it"
-    if decisive:
+    what = f"this {field} value" if field else "this value"
+    if " not checked: " in message:
+        assumption = (
+            f"{what} is not checked: it cannot be read while {name} is empty; set {name} in .env "
+            "and lint again to check it"
+        )
+    elif ": it is required (" in message:
+        assumption = (
+            f"{name} is set by whoever deploys the project (compose requires it); lint checks "
+            "the rest of the file with it empty"
+        )
+    else:
+        assumption = f"{name} is empty, as compose substitutes it when nothing sets it"
+    if decisive and " not checked: " not in message:
         assumption += (
             f": the findings about this service's {field} hold only for an empty {name}; set it "
             "in .env and lint again to check the value the service gets"

@@ -28,7 +28,11 @@ Use instead
     reach every script it runs.  It points to the server binary the script starts (named when
     a here-document script ends by ``exec``-ing it, through gosu, su-exec or setpriv), or to
     passing the socket in; keeping the sysctl, stated, stays an option.  (A script copied from
-    the build context is recognised by its name; lint does not read its text yet.)
+    the build context is recognised by its name; lint does not read its text yet.)  An
+    entrypoint script that picks its program itself (no arguments, or options only) while the
+    build gives some file capabilities — coturn's ``docker-entrypoint.sh --log-file=stdout``
+    ending in ``exec turnserver``, with ``setcap`` on ``turnserver`` — is not judged from the
+    script's own lack of them: the program it runs, and its capabilities, are unknown.
 
 References
     - moby/moby#41030: Docker 20.10 sets ip_unprivileged_port_start=0
@@ -61,6 +65,17 @@ Okay: the dependency on the sysctl is stated in the compose file
         build: .
         sysctls:
           - net.ipv4.ip_unprivileged_port_start=80
+
+Okay: the entrypoint script picks its program, and the build gives turnserver the capability
+    # kind: dockerfile
+    FROM debian:12-slim
+    COPY turnserver /usr/bin/turnserver
+    COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
+    RUN setcap CAP_NET_BIND_SERVICE=+ep /usr/bin/turnserver
+    USER nobody:nogroup
+    EXPOSE 80
+    ENTRYPOINT ["docker-entrypoint.sh"]
+    CMD ["--log-file=stdout"]
 
 Okay: the binary carries the file capability, so the sysctl does not matter
     # kind: dockerfile

@@ -170,7 +170,7 @@ from unroot.lint.registry import Report, rule
 from unroot.model.access import Inode, access_verdict
 from unroot.model.protected import advice
 from unroot.model.verdict import Verdict
-from unroot.situation import Situation
+from unroot.situation import NAMED_UID, Situation
 from unroot.sources._shared import absolute_paths
 from unroot.sources.parsed import Location, MountFact
 
@@ -273,14 +273,16 @@ def _report(
     for gid, name in placeholder_names().items():
         reason = reason.replace(f":{gid}", f":{name}").replace(f"group {gid}", f"group {name}")
     identity = f"{who.label} (gid {who.gid})" if not who.is_root else "root"
-    if situation.runtime.user_namespace:
+    reason = who.shown(reason)
+    if situation.runtime.user_namespace and NAMED_UID not in (who.uid, creds.uid.fs):
         identity += f", which is host uid {creds.uid.fs} under {situation.runtime.title},"
     paths = ", ".join(e.path for e, _ in denials)
     what = f" ({entry.what})" if entry.what else ""
     commands = _merge([v.fixes[0].command for _, v in denials if v.fixes and v.fixes[0].command])
     why = next((v.fixes[0].why for _, v in denials if v.fixes and v.fixes[0].command), "")
     fix = f"on the host: `{' && '.join(commands)}` — {why}" if commands else None
-    qualifier = f"g:{creds.gid.fs}" if creds.gid.fs != 0 else f"u:{creds.uid.fs}"
+    fix = who.shown(fix) if fix else None
+    qualifier = who.shown(f"g:{creds.gid.fs}" if creds.gid.fs != 0 else f"u:{creds.uid.fs}")
     for known_entry, _ in denials:
         if fix and known_entry.advice:
             fix += "; " + known_entry.advice.format(who=qualifier)

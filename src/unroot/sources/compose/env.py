@@ -54,9 +54,11 @@ def interpolate(
     env: Mapping[str, str],
     unset: list[str] | None = None,
     used: list[Use] | None = None,
+    required: list[tuple[str, str]] | None = None,
 ) -> tuple[str, list[str]]:
     """Compose interpolation of one value: ``(result, errors)``; unset names go to ``unset``,
-    every reference (nested defaults included) to ``used``."""
+    every reference (nested defaults included) to ``used``.  A required variable (``${X:?msg}``)
+    that is missing is an error, or, when ``required`` is given, ``(name, msg)`` there."""
     errors: list[str] = []
     out: list[str] = []
     i, n = 0, len(value)
@@ -76,7 +78,7 @@ def interpolate(
                 errors.append(f"invalid interpolation format in {value!r}: missing '}}'")
                 out.append(value[i:])
                 break
-            out.append(_braced(value[i + 2 : end], env, unset, errors, used))
+            out.append(_braced(value[i + 2 : end], env, unset, errors, used, required=required))
             i = end + 1
             continue
         match = _NAME.match(value, i + 1)
@@ -123,6 +125,8 @@ def _braced(
     unset: list[str] | None,
     errors: list[str],
     used: list[Use] | None,
+    *,
+    required: list[tuple[str, str]] | None = None,
 ) -> str:
     match = _NAME.match(inner)
     if match is None:
@@ -150,7 +154,7 @@ def _braced(
     if op.endswith("-"):
         if present:
             return current
-        result, sub = interpolate(arg, env, unset, used)
+        result, sub = interpolate(arg, env, unset, used, required)
         errors.extend(sub)
         return result
     if op.endswith("?"):
@@ -158,10 +162,13 @@ def _braced(
             return current
         message, sub = interpolate(arg, env, unset)
         errors.extend(sub)
-        errors.append(f"required variable {name} is missing a value: {message}".rstrip(": "))
+        if required is not None:
+            required.append((name, message))
+        else:
+            errors.append(f"required variable {name} is missing a value: {message}".rstrip(": "))
         return ""
     if present:  # "+": the replacement when set
-        result, sub = interpolate(arg, env, unset, used)
+        result, sub = interpolate(arg, env, unset, used, required)
         errors.extend(sub)
         return result
     return ""

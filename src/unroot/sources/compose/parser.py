@@ -54,6 +54,7 @@ Not read: profiles (every service counts), ``deploy``, ``COMPOSE_FILE``, remote 
 from __future__ import annotations
 
 import posixpath
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -88,6 +89,7 @@ _GO_FALSE = frozenset({"0", "f", "F", "FALSE", "false", "False"})
 _PROTOCOLS = frozenset({"tcp", "udp", "sctp"})
 _MAX_RANGE = 256  # a wider published range keeps only its privileged ports and its ends
 _BIND_PREFIXES = ("/", ".", "~")
+_VARIABLE = "variable "  # how a problem about an unset variable starts (UR100 reads it)
 IGNORE_KEY = "x-unroot-ignore"
 Reader = Callable[[str], "str | None"]
 
@@ -101,6 +103,8 @@ class _Vars(dict[str, str]):
     ) -> None:
         super().__init__(values or {})
         self.origins: dict[str, Location] = dict(origins or {})
+        #: variables lint gives a value compose would get from elsewhere, with why
+        self.assumed: dict[str, str] = dict(values.assumed) if isinstance(values, _Vars) else {}
 
 
 @dataclass
@@ -114,6 +118,9 @@ class _Ctx:
     #: per file read: the variables it is interpolated with, the directory its paths resolve from
     envs: dict[str, Mapping[str, str]] = field(default_factory=dict)
     dirs: dict[str, str] = field(default_factory=dict)
+    #: per scalar (its location): the variables left empty in its value and the field it is in;
+    #: a value that then cannot be read is not checked, which is said once, as about the variable
+    empty: dict[Location, tuple[tuple[str, ...], str]] = field(default_factory=dict)
 
     def file_of(self, node: YNode) -> str:
         return node.file or self.path
@@ -131,7 +138,34 @@ class _Ctx:
         return Location(self.file_of(node), node.line, node.column)
 
     def problem(self, node: YNode, message: str) -> None:
-        self.problems.append((self.loc(node), message))
+        location = self.loc(node)
+        found = self._emptied(node)
+        if found is None or message.startswith(_VARIABLE):
+            self.problems.append((location, message))
+            return
+        # the value could not be read because a variable in it is empty: not a second error
+        where, (names, what) = found
+        empty = " and ".join(names)
+        note = f"not checked: with {empty} empty, {message}"
+        for index, (at, said) in enumerate(self.problems):
+            if at == where and said.startswith(_VARIABLE) and " not checked: " not in said:
+                self.problems[index] = (at, f"{said}; {note}")
+                return
+        field = f" in {what}" if what else ""
+        verb = "is" if len(names) == 1 else "are"
+        self.problems.append((where, f"variable {empty} {verb} not set{field}: {note}"))
+
+    def _emptied(self, node: YNode) -> tuple[Location, tuple[tuple[str, ...], str]] | None:
+        """The scalar (``node`` or one of its mapping's values) whose value has an empty
+        variable in it, with those variables and its field."""
+        nodes = (
+            [node, *(value for _, value in node.entries())] if isinstance(node, YMap) else [node]
+        )
+        for each in nodes:
+            location = self.loc(each)
+            if location in self.empty:
+                return location, self.empty[location]
+        return None
 
     def quiet_text(self, node: YScalar) -> str:
         """The value after interpolation, problems not reported (for merge keys)."""
@@ -147,10 +181,14 @@ class _Ctx:
         before = len(self.unset)
         env = self.env_of(node)
         uses: list[Use] = []
-        result, errors = interpolate(node.text, env, self.unset, uses)
+        required: list[tuple[str, str]] = []
+        result, errors = interpolate(node.text, env, self.unset, uses, required)
         self.used.extend((use, env) for use in uses)
         field = f" in {what}" if what else ""
+        demanded = dict(required)
         for name in self.unset[before:]:
+            if name in demanded:
+                continue
             self.problem(
                 node,
                 f"variable {name} is not set{field}: compose substitutes an empty string unless "
@@ -158,8 +196,20 @@ class _Ctx:
                 + name
                 + ":-value})",
             )
+        for name, message in required:
+            if name in self.unset:
+                continue
+            self.unset.append(name)
+            self.problem(
+                node,
+                f"variable {name} is not set{field}: it is required (${{{name}:?{message}}}), so "
+                "docker compose refuses the project until the shell that runs it or .env sets it",
+            )
         for error in errors:
             self.problem(node, error)
+        emptied = [name for name, op, _, present in uses if not present and not op.endswith("-")]
+        if emptied:
+            self.empty[self.loc(node)] = (tuple(dict.fromkeys(emptied)), what)
         return result
 
     def scalar(self, node: YNode | None, what: str) -> str | None:
@@ -189,7 +239,7 @@ class _Ctx:
         if node is None:
             return None
         if isinstance(node, YScalar):
-            value = YScalar(self.text(node), "str", node.line, node.column).as_bool()
+            value = YScalar(self.text(node, what), "str", node.line, node.column).as_bool()
             if value is not None:
                 return value
         self.problem(node, f"{what}: expected true or false, found {describe(node)}")
@@ -453,7 +503,8 @@ def parse_compose(
     process = dict(env or {})
     dotenv = project.dotenv(posixpath.join(directory, ".env"), process) if path != "-" else None
     origins = {k: v for k, v in (dotenv.origins if dotenv else {}).items() if k not in process}
-    ctx.env = _Vars({**(dotenv or {}), **process}, origins)
+    ctx.env = variables = _Vars({**(dotenv or {}), **process}, origins)
+    _assume_shell_variables(ctx, project, variables, path, directory)
     files = [path]
     override = override_of(path, lambda p: project.text_of(p) is not None)
     if override is not None:
@@ -482,6 +533,37 @@ def parse_compose(
     )
 
 
+_PROJECT_NAME_DROP = re.compile(r"[^a-z0-9_-]")
+_RUN_FROM_PROJECT = "assumed: compose is run from the project directory"
+
+
+def _assume_shell_variables(
+    ctx: _Ctx, project: _Project, env: _Vars, path: str, directory: str
+) -> None:
+    """The variables compose's own run sets when nothing else does: ``PWD`` (every shell and
+    ``make`` export it; compose is assumed run from the project directory) and
+    ``COMPOSE_PROJECT_NAME`` (compose sets it from the top-level ``name:``, else from the
+    project directory's name, lowercased, other than ``[a-z0-9_-]`` dropped)."""
+    if "PWD" not in env and path != "-":
+        # a relative path resolves from the project directory: "." is that directory
+        env["PWD"] = directory if directory.startswith("/") else "."
+        env.assumed["PWD"] = _RUN_FROM_PROJECT
+    if "COMPOSE_PROJECT_NAME" in env:
+        return
+    name: str | None = None
+    for root in project.documents(path):
+        node = root.get("name")
+        if isinstance(node, YScalar) and not node.is_null:
+            name = ctx.quiet_text(node)
+            reason = "from the top-level name:"
+    if not name and directory and path != "-":
+        name = posixpath.basename(posixpath.normpath(directory))
+        reason = "the project directory's name, compose's default"
+    if name:
+        env["COMPOSE_PROJECT_NAME"] = _PROJECT_NAME_DROP.sub("", name.lower())
+        env.assumed["COMPOSE_PROJECT_NAME"] = f"assumed: {reason}"
+
+
 def _add_missing(env: _Vars, found: _Vars | None) -> None:
     """An included project's own variables, for the names the including project leaves unset."""
     if found is None:
@@ -502,6 +584,10 @@ def _notes(used: list[tuple[Use, Mapping[str, str]]]) -> tuple[str, ...]:
     notes: list[str] = []
     for (name, op, expression, substituted), env in used:
         origin = env.origins.get(name) if isinstance(env, _Vars) else None
+        assumed = env.assumed.get(name) if isinstance(env, _Vars) else None
+        if substituted and assumed is not None:
+            notes.append(f"{name}={env.get(name, '')} ({assumed})")
+            continue
         where = f"{origin.file}:{origin.line}" if origin else "the environment compose runs in"
         if substituted:
             value = env.get(name, "").translate(_VISIBLE)
