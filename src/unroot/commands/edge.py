@@ -92,7 +92,11 @@ class _Closed:
     def _fail(self, *_: object) -> NoReturn:
         raise _OutputError(f"{self.name} is closed")
 
-    read = readline = write = fileno = _fail
+    read = readline = write = _fail
+
+    def fileno(self) -> int:
+        """As a closed descriptor's would: callers that probe (isatty) already expect it."""
+        raise OSError(9, "Bad file descriptor")  # EBADF
 
     @property
     def buffer(self) -> _Closed:
