@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from unroot import __version__
-from unroot.commands.edge import argument_parser_class, guarded
+from unroot.commands.edge import argument_parser_class, guard_streams, guarded
 
 # `unroot run` must start fast (its latency is the service's start-up): argparse, typing and
 # collections are imported only when needed, and `run` has a fast path that needs none of them.
@@ -66,6 +66,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the process's own command line: its streams are the CLI's to guard
+        guard_streams()
 
     def run() -> int:
         if args_list[:1] == ["run"]:

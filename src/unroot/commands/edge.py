@@ -82,17 +82,115 @@ def report(exc: UnrootError) -> int:
     return exc.exit_code
 
 
+class _Closed:
+    """What stands for a standard stream the process was started without (``>&-``, ``<&-``):
+    reading or writing it is one line and exit 2, not an AttributeError on None."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def _fail(self, *_: object) -> NoReturn:
+        raise _OutputError(f"{self.name} is closed")
+
+    read = readline = write = _fail
+
+    def fileno(self) -> int:
+        """As a closed descriptor's would: callers that probe (isatty) already expect it."""
+        raise OSError(9, "Bad file descriptor")  # EBADF
+
+    @property
+    def buffer(self) -> _Closed:
+        return self
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
+class _Checked:
+    """Standard output whose write errors (a full disk, an I/O error) are one line and exit 2:
+    a report that could not be written must never look like a run with findings (exit 1)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _write_failed(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise _write_failed(exc) from exc
+
+
+class _OutputError(UsageError):
+    """Standard output could not be written."""
+
+
+def _write_failed(exc: OSError) -> UsageError:
+    return _OutputError(f"cannot write standard output: {exc.strerror or exc}")
+
+
+def guard_streams() -> None:
+    """The process's standard streams as the CLI needs them: a closed one is :class:`_Closed`,
+    standard output reports a failed write as an UnrootError (see :func:`guarded`)."""
+    if sys.stdin is None:
+        sys.stdin = _Closed("standard input")
+    if sys.stderr is None:  # nowhere to say anything: say it nowhere (not on stdout)
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    if sys.stdout is None:
+        sys.stdout = _Closed("standard output")
+    elif not isinstance(sys.stdout, _Checked):
+        sys.stdout = _Checked(sys.stdout)
+
+
+def _discard_stdout() -> None:
+    """Point file descriptor 1 at /dev/null: the interpreter's flush at exit must not fail
+    again (a second message, exit 120) once the failure was said.  Only in the process the
+    CLI guards (:func:`guard_streams`), never in a test calling a command in-process."""
+    if not isinstance(sys.stdout, _Checked):
+        return
+    import contextlib
+
+    with contextlib.suppress(OSError, UnrootError):
+        sys.stdout.flush()
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, UnrootError, AttributeError, ValueError):
+        pass
+
+
 def guarded(run: Callable[[], int]) -> int:
     """``run()`` with the CLI's contract: an UnrootError is one line and its exit code; ^C is
-    130; a reader gone away (``unroot caps scan / | head``) is not an error worth a line."""
+    130; a reader gone away (``unroot caps scan / | head``) is not an error worth a line; a
+    standard output that cannot be written (closed, full) is one line and 2."""
     try:
-        return run()
+        code = run()
+        sys.stdout.flush()  # a failure to write the end of the report is this run's failure
+        return code
     except UnrootError as exc:
+        if isinstance(exc, _OutputError):
+            _discard_stdout()
         return report(exc)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
-        sys.stderr.close()
+        _discard_stdout()
         return 0
 
 

@@ -9,9 +9,11 @@ then ``UNROOT_*`` variables, then the config (:mod:`unroot.lint.settings`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, TextIO
 
 from unroot.errors import UsageError
@@ -21,6 +23,7 @@ from unroot.sources.kinds import NAMES as KINDS
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from unroot.lint.config import LintConfig
     from unroot.lint.engine import LintResult
     from unroot.lint.settings import Settings
 
@@ -107,6 +110,7 @@ def _add_ci_arguments(parser: Any) -> None:
 
 
 def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:
+    from unroot.commands.edge import one_line
     from unroot.lint.config import load_config
     from unroot.lint.engine import LintOptions, lint_paths
     from unroot.lint.settings import resolve
@@ -119,6 +123,8 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
         raise UsageError("--stdin-filename names standard input: give - among the paths")
     start = next((p for p in paths if p != "-"), args.stdin_filename or ".")
     config = load_config(start, settings.config)
+    if destination is not None:  # refused before any work when it is named
+        _refuse_input(destination, (*paths, *_config_paths(config)))
     _check_named(settings)
     options = LintOptions(
         kind=args.kind,
@@ -136,19 +142,21 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
         stdin_text = read_stdin(stdin or sys.stdin, args.stdin_filename or "standard input")
     result = lint_paths(paths, options, stdin_text=stdin_text, stdin_name=args.stdin_filename)
     for path, reason in result.skipped:
-        print(f"unroot: skipped {path}: {reason}", file=sys.stderr)
+        print(f"unroot: skipped {one_line(path)}: {one_line(reason)}", file=sys.stderr)
     for warning in result.warnings:
-        print(f"unroot: warning: {warning}", file=sys.stderr)
+        print(f"unroot: warning: {one_line(warning)}", file=sys.stderr)
     if destination is None:
         out.write(_render(settings, args.compact, result, out))
         out.flush()
     else:
-        _write_atomically(destination, _render(settings, args.compact, result, None))
+        _refuse_input(destination, (*paths, *result.read, *_config_paths(config)))
+        _write(destination, _render(settings, args.compact, result, None))
     return result.exit_code
 
 
 def _check_named(settings: Settings) -> None:
     """An unknown rule in --severity is an error; in --select/--ignore a warning."""
+    from unroot.commands.edge import one_line
     from unroot.lint.engine import unknown_selectors
     from unroot.lint.registry import load_rules
 
@@ -161,7 +169,8 @@ def _check_named(settings: Settings) -> None:
     for where, selectors in settings.named:
         for selector in unknown_selectors(selectors, rules):
             print(
-                f"unroot: warning: {where}: {selector!r} names no rule (ignored)", file=sys.stderr
+                f"unroot: warning: {one_line(where)}: {selector!r} names no rule (ignored)",
+                file=sys.stderr,
             )
 
 
@@ -215,30 +224,125 @@ def _isatty(stream: TextIO) -> bool:
 
 
 # -- --output -----------------------------------------------------------------------------------
-def _destination(output: str | None) -> str | None:
-    """``--output``'s path (None: standard output), checked before any work is done."""
+@dataclass(frozen=True)
+class Destination:
+    """Where ``--output`` writes: ``path`` (a symlink's target, resolved), replaced atomically;
+    or, when ``through`` (a device, a FIFO: ``/dev/null``, ``/dev/stdout``), opened and written
+    as it is, never replaced."""
+
+    named: str
+    path: str
+    through: bool = False
+
+
+def _destination(output: str | None) -> Destination | None:
+    """``--output``'s destination (None: standard output), checked before any work is done."""
+    import stat
+
+    from unroot.lint.inputs import what_is
+
     if output is None or output == "-":
         return None
     if not output:
         raise UsageError("--output: empty file name")
-    directory = os.path.dirname(output) or "."
+    try:
+        info: os.stat_result | None = os.stat(output)
+    except (FileNotFoundError, NotADirectoryError):  # a new file: its directory is checked
+        info = None
+    except OSError as exc:
+        raise UsageError(f"--output {output}: {exc.strerror or exc}") from exc
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"--output {output}: is a directory")
+    if info is not None and stat.S_ISSOCK(info.st_mode):
+        raise UsageError(f"--output {output}: {what_is(info.st_mode)}, not a file")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        return Destination(output, output, through=True)
+    path = os.path.realpath(output) if os.path.islink(output) else output
+    directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         what = "not a directory" if os.path.exists(directory) else "no such directory"
         raise UsageError(f"--output {output}: {what}: {directory!r}")
-    if os.path.isdir(output):
-        raise UsageError(f"--output {output}: is a directory")
-    return output
+    return Destination(output, path)
 
 
-def _write_atomically(path: str, text: str) -> None:
+def _config_paths(config: LintConfig) -> tuple[str, ...]:
+    return (config.path,) if config.path else ()
+
+
+def _refuse_input(destination: Destination, read: Iterable[str]) -> None:
+    """UsageError when ``--output`` names a file lint read (an input, a Dockerfile reached
+    through a compose ``build:``, the config file): writing the report would destroy it."""
+    if destination.through:
+        return
+    try:
+        info = os.stat(destination.path)
+    except OSError:
+        return  # a new file is no input
+    resolved = os.path.realpath(destination.path)
+    for path in read:
+        if path == "-":
+            continue
+        try:
+            other = os.stat(path)
+        except OSError:
+            continue
+        same = (other.st_dev, other.st_ino) == (info.st_dev, info.st_ino)
+        if same or os.path.realpath(path) == resolved:
+            raise UsageError(f"--output {destination.named} is one of the inputs (not written)")
+
+
+def _write(destination: Destination, text: str) -> None:
+    """The report into ``destination``: written through a device or FIFO, else atomically."""
+    if not destination.through:
+        _write_atomically(destination.path, text, named=destination.named)
+        return
+    try:
+        with open(
+            destination.path if (fd := _own_descriptor(destination.path)) is None else fd,
+            "w",
+            encoding="utf-8",
+            errors="surrogateescape",
+            newline="",
+        ) as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise UsageError(
+            f"--output {destination.named}: cannot write: {exc.strerror or exc}"
+        ) from exc
+
+
+def _own_descriptor(path: str) -> int | None:
+    """A duplicate of this process's standard output or error when ``path`` is it
+    (``/dev/stdout``, ``/proc/self/fd/1``): written as it is, not opened again, which a user
+    may not be allowed to do (a pipe another user made)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    for fd in (1, 2):
+        try:
+            mine = os.fstat(fd)
+        except OSError:
+            continue
+        if (mine.st_dev, mine.st_ino) == (info.st_dev, info.st_ino):
+            return os.dup(fd)
+    return None
+
+
+def _write_atomically(path: str, text: str, named: str | None = None) -> None:
     """``text`` into ``path`` through a temporary file in its directory and a rename: a reader
-    (or a crash) sees the old file or the whole new one, never half of it."""
+    (or a crash) sees the old file or the whole new one, never half of it.  A file replaced
+    keeps its mode and (as root; else its group when allowed) its owner."""
     import tempfile
 
     directory = os.path.dirname(path) or "."
     try:
-        mode = os.stat(path).st_mode & 0o7777
+        old: os.stat_result | None = os.stat(path)
     except OSError:
+        old = None
+    if old is not None:
+        mode = old.st_mode & 0o7777
+    else:
         umask = os.umask(0)
         os.umask(umask)
         mode = 0o666 & ~umask
@@ -247,14 +351,24 @@ def _write_atomically(path: str, text: str) -> None:
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.")
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as handle:
             handle.write(text)
-        os.chmod(temporary, mode)
+        if old is not None:
+            _keep_owner(temporary, old)
+        os.chmod(temporary, mode)  # after chown, which clears set-id bits
         os.replace(temporary, path)
         temporary = None
     except OSError as exc:
-        raise UsageError(f"--output {path}: cannot write: {exc.strerror or exc}") from exc
+        raise UsageError(f"--output {named or path}: cannot write: {exc.strerror or exc}") from exc
     finally:
         if temporary is not None:
             os.unlink(temporary)
+
+
+def _keep_owner(path: str, old: os.stat_result) -> None:
+    if os.geteuid() == 0:
+        os.chown(path, old.st_uid, old.st_gid)
+        return
+    with contextlib.suppress(PermissionError):  # a user may give it a group of theirs
+        os.chown(path, -1, old.st_gid)
 
 
 def run_lint(argv: Sequence[str], stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:

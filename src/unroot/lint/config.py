@@ -218,6 +218,27 @@ def load_config_file(path: str) -> LintConfig:
     return config_from_mapping(data, path)
 
 
+def _check_config_file(path: str) -> None:
+    """UsageError naming what ``--config``/UNROOT_CONFIG's ``path`` is when it is no readable
+    regular file: missing, a directory, a device, not readable."""
+    import stat
+
+    from unroot.lint.inputs import what_is
+
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such config file") from None
+    except OSError as exc:
+        raise UsageError(f"{path}: config file: {(exc.strerror or str(exc)).lower()}") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"{path}: config file: is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"{path}: config file: {what_is(info.st_mode)}, not a regular file")
+    if not os.access(path, os.R_OK):
+        raise UsageError(f"{path}: config file: permission denied")
+
+
 def find_config(start: str) -> str | None:
     """The config file that governs ``start`` (a directory or a file), or None."""
     directory = os.path.abspath(start if os.path.isdir(start) else os.path.dirname(start) or ".")
@@ -242,8 +263,7 @@ def _has_tool_unroot(path: str) -> bool:
 def load_config(start: str = ".", explicit: str | None = None) -> LintConfig:
     """``--config FILE`` when given, else the file found from ``start``, else the defaults."""
     if explicit is not None:
-        if not os.path.isfile(explicit):
-            raise UsageError(f"{explicit}: no such config file")
+        _check_config_file(explicit)
         return load_config_file(explicit)
     found = find_config(start)
     return load_config_file(found) if found else LintConfig()

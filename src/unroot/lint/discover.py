@@ -275,8 +275,10 @@ def discover(
                 elif detected is not None and (kind is None or detected == kind):
                     add(file, detected)
             continue
-        if not os.path.exists(path):
-            raise UsageError(f"{path}: no such file or directory")
+        try:
+            os.stat(path)
+        except OSError as exc:  # missing, or in a directory this user may not search
+            raise UsageError(f"{path}: {(exc.strerror or 'cannot stat').lower()}") from None
         if kind_by_name(path) == "systemd" and os.path.realpath(path) == os.devnull:
             skip(path, MASKED)  # systemd never starts it: nothing to lint, nothing wrong
             continue

@@ -91,6 +91,9 @@ class LintResult:
     not_read: tuple[tuple[str, str], ...] = ()
     #: things the user wrote that had no effect (a rule id no rule has), one line each
     warnings: tuple[str, ...] = ()
+    #: every file read (inputs and the files they refer to: a Dockerfile of a compose build:,
+    #: an ``.env``, a drop-in), so that ``--output`` never overwrites one
+    read: tuple[str, ...] = ()
 
     @property
     def failed(self) -> bool:
@@ -413,7 +416,14 @@ def lint_paths(
             inputs.append((name, kind, stdin_text or ""))
         else:
             inputs.append((path, kind, read_text(path)))
-    result = lint_texts(inputs, options, read=_reader, list_dir=_conf_names)
+    referred: list[str] = []
+
+    def reader(path: str) -> str | None:
+        referred.append(path)
+        return _reader(path)
+
+    result = lint_texts(inputs, options, read=reader, list_dir=_conf_names)
+    result = replace(result, read=(*(p for p, _ in found if p != "-"), *referred))
     sources = helm_sources(stdin_text) if stdin_text and ("-", "k8s") in found else ()
     if sources:
         findings = (map_rendered(f, name, sources) for f in result.findings)

@@ -13,22 +13,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from unroot.lint.findings import Finding
+from unroot.lint.formatters.text import folded
 from unroot.lint.registry import RuleInfo
-
-
-def _one_line(text: str) -> str:
-    """Whitespace folded; control characters and undecodable bytes escaped."""
-    text = " ".join(text.split())
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
 
 
 def line(finding: Finding) -> str:
     return (
-        f"{_one_line(finding.file)}:{max(1, finding.line)}:{max(1, finding.column)}: "
-        f"{finding.severity}: {_one_line(finding.message)} [{finding.rule}]"
+        f"{folded(finding.file)}:{max(1, finding.line)}:{max(1, finding.column)}: "
+        f"{finding.severity}: {folded(finding.message)} [{finding.rule}]"
     )
 
 

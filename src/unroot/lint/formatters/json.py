@@ -29,4 +29,16 @@ def render(
     }
     if skipped:
         document["skipped"] = [{"path": path, "reason": reason} for path, reason in skipped]
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return json.dumps(_utf8(document), indent=2, ensure_ascii=False) + "\n"
+
+
+def _utf8(value: object) -> object:
+    """The document with every string valid UTF-8: a byte that is not (a file name's, kept by
+    ``surrogateescape``) is written ``\\xNN``, as the gnu and text formats show it."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {_utf8(k): _utf8(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_utf8(v) for v in value]
+    return value

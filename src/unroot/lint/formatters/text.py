@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 
+from unroot.commands.edge import one_line
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.registry import RuleInfo
 from unroot.wrapping import DEFAULT_WIDTH, wrap
@@ -25,6 +26,12 @@ _NOT_READ = ("template", "unit template", "Quadlet unit")  # the summary's order
 
 def _paint(text: str, what: str, color: bool) -> str:
     return f"\x1b[{_COLORS[what]}m{text}\x1b[0m" if color else text
+
+
+def folded(text: str) -> str:
+    """A message (from a file's contents) as one line: whitespace folded (it is wrapped
+    anyway), control characters and undecodable bytes escaped, as the gnu format does."""
+    return one_line(" ".join(text.split()))
 
 
 def _plural(count: int, word: str) -> str:
@@ -46,7 +53,7 @@ def _assumptions(finding: Finding, width: int) -> list[str]:
     label = " " * 11 + "assumes: "
     for i, assumption in enumerate(finding.assumptions):
         first = label if i == 0 else " " * len(label)
-        lines.extend(wrap(assumption, width, first, " " * len(label)))
+        lines.extend(wrap(folded(assumption), width, first, " " * len(label)))
     return lines
 
 
@@ -64,15 +71,15 @@ def render(
     del rules
     out: list[str] = []
     for path, group in groupby(sorted(findings), key=lambda f: f.file):
-        out.append(_paint(path, "file", color))
+        out.append(_paint(one_line(path), "file", color))
         for finding in group:
             where = f"{finding.line}:{finding.column}"
             severity = _paint(f"{finding.severity:<7}", finding.severity, color)
             head = f"  {where:>7}  {severity}  {finding.rule} {finding.topic}"
             out.append(head)
-            out.extend(wrap(finding.message, width, " " * 11, " " * 11))
+            out.extend(wrap(folded(finding.message), width, " " * 11, " " * 11))
             if finding.fix:
-                fix = wrap(finding.fix, width, " " * 11 + "fix: ", " " * 16)
+                fix = wrap(folded(finding.fix), width, " " * 11 + "fix: ", " " * 16)
                 out.extend(_paint(line, "fix", color) for line in fix)
             if not compact:
                 out.extend(_paint(line, "dim", color) for line in _assumptions(finding, width))
@@ -85,7 +92,7 @@ def render(
     else:
         out.append(f"no findings in {scanned}")
     if len(unread) == 1:
-        out[-1] += f"; could not read {unread[0][0]}: {unread[0][1]}"
+        out[-1] += f"; could not read {one_line(unread[0][0])}: {unread[0][1]}"
     elif unread:
         out[-1] += f"; could not read {len(unread)} paths (listed on stderr)"
     if not_read:
