@@ -132,7 +132,15 @@ def test_a_deep_tree_is_walked_without_recursion(
     os.chdir(tmp_path)
     write(tmp_path, "/".join(["d"] * 5) + "/compose.yaml", COMPOSE)
     unread: list[tuple[str, str]] = []
-    found = discover([str(deep)], unread=unread)
+    try:
+        found = discover([str(deep)], unread=unread)
+    finally:  # shutil.rmtree (pytest's clean-up) recurses too: remove the chain bottom up
+        os.remove(os.path.join(*["d"] * 5, "compose.yaml"))
+        os.chdir(os.path.join(*["d"] * 2000))
+        for _ in range(2000):
+            os.chdir("..")
+            os.rmdir("d")
+        os.chdir(tmp_path)
     assert [os.path.relpath(p, tmp_path) for p, _ in found] == [
         "Dockerfile",
         "d/d/d/d/d/compose.yaml",

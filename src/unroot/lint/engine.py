@@ -286,6 +286,11 @@ def _selected(finding: Finding, options: LintOptions, rules: Mapping[str, RuleIn
     info = rules.get(finding.rule)
     if info is None:  # pragma: no cover - every finding comes from a registered rule
         return True
+    return _active(info, options)
+
+
+def _active(info: RuleInfo, options: LintOptions) -> bool:
+    """The rule runs: ``--select`` (else the config's ``select``) names it, no ignore does."""
     select = options.select if options.select is not None else options.config.select
     if select is not None and not any(matches(s, info) for s in select):
         return False
@@ -308,6 +313,10 @@ def lint_texts(
     if threshold not in THRESHOLDS:
         raise UsageError(f"--failure-threshold {threshold!r}: expected {'|'.join(THRESHOLDS)}")
     rules = load_rules()
+    if not any(_active(info, options) for info in rules.values()):
+        raise UsageError(
+            "no rule selected: select and ignore leave no rule to run (unroot rules lists them)"
+        )
     filesystem = Files(read, list_dir, key=path_key, like=path_like)
     parsed = _parse_all(inputs, filesystem, config.builder)
     parsed, dockerfiles = join_dockerfiles(
@@ -402,6 +411,8 @@ def lint_paths(
         not_read=not_read,
         stdin_kind=stdin_kind(stdin_text or "", name, options.kind) if from_stdin else None,
     )
+    if not found and not skipped:
+        raise UsageError(nothing_found(paths, options.kind))
     inputs: list[tuple[str, str, Text]] = []
     for path, kind in found:
         if path == "-":
@@ -423,6 +434,24 @@ def lint_paths(
             result, skipped=tuple(skipped), unread=tuple(unread), not_read=tuple(not_read)
         )
     return result
+
+
+#: what each kind is called in "nothing found" (``--kind``)
+_KIND_NAMES = {
+    "dockerfile": "Dockerfile",
+    "compose": "compose file",
+    "k8s": "Kubernetes manifest",
+    "systemd": "systemd unit",
+}
+
+
+def nothing_found(paths: Sequence[str], kind: str | None) -> str:
+    """The usage error of a search that found no input at all (an empty directory, ``--kind``
+    or ``exclude`` leaving nothing): a CI gate that lints zero files must not pass."""
+    names = list(_KIND_NAMES.values())
+    what = _KIND_NAMES.get(kind or "", "") or f"{', '.join(names[:-1])} or {names[-1]}"
+    where = " ".join(paths) or "."
+    return f"no {what} found in {where}" + (f" (--kind {kind})" if kind else "")
 
 
 def _conf_names(directory: str) -> list[str]:
