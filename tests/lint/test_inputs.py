@@ -515,3 +515,50 @@ def test_stdin_filename_finds_the_config_beside_it(tmp_path: Path) -> None:
     named = str(tmp_path / "app" / "Dockerfile")
     assert run(["-", "--stdin-filename", named], stdin=BRIDGE)[0] == 0  # UR106 ignored there
     assert run(["-"], stdin=BRIDGE)[0] == 1
+
+
+# -- a UTF-8 byte order mark --------------------------------------------------------------------
+_POD_JSON = (
+    '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":'
+    '[{"name":"c","image":"nginx","securityContext":{"runAsUser":0}}]}}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("Dockerfile", "FROM alpine\nUSER root\nEXPOSE 80\n"),
+        ("build.txt", "FROM alpine\nUSER root\n"),  # by content: the first instruction
+        ("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n"
+         "  - {name: c, image: x, securityContext: {runAsUser: 0}}\n"),
+        ("pod.json", _POD_JSON),  # line 1 holds the finding: its column must not move
+        ("deploy.yaml", "services:\n  web: {image: nginx, user: root}\n"),
+        ("a.service", "[Service]\nExecStart=/bin/x --port 80\n"),
+    ],
+)  # fmt: skip
+def test_a_byte_order_mark_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str
+) -> None:
+    """Docker, kubectl and systemd skip a leading UTF-8 BOM: lint reads the same text, from a
+    file or standard input, with the same lines and columns."""
+    plain = tmp_path / "plain" / name
+    bom = tmp_path / "bom" / name
+    for path, data in ((plain, text.encode()), (bom, b"\xef\xbb\xbf" + text.encode())):
+        path.parent.mkdir()
+        path.write_bytes(data)
+    monkeypatch.chdir(tmp_path / "plain")
+    expected = run(["-f", "gnu", name])
+    assert expected[1]  # a finding to compare
+    monkeypatch.chdir(tmp_path / "bom")
+    assert run(["-f", "gnu", name]) == expected
+    with open(name, "rb") as piped_in:
+        piped = cli("lint", "-f", "gnu", "--stdin-filename", name, "-", stdin=piped_in.fileno())
+    assert (piped.returncode, piped.stdout) == expected
+    if not name.endswith(".service"):  # a unit's type is in its name
+        with open(name, "rb") as piped_in:
+            by_text = cli("lint", "-f", "gnu", "-", stdin=piped_in.fileno())
+        assert by_text.stderr == ""
+        assert (by_text.returncode, by_text.stdout) == (
+            expected[0],
+            expected[1].replace(f"{name}:", "-:"),
+        )
