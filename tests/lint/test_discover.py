@@ -62,6 +62,12 @@ def test_kind_by_name(name: str, kind: str | None) -> None:
         ("spec:\n  apiVersion: v1\n  kind: x\n", None),  # not top-level
         ("apiVersion: v2\nname: chart\n", None),  # a Helm Chart.yaml has no kind
         ("replicaCount: 1\n", None),
+        ('"apiVersion": v1\n"kind": Pod\n', "k8s"),  # quoted keys are the same keys
+        ("'apiVersion': v1\nkind: Pod\n", "k8s"),
+        ("'services':\n  web: {image: nginx}\n", "compose"),
+        ('"services" :\n  web: {image: nginx}\n', "compose"),
+        ("\"apiVersion': v1\nkind: Pod\n", None),  # not one quoted key
+        ("x: 'services':\n", None),
     ],
 )
 def test_kind_by_content(text: str, kind: str | None) -> None:
