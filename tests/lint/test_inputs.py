@@ -452,6 +452,14 @@ def test_nothing_readable_is_exit_2(shared_tree: Path) -> None:
         ("pkg/build/dockerfile_test.go", False),
         ("lib/dockerfile-utils.ts", False),
         ("images/Dockerfile.j2", False),
+        ("deploy/web.service", True),
+        ("units/web.service.d/override.conf", True),  # drop-ins: lint reads them with the unit
+        ("web.socket.d/10-port.conf", True),
+        ("etc/systemd/system/service.d/limits.conf", True),
+        ("web.service.d/notes.txt", False),
+        ("web.service.d/sub/x.conf", False),
+        ("etc/nginx/conf.d/site.conf", False),
+        ("web.target.d/x.conf", False),
     ],
 )
 def test_the_pre_commit_hook_passes_the_names_lint_reads(path: str, *, passed: bool) -> None:
