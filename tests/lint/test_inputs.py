@@ -570,3 +570,53 @@ def test_a_byte_order_mark_is_dropped(
             expected[0],
             expected[1].replace(f"{name}:", "-:"),
         )
+
+
+_HELM_TWO = """---
+# Source: web/templates/a.yaml
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  containers: [{name: c, image: x, volumeMounts: [{name: nope, mountPath: /x}]}]
+---
+# Source: web/templates/b.yaml
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  containers: [{name: c, image: x, volumeMounts: [{name: nope, mountPath: /x}]}]
+---
+# Source: web/templates/disabled.yaml
+# nothing rendered
+"""
+
+
+def test_helm_stdin_counts_each_template_as_a_file() -> None:
+    """The summary counts the files the findings are grouped under: each template."""
+    code, out = run(["-", "--format", "gnu"], stdin=_HELM_TWO)
+    assert code == 1
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        "web/templates/a.yaml",
+        "web/templates/b.yaml",
+    ]
+    assert run(["-"], stdin=_HELM_TWO)[1].endswith("2 findings (2 errors) in 2 files\n")
+    code, out = run(["-", "--format", "json"], stdin=_HELM_TWO)
+    assert json.loads(out)["files"] == ["web/templates/a.yaml", "web/templates/b.yaml"]
+
+
+@pytest.mark.parametrize("source", ["../../etc/passwd", "/etc/passwd", "web/../../x.yaml"])
+def test_a_helm_source_out_of_the_chart_is_not_a_file_name(source: str) -> None:
+    """``# Source:`` is the input's text: a path that is absolute or climbs out with ``..``
+    does not name the findings (a SARIF uri file:///etc/passwd); they stay on ``-``."""
+    text = _HELM_TWO.replace("web/templates/b.yaml", source)
+    code, out = run(["-", "--format", "sarif"], stdin=text)
+    assert code == 1
+    uris = [
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        for result in json.loads(out)["runs"][0]["results"]
+        for location in result["locations"]
+    ]
+    assert sorted(uris) == ["-", "web/templates/a.yaml"]
+    assert "file:///etc" not in out
+    assert run(["-"], stdin=text)[1].endswith("2 findings (2 errors) in 2 files\n")

@@ -37,7 +37,7 @@ from unroot.lint.discover import discover, path_key, path_like
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.inputs import read_bytes
 from unroot.lint.registry import RuleInfo, load_rules, matches
-from unroot.lint.rendered import helm_sources, map_rendered
+from unroot.lint.rendered import helm_sources, map_rendered, rendered_files
 from unroot.situation import Situation, build_situations
 from unroot.sources.builds import join_dockerfiles
 from unroot.sources.files import Files, Lister, Reader
@@ -427,8 +427,11 @@ def lint_paths(
     result = lint_texts(inputs, options, read=_reader, list_dir=_conf_names)
     sources = helm_sources(stdin_text) if stdin_text and ("-", "k8s") in found else ()
     if sources:
-        findings = (map_rendered(f, name, sources) for f in result.findings)
-        result = replace(result, findings=tuple(sorted(findings)))
+        findings = tuple(sorted(map_rendered(f, name, sources) for f in result.findings))
+        stdin_files = rendered_files(stdin_text or "", sources, name)
+        stdin_files = (*stdin_files, *(f.file for f in findings if f.file not in stdin_files))
+        files = (g for f in result.files for g in (stdin_files if f == name else (f,)))
+        result = replace(result, findings=findings, files=tuple(dict.fromkeys(files)))
     if skipped:
         result = replace(
             result, skipped=tuple(skipped), unread=tuple(unread), not_read=tuple(not_read)
