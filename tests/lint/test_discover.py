@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from unroot.errors import UsageError
-from unroot.lint.discover import UNKNOWN_KIND, discover
+from unroot.lint.discover import MAX_DEPTH, TOO_DEEP, UNKNOWN_KIND, discover
 from unroot.sources.kinds import kind_by_content, kind_by_name
 
 K8S = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n"
@@ -62,6 +62,12 @@ def test_kind_by_name(name: str, kind: str | None) -> None:
         ("spec:\n  apiVersion: v1\n  kind: x\n", None),  # not top-level
         ("apiVersion: v2\nname: chart\n", None),  # a Helm Chart.yaml has no kind
         ("replicaCount: 1\n", None),
+        ('"apiVersion": v1\n"kind": Pod\n', "k8s"),  # quoted keys are the same keys
+        ("'apiVersion': v1\nkind: Pod\n", "k8s"),
+        ("'services':\n  web: {image: nginx}\n", "compose"),
+        ('"services" :\n  web: {image: nginx}\n', "compose"),
+        ("\"apiVersion': v1\nkind: Pod\n", None),  # not one quoted key
+        ("x: 'services':\n", None),
     ],
 )
 def test_kind_by_content(text: str, kind: str | None) -> None:
@@ -115,6 +121,60 @@ def test_symlink_loops_are_cut(tmp_path: Path) -> None:
     (tmp_path / "a" / "broken.service").symlink_to(tmp_path / "missing")
     found = discover([str(tmp_path)])
     assert [os.path.relpath(p, tmp_path) for p, _ in found] == ["a/compose.yaml"]
+
+
+def test_a_deep_tree_is_walked_without_recursion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """2000 levels (os.walk's recursion raised RecursionError): the search stops at MAX_DEPTH
+    with a note, and what lies above it is found."""
+    write(tmp_path, "Dockerfile", "FROM alpine\n")
+    deep = tmp_path
+    monkeypatch.chdir(tmp_path)  # relative names: the full path of 2000 levels is over PATH_MAX
+    name = "d"
+    for _ in range(2000):
+        os.mkdir(name)
+        os.chdir(name)
+    os.chdir(tmp_path)
+    write(tmp_path, "/".join(["d"] * 5) + "/compose.yaml", COMPOSE)
+    unread: list[tuple[str, str]] = []
+    try:
+        found = discover([str(deep)], unread=unread)
+    finally:  # shutil.rmtree (pytest's clean-up) recurses too: remove the chain bottom up
+        os.remove(os.path.join(*["d"] * 5, "compose.yaml"))
+        os.chdir(os.path.join(*["d"] * 2000))
+        for _ in range(2000):
+            os.chdir("..")
+            os.rmdir("d")
+        os.chdir(tmp_path)
+    assert [os.path.relpath(p, tmp_path) for p, _ in found] == [
+        "Dockerfile",
+        "d/d/d/d/d/compose.yaml",
+    ]
+    ((path, reason),) = unread
+    assert reason == TOO_DEEP
+    assert os.path.relpath(path, tmp_path) == "/".join(["d"] * (MAX_DEPTH + 1))
+
+
+def test_symlinked_directories_are_not_followed(tmp_path: Path) -> None:
+    """A link out of the tree (to another directory, as a link to / would be) is not followed,
+    nor a file link whose target is outside; a file link inside the tree is read."""
+    root = tmp_path / "repo"
+    outside = tmp_path / "elsewhere"
+    write(outside, "Dockerfile", "FROM alpine\n")
+    write(outside, "web.service", "[Service]\nExecStart=/bin/true\n")
+    write(root, "app/compose.yaml", COMPOSE)
+    (root / "hostroot").symlink_to(outside, target_is_directory=True)
+    (root / "web.service").symlink_to(outside / "web.service")
+    (root / "Dockerfile").symlink_to(root / "app" / "compose.yaml")  # inside: read
+    found = discover([str(root)])
+    assert [os.path.relpath(p, root) for p, _ in found] == ["Dockerfile", "app/compose.yaml"]
+
+
+def test_a_link_loop_named_explicitly_says_so(tmp_path: Path) -> None:
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop1")
+    with pytest.raises(UsageError, match="loop1: too many levels of symbolic links"):
+        discover([str(tmp_path / "loop1")])
 
 
 def test_explicit_files(tmp_path: Path) -> None:

@@ -177,6 +177,35 @@ SKIP_NOTE = (
 )
 
 
+@pytest.mark.parametrize(
+    ("argv", "config", "error"),
+    [
+        ([], "", "no Dockerfile, compose file, Kubernetes manifest or systemd unit found in {}"),
+        (["--kind", "systemd"], "", "no systemd unit found in {} (--kind systemd)"),
+        ([], 'exclude = ["*"]\n', "no Dockerfile, compose file, Kubernetes manifest or "),
+        (["--select", ""], "", "no rule selected: "),
+        (["--select", "UR999"], "", "no rule selected: "),
+        (["--ignore", "UR"], "", "no rule selected: "),
+        ([], "select = []\n", "no rule selected: "),
+    ],
+)
+def test_linting_nothing_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], config: str, error: str
+) -> None:
+    """A CI gate that lints zero files, or runs no rule, must not pass."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    if argv or config:  # else an empty directory
+        write(tree, "Dockerfile", BRIDGE)
+    if config:
+        (tree / ".unroot.toml").write_text(config)
+    code, out = run([*argv, "--no-fail", str(tree)])
+    assert (code, out) == (2, "")
+    *warnings, last = capsys.readouterr().err.splitlines()
+    assert last.startswith(f"unroot: {error.format(tree)}")
+    assert all(w.startswith("unroot: warning: ") for w in warnings)  # --select UR999's
+
+
 def test_an_unrecognised_named_file_is_skipped_with_a_note(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

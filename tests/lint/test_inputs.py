@@ -452,6 +452,14 @@ def test_nothing_readable_is_exit_2(shared_tree: Path) -> None:
         ("pkg/build/dockerfile_test.go", False),
         ("lib/dockerfile-utils.ts", False),
         ("images/Dockerfile.j2", False),
+        ("deploy/web.service", True),
+        ("units/web.service.d/override.conf", True),  # drop-ins: lint reads them with the unit
+        ("web.socket.d/10-port.conf", True),
+        ("etc/systemd/system/service.d/limits.conf", True),
+        ("web.service.d/notes.txt", False),
+        ("web.service.d/sub/x.conf", False),
+        ("etc/nginx/conf.d/site.conf", False),
+        ("web.target.d/x.conf", False),
     ],
 )
 def test_the_pre_commit_hook_passes_the_names_lint_reads(path: str, *, passed: bool) -> None:
@@ -515,3 +523,100 @@ def test_stdin_filename_finds_the_config_beside_it(tmp_path: Path) -> None:
     named = str(tmp_path / "app" / "Dockerfile")
     assert run(["-", "--stdin-filename", named], stdin=BRIDGE)[0] == 0  # UR106 ignored there
     assert run(["-"], stdin=BRIDGE)[0] == 1
+
+
+# -- a UTF-8 byte order mark --------------------------------------------------------------------
+_POD_JSON = (
+    '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":'
+    '[{"name":"c","image":"nginx","securityContext":{"runAsUser":0}}]}}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("Dockerfile", "FROM alpine\nUSER root\nEXPOSE 80\n"),
+        ("build.txt", "FROM alpine\nUSER root\n"),  # by content: the first instruction
+        ("pod.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec:\n  containers:\n"
+         "  - {name: c, image: x, securityContext: {runAsUser: 0}}\n"),
+        ("pod.json", _POD_JSON),  # line 1 holds the finding: its column must not move
+        ("deploy.yaml", "services:\n  web: {image: nginx, user: root}\n"),
+        ("a.service", "[Service]\nExecStart=/bin/x --port 80\n"),
+    ],
+)  # fmt: skip
+def test_a_byte_order_mark_is_dropped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str, text: str
+) -> None:
+    """Docker, kubectl and systemd skip a leading UTF-8 BOM: lint reads the same text, from a
+    file or standard input, with the same lines and columns."""
+    plain = tmp_path / "plain" / name
+    bom = tmp_path / "bom" / name
+    for path, data in ((plain, text.encode()), (bom, b"\xef\xbb\xbf" + text.encode())):
+        path.parent.mkdir()
+        path.write_bytes(data)
+    monkeypatch.chdir(tmp_path / "plain")
+    expected = run(["-f", "gnu", name])
+    assert expected[1]  # a finding to compare
+    monkeypatch.chdir(tmp_path / "bom")
+    assert run(["-f", "gnu", name]) == expected
+    with open(name, "rb") as piped_in:
+        piped = cli("lint", "-f", "gnu", "--stdin-filename", name, "-", stdin=piped_in.fileno())
+    assert (piped.returncode, piped.stdout) == expected
+    if not name.endswith(".service"):  # a unit's type is in its name
+        with open(name, "rb") as piped_in:
+            by_text = cli("lint", "-f", "gnu", "-", stdin=piped_in.fileno())
+        assert by_text.stderr == ""
+        assert (by_text.returncode, by_text.stdout) == (
+            expected[0],
+            expected[1].replace(f"{name}:", "-:"),
+        )
+
+
+_HELM_TWO = """---
+# Source: web/templates/a.yaml
+apiVersion: v1
+kind: Pod
+metadata: {name: a}
+spec:
+  containers: [{name: c, image: x, volumeMounts: [{name: nope, mountPath: /x}]}]
+---
+# Source: web/templates/b.yaml
+apiVersion: v1
+kind: Pod
+metadata: {name: b}
+spec:
+  containers: [{name: c, image: x, volumeMounts: [{name: nope, mountPath: /x}]}]
+---
+# Source: web/templates/disabled.yaml
+# nothing rendered
+"""
+
+
+def test_helm_stdin_counts_each_template_as_a_file() -> None:
+    """The summary counts the files the findings are grouped under: each template."""
+    code, out = run(["-", "--format", "gnu"], stdin=_HELM_TWO)
+    assert code == 1
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        "web/templates/a.yaml",
+        "web/templates/b.yaml",
+    ]
+    assert run(["-"], stdin=_HELM_TWO)[1].endswith("2 findings (2 errors) in 2 files\n")
+    code, out = run(["-", "--format", "json"], stdin=_HELM_TWO)
+    assert json.loads(out)["files"] == ["web/templates/a.yaml", "web/templates/b.yaml"]
+
+
+@pytest.mark.parametrize("source", ["../../etc/passwd", "/etc/passwd", "web/../../x.yaml"])
+def test_a_helm_source_out_of_the_chart_is_not_a_file_name(source: str) -> None:
+    """``# Source:`` is the input's text: a path that is absolute or climbs out with ``..``
+    does not name the findings (a SARIF uri file:///etc/passwd); they stay on ``-``."""
+    text = _HELM_TWO.replace("web/templates/b.yaml", source)
+    code, out = run(["-", "--format", "sarif"], stdin=text)
+    assert code == 1
+    uris = [
+        location["physicalLocation"]["artifactLocation"]["uri"]
+        for result in json.loads(out)["runs"][0]["results"]
+        for location in result["locations"]
+    ]
+    assert sorted(uris) == ["-", "web/templates/a.yaml"]
+    assert "file:///etc" not in out
+    assert run(["-"], stdin=text)[1].endswith("2 findings (2 errors) in 2 files\n")

@@ -5,9 +5,10 @@ A file's kind comes from its name, else its content (:mod:`unroot.sources.kinds`
 read (:mod:`unroot.sources.unsupported`), found or named: it is skipped with a note saying
 what it is.  A ``.json`` file is a Kubernetes manifest when it is an object with top-level
 ``apiVersion`` and ``kind`` (``kubectl get -o json``, a ``List`` included); other JSON
-(``package.json``) is not an input.  Directories are walked recursively in sorted order without
-VCS, dependency and cache directories; symbolic links are followed once (a loop is cut); only
-regular files are taken.  A directory or file that cannot be read is skipped with a note
+(``package.json``) is not an input.  Directories are walked in sorted order without VCS,
+dependency and cache directories, at most :data:`MAX_DEPTH` levels deep; a symbolic link to a
+directory is not followed, a link to a file only when its target is inside the directory
+named; only regular files are taken.  A directory or file that cannot be read is skipped with a note
 (``skipped DIR: permission denied``), never silently.  ``-`` is standard input; its kind is the
 ``--kind`` given, else the one the engine tells from its name or text.  A file named explicitly
 is read by its name, else by its content (a Dockerfile's first instruction, Kubernetes JSON or
@@ -144,31 +145,64 @@ def _not_read(
     return ("template", template_reason(text, line, detected)) if text and line else None
 
 
+#: How deep a directory search goes below the directory named (far below a real repository's
+#: depth, far above PATH_MAX's reach): a deeper directory is skipped with a note.
+MAX_DEPTH = 128
+#: Why a deeper directory is not searched
+TOO_DEEP = f"more than {MAX_DEPTH} directory levels deep (not searched)"
+
+
+def _inside(path: str, top: str) -> bool:
+    """``path`` (links resolved) lies inside the directory ``top`` (links resolved)."""
+    return os.path.commonpath([os.path.realpath(path), top]) == top
+
+
 def _walk(top: str, unread: Unread | None = None) -> Iterator[str]:
-    """Regular files under ``top``, following directory links once each; a directory that
-    cannot be listed goes into ``unread``."""
+    """Regular files under ``top``, with an explicit stack (no recursion: a tree thousands of
+    levels deep is one more note, never a RecursionError) and at most :data:`MAX_DEPTH` levels.
+
+    A symbolic link to a directory is not followed (as ``find`` without ``-L``, ``git
+    ls-files`` and ruff do): a link to ``/`` or to ``..`` cannot take the search out of the
+    tree, nor round in a loop.  A link to a file is taken when its target lies inside ``top``,
+    else passed over.  A directory reached twice (a bind mount of its parent) is searched once.
+    A directory that cannot be listed, or is too deep, goes into ``unread``."""
+    real_top = os.path.realpath(top)
     seen: set[tuple[int, int]] = set()
-
-    def failed(exc: OSError) -> None:
-        if unread is not None:
-            unread.append((exc.filename or top, reason_of(exc)))
-
-    for root, dirs, files in os.walk(top, onerror=failed, followlinks=True):
+    stack: list[tuple[str, int]] = [(top, 0)]
+    while stack:
+        directory, depth = stack.pop()
         try:
-            info = os.stat(root)
-        except OSError:
-            dirs[:] = []
+            info = os.stat(directory)
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda entry: entry.name)
+        except OSError as exc:
+            if unread is not None:
+                unread.append((directory, reason_of(exc)))
             continue
         key = (info.st_dev, info.st_ino)
         if key in seen:
-            dirs[:] = []
             continue
         seen.add(key)
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in sorted(files):
-            path = os.path.join(root, name)
-            if os.path.isfile(path):
-                yield path
+        subdirs: list[str] = []
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    if entry.name not in SKIP_DIRS:
+                        subdirs.append(entry.path)
+                elif entry.is_file(follow_symlinks=False) or (
+                    entry.is_symlink()
+                    and os.path.isfile(entry.path)
+                    and _inside(entry.path, real_top)
+                ):
+                    yield entry.path
+            except OSError:
+                continue  # gone since it was listed
+        for sub in reversed(subdirs):
+            if depth + 1 > MAX_DEPTH:
+                if unread is not None:
+                    unread.append((sub, TOO_DEEP))
+                continue
+            stack.append((sub, depth + 1))
 
 
 def path_key(path: str) -> str:
@@ -277,8 +311,8 @@ def discover(
             continue
         try:
             os.stat(path)
-        except OSError as exc:  # missing, or in a directory this user may not search
-            raise UsageError(f"{path}: {(exc.strerror or 'cannot stat').lower()}") from None
+        except OSError as exc:  # a link loop is "too many levels of symbolic links"
+            raise UsageError(f"{path}: {reason_of(exc)}") from None
         if kind_by_name(path) == "systemd" and os.path.realpath(path) == os.devnull:
             skip(path, MASKED)  # systemd never starts it: nothing to lint, nothing wrong
             continue

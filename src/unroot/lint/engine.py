@@ -37,7 +37,7 @@ from unroot.lint.discover import discover, path_key, path_like
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.inputs import read_bytes
 from unroot.lint.registry import RuleInfo, load_rules, matches
-from unroot.lint.rendered import helm_sources, map_rendered
+from unroot.lint.rendered import helm_sources, map_rendered, rendered_files
 from unroot.situation import Situation, build_situations
 from unroot.sources.builds import join_dockerfiles
 from unroot.sources.files import Files, Lister, Reader
@@ -289,6 +289,11 @@ def _selected(finding: Finding, options: LintOptions, rules: Mapping[str, RuleIn
     info = rules.get(finding.rule)
     if info is None:  # pragma: no cover - every finding comes from a registered rule
         return True
+    return _active(info, options)
+
+
+def _active(info: RuleInfo, options: LintOptions) -> bool:
+    """The rule runs: ``--select`` (else the config's ``select``) names it, no ignore does."""
     select = options.select if options.select is not None else options.config.select
     if select is not None and not any(matches(s, info) for s in select):
         return False
@@ -311,6 +316,10 @@ def lint_texts(
     if threshold not in THRESHOLDS:
         raise UsageError(f"--failure-threshold {threshold!r}: expected {'|'.join(THRESHOLDS)}")
     rules = load_rules()
+    if not any(_active(info, options) for info in rules.values()):
+        raise UsageError(
+            "no rule selected: select and ignore leave no rule to run (unroot rules lists them)"
+        )
     filesystem = Files(read, list_dir, key=path_key, like=path_like)
     parsed = _parse_all(inputs, filesystem, config.builder)
     parsed, dockerfiles = join_dockerfiles(
@@ -405,6 +414,8 @@ def lint_paths(
         not_read=not_read,
         stdin_kind=stdin_kind(stdin_text or "", name, options.kind) if from_stdin else None,
     )
+    if not found and not skipped:
+        raise UsageError(nothing_found(paths, options.kind))
     inputs: list[tuple[str, str, Text]] = []
     for path, kind in found:
         if path == "-":
@@ -426,13 +437,34 @@ def lint_paths(
     result = replace(result, read=(*(p for p, _ in found if p != "-"), *referred))
     sources = helm_sources(stdin_text) if stdin_text and ("-", "k8s") in found else ()
     if sources:
-        findings = (map_rendered(f, name, sources) for f in result.findings)
-        result = replace(result, findings=tuple(sorted(findings)))
+        findings = tuple(sorted(map_rendered(f, name, sources) for f in result.findings))
+        stdin_files = rendered_files(stdin_text or "", sources, name)
+        stdin_files = (*stdin_files, *(f.file for f in findings if f.file not in stdin_files))
+        files = (g for f in result.files for g in (stdin_files if f == name else (f,)))
+        result = replace(result, findings=findings, files=tuple(dict.fromkeys(files)))
     if skipped:
         result = replace(
             result, skipped=tuple(skipped), unread=tuple(unread), not_read=tuple(not_read)
         )
     return result
+
+
+#: what each kind is called in "nothing found" (``--kind``)
+_KIND_NAMES = {
+    "dockerfile": "Dockerfile",
+    "compose": "compose file",
+    "k8s": "Kubernetes manifest",
+    "systemd": "systemd unit",
+}
+
+
+def nothing_found(paths: Sequence[str], kind: str | None) -> str:
+    """The usage error of a search that found no input at all (an empty directory, ``--kind``
+    or ``exclude`` leaving nothing): a CI gate that lints zero files must not pass."""
+    names = list(_KIND_NAMES.values())
+    what = _KIND_NAMES.get(kind or "", "") or f"{', '.join(names[:-1])} or {names[-1]}"
+    where = " ".join(paths) or "."
+    return f"no {what} found in {where}" + (f" (--kind {kind})" if kind else "")
 
 
 def _conf_names(directory: str) -> list[str]:

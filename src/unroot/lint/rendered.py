@@ -12,7 +12,10 @@ Source: PATH`` comment names ``PATH`` and the line *within that rendered documen
 the line after the comment); an assumption says it was rendered and where it was in the input.
 The template's own line may differ (its ``{{ }}`` directives expand or vanish); the document
 ends at the next ``---`` or ``# Source:`` line.  Findings outside any such document keep the
-input's name and line.  Pure: text and findings in, findings out.
+input's name and line, and so do those under a ``# Source:`` path that is absolute or climbs
+out with ``..`` (Helm never writes one).  The files a run counts are the templates that
+rendered something (:func:`rendered_files`), as the findings are grouped.  Pure: text and
+findings in, findings out.
 """
 
 from __future__ import annotations
@@ -47,10 +50,45 @@ def helm_sources(text: str) -> tuple[Rendered, ...]:
             continue
         if current is not None:
             found.append(Rendered(current[0], current[1], number - 1))
-        current = (source.group(1), number + 1) if source is not None else None
+        safe = source is not None and _chart_relative(source.group(1))
+        current = (source.group(1), number + 1) if source is not None and safe else None
     if current is not None:
         found.append(Rendered(current[0], current[1], len(lines)))
     return tuple(r for r in found if r.first <= r.last)
+
+
+def _chart_relative(path: str) -> bool:
+    """``webapp/templates/x.yaml`` as Helm writes it: relative, without ``..``.  A ``# Source:``
+    naming ``/etc/passwd`` or ``../../etc/passwd`` (the text is the input's, anyone's) is not
+    taken as a template's name: a finding there must not point out of the repository (a SARIF
+    ``file:///etc/passwd``)."""
+    parts = re.split(r"[/\\]", path)
+    return not (path.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", path) or ".." in parts)
+
+
+def rendered_files(text: str, sources: tuple[Rendered, ...], name: str) -> tuple[str, ...]:
+    """The files the findings of ``text`` are grouped under, in order: each template that
+    rendered a document with content (not only blank lines and comments), and ``name`` when
+    content lies outside every such document."""
+    lines = text.splitlines()
+    files: dict[str, None] = {}
+    inside: set[int] = set()
+    for rendered in sources:
+        numbers = range(rendered.first, rendered.last + 1)
+        inside.update(numbers)
+        if any(_content(lines[n - 1]) for n in numbers):
+            files.setdefault(rendered.template)
+    outside = any(
+        _content(line) and not _SEPARATOR.fullmatch(line) and not _SOURCE.fullmatch(line)
+        for number, line in enumerate(lines, 1)
+        if number not in inside
+    )
+    return (name, *files) if outside else tuple(files)
+
+
+def _content(line: str) -> bool:
+    stripped = line.strip()
+    return bool(stripped) and not stripped.startswith("#")
 
 
 def _where(line: int, sources: tuple[Rendered, ...]) -> Rendered | None:

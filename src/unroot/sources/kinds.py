@@ -14,7 +14,8 @@ hook's ``exclude`` repeats) and the BuildKit ignore files (``Dockerfile.dockerig
 ``compose*.y?ml``, ``docker-compose*.y?ml``
 → compose; ``*.service``, ``*.socket`` and their drop-ins (``NAME.service.d/*.conf``, the
 type-level ``service.d/*.conf``) → systemd.  Other ``*.yaml``/``*.yml`` by content: a top-level
-``apiVersion:`` and ``kind:`` → k8s, a top-level ``services:`` → compose
+``apiVersion:`` and ``kind:`` → k8s, a top-level ``services:`` → compose (a key plain or quoted,
+``"apiVersion": v1``)
 (:func:`kind_by_content`).  JSON with top-level ``apiVersion`` and ``kind`` strings (``kubectl
 get -o json``) → k8s (:func:`is_k8s_json`).  Text of no known name (standard input, a file named
 explicitly) by :func:`kind_by_text`: the above, then a first line that is a systemd section
@@ -206,9 +207,16 @@ NOT_DOCKERFILE_EXTENSIONS = (
     "sum|patch|diff|log|png|svg|jpe?g|gif|gz|tgz|zip|tar"
 )
 _NOT_DOCKERFILE = re.compile(rf".*\.(?:{NOT_DOCKERFILE_EXTENSIONS})", re.I)
-_API_VERSION = re.compile(r"^apiVersion\s*:", re.M)
-_KIND = re.compile(r"^kind\s*:", re.M)
-_SERVICES = re.compile(r"^services\s*:", re.M)
+
+
+def _top_level_key(name: str) -> re.Pattern[str]:
+    """A YAML mapping key at the start of a line, plain or quoted (``"apiVersion": v1``)."""
+    return re.compile(rf"^(?:{name}|\"{name}\"|'{name}')\s*:", re.M)
+
+
+_API_VERSION = _top_level_key("apiVersion")
+_KIND = _top_level_key("kind")
+_SERVICES = _top_level_key("services")
 _SYSTEMD_SECTION = re.compile(
     r"\[(?:Unit|Service|Socket|Install|Timer|Path|Mount|Automount|Swap|Slice|Scope)\]\s*"
 )
