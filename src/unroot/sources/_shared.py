@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ParamSpec
 
 from unroot.sources.exec_argv import exec_chain_argv
@@ -64,8 +64,11 @@ def rule_ids(values: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact, ...]:
-    """Ports named on a command line (``--port 80``, ``-addr :443``): sources/ports.py's scan.
+def argv_ports(
+    argv: Sequence[str], location: Location | None, env: Mapping[str, str] | None = None
+) -> tuple[PortFact, ...]:
+    """Ports named on a command line (``--port 80``, ``-addr :443``): sources/ports.py's scan;
+    ``env``: the process's environment, which a ``sh -c`` script in it expands with.
 
     An argv that starts with a flag (compose ``command: ["--port", "80"]``, k8s ``args``) is
     the arguments of the image's ENTRYPOINT: an empty program name stands in for it.
@@ -75,7 +78,7 @@ def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact
     words = tuple(argv)
     if words[0].startswith("-"):
         words = ("", *words)
-    return ports_from_argv(words, location)
+    return ports_from_argv(words, location, env=env)
 
 
 #: an absolute path inside a word or a line of configuration (``--tls-key=/etc/x/key.pem``,

@@ -37,7 +37,11 @@ Why is this bad?
     and an error would flag a template its project ships on purpose.  An empty unit file is
     masked (systemd's ``null_or_empty()``, as a link to ``/dev/null``, which the command line
     skips with a note): an info, nothing is judged.  An unknown ``%``
-    specifier in a unit is a warning: systemd ignores the setting that holds it.
+    specifier in a unit is a warning: systemd ignores the setting that holds it — except in
+    ``ExecStart=``, where it is an error: systemd refuses the whole unit ("Unit configuration
+    has fatal error"), unless the line has the ``-`` prefix, which makes systemd ignore only
+    that line.  ``%%`` is a literal ``%``, and so is a trailing ``%`` or one before a character
+    that is not a letter or digit (systemd's ``specifier_printf()``).
 
 Example
     A compose file whose indentation breaks the YAML.
@@ -203,7 +207,8 @@ def parse_error(parsed: ParsedFile) -> Iterator[Report]:
         if message.startswith(("no ExecStart=", "an empty unit file is masked")):
             yield Report(location, message, severity="info")
             continue
-        soft = message.startswith(_SOFT) or "pragma" in message or "% specifier" in message
+        specifier = "% specifier" in message and "systemd refuses" not in message
+        soft = message.startswith(_SOFT) or "pragma" in message or specifier
         if message.startswith(_CLASSIC):
             soft = "later classic builders accept it" in message
             yield Report(location, message, _BUILDKIT_FIX, "warning" if soft else None)
