@@ -345,9 +345,8 @@ class _Builder(BuildContext):
             if not words:
                 words = ["scratch"]
         image, _ = self.expand(words[0], self.meta_args)
-        base_stage = next(
-            (s.index for s in reversed(self.stages) if s.name and s.name == image.lower()), None
-        )
+        named = self.named.get(image.lower())
+        base_stage = named[1] if named is not None else None
         stage = StageState(
             index=len(self.stages),
             name=name,
@@ -362,6 +361,8 @@ class _Builder(BuildContext):
             stage.inherit(base)
             stage.root_location, stage.scratch = base.root_location, base.scratch
         self.stages.append(stage)
+        if name:
+            self.named[name] = (self.named.get(name, (stage.index, 0))[0], stage.index)
         if base_stage is not None:
             for trigger in self.stages[base_stage].onbuild:
                 self.dispatch(trigger, stage)
@@ -621,9 +622,9 @@ class _Builder(BuildContext):
                 self.problem(line, f"COPY --from={name} names this or a later stage")
                 return None, True
             return index, False
-        for earlier in self.stages[: stage.index]:
-            if earlier.name == name.lower():
-                return earlier.index, False
+        named = self.named.get(name.lower())
+        if named is not None and named[0] < stage.index:
+            return named[0], False
         return None, True
 
     def copy_unknown_source(
