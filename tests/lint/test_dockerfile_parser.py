@@ -744,3 +744,20 @@ def test_parse_time_is_linear_in_the_number_of_from_lines() -> None:
     """Each FROM looks its base stage up by name in O(1), not by a scan of the earlier stages
     (quadratic: 40k FROMs took minutes).  Four times the stages: about four times the time."""
     assert _parse_cost(8000) / _parse_cost(2000) < 9
+
+
+@pytest.mark.parametrize("before", ["", "FROM debian:12\n"])
+def test_a_line_longer_than_docker_accepts_is_one_clear_problem(before: str) -> None:
+    """BuildKit reads lines with Go's bufio.Scanner (64 KiB): 65535 bytes pass, 65536 fail."""
+    fits = parse_dockerfile(f"FROM debian:12\nRUN echo {'a' * (65535 - 9)}\n", "Dockerfile")
+    assert fits.problems == ()
+    text = f"{before}RUN echo {'a' * (65536 - 9)}\nUSER 1000\n"
+    problems = [(where.line, m) for where, m in parse_dockerfile(text, "Dockerfile").problems]
+    line = 2 if before else 1
+    assert (
+        line,
+        "a line of 65536 bytes: Docker's Dockerfile parser refuses a line longer than 65535 "
+        'bytes ("dockerfile line greater than max allowed size of 65535"), so docker build '
+        "fails",
+    ) in problems
+    assert not any("no instructions" in m or "parse error" in m for _, m in problems)

@@ -2,15 +2,16 @@
 
 What it does
     Reports what the parsers could not read: a YAML or Dockerfile syntax error, a value of the
-    wrong type, an unknown instruction, a malformed ``# unroot:`` pragma, a file that cannot be
-    opened.  The rest of the file is still analysed where it can be.  With ``builder =
-    "classic"`` in ``.unroot.toml``, also what the classic builder (``DOCKER_BUILDKIT=0``)
-    refuses: ``RUN --mount`` (any ``RUN`` flag) and ``COPY``/``ADD --chmod`` ("the --mount
-    option requires BuildKit"), here-documents (Docker 20.10: "unknown instruction: …"; later
-    classic builders parse them and never run them) — errors — and ``--link``, ``--parents``,
-    ``--exclude``, which Docker 20.10's classic builder does not parse ("Unknown flag: link")
-    and later ones ignore — warnings.  A ``# syntax=`` line does not help: the classic builder
-    ignores it.
+    wrong type, an unknown instruction, a Dockerfile line longer than 65535 bytes (BuildKit's
+    parser refuses it: Go's ``bufio.Scanner`` default buffer), a malformed ``# unroot:`` pragma,
+    a file that cannot be opened.  The rest of the file is still analysed where it can be.  With
+    ``builder = "classic"`` in ``.unroot.toml``, also what the classic builder
+    (``DOCKER_BUILDKIT=0``) refuses: ``RUN --mount`` (any ``RUN`` flag) and ``COPY``/``ADD
+    --chmod`` ("the --mount option requires BuildKit"), here-documents (Docker 20.10: "unknown
+    instruction: …"; later classic builders parse them and never run them) — errors — and
+    ``--link``, ``--parents``, ``--exclude``, which Docker 20.10's classic builder does not
+    parse ("Unknown flag: link") and later ones ignore — warnings.  A ``# syntax=`` line does
+    not help: the classic builder ignores it.
 
 Why is this bad?
     A file unroot cannot read is a file it cannot check: every other rule is silent about the

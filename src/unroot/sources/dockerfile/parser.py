@@ -175,7 +175,11 @@ def parse_dockerfile(text: str, path: str, *, builder: str | None = None) -> Par
 # -- reading ---------------------------------------------------------------------------------
 def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
     problems: list[tuple[Location, str]] = []
+    too_long: set[int] = set()
     for number, line in enumerate(text.split("\n"), start=1):
+        if len(line) >= MAX_LINE and len(line.encode("utf-8", "replace")) >= MAX_LINE:
+            too_long.add(number)
+            problems.append((Location(path, number), _too_long(line)))
         if "\x00" in line:
             problems.append((Location(path, number), "NUL character in a Dockerfile"))
         if any("\ud800" <= ch <= "\udfff" for ch in line):
@@ -187,13 +191,17 @@ def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
         instructions: Sequence[RawInstruction] = parse_instructions(clean)
     except BuildKitParseError as exc:
         instructions, chunk_problems = _parse_in_chunks(clean, escape, str(exc))
-        problems.extend((Location(path, line), message) for line, message in chunk_problems)
+        problems.extend(
+            (Location(path, line), message)
+            for line, message in chunk_problems
+            if not too_long or (line not in too_long and "max allowed size" not in message)
+        )
     builder = _Builder(path, clean, escape, problems)
     stages = builder.run(instructions)
     if builder_name == "classic":
         refused = classic_refusals(instructions, clean, builder.known)
         problems.extend((Location(path, line), message) for line, message in refused)
-    if not instructions and not any("instruction" in m for _, m in problems):
+    if not instructions and not too_long and not any("instruction" in m for _, m in problems):
         problems.append((Location(path, 1), "the Dockerfile has no instructions"))
     return ParsedFile(
         path=path,
@@ -201,6 +209,20 @@ def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
         dockerfile=DockerfileFacts(path, stages) if stages else None,
         problems=tuple(sorted(problems, key=lambda p: (p[0].line, p[0].column, p[1]))),
         statements=tuple((i.start_line, i.end_line) for i in instructions),
+    )
+
+
+#: BuildKit's parser reads a Dockerfile with Go's bufio.Scanner and its default buffer
+#: (bufio.MaxScanTokenSize, 64 KiB): a line and its newline must fit in it
+MAX_LINE = 65536
+
+
+def _too_long(line: str) -> str:
+    size = len(line.encode("utf-8", "replace"))
+    return (
+        f"a line of {size} bytes: Docker's Dockerfile parser refuses a line longer than "
+        f'{MAX_LINE - 1} bytes ("dockerfile line greater than max allowed size of '
+        f'{MAX_LINE - 1}"), so docker build fails'
     )
 
 
