@@ -643,3 +643,63 @@ def test_unknown_rule_in_an_ignore_annotation_warns(
     _, _, err = lint(capsys, "pod.yaml", "-f", "gnu")
     assert err.startswith("unroot: warning: pod.yaml:")
     assert err.lower().endswith(": ignore annotation names no rule: 'runs-as-rot'\n")
+
+
+# -- messages and settings given and ignored ----------------------------------------------------
+def test_severity_accepts_spaces_around_equals_and_commas(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = lint(capsys, "-f", "json", "--severity", "UR103 = info, UR104=info", "seed")
+    assert (code, err) == (0, "")
+    assert {s for r, s in findings(out) if r in ("UR103", "UR104")} <= {"info"}
+    code, _, err = lint(capsys, "--severity", "UR103 = inf, UR104=info", "seed")
+    assert code == 2
+    one_error_line(err, "'UR103=inf' is not RULE=SEVERITY")
+
+
+def test_a_bad_sarif_category_message_says_what_is_allowed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = lint(capsys, "-f", "sarif", "--sarif-category", "../..", "seed")
+    assert code == 2
+    one_error_line(err, "'../..' is not a category", "each starting with a letter or digit")
+
+
+def test_a_too_deep_yaml_names_the_limit_not_ruamels_api(
+    capsys: pytest.CaptureFixture[str], checkout: Path
+) -> None:
+    deep = "a:\n" + "".join("  " * i + "k:\n" for i in range(1, 150)) + "  " * 150 + "v: 1\n"
+    (checkout / "compose.yaml").write_text(deep)
+    _, out, _ = lint(capsys, "-f", "json", "compose.yaml")
+    (message,) = [f["message"] for f in json.loads(out)["findings"]]
+    assert message == "YAML syntax error: nesting deeper than 100 levels"
+
+
+def test_sarif_category_with_another_format_is_a_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, err = lint(capsys, "--sarif-category", "web", "seed")
+    assert "unroot: warning: --sarif-category applies only to --format sarif" in err
+    monkeypatch.setenv("UNROOT_SARIF_CATEGORY", "web")
+    _, _, err = lint(capsys, "-f", "sarif", "seed")
+    assert "warning" not in err
+
+
+def test_selecting_only_rules_turned_off_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, err = lint(capsys, "--select", "UR103", "--severity", "UR103=none", "seed")
+    assert "every selected rule (UR103) has severity none: no rule runs" in err
+    _, _, err = lint(capsys, "--select", "UR103,UR104", "--severity", "UR103=none", "seed")
+    assert "severity none" not in err
+
+
+def test_a_misspelt_setting_variable_is_a_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNROOT_FAILURE_TRESHOLD", "none")
+    monkeypatch.setenv("UNROOT_SOMETHING_ELSE", "1")
+    _, _, err = lint(capsys, "seed")
+    assert (
+        "unroot: warning: UNROOT_FAILURE_TRESHOLD is not a setting (ignored): did you mean "
+        "UNROOT_FAILURE_THRESHOLD?\n"
+    ) in err
+    assert "UNROOT_SOMETHING_ELSE" not in err
