@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -703,3 +704,19 @@ def test_a_misspelt_setting_variable_is_a_warning(
         "UNROOT_FAILURE_THRESHOLD?\n"
     ) in err
     assert "UNROOT_SOMETHING_ELSE" not in err
+
+
+def test_columns_sets_the_width_of_piped_output_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As argparse and rich do: COLUMNS wins, on a terminal or not (docs/lint.md says so)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert output_width(io.StringIO()) == output_width(None) == 80
+    monkeypatch.delenv("COLUMNS")
+    assert output_width(io.StringIO()) == 100
+
+
+def test_wrap_counts_wide_characters_as_two_columns() -> None:
+    text = "所有者 " * 30 + "`cap_net_bind_service` ok"
+    for line in wrap(text, 61, "  ", "  "):
+        width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+        assert width <= 61, line
+    assert [*wrap("abc def", 60)] == ["abc def"]
