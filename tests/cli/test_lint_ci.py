@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import stat
+import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -643,3 +644,79 @@ def test_unknown_rule_in_an_ignore_annotation_warns(
     _, _, err = lint(capsys, "pod.yaml", "-f", "gnu")
     assert err.startswith("unroot: warning: pod.yaml:")
     assert err.lower().endswith(": ignore annotation names no rule: 'runs-as-rot'\n")
+
+
+# -- messages and settings given and ignored ----------------------------------------------------
+def test_severity_accepts_spaces_around_equals_and_commas(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = lint(capsys, "-f", "json", "--severity", "UR103 = info, UR104=info", "seed")
+    assert (code, err) == (0, "")
+    assert {s for r, s in findings(out) if r in ("UR103", "UR104")} <= {"info"}
+    code, _, err = lint(capsys, "--severity", "UR103 = inf, UR104=info", "seed")
+    assert code == 2
+    one_error_line(err, "'UR103=inf' is not RULE=SEVERITY")
+
+
+def test_a_bad_sarif_category_message_says_what_is_allowed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = lint(capsys, "-f", "sarif", "--sarif-category", "../..", "seed")
+    assert code == 2
+    one_error_line(err, "'../..' is not a category", "each starting with a letter or digit")
+
+
+def test_a_too_deep_yaml_names_the_limit_not_ruamels_api(
+    capsys: pytest.CaptureFixture[str], checkout: Path
+) -> None:
+    deep = "a:\n" + "".join("  " * i + "k:\n" for i in range(1, 150)) + "  " * 150 + "v: 1\n"
+    (checkout / "compose.yaml").write_text(deep)
+    _, out, _ = lint(capsys, "-f", "json", "compose.yaml")
+    (message,) = [f["message"] for f in json.loads(out)["findings"]]
+    assert message == "YAML syntax error: nesting deeper than 100 levels"
+
+
+def test_sarif_category_with_another_format_is_a_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, _, err = lint(capsys, "--sarif-category", "web", "seed")
+    assert "unroot: warning: --sarif-category applies only to --format sarif" in err
+    monkeypatch.setenv("UNROOT_SARIF_CATEGORY", "web")
+    _, _, err = lint(capsys, "-f", "sarif", "seed")
+    assert "warning" not in err
+
+
+def test_selecting_only_rules_turned_off_is_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    _, _, err = lint(capsys, "--select", "UR103", "--severity", "UR103=none", "seed")
+    assert "every selected rule (UR103) has severity none: no rule runs" in err
+    _, _, err = lint(capsys, "--select", "UR103,UR104", "--severity", "UR103=none", "seed")
+    assert "severity none" not in err
+
+
+def test_a_misspelt_setting_variable_is_a_warning(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("UNROOT_FAILURE_TRESHOLD", "none")
+    monkeypatch.setenv("UNROOT_SOMETHING_ELSE", "1")
+    _, _, err = lint(capsys, "seed")
+    assert (
+        "unroot: warning: UNROOT_FAILURE_TRESHOLD is not a setting (ignored): did you mean "
+        "UNROOT_FAILURE_THRESHOLD?\n"
+    ) in err
+    assert "UNROOT_SOMETHING_ELSE" not in err
+
+
+def test_columns_sets_the_width_of_piped_output_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As argparse and rich do: COLUMNS wins, on a terminal or not (docs/lint.md says so)."""
+    monkeypatch.setenv("COLUMNS", "80")
+    assert output_width(io.StringIO()) == output_width(None) == 80
+    monkeypatch.delenv("COLUMNS")
+    assert output_width(io.StringIO()) == 100
+
+
+def test_wrap_counts_wide_characters_as_two_columns() -> None:
+    text = "所有者 " * 30 + "`cap_net_bind_service` ok"
+    for line in wrap(text, 61, "  ", "  "):
+        width = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+        assert width <= 61, line
+    assert [*wrap("abc def", 60)] == ["abc def"]

@@ -249,3 +249,81 @@ def test_variables_systemd_sets_are_not_called_empty() -> None:
 )
 def test_environment_file_syntax(text: str, expected: dict[str, str]) -> None:
     assert parse_environment_file(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/opt/%%n/srv", "/opt/%n/srv"),  # expanded once: %% is a literal %
+        ("100%%", "100%"),
+        ("100%", "100%"),  # a trailing stray % stays (specifier_printf)
+        ("%-x %/", "%-x %/"),  # % before a character no specifier can be: kept
+        ("%n%", "t.service%"),
+        ("%Z", None),  # a letter systemd does not know: -EBADSLT
+        ("%9", None),
+    ],
+)
+def test_specifiers_are_resolved_once_as_specifier_printf_does(
+    text: str, expected: str | None
+) -> None:
+    assert Specifiers("t.service", "t.service").expand(text) == expected
+
+
+def test_execstart_specifiers_are_resolved_once_per_word() -> None:
+    unit = "[Service]\nUser=app\nExecStart=/opt/%%n/srv --pct 100%% --x 100% --name %n\n"
+    parsed = parse_systemd(unit, "/etc/systemd/system/t.service")
+    (workload,) = parsed.workloads
+    assert workload.entrypoint == (
+        "/opt/%n/srv",
+        "--pct",
+        "100%",
+        "--x",
+        "100%",
+        "--name",
+        "t.service",
+    )
+    assert parsed.problems == ()
+
+
+def test_a_trailing_percent_keeps_the_execstart_and_its_port_is_judged() -> None:
+    unit = "[Service]\nUser=app\nExecStart=/usr/bin/srv --port 80 --x 100%\n"
+    findings = lint_texts([("srv.service", "systemd", unit)]).findings
+    assert [f.rule for f in findings] == ["UR111"]
+
+
+def test_an_unknown_specifier_in_execstart_makes_systemd_refuse_the_unit() -> None:
+    unit = "[Service]\nUser=app\nExecStart=/usr/bin/srv --port 80 --id %Z\n"
+    parsed = parse_systemd(unit, "srv.service")
+    assert parsed.workloads == ()
+    ((where, message),) = parsed.problems
+    assert where.line == 3
+    assert message.startswith("ExecStart= word '%Z': an unknown % specifier")
+    assert "Unit configuration has fatal error, unit will not be started" in message
+    (finding,) = lint_texts([("srv.service", "systemd", unit)]).findings
+    assert (finding.rule, finding.severity) == ("UR100", "error")
+
+
+def test_an_unknown_specifier_in_a_dash_execstart_drops_only_that_line() -> None:
+    unit = "[Service]\nUser=app\nExecStart=-/usr/bin/srv --id %Z\n"
+    parsed = parse_systemd(unit, "srv.service")
+    messages = [m for _, m in parsed.problems]
+    assert messages[0] == ("ExecStart= word '%Z': an unknown % specifier; systemd ignores the line")
+    assert messages[1].startswith("no ExecStart=: systemd refuses to start this unit")
+    findings = lint_texts([("srv.service", "systemd", unit)]).findings
+    assert sorted(f.severity for f in findings) == ["info", "warning"]
+
+
+def test_a_shell_script_in_execstart_expands_with_the_units_environment() -> None:
+    """systemd turns ``$$`` into ``$``; the shell then reads ``${PORT:-80}`` with PORT=8080."""
+    unit = (
+        "[Service]\nUser=app\nEnvironment=PORT=8080\n"
+        "ExecStart=/bin/sh -c 'exec /usr/bin/srv --port $${PORT:-80}'\n"
+    )
+    (workload,) = parse_systemd(unit, "srv.service").workloads
+    assert workload.entrypoint[-1] == "exec /usr/bin/srv --port ${PORT:-80}"
+    assert [p.port for p in workload.ports] == [8080]
+    unset = unit.replace("Environment=PORT=8080\n", "")
+    (default,) = parse_systemd(unset, "srv.service").workloads
+    assert [p.port for p in default.ports] == [80]
+    assert [f.rule for f in lint_texts([("srv.service", "systemd", unset)]).findings] == ["UR111"]
+    assert lint_texts([("srv.service", "systemd", unit)]).findings == ()

@@ -113,10 +113,12 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     from unroot.commands.edge import one_line
     from unroot.lint.config import load_config
     from unroot.lint.engine import LintOptions, lint_paths
-    from unroot.lint.settings import resolve
+    from unroot.lint.settings import resolve, warnings
 
     out = stdout or sys.stdout
     settings = resolve(args, os.environ)
+    for warning in warnings(settings, os.environ):
+        print(f"unroot: warning: {warning}", file=sys.stderr)
     destination = _destination(args.output)
     paths: list[str] = list(args.paths) or (["-"] if args.stdin_filename else ["."])
     if args.stdin_filename is not None and "-" not in paths:

@@ -126,7 +126,7 @@ def parse_selectors(text: str, what: str) -> tuple[str, ...]:
 def parse_severities(text: str, what: str) -> tuple[tuple[str, str], ...]:
     """``UR106=error,runs-as-root=none`` → overrides; UsageError for anything else."""
     found = []
-    for item in re.split(r"[\s,]+", text.strip()):
+    for item in re.split(r"[\s,]+", re.sub(r"\s*=\s*", "=", text.strip())):
         if not item:
             continue
         selector, equals, level = item.partition("=")
@@ -301,6 +301,27 @@ def _active(info: RuleInfo, options: LintOptions) -> bool:
     return not any(matches(s, info) for s in ignore)
 
 
+def _selection_warnings(
+    options: LintOptions, rules: Mapping[str, RuleInfo], overrides: Mapping[str, str]
+) -> list[str]:
+    """Rules selected by name whose every one a severity override of ``none`` turns off."""
+    select = options.select if options.select is not None else options.config.select
+    if not select:
+        return []
+    ignore = (*options.config.ignore, *options.ignore)
+    chosen = [
+        rule_id
+        for rule_id, info in rules.items()
+        if any(matches(s, info) for s in select) and not any(matches(s, info) for s in ignore)
+    ]
+    if not chosen or any(overrides.get(rule_id) != "none" for rule_id in chosen):
+        return []
+    return [
+        f"every selected rule ({', '.join(chosen)}) has severity none: no rule runs, nothing "
+        "can be found"
+    ]
+
+
 def lint_texts(
     inputs: Sequence[tuple[str, str, Text]],
     options: LintOptions | None = None,
@@ -352,6 +373,7 @@ def lint_texts(
     findings = tuple(sorted(kept.values()))
     files = tuple(dict.fromkeys(p.path for p in every_file))
     warnings = (
+        *_selection_warnings(options, rules, overrides),
         *_config_warnings(config, rules),
         *_pragma_warnings(every_file, rules),
         *_situation_warnings(situations, rules),

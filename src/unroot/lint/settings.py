@@ -26,6 +26,7 @@ out of the job log is worse than typing ``-o``.
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -56,6 +57,8 @@ class Settings:
     named: tuple[tuple[str, tuple[str, ...]], ...] = ()
     #: where the severity overrides came from (``--severity`` or ``UNROOT_SEVERITY``)
     severity_source: str = "--severity"
+    #: where the SARIF category came from (``--sarif-category`` or ``UNROOT_SARIF_CATEGORY``)
+    category_source: str = "--sarif-category"
 
 
 def _env_name(flag: str) -> str:
@@ -95,7 +98,8 @@ def resolve(args: Any, environ: Mapping[str, str]) -> Settings:
     category, category_source = _pick(args.sarif_category, "--sarif-category", environ)
     if category is not None and not _CATEGORY.fullmatch(category):
         raise UsageError(
-            f"{category_source}: {category!r} is not a category (letters, digits, . _ - and /)"
+            f"{category_source}: {category!r} is not a category (words of letters, digits, "
+            "'.', '_' and '-', each starting with a letter or digit, joined by '/': web, api/v2)"
         )
     config, _ = _pick(args.config, "--config", environ)
     named = [(select_source, select or ()), (ignore_source, ignore)]
@@ -111,7 +115,47 @@ def resolve(args: Any, environ: Mapping[str, str]) -> Settings:
         sarif_category=category,
         named=tuple((where, found) for where, found in named if found),
         severity_source=severity_source,
+        category_source=category_source,
     )
+
+
+#: every ``UNROOT_*`` variable unroot reads (the other commands' too): a name close to one of
+#: the lint settings' but not among these is a misspelling worth a warning
+_LINT_ENV = tuple(
+    ENV_PREFIX + name
+    for name in (
+        "FORMAT",
+        "CONFIG",
+        "FAILURE_THRESHOLD",
+        "RUNTIME",
+        "SELECT",
+        "IGNORE",
+        "SEVERITY",
+        "COLOR",
+        "SARIF_CATEGORY",
+    )
+)
+_OTHER_ENV = frozenset(
+    ENV_PREFIX + name for name in ("STATE_DIR", "DOCKER", "PODMAN", "BENCH_RUN", "EOF")
+)
+
+
+def warnings(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """Settings given and ignored: ``--sarif-category`` with another format; an ``UNROOT_*``
+    variable whose name is a misspelling of a setting's (``UNROOT_FAILURE_TRESHOLD``)."""
+    found: list[str] = []
+    if settings.sarif_category is not None and settings.format != "sarif":
+        found.append(
+            f"{settings.category_source} applies only to --format sarif; ignored with "
+            f"--format {settings.format}"
+        )
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in _LINT_ENV or name in _OTHER_ENV:
+            continue
+        close = difflib.get_close_matches(name, _LINT_ENV, n=1, cutoff=0.8)
+        if close:
+            found.append(f"{name} is not a setting (ignored): did you mean {close[0]}?")
+    return found
 
 
 def use_color(choice: str, isatty: bool, environ: Mapping[str, str]) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 import shlex
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import ParamSpec
 
 from unroot.sources.exec_argv import exec_chain_argv
@@ -64,8 +64,11 @@ def rule_ids(values: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact, ...]:
-    """Ports named on a command line (``--port 80``, ``-addr :443``): sources/ports.py's scan.
+def argv_ports(
+    argv: Sequence[str], location: Location | None, env: Mapping[str, str] | None = None
+) -> tuple[PortFact, ...]:
+    """Ports named on a command line (``--port 80``, ``-addr :443``): sources/ports.py's scan;
+    ``env``: the process's environment, which a ``sh -c`` script in it expands with.
 
     An argv that starts with a flag (compose ``command: ["--port", "80"]``, k8s ``args``) is
     the arguments of the image's ENTRYPOINT: an empty program name stands in for it.
@@ -75,7 +78,41 @@ def argv_ports(argv: Sequence[str], location: Location | None) -> tuple[PortFact
     words = tuple(argv)
     if words[0].startswith("-"):
         words = ("", *words)
-    return ports_from_argv(words, location)
+    return ports_from_argv(words, location, env=env)
+
+
+#: one piece of a word as ``shlex.split`` reads it (POSIX mode): blanks, plain characters, a
+#: '…' or "…" quote, a backslash-escaped character, or what opens and never closes
+_SHLEX_PIECE = re.compile(
+    r"""([ \t\r\n]+)|([^ \t\r\n'"\\]+)|'([^']*)'|"([^"\\]*(?:\\[\s\S][^"\\]*)*)"|\\([\s\S])|(.)""",
+    re.S,
+)
+_DQ_ESCAPE = re.compile(r'\\(["\\])')
+
+
+def shlex_split(text: str) -> list[str]:
+    """``shlex.split(text)`` (POSIX mode, no comments) in time linear in ``text``: the stdlib
+    builds each word a character at a time, quadratic on a long word.  Raises ValueError with
+    shlex's messages."""
+    words: list[str] = []
+    word: list[str] | None = None
+    for m in _SHLEX_PIECE.finditer(text):
+        blank, plain, single, double, escaped, stray = m.groups()
+        if blank is not None:
+            if word is not None:
+                words.append("".join(word))
+            word = None
+            continue
+        if stray is not None:
+            raise ValueError("No escaped character" if stray == "\\" else "No closing quotation")
+        word = word if word is not None else []
+        if double is not None:
+            word.append(_DQ_ESCAPE.sub(r"\1", double))
+        else:
+            word.append(next(p for p in (plain, single, escaped) if p is not None))
+    if word is not None:
+        words.append("".join(word))
+    return words
 
 
 #: an absolute path inside a word or a line of configuration (``--tls-key=/etc/x/key.pem``,

@@ -486,10 +486,14 @@ class _Service:
     environment: dict[str, str] = field(default_factory=dict)
     environment_files: list[str] = field(default_factory=list)
     env_texts: dict[str, str] = field(default_factory=dict)
+    fatal: tuple[Location, str] | None = None  # a setting that makes systemd refuse the unit
 
     def apply(self, entry: _Entry) -> None:
         key, value, where = entry.key, entry.value, entry.location
         self.applied += 1
+        if key == "ExecStart":
+            self._exec_start(value, where)
+            return
         if key in specifiers.SPECIFIER_KEYS:
             expanded = self.spec.expand(value)
             if expanded is None:
@@ -531,8 +535,6 @@ class _Service:
                 self.problems.append((where, f"LimitNOFILE={value}: cannot read it; ignored"))
                 return
             self.nofile = (limits, where)
-        elif key == "ExecStart":
-            self.exec_start = [*self.exec_start, (value, where)] if value else []
         elif key == "Environment":  # an empty assignment resets the list
             self.environment = {**self.environment, **dict(specifiers.parse_environment(value))}
             self.environment = self.environment if value else {}
@@ -544,6 +546,24 @@ class _Service:
             self.service_type = value.strip().lower() or "simple"
         else:
             self._sandbox(key, value, where)
+
+    def _exec_start(self, value: str, where: Location) -> None:
+        """config_parse_exec(): the specifiers of each word are resolved after it is unquoted
+        (by :func:`specifiers.expand_exec`); one that cannot be makes systemd ignore the line
+        when it has the ``-`` prefix, and otherwise refuse the unit (``-ENOEXEC``)."""
+        if not value:
+            self.exec_start = []
+            return
+        prefixes, argv = _exec_start(value)
+        bad = [word for word in argv or () if self.spec.expand(word) is None]
+        if bad and "-" in prefixes:
+            self.problems.append(
+                (where, f"{specifiers.unknown_exec_specifier(bad[0])}; systemd ignores the line")
+            )
+            return
+        if bad and self.fatal is None:
+            self.fatal = (where, specifiers.unknown_exec_specifier(bad[0], fatal=True))
+        self.exec_start = [*self.exec_start, (value, where)]
 
     def _sandbox(self, key: str, value: str, where: Location) -> None:
         if key == "PrivateUsers":
@@ -664,7 +684,7 @@ def parse_systemd(
     name = unit_name(path)
     workloads: tuple[Workload, ...] = ()
     if "Service" in sections or any(e.section == "Service" for e in entries):
-        refused = _refused(state)
+        refused = state.fatal or _refused(state)
         if not state.exec_start:
             settings = [(e.section, e.key, e.value) for e in entries]
             no_exec = specifiers.no_exec_start(settings, oneshot=state.service_type == "oneshot")
@@ -765,7 +785,8 @@ def _workload(state: _Service, name: str, location: Location) -> Workload:
         groups = ()
 
     nofile, nofile_at = state.nofile
-    ports = argv_ports(argv or (), where.get("entrypoint"))
+    env = specifiers.process_environment(state)
+    ports = argv_ports(argv or (), where.get("entrypoint"), env)
     return Workload(
         source_kind="systemd",
         name=name,

@@ -151,8 +151,11 @@ class Specifiers:
         return table
 
     def expand(self, value: str) -> str | None:
-        """``value`` with its specifiers resolved; None when one is unknown (systemd then ignores
-        the setting)."""
+        """``value`` with its specifiers resolved once, as ``specifier_printf()`` does (systemd
+        v252 ``src/shared/specifier.c``): ``%%`` is ``%``; a trailing ``%``, or one before a
+        character that is not a letter or digit, stays as written; None when a letter or digit
+        is no specifier (``-EBADSLT``: systemd then ignores the setting, or for ``ExecStart=``
+        refuses the unit)."""
         if "%" not in value:
             return value
         table = self._table()
@@ -165,13 +168,16 @@ class Specifiers:
                 i += 1
                 continue
             letter = value[i + 1 : i + 2]
-            if letter not in table:
-                return None
-            resolved, assumption = table[letter]
-            if assumption:
-                self.assumed.setdefault(letter, assumption)
-            out.append(resolved)
             i += 2
+            if letter in table:
+                resolved, assumption = table[letter]
+                if assumption:
+                    self.assumed.setdefault(letter, assumption)
+                out.append(resolved)
+            elif letter.isascii() and letter.isalnum():
+                return None  # -EBADSLT: a letter or digit systemd does not know
+            else:  # a trailing "%", or "%" before a character no specifier can be: kept
+                out.append("%" + letter)
         return "".join(out)
 
     def notes(self) -> tuple[str, ...]:
@@ -308,6 +314,18 @@ def unknown_specifier(key: str, value: str) -> str:
     )
 
 
+def unknown_exec_specifier(word: str, *, fatal: bool = False) -> str:
+    """An ``ExecStart=`` word whose specifier systemd cannot resolve (config_parse_exec)."""
+    message = f"ExecStart= word {word!r}: an unknown % specifier"
+    if fatal:
+        message += (
+            ' (write %% for a literal %): systemd refuses the unit ("Failed to resolve unit '
+            'specifiers", "Unit configuration has fatal error, unit will not be started"), so '
+            "nothing runs and nothing else was checked"
+        )
+    return message
+
+
 class ServiceEnvironment(Protocol):
     """What :func:`expand_exec` reads of a service's settings."""
 
@@ -315,6 +333,17 @@ class ServiceEnvironment(Protocol):
     environment: dict[str, str]  # Environment=
     environment_files: list[str]  # EnvironmentFile=, as the unit names them
     env_texts: dict[str, str]  # those lint could read
+
+
+def process_environment(service: ServiceEnvironment) -> dict[str, str]:
+    """The variables the started process gets from the unit: ``Environment=``, overridden in
+    order by the ``EnvironmentFile=``s lint could read — what a ``sh -c`` script of
+    ``ExecStart=`` expands ``${PORT:-80}`` with (also after the ``:`` prefix)."""
+    values = dict(service.environment)
+    for path in service.environment_files:
+        text = service.env_texts.get(path)
+        values.update(parse_environment_file(text) if text is not None else {})
+    return values
 
 
 def expand_exec(
@@ -331,9 +360,8 @@ def expand_exec(
     for word in argv:
         expanded = spec.expand(word)
         if expanded is None:
-            unknown.append(word)
+            unknown.append(unknown_exec_specifier(word))
         words.append(word if expanded is None else expanded)
-    unknown = [f"ExecStart= word {w!r}: an unknown % specifier" for w in unknown]
     if not substitute_env:
         return tuple(words), [], unknown
     values = dict(environment)

@@ -558,6 +558,8 @@ def _load_ruamel(text: str, path: str, tags: frozenset[str]) -> YamlLoad:
         mark = exc.problem_mark or exc.context_mark
         where = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
         what = exc.problem or exc.context or "syntax error"
+        if "max_depth" in what:  # ruamel's hint names its API, not the file's problem
+            what = f"nesting deeper than {MAX_DEPTH} levels"
         context = f" ({exc.context})" if exc.problem and exc.context else ""
         result.problems.append((where, f"YAML syntax error: {what}{context}"))
     except RecursionError:

@@ -2,15 +2,16 @@
 
 What it does
     Reports what the parsers could not read: a YAML or Dockerfile syntax error, a value of the
-    wrong type, an unknown instruction, a malformed ``# unroot:`` pragma, a file that cannot be
-    opened.  The rest of the file is still analysed where it can be.  With ``builder =
-    "classic"`` in ``.unroot.toml``, also what the classic builder (``DOCKER_BUILDKIT=0``)
-    refuses: ``RUN --mount`` (any ``RUN`` flag) and ``COPY``/``ADD --chmod`` ("the --mount
-    option requires BuildKit"), here-documents (Docker 20.10: "unknown instruction: …"; later
-    classic builders parse them and never run them) — errors — and ``--link``, ``--parents``,
-    ``--exclude``, which Docker 20.10's classic builder does not parse ("Unknown flag: link")
-    and later ones ignore — warnings.  A ``# syntax=`` line does not help: the classic builder
-    ignores it.
+    wrong type, an unknown instruction, a Dockerfile line longer than 65535 bytes (BuildKit's
+    parser refuses it: Go's ``bufio.Scanner`` default buffer), a malformed ``# unroot:`` pragma,
+    a file that cannot be opened.  The rest of the file is still analysed where it can be.  With
+    ``builder = "classic"`` in ``.unroot.toml``, also what the classic builder
+    (``DOCKER_BUILDKIT=0``) refuses: ``RUN --mount`` (any ``RUN`` flag) and ``COPY``/``ADD
+    --chmod`` ("the --mount option requires BuildKit"), here-documents (Docker 20.10: "unknown
+    instruction: …"; later classic builders parse them and never run them) — errors — and
+    ``--link``, ``--parents``, ``--exclude``, which Docker 20.10's classic builder does not
+    parse ("Unknown flag: link") and later ones ignore — warnings.  A ``# syntax=`` line does
+    not help: the classic builder ignores it.
 
 Why is this bad?
     A file unroot cannot read is a file it cannot check: every other rule is silent about the
@@ -37,7 +38,11 @@ Why is this bad?
     and an error would flag a template its project ships on purpose.  An empty unit file is
     masked (systemd's ``null_or_empty()``, as a link to ``/dev/null``, which the command line
     skips with a note): an info, nothing is judged.  An unknown ``%``
-    specifier in a unit is a warning: systemd ignores the setting that holds it.
+    specifier in a unit is a warning: systemd ignores the setting that holds it — except in
+    ``ExecStart=``, where it is an error: systemd refuses the whole unit ("Unit configuration
+    has fatal error"), unless the line has the ``-`` prefix, which makes systemd ignore only
+    that line.  ``%%`` is a literal ``%``, and so is a trailing ``%`` or one before a character
+    that is not a letter or digit (systemd's ``specifier_printf()``).
 
 Example
     A compose file whose indentation breaks the YAML.
@@ -203,7 +208,8 @@ def parse_error(parsed: ParsedFile) -> Iterator[Report]:
         if message.startswith(("no ExecStart=", "an empty unit file is masked")):
             yield Report(location, message, severity="info")
             continue
-        soft = message.startswith(_SOFT) or "pragma" in message or "% specifier" in message
+        specifier = "% specifier" in message and "systemd refuses" not in message
+        soft = message.startswith(_SOFT) or "pragma" in message or specifier
         if message.startswith(_CLASSIC):
             soft = "later classic builders accept it" in message
             yield Report(location, message, _BUILDKIT_FIX, "warning" if soft else None)

@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -65,6 +64,7 @@ from unroot.sources._shared import (
     config_paths,
     never_raises,
     rule_ids,
+    shlex_split,
     user_fact,
 )
 from unroot.sources.compose.context import Ctx as _Ctx
@@ -906,7 +906,7 @@ def _shell_command(ctx: _Ctx, node: YNode | None, what: str) -> tuple[str, ...] 
     if isinstance(node, YScalar):
         text = ctx.text(node, what)
         try:
-            return tuple(shlex.split(text, posix=True))
+            return tuple(shlex_split(text))
         except ValueError as exc:
             ctx.problem(node, f"{what}: cannot split {text!r} into words ({exc})")
             return None

@@ -326,6 +326,8 @@ class BuildContext:
         self.path = path
         self.lines = text.split("\n")
         self.stages: list[StageState] = []
+        #: stage name → (its first index, its last index): FROM and COPY --from in O(1)
+        self.named: dict[str, tuple[int, int]] = {}
 
     def loc(self, line: int, column: int = 1) -> Location:
         return Location(self.path, max(1, line), max(1, column))

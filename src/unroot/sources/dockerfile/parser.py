@@ -175,7 +175,11 @@ def parse_dockerfile(text: str, path: str, *, builder: str | None = None) -> Par
 # -- reading ---------------------------------------------------------------------------------
 def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
     problems: list[tuple[Location, str]] = []
+    too_long: set[int] = set()
     for number, line in enumerate(text.split("\n"), start=1):
+        if len(line) >= MAX_LINE and len(line.encode("utf-8", "replace")) >= MAX_LINE:
+            too_long.add(number)
+            problems.append((Location(path, number), _too_long(line)))
         if "\x00" in line:
             problems.append((Location(path, number), "NUL character in a Dockerfile"))
         if any("\ud800" <= ch <= "\udfff" for ch in line):
@@ -187,13 +191,17 @@ def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
         instructions: Sequence[RawInstruction] = parse_instructions(clean)
     except BuildKitParseError as exc:
         instructions, chunk_problems = _parse_in_chunks(clean, escape, str(exc))
-        problems.extend((Location(path, line), message) for line, message in chunk_problems)
+        problems.extend(
+            (Location(path, line), message)
+            for line, message in chunk_problems
+            if not too_long or (line not in too_long and "max allowed size" not in message)
+        )
     builder = _Builder(path, clean, escape, problems)
     stages = builder.run(instructions)
     if builder_name == "classic":
         refused = classic_refusals(instructions, clean, builder.known)
         problems.extend((Location(path, line), message) for line, message in refused)
-    if not instructions and not any("instruction" in m for _, m in problems):
+    if not instructions and not too_long and not any("instruction" in m for _, m in problems):
         problems.append((Location(path, 1), "the Dockerfile has no instructions"))
     return ParsedFile(
         path=path,
@@ -201,6 +209,20 @@ def _parse(text: str, path: str, builder_name: str | None = None) -> ParsedFile:
         dockerfile=DockerfileFacts(path, stages) if stages else None,
         problems=tuple(sorted(problems, key=lambda p: (p[0].line, p[0].column, p[1]))),
         statements=tuple((i.start_line, i.end_line) for i in instructions),
+    )
+
+
+#: BuildKit's parser reads a Dockerfile with Go's bufio.Scanner and its default buffer
+#: (bufio.MaxScanTokenSize, 64 KiB): a line and its newline must fit in it
+MAX_LINE = 65536
+
+
+def _too_long(line: str) -> str:
+    size = len(line.encode("utf-8", "replace"))
+    return (
+        f"a line of {size} bytes: Docker's Dockerfile parser refuses a line longer than "
+        f'{MAX_LINE - 1} bytes ("dockerfile line greater than max allowed size of '
+        f'{MAX_LINE - 1}"), so docker build fails'
     )
 
 
@@ -345,9 +367,8 @@ class _Builder(BuildContext):
             if not words:
                 words = ["scratch"]
         image, _ = self.expand(words[0], self.meta_args)
-        base_stage = next(
-            (s.index for s in reversed(self.stages) if s.name and s.name == image.lower()), None
-        )
+        named = self.named.get(image.lower())
+        base_stage = named[1] if named is not None else None
         stage = StageState(
             index=len(self.stages),
             name=name,
@@ -362,6 +383,8 @@ class _Builder(BuildContext):
             stage.inherit(base)
             stage.root_location, stage.scratch = base.root_location, base.scratch
         self.stages.append(stage)
+        if name:
+            self.named[name] = (self.named.get(name, (stage.index, 0))[0], stage.index)
         if base_stage is not None:
             for trigger in self.stages[base_stage].onbuild:
                 self.dispatch(trigger, stage)
@@ -621,9 +644,9 @@ class _Builder(BuildContext):
                 self.problem(line, f"COPY --from={name} names this or a later stage")
                 return None, True
             return index, False
-        for earlier in self.stages[: stage.index]:
-            if earlier.name == name.lower():
-                return earlier.index, False
+        named = self.named.get(name.lower())
+        if named is not None and named[0] < stage.index:
+            return named[0], False
         return None, True
 
     def copy_unknown_source(
