@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from unroot.commands.edge import guarded, one_line, run_command
+from unroot.commands.edge import guarded, run_command
 from unroot.commands.rules import register
 from unroot.errors import EnvironmentProblem, UsageError
+from unroot.printable import one_line
 
 
 @pytest.mark.parametrize(

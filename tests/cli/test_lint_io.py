@@ -219,7 +219,7 @@ def test_output_never_overwrites_an_input(
         ("UNROOT lint - <&-", "unroot: standard input is closed"),
         ("UNROOT rules >&-", "unroot: standard output is closed"),
         ("UNROOT lint -f json seed > myfull", "cannot write standard output: No space left"),
-        ("UNROOT lint --kind systemd seed > myfull", "cannot write standard output: No space"),
+        ("UNROOT lint --select UR110 seed > myfull", "cannot write standard output: No space"),
         ("UNROOT rules > myfull", "cannot write standard output: No space left on device"),
     ],
 )

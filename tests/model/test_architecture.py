@@ -23,9 +23,11 @@ ALLOWED: dict[str, frozenset[str]] = {
     "facts": frozenset({"errors", "model"}),
     "engine": frozenset({"errors", "model", "facts"}),
     "launch": frozenset({"errors", "model", "syscalls"}),
-    "lint": frozenset({"errors", "model", "sources", "situation", "wrapping"}),
+    "lint": frozenset({"errors", "model", "sources", "situation", "wrapping", "printable"}),
     # prose to a width (lint's text report and SARIF help, explain): a leaf
     "wrapping": frozenset(),
+    # one_line(): text safe to print as one line (errors, file names): a leaf
+    "printable": frozenset(),
     "activation": frozenset({"launch"}),
     "doctor": frozenset({"errors", "model", "sources", "situation", "facts", "engine"}),
     "verify": frozenset({"errors", "model", "sources", "situation", "facts", "engine"}),

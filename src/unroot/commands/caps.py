@@ -19,7 +19,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TextIO
 
 from unroot import SCHEMA_VERSION
-from unroot.commands.edge import one_line as _display
 from unroot.errors import ParseError, UnrootError, UsageError
 from unroot.facts import PROCFS_PATH
 from unroot.model.caps import MASK_BITS, CapSet, libcap_name
@@ -35,6 +34,7 @@ from unroot.model.creds import (
     Ids,
 )
 from unroot.model.filecaps import FileCaps
+from unroot.printable import one_line as _display
 
 if TYPE_CHECKING:
     from collections.abc import Callable

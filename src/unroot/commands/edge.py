@@ -15,6 +15,7 @@ import os
 import sys
 
 from unroot.errors import UnrootError, UsageError
+from unroot.printable import one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -57,23 +58,6 @@ def _columns() -> int:
         return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80  # type: ignore[union-attr]
     except (AttributeError, ValueError, OSError):  # no stdout, or not a terminal
         return 80
-
-
-def one_line(text: str) -> str:
-    """Text safe for a terminal and for line-based readers: exactly one line.
-
-    Bytes that are not UTF-8 (surrogate-escaped file names) are shown as ``\\xNN``; control
-    characters, line breaks and other unprintable characters (which a file name may contain: a
-    newline, or an escape sequence that would repaint the screen) as ``\\n``, ``\\xNN`` or
-    ``\\uNNNN``.
-    """
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    if text.isprintable():
-        return text
-    return "".join(
-        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
-        for ch in text
-    )
 
 
 def report(exc: UnrootError) -> int:

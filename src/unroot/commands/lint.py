@@ -110,10 +110,10 @@ def _add_ci_arguments(parser: Any) -> None:
 
 
 def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None) -> int:
-    from unroot.commands.edge import one_line
     from unroot.lint.config import load_config
     from unroot.lint.engine import LintOptions, lint_paths
     from unroot.lint.settings import resolve, warnings
+    from unroot.printable import one_line
 
     out = stdout or sys.stdout
     settings = resolve(args, os.environ)
@@ -158,9 +158,9 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
 
 def _check_named(settings: Settings) -> None:
     """An unknown rule in --severity is an error; in --select/--ignore a warning."""
-    from unroot.commands.edge import one_line
     from unroot.lint.engine import unknown_selectors
     from unroot.lint.registry import load_rules
+    from unroot.printable import one_line
 
     rules = load_rules()
     unknown = unknown_selectors((s for s, _ in settings.severity), rules)

@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from itertools import groupby
 
-from unroot.commands.edge import one_line
 from unroot.lint.findings import SEVERITIES, Finding
 from unroot.lint.registry import RuleInfo
+from unroot.printable import one_line
 from unroot.wrapping import DEFAULT_WIDTH, wrap
 
 _COLORS = {"error": "31", "warning": "33", "info": "36", "file": "1", "fix": "32", "dim": "2"}
