@@ -605,7 +605,19 @@ def test_helm_stdin_counts_each_template_as_a_file() -> None:
     assert json.loads(out)["files"] == ["web/templates/a.yaml", "web/templates/b.yaml"]
 
 
-@pytest.mark.parametrize("source", ["../../etc/passwd", "/etc/passwd", "web/../../x.yaml"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "web/../../x.yaml",
+        # a URI (relative with a colon in its first segment, a SARIF reader takes it for a
+        # scheme: file:/etc/passwd is /etc/passwd); Helm's chart names have no colon
+        "file:///etc/passwd",
+        "file:/etc/passwd",
+        "https://example.org/x.yaml",
+    ],
+)
 def test_a_helm_source_out_of_the_chart_is_not_a_file_name(source: str) -> None:
     """``# Source:`` is the input's text: a path that is absolute or climbs out with ``..``
     does not name the findings (a SARIF uri file:///etc/passwd); they stay on ``-``."""
@@ -619,4 +631,5 @@ def test_a_helm_source_out_of_the_chart_is_not_a_file_name(source: str) -> None:
     ]
     assert sorted(uris) == ["-", "web/templates/a.yaml"]
     assert "file:///etc" not in out
+    assert "file:/etc" not in out
     assert run(["-"], stdin=text)[1].endswith("2 findings (2 errors) in 2 files\n")

@@ -284,6 +284,13 @@ def test_fingerprints_survive_moves_and_tell_duplicates_apart() -> None:
         ("bad-\udcff.yaml", "bad-%FF.yaml", "%SRCROOT%"),  # an undecodable byte, kept as is
         ("/etc/systemd/system/caddy.service", "file:///etc/systemd/system/caddy.service", None),
         ("../elsewhere/Dockerfile", "file:///srv/elsewhere/Dockerfile", None),
+        # a colon in the first segment would make a scheme (RFC 3986 §4.2): `file:/etc/passwd`
+        # resolves to /etc/passwd, not to the repository's `file:` directory (a Helm `# Source:`
+        # on standard input can name any such path)
+        ("file:/etc/passwd", "file%3A/etc/passwd", "%SRCROOT%"),
+        ("c:/Dockerfile", "c%3A/Dockerfile", "%SRCROOT%"),
+        ("web:prod.Dockerfile", "web%3Aprod.Dockerfile", "%SRCROOT%"),
+        ("deploy/a:b.yaml", "deploy/a:b.yaml", "%SRCROOT%"),
     ],
 )
 def test_uris(path: str, uri: str, base_id: str | None) -> None:

@@ -61,9 +61,10 @@ def _chart_relative(path: str) -> bool:
     """``webapp/templates/x.yaml`` as Helm writes it: relative, without ``..``.  A ``# Source:``
     naming ``/etc/passwd`` or ``../../etc/passwd`` (the text is the input's, anyone's) is not
     taken as a template's name: a finding there must not point out of the repository (a SARIF
-    ``file:///etc/passwd``)."""
+    ``file:///etc/passwd``).  Nor is a first part with a colon, a URI's scheme or a drive
+    (``file:/etc/passwd``, ``C:``): a chart's name has none."""
     parts = re.split(r"[/\\]", path)
-    return not (path.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", path) or ".." in parts)
+    return not (path.startswith(("/", "\\")) or ":" in parts[0] or ".." in parts)
 
 
 def rendered_files(text: str, sources: tuple[Rendered, ...], name: str) -> tuple[str, ...]:

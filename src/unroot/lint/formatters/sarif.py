@@ -442,7 +442,10 @@ def _artifact_location(path: str, base: str) -> dict[str, str]:
     absolute = os.path.normpath(native)
     relative = os.path.relpath(absolute, base).replace(os.sep, "/")
     if relative != ".." and not relative.startswith("../"):
-        return {"uri": _quote(relative), "uriBaseId": SRCROOT}
+        first, slash, rest = _quote(relative).partition("/")
+        # a colon in the first segment would read as a scheme (RFC 3986 4.2): `file:/etc/passwd`
+        # is /etc/passwd, not the repository's `file:` directory
+        return {"uri": first.replace(":", "%3A") + slash + rest, "uriBaseId": SRCROOT}
     return {"uri": "file://" + _quote(absolute.replace(os.sep, "/"))}
 
 
