@@ -211,6 +211,30 @@ def test_output_never_overwrites_an_input(
     assert {p: p.read_bytes() for p in checkout.rglob("*") if p.is_file()} == before
 
 
+@pytest.mark.parametrize(
+    ("argv", "target"),
+    [
+        (["--stdin-filename", "seed/compose.yaml"], "seed/compose.yaml"),
+        (["--stdin-filename", "seed/compose.yaml", "-"], "sym.yaml"),  # a link to that file
+        (["--stdin-filename", "./seed/Dockerfile"], "seed/Dockerfile"),
+    ],
+)
+def test_output_never_overwrites_the_file_standard_input_is_named_after(
+    capsys: pytest.CaptureFixture[str], checkout: Path, argv: list[str], target: str
+) -> None:
+    """An editor or a hook pipes a buffer and names its file: that file is the input, which a
+    report written over it would destroy (as ``-o`` naming the file itself)."""
+    (checkout / "sym.yaml").symlink_to("seed/compose.yaml")
+    before = {p: p.read_bytes() for p in checkout.rglob("*") if p.is_file()}
+    buffer = io.StringIO((checkout / "seed" / "compose.yaml").read_text())
+    out = io.StringIO()
+    code = run_lint([*argv, "-o", target], stdout=out, stdin=buffer)
+    err = capsys.readouterr().err
+    assert (code, out.getvalue()) == (2, "")
+    one_error_line(err, f"--output {target} is one of the inputs")
+    assert {p: p.read_bytes() for p in checkout.rglob("*") if p.is_file()} == before
+
+
 # -- standard streams ----------------------------------------------------------------------
 @pytest.mark.parametrize(
     ("shell", "needle"),

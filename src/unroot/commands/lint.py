@@ -125,8 +125,10 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
         raise UsageError("--stdin-filename names standard input: give - among the paths")
     start = next((p for p in paths if p != "-"), args.stdin_filename or ".")
     config = load_config(start, settings.config)
+    # the file standard input is named after is an input too (an editor's buffer of it)
+    named = (*paths, *((args.stdin_filename,) if args.stdin_filename else ()))
     if destination is not None:  # refused before any work when it is named
-        _refuse_input(destination, (*paths, *_config_paths(config)))
+        _refuse_input(destination, (*named, *_config_paths(config)))
     _check_named(settings)
     options = LintOptions(
         kind=args.kind,
@@ -151,7 +153,7 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
         out.write(_render(settings, args.compact, result, out))
         out.flush()
     else:
-        _refuse_input(destination, (*paths, *result.read, *_config_paths(config)))
+        _refuse_input(destination, (*named, *result.read, *_config_paths(config)))
         _write(destination, _render(settings, args.compact, result, None))
     return result.exit_code
 
