@@ -130,3 +130,43 @@ def test_exclude_means_the_same_for_every_form(tmp_path: Path) -> None:
     for cwd, args in ((tmp_path, ["."]), (tmp_path, []), (Path("/"), [str(tmp_path)])):
         _, output = _lint(cwd, *args)
         assert [os.path.basename(f) for f in json.loads(output)["files"]] == ["Dockerfile"], args
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["compose/blog", "--no-fail", "systemd"],
+        ["compose/blog", "-f", "json", "systemd"],
+        ["--no-fail", "compose/blog", "-t", "error", "systemd"],
+    ],
+)
+def test_paths_before_and_after_flags(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Paths may come before, between and after flags (as ruff, eslint and hadolint take them):
+    ``unroot lint compose/ --no-fail systemd/`` lints both, not 'unrecognized arguments'."""
+    code, out = _lint(FIXTURES, *argv)
+    assert capsys.readouterr().err == ""
+    assert code in (0, 1)
+    files = json.loads(out)["files"]
+    assert any(f.startswith("compose/blog/") for f in files)
+    assert any(f.startswith("systemd/") for f in files)
+
+
+def test_an_unknown_flag_among_paths_is_still_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = _lint(FIXTURES, "compose/blog", "--bogus", "systemd")
+    err = capsys.readouterr().err
+    assert (code, out) == (2, "")
+    assert err.startswith("unroot: ")
+    assert err.count("\n") == 1
+    assert "--bogus" in err
+
+
+def test_after_a_double_dash_everything_is_a_path(capsys: pytest.CaptureFixture[str]) -> None:
+    out = io.StringIO()
+    previous = os.getcwd()
+    os.chdir(FIXTURES)
+    try:
+        code = run_lint(["-f", "json", "compose/blog", "--no-fail", "--", "systemd"], stdout=out)
+    finally:
+        os.chdir(previous)
+    assert (code, capsys.readouterr().err) == (0, "")
+    assert any(f.startswith("systemd/") for f in json.loads(out.getvalue())["files"])

@@ -34,6 +34,27 @@ def argument_parser_class() -> type[argparse.ArgumentParser]:
 
         class ArgumentParser(argparse.ArgumentParser):
             __doc__ = argument_parser_class.__doc__
+            #: the dest of a positional list (a command's paths) that also takes what stands
+            #: after its flags, as ruff and eslint do: ``lint a --no-fail b`` (argparse alone
+            #: says "unrecognized arguments: b"); None: argparse's own order
+            intermixed: str | None = None
+
+            def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+                namespace, extras = super().parse_known_args(*args, **kwargs)
+                if self.intermixed is None or not extras:
+                    return namespace, extras
+                paths = list(getattr(namespace, self.intermixed, None) or [])
+                unknown: list[str] = []
+                dashes = False
+                for arg in extras:
+                    if dashes or arg == "-" or not arg.startswith("-"):
+                        paths.append(arg)
+                    elif arg == "--":
+                        dashes = True
+                    else:  # an unknown flag stays an error
+                        unknown.append(arg)
+                setattr(namespace, self.intermixed, paths)
+                return namespace, unknown
 
             def error(self, message: str) -> NoReturn:
                 where = self.prog.removeprefix("unroot").strip()

@@ -46,6 +46,7 @@ def register(sub: Any) -> None:
         help="files or directories (default .); - for standard input (its kind told from its "
         f"name or text); only regular files of at most {LIMIT} are read",
     )
+    parser.intermixed = "paths"  # paths before, between and after the flags
     parser.add_argument("--kind", choices=KINDS, help="read every file as this kind")
     parser.add_argument(
         "--stdin-filename",
