@@ -259,6 +259,32 @@ def test_a_standard_stream_closed_or_full_is_one_line_and_exit_2(
     one_error_line(done.stderr, needle)
 
 
+@pytest.mark.parametrize(
+    ("shell", "code"),
+    [
+        ("mkdir empty; UNROOT lint --no-fail empty 2> myfull", 2),  # nothing found
+        ("UNROOT lint nonexistent 2> myfull", 2),
+        ("UNROOT lint --no-fail --ignore UR999 seed 2> myfull > out", 0),  # a warning
+        ("UNROOT lint --no-fail --ignore UR999 seed 2>&- > out", 0),
+        ("UNROOT lint -t error --severity UR103=warning,UR104=warning seed 2> myfull > out", 0),
+        ("UNROOT lint --ignore UR999 seed 2> myfull > out", 1),
+    ],
+)
+def test_a_full_standard_error_does_not_change_the_exit_code(
+    checkout: Path, shell: str, code: int
+) -> None:
+    """Nothing can be said when standard error is full or closed, but the exit code still
+    tells: 2 stays 2 and a warning never turns 0 into 1 (an uncaught write error did)."""
+    if not ROOT:
+        pytest.skip("needs root (mknod)")
+    mknod(checkout / "myfull", 7)
+    done = unroot(shell=shell, cwd=checkout)
+    assert done.returncode == code, done.stderr
+    assert "Traceback" not in done.stderr
+    if "> out" in shell and code != 2:
+        assert (checkout / "out").read_text().strip()
+
+
 @pytest.mark.parametrize("reader", ["head -c 1", "true"])
 def test_a_reader_gone_away_is_quiet(checkout: Path, reader: str) -> None:
     """``| true`` is gone before unroot writes (EPIPE); ``| head -c 1`` may be."""

@@ -141,6 +141,41 @@ class _Checked:
             raise _write_failed(exc) from exc
 
 
+class _Unheard:
+    """Standard error that cannot be written (a full disk, an I/O error): nothing can be said
+    there, and saying it must not change the exit code (an uncaught OSError is exit 1, which
+    means findings).  The first failure points descriptor 2 at /dev/null, so the
+    interpreter's flush at exit does not fail again."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def write(self, text: str) -> int:
+        try:
+            return int(self._stream.write(text))
+        except OSError:
+            self._silence()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            self._silence()
+
+    def _silence(self) -> None:
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+            self._stream.flush()  # what was buffered goes to /dev/null now
+        except (OSError, AttributeError, ValueError):
+            pass
+
+
 class _OutputError(UsageError):
     """Standard output could not be written."""
 
@@ -156,6 +191,8 @@ def guard_streams() -> None:
         sys.stdin = _Closed("standard input")
     if sys.stderr is None:  # nowhere to say anything: say it nowhere (not on stdout)
         sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+    elif not isinstance(sys.stderr, _Unheard):
+        sys.stderr = _Unheard(sys.stderr)
     if sys.stdout is None:
         sys.stdout = _Closed("standard output")
     elif not isinstance(sys.stdout, _Checked):
