@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+import unroot as _package
 from unroot.commands.lint import run_lint
 from unroot.lint.findings import Finding
 from unroot.lint.formatters import json as json_format
@@ -27,6 +28,7 @@ from unroot.lint.formatters import text
 
 SEED = Path(__file__).parents[2] / "examples" / "lint" / "seed-002"
 ROOT = os.geteuid() == 0
+SOURCE = str(Path(_package.__file__).resolve().parents[1])
 NOBODY = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 as_root = pytest.mark.skipif(not ROOT, reason="needs root (mknod, chown, setpriv)")
 with_setpriv = pytest.mark.skipif(
@@ -66,6 +68,9 @@ def unroot(
     if shell is not None:
         command = ["bash", "-c", shell.replace("UNROOT", f"{sys.executable} -m unroot")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("UNROOT_")}
+    # the code under test, wherever the process starts (a relative PYTHONPATH=src would not
+    # reach it from the checkout's temporary directory: the installed unroot would run)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [SOURCE, env.get("PYTHONPATH")]))
     return subprocess.run(
         [*(user or []), *command],
         capture_output=True,
