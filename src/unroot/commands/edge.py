@@ -186,11 +186,20 @@ def _write_failed(exc: OSError) -> UsageError:
 
 def guard_streams() -> None:
     """The process's standard streams as the CLI needs them: a closed one is :class:`_Closed`,
-    standard output reports a failed write as an UnrootError (see :func:`guarded`)."""
+    standard output reports a failed write as an UnrootError (see :func:`guarded`).
+
+    A descriptor 0, 1 or 2 the process started without is opened on /dev/null first, as
+    daemons do: a file or socket opened later (the report, ``unroot run``'s listening socket)
+    must not take its number and be read or written as a standard stream."""
+    closed = sys.stdin is None or sys.stdout is None or sys.stderr is None
+    if closed:  # before anything opens a file: it would land on fd 0, 1 or 2
+        from unroot.launch.sockets import ensure_std_fds
+
+        ensure_std_fds()  # /dev/null, inheritable: `unroot run`'s service gets them too
     if sys.stdin is None:
         sys.stdin = _Closed("standard input")
     if sys.stderr is None:  # nowhere to say anything: say it nowhere (not on stdout)
-        sys.stderr = open(os.devnull, "w")  # noqa: SIM115 - for the life of the process
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - fd 2 is /dev/null now
     elif not isinstance(sys.stderr, _Unheard):
         sys.stderr = _Unheard(sys.stderr)
     if sys.stdout is None:
