@@ -18,6 +18,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 CONTEXT_FILES = ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "LICENSE")
-REQUIREMENTS = ("hatchling>=1.27", "ruamel.yaml>=0.18.10", "dockerfile>=3.4,<4", "bashlex>=0.18")
+#: What the build needs, read from pyproject.toml: a dependency added there is downloaded too
+_PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+REQUIREMENTS = (*_PYPROJECT["build-system"]["requires"], *_PYPROJECT["project"]["dependencies"])
 
 
 def _context(into: Path) -> Path:
