@@ -188,3 +188,32 @@ def test_bad_severity_table(tmp_path: Path, text: str, needle: str) -> None:
     path = write(tmp_path / ".unroot.toml", text)
     with pytest.raises(UsageError, match=re.escape(needle)):
         load_config_file(str(path))
+
+
+def test_a_byte_order_mark_is_dropped(tmp_path: Path) -> None:
+    """Windows editors write one; tomllib refuses it ("Invalid statement" at line 1)."""
+    path = tmp_path / ".unroot.toml"
+    path.write_bytes(b'\xef\xbb\xbfselect = ["UR105"]\n')
+    assert load_config_file(str(path)).select == ("UR105",)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_bytes(b'\xef\xbb\xbf[tool.unroot]\nignore = ["UR106"]\n')
+    assert load_config_file(str(pyproject)).ignore == ("UR106",)
+
+
+@pytest.mark.parametrize("make", ["directory", "fifo", "broken link"])
+def test_a_found_config_that_is_no_file_is_an_error(tmp_path: Path, make: str) -> None:
+    """Not passed over for a parent's config (whose rules the user did not mean)."""
+    (tmp_path / ".git").mkdir()
+    write(tmp_path / ".unroot.toml", 'ignore = ["UR106"]\n')
+    sub = tmp_path / "app"
+    sub.mkdir()
+    bad = sub / ".unroot.toml"
+    if make == "directory":
+        bad.mkdir()
+    elif make == "fifo":
+        os.mkfifo(bad)
+    else:
+        bad.symlink_to("nowhere")
+    said = {"directory": "is a directory", "fifo": "a FIFO", "broken link": "a symbolic link"}
+    with pytest.raises(UsageError, match=said[make]):
+        find_config(str(sub))

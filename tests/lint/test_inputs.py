@@ -517,6 +517,17 @@ def test_stdin_filename_alone_reads_stdin_and_without_dash_is_an_error() -> None
     )
 
 
+@pytest.mark.parametrize(
+    ("name", "what"), [("", "an empty name"), (".", "a directory"), ("..", "a directory"),
+                       ("app/", "a directory"), ("/", "a directory")],
+)  # fmt: skip
+def test_stdin_filename_names_a_file(name: str, what: str) -> None:
+    """Findings are named after it: a directory is no name for them (nor for --output's check)."""
+    done = cli("lint", "--stdin-filename", name, "-")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"unroot: --stdin-filename {name!r}: {what}; give the name of a file\n"
+
+
 def test_stdin_filename_finds_the_config_beside_it(tmp_path: Path) -> None:
     (tmp_path / "app").mkdir()
     (tmp_path / "app" / ".unroot.toml").write_text('ignore = ["UR106"]\n')

@@ -122,6 +122,10 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
         print(f"unroot: warning: {warning}", file=sys.stderr)
     destination = _destination(args.output)
     paths: list[str] = list(args.paths) or (["-"] if args.stdin_filename else ["."])
+    name = args.stdin_filename
+    if name is not None and (name.endswith("/") or os.path.basename(name) in ("", ".", "..")):
+        what = "an empty name" if not name else "a directory"
+        raise UsageError(f"--stdin-filename {name!r}: {what}; give the name of a file")
     if args.stdin_filename is not None and "-" not in paths:
         raise UsageError("--stdin-filename names standard input: give - among the paths")
     start = next((p for p in paths if p != "-"), args.stdin_filename or ".")

@@ -197,7 +197,9 @@ def config_from_mapping(data: Mapping[str, object], path: str) -> LintConfig:
 def _read_toml(path: str) -> dict[str, object]:
     try:
         with open(path, "rb") as handle:
-            return tomllib.load(handle)
+            data = handle.read()
+        # a byte order mark (Windows editors write one) is no TOML: dropped, as from inputs
+        return tomllib.loads(data.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
     except OSError as exc:
         raise _fail(path, None, f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:
@@ -228,6 +230,8 @@ def _check_config_file(path: str) -> None:
     try:
         info = os.stat(path)
     except FileNotFoundError:
+        if os.path.islink(path):
+            raise UsageError(f"{path}: config file: a symbolic link to nothing") from None
         raise UsageError(f"{path}: no such config file") from None
     except OSError as exc:
         raise UsageError(f"{path}: config file: {(exc.strerror or str(exc)).lower()}") from exc
@@ -246,6 +250,8 @@ def find_config(start: str) -> str | None:
         candidate = os.path.join(directory, CONFIG_NAME)
         if os.path.isfile(candidate):
             return candidate
+        if os.path.lexists(candidate):  # a directory, a FIFO, a broken link: not passed over
+            _check_config_file(candidate)
         pyproject = os.path.join(directory, PYPROJECT)
         if os.path.isfile(pyproject) and _has_tool_unroot(pyproject):
             return pyproject
