@@ -114,15 +114,19 @@ class _Closed:
         return False
 
 
-class _Checked:
-    """Standard output whose write errors (a full disk, an I/O error) are one line and exit 2:
-    a report that could not be written must never look like a run with findings (exit 1)."""
+class _Wrapped:
+    """A standard stream with its own ``write``/``flush``; everything else is the stream's."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class _Checked(_Wrapped):
+    """Standard output whose write errors (a full disk, an I/O error) are one line and exit 2:
+    a report that could not be written must never look like a run with findings (exit 1)."""
 
     def write(self, text: str) -> int:
         try:
@@ -141,17 +145,11 @@ class _Checked:
             raise _write_failed(exc) from exc
 
 
-class _Unheard:
+class _Unheard(_Wrapped):
     """Standard error that cannot be written (a full disk, an I/O error): nothing can be said
     there, and saying it must not change the exit code (an uncaught OSError is exit 1, which
     means findings).  The first failure points descriptor 2 at /dev/null, so the
     interpreter's flush at exit does not fail again."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
     def write(self, text: str) -> int:
         try:
