@@ -15,10 +15,16 @@ def one_line(text: str) -> str:
     newline, or an escape sequence that would repaint the screen) as ``\\n``, ``\\xNN`` or
     ``\\uNNNN``.
     """
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    text = valid_utf8(text)
     if text.isprintable():
         return text
     return "".join(
         ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
         for ch in text
     )
+
+
+def valid_utf8(text: str) -> str:
+    """``text`` with each byte that is not UTF-8 (a file name's, kept by ``surrogateescape``)
+    written ``\\xNN``: a string any UTF-8 encoder accepts."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")

@@ -165,13 +165,23 @@ class _Unheard(_Wrapped):
             self._silence()
 
     def _silence(self) -> None:
-        try:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, self._stream.fileno())
-            os.close(devnull)
-            self._stream.flush()  # what was buffered goes to /dev/null now
-        except (OSError, AttributeError, ValueError):
-            pass
+        if _to_devnull(self._stream):
+            import contextlib  # here: not on `unroot run`'s path
+
+            with contextlib.suppress(OSError, ValueError):
+                self._stream.flush()  # what was buffered goes to /dev/null now
+
+
+def _to_devnull(stream: Any) -> bool:
+    """Point ``stream``'s file descriptor at /dev/null (True when it could): what the
+    interpreter flushes at exit then goes nowhere instead of failing again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (OSError, UnrootError, AttributeError, ValueError):
+        return False
+    return True
 
 
 class _OutputError(UsageError):
@@ -212,16 +222,11 @@ def _discard_stdout() -> None:
     CLI guards (:func:`guard_streams`), never in a test calling a command in-process."""
     if not isinstance(sys.stdout, _Checked):
         return
-    import contextlib
+    import contextlib  # here: not on `unroot run`'s path
 
     with contextlib.suppress(OSError, UnrootError):
         sys.stdout.flush()
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
-    except (OSError, UnrootError, AttributeError, ValueError):
-        pass
+    _to_devnull(sys.stdout)
 
 
 def guarded(run: Callable[[], int]) -> int:

@@ -121,17 +121,17 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     for warning in warnings(settings, os.environ):
         print(f"unroot: warning: {warning}", file=sys.stderr)
     destination = _destination(args.output)
-    paths: list[str] = list(args.paths) or (["-"] if args.stdin_filename else ["."])
     name = args.stdin_filename
+    paths: list[str] = list(args.paths) or (["-"] if name else ["."])
     if name is not None and (name.endswith("/") or os.path.basename(name) in ("", ".", "..")):
         what = "an empty name" if not name else "a directory"
         raise UsageError(f"--stdin-filename {name!r}: {what}; give the name of a file")
-    if args.stdin_filename is not None and "-" not in paths:
+    if name is not None and "-" not in paths:
         raise UsageError("--stdin-filename names standard input: give - among the paths")
-    start = next((p for p in paths if p != "-"), args.stdin_filename or ".")
+    start = next((p for p in paths if p != "-"), name or ".")
     config = load_config(start, settings.config)
     # the file standard input is named after is an input too (an editor's buffer of it)
-    named = (*paths, *((args.stdin_filename,) if args.stdin_filename else ()))
+    named = (*paths, *((name,) if name else ()))
     if destination is not None:  # refused before any work when it is named
         _refuse_input(destination, (*named, *_config_paths(config)))
     _check_named(settings)
@@ -148,8 +148,8 @@ def handle(args: Any, stdout: TextIO | None = None, stdin: TextIO | None = None)
     if "-" in paths:
         from unroot.lint.inputs import read_stdin
 
-        stdin_text = read_stdin(stdin or sys.stdin, args.stdin_filename or "standard input")
-    result = lint_paths(paths, options, stdin_text=stdin_text, stdin_name=args.stdin_filename)
+        stdin_text = read_stdin(stdin or sys.stdin, name or "standard input")
+    result = lint_paths(paths, options, stdin_text=stdin_text, stdin_name=name)
     for path, reason in result.skipped:
         print(f"unroot: skipped {one_line(path)}: {one_line(reason)}", file=sys.stderr)
     for warning in result.warnings:

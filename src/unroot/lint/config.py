@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 from unroot.errors import UsageError
 from unroot.lint.findings import SEVERITIES
+from unroot.lint.inputs import BOM
 from unroot.model.runtimes import CONTAINER_PROFILES
 
 CONFIG_NAME = ".unroot.toml"
@@ -199,7 +200,7 @@ def _read_toml(path: str) -> dict[str, object]:
         with open(path, "rb") as handle:
             data = handle.read()
         # a byte order mark (Windows editors write one) is no TOML: dropped, as from inputs
-        return tomllib.loads(data.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+        return tomllib.loads(data.removeprefix(BOM).decode("utf-8"))
     except OSError as exc:
         raise _fail(path, None, f"cannot read: {exc.strerror or exc}") from exc
     except tomllib.TOMLDecodeError as exc:

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from unroot import SCHEMA_VERSION
 from unroot.lint.findings import Finding
 from unroot.lint.registry import RuleInfo
+from unroot.printable import valid_utf8
 
 
 def render(
@@ -36,7 +37,7 @@ def _utf8(value: object) -> object:
     """The document with every string valid UTF-8: a byte that is not (a file name's, kept by
     ``surrogateescape``) is written ``\\xNN``, as the gnu and text formats show it."""
     if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        return valid_utf8(value)
     if isinstance(value, dict):
         return {_utf8(k): _utf8(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
