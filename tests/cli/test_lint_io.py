@@ -171,6 +171,7 @@ def test_output_keeps_the_owner_of_the_file_it_replaces(
 
 
 @with_setpriv
+@pytest.mark.unprivileged_reads_checkout  # nobody runs this checkout's code
 def test_output_as_nobody_onto_devices_and_pipes(checkout: Path) -> None:
     """As nobody, in a directory nobody cannot write: a device (this test's own null) and
     standard output by /proc/self/fd/1 are written through, not replaced by a temporary file
@@ -385,6 +386,7 @@ def test_config_that_is_no_file_says_what_it_is(
 
 
 @with_setpriv
+@pytest.mark.unprivileged_reads_checkout  # nobody runs this checkout's code
 def test_as_nobody_a_file_in_a_closed_directory_is_permission_denied(checkout: Path) -> None:
     checkout.chmod(0o755)
     checkout.parent.chmod(0o755)
